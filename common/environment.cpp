@@ -1,0 +1,66 @@
+#include "common/environment.h"
+
+#include <cstdlib>
+
+namespace kvsafe {
+namespace {
+
+std::string env_or_empty(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+std::filesystem::path cache_home() {
+  const std::string xdg = env_or_empty("XDG_CACHE_HOME");
+  if (!xdg.empty()) return xdg;
+  const std::string home = env_or_empty("HOME");
+  return std::filesystem::path(home.empty() ? "/tmp" : home) / ".cache";
+}
+
+}  // namespace
+
+Environment Environment::from_process(const std::filesystem::path& start) {
+  Environment env;
+  if (const std::string data = env_or_empty("KVSAFE_DATA"); !data.empty()) {
+    env.data_dir = data;
+    env.data_dir_source = "KVSAFE_DATA";
+  } else {
+    // NOTE: the checkout sits beside ../shared in this project's layout; walking up
+    // lets the CLI and tests run from build/ or a subfolder as well.
+    std::error_code ignored;
+    for (std::filesystem::path dir = std::filesystem::absolute(start, ignored); !dir.empty();
+         dir = dir.parent_path()) {
+      const auto candidate = dir.parent_path() / "shared" / "datasets";
+      if (std::filesystem::is_directory(candidate, ignored)) {
+        env.data_dir = candidate.lexically_normal();
+        env.data_dir_source = "../shared/datasets";
+        break;
+      }
+      if (dir == dir.parent_path()) break;
+    }
+    if (env.data_dir.empty()) {
+      env.data_dir = cache_home() / "kvsafe" / "datasets";
+      env.data_dir_source = "cache";
+    }
+  }
+  const std::string models = env_or_empty("KVSAFE_MODEL_CACHE");
+  env.model_cache_dir = models.empty() ? cache_home() / "kvsafe" / "models" : std::filesystem::path(models);
+  return env;
+}
+
+bool Environment::lookup(const std::string& name, std::string* value) const {
+  if (name == "KVSAFE_DATA") {
+    *value = data_dir.string();
+    return true;
+  }
+  if (name == "KVSAFE_MODEL_CACHE") {
+    *value = model_cache_dir.string();
+    return true;
+  }
+  const char* raw = std::getenv(name.c_str());
+  if (raw == nullptr) return false;
+  *value = raw;
+  return true;
+}
+
+}  // namespace kvsafe

@@ -1,0 +1,29 @@
+#pragma once
+// The environment variables kvsafe reads, read in this one place (STYLE.md) and logged
+// once at start-up by the CLI.
+
+#include <filesystem>
+#include <string>
+
+namespace kvsafe {
+
+struct Environment {
+  // Benchmark data: $KVSAFE_DATA, else ../shared/datasets next to the working
+  // directory's checkout when it exists, else ${XDG_CACHE_HOME:-~/.cache}/kvsafe/datasets.
+  std::filesystem::path data_dir;
+  // Where the data dir came from: "KVSAFE_DATA", "../shared/datasets" or "cache".
+  std::string data_dir_source;
+  // Model files: $KVSAFE_MODEL_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/kvsafe/models.
+  std::filesystem::path model_cache_dir;
+
+  // Reads the process environment. `start` is where ../shared is looked for (default:
+  // the current directory and its parents).
+  static Environment from_process(const std::filesystem::path& start = std::filesystem::current_path());
+
+  // Value of ${name} as grid files may use it: KVSAFE_DATA and KVSAFE_MODEL_CACHE resolve
+  // to the fields above (with their defaults); other names come from the process
+  // environment. Returns false when the name is unset.
+  bool lookup(const std::string& name, std::string* value) const;
+};
+
+}  // namespace kvsafe
