@@ -1,0 +1,175 @@
+// The shard state machine: claim, commit, fail/retry, requeue, progress.
+#include <gtest/gtest.h>
+
+#include "db/db_error.h"
+#include "db/store.h"
+#include "tests/db/db_test_util.h"
+
+namespace kvsafe::db {
+namespace {
+
+using testing::count_rows;
+using testing::make_cell;
+using testing::make_experiment;
+using testing::make_result;
+using testing::TempDir;
+
+class ShardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = Store::open(path_, StoreOptions{.holder_description = "shard_test"});
+    experiment_ = store_->register_experiment(make_experiment("paper"));
+    store_->register_cells(experiment_, {make_cell("c1", 10), make_cell("c2", 4)}, 4);
+  }
+  std::int64_t rows(const std::string& table_and_where) { return count_rows(path_, table_and_where); }
+
+  TempDir dir_;
+  std::filesystem::path path_ = dir_ / "shards.db";
+  std::unique_ptr<Store> store_;
+  std::int64_t experiment_ = 0;
+  const ShardKey c1_0_{"c1", 0, 4};
+  const ShardKey c1_4_{"c1", 4, 8};
+  const ShardKey c1_8_{"c1", 8, 10};
+  const ShardKey c2_0_{"c2", 0, 4};
+};
+
+TEST_F(ShardTest, PendingShardsAreOrdered) {
+  EXPECT_EQ(store_->shards_with_status(ShardStatus::kPending), (std::vector<ShardKey>{c1_0_, c1_4_, c1_8_, c2_0_}));
+  EXPECT_TRUE(store_->shards_with_status(ShardStatus::kRunning).empty());
+}
+
+TEST_F(ShardTest, ClaimOnlyOnce) {
+  EXPECT_TRUE(store_->claim_shard(c1_0_, "rank1"));
+  EXPECT_FALSE(store_->claim_shard(c1_0_, "rank2"));
+  EXPECT_EQ(store_->shards_with_status(ShardStatus::kRunning), std::vector<ShardKey>{c1_0_});
+  EXPECT_EQ(rows("shards WHERE cell_id = 'c1' AND begin = 0 AND worker = 'rank1' AND attempts = 1"), 1);
+  EXPECT_EQ(rows("cells WHERE id = 'c1' AND status = 'running' AND started_at IS NOT NULL"), 1);
+  EXPECT_THROW(store_->claim_shard(ShardKey{"nope", 0, 4}, "rank1"), DbError);
+}
+
+TEST_F(ShardTest, CommitMarksShardThenCellDone) {
+  ASSERT_TRUE(store_->claim_shard(c1_0_, "w"));
+  ShardResult result = make_result(c1_0_);
+  result.metrics.push_back(MetricRow{.name = "refusal_rate", .value = 0.5, .ci_low = 0.2, .ci_high = 0.8, .n = 4});
+  store_->commit_shard(result);
+  EXPECT_EQ(rows("generations WHERE cell_id = 'c1'"), 4);
+  EXPECT_EQ(rows("metrics WHERE cell_id = 'c1' AND name = 'refusal_rate' AND ci_high = 0.8"), 1);
+  EXPECT_EQ(rows("cells WHERE id = 'c1' AND status = 'running'"), 1);
+
+  for (const ShardKey& shard : {c1_4_, c1_8_}) {
+    ASSERT_TRUE(store_->claim_shard(shard, "w"));
+    store_->commit_shard(make_result(shard));
+  }
+  EXPECT_EQ(rows("cells WHERE id = 'c1' AND status = 'done' AND finished_at IS NOT NULL"), 1);
+  EXPECT_EQ(store_->done_cell_ids(), std::set<std::string>{"c1"});
+  EXPECT_EQ(rows("generations WHERE cell_id = 'c1' AND refused IS NOT NULL"), 10);
+}
+
+TEST_F(ShardTest, CommittingTwiceAddsNoRows) {
+  ASSERT_TRUE(store_->claim_shard(c2_0_, "w"));
+  store_->commit_shard(make_result(c2_0_));
+  store_->commit_shard(make_result(c2_0_));
+  EXPECT_EQ(rows("generations"), 4);
+  EXPECT_EQ(rows("shards WHERE status = 'done'"), 1);
+  EXPECT_EQ(store_->done_cell_ids(), std::set<std::string>{"c2"});
+}
+
+TEST_F(ShardTest, ConstraintViolationMidShardLeavesNoHalfShard) {
+  ASSERT_TRUE(store_->claim_shard(c1_0_, "w"));
+  ShardResult result = make_result(c1_0_);
+  result.generations[2].output_tokens = -1;  // CHECK (output_tokens >= 0) fails on the third row
+  try {
+    store_->commit_shard(result);
+    FAIL() << "a row violating a constraint was committed";
+  } catch (const DbError& error) {
+    EXPECT_NE(std::string(error.what()).find(path_.string()), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("CHECK constraint failed"), std::string::npos) << error.what();
+  }
+  EXPECT_EQ(rows("generations"), 0);
+  EXPECT_EQ(store_->shards_with_status(ShardStatus::kRunning), std::vector<ShardKey>{c1_0_});
+
+  // A row outside the shard's range is refused the same way.
+  result = make_result(c1_0_);
+  result.generations.back().prompt_index = 7;
+  EXPECT_THROW(store_->commit_shard(result), DbError);
+  EXPECT_EQ(rows("generations"), 0);
+
+  // The store stays usable: the corrected result commits.
+  store_->commit_shard(make_result(c1_0_));
+  EXPECT_EQ(rows("generations"), 4);
+}
+
+TEST_F(ShardTest, FailureRetriesThenFailsCellWithError) {
+  const int max_attempts = 3;
+  for (int attempt = 1; attempt < max_attempts; ++attempt) {
+    ASSERT_TRUE(store_->claim_shard(c2_0_, "w"));
+    store_->fail_shard(c2_0_, "timeout " + std::to_string(attempt), max_attempts);
+    EXPECT_EQ(store_->shards_with_status(ShardStatus::kPending).back(), c2_0_) << "attempt " << attempt;
+    EXPECT_EQ(rows("cells WHERE id = 'c2' AND status IN ('pending', 'running')"), 1);
+  }
+  ASSERT_TRUE(store_->claim_shard(c2_0_, "w"));
+  store_->fail_shard(c2_0_, "CUDA error: an illegal memory access", max_attempts);
+  EXPECT_EQ(store_->shards_with_status(ShardStatus::kFailed), std::vector<ShardKey>{c2_0_});
+  EXPECT_FALSE(store_->claim_shard(c2_0_, "w"));
+  EXPECT_EQ(rows("shards WHERE cell_id = 'c2' AND attempts = 3 AND error LIKE '%illegal memory access%'"), 1);
+  EXPECT_EQ(rows("cells WHERE id = 'c2' AND status = 'failed' AND attempts = 3 "
+                 "AND error LIKE '%illegal memory access%' AND error LIKE '%3 attempts%'"),
+            1);
+  // A late failure of a finished shard is ignored.
+  ASSERT_TRUE(store_->claim_shard(c1_0_, "w"));
+  store_->commit_shard(make_result(c1_0_));
+  store_->fail_shard(c1_0_, "late", max_attempts);
+  EXPECT_EQ(rows("shards WHERE cell_id = 'c1' AND begin = 0 AND status = 'done'"), 1);
+}
+
+TEST_F(ShardTest, RequeueInFlightAfterCrash) {
+  ASSERT_TRUE(store_->claim_shard(c1_0_, "w1"));
+  ASSERT_TRUE(store_->claim_shard(c1_4_, "w2"));
+  ASSERT_TRUE(store_->claim_shard(c2_0_, "w3"));
+  store_->commit_shard(make_result(c1_0_));
+  // The process "crashes": a new writer opens the same database.
+  store_.reset();
+  store_ = Store::open(path_, StoreOptions{});
+  EXPECT_EQ(store_->requeue_in_flight(), 2);
+  EXPECT_EQ(store_->shards_with_status(ShardStatus::kPending), (std::vector<ShardKey>{c1_4_, c1_8_, c2_0_}));
+  EXPECT_EQ(rows("cells WHERE id = 'c1' AND status = 'running'"), 1);  // one shard done
+  EXPECT_EQ(rows("cells WHERE id = 'c2' AND status = 'pending'"), 1);
+  EXPECT_EQ(rows("generations"), 4);  // the finished shard survived
+  EXPECT_EQ(store_->requeue_in_flight(), 0);
+}
+
+TEST_F(ShardTest, ProgressCountsCellsShardsAndPrompts) {
+  Progress progress = store_->progress(experiment_);
+  EXPECT_EQ(progress.cells, (StatusCounts{.pending = 2, .running = 0, .done = 0, .failed = 0}));
+  EXPECT_EQ(progress.shards, (StatusCounts{.pending = 4, .running = 0, .done = 0, .failed = 0}));
+  EXPECT_EQ(progress.prompts_total, 14);
+  EXPECT_EQ(progress.prompts_done, 0);
+
+  ASSERT_TRUE(store_->claim_shard(c1_0_, "w"));
+  store_->commit_shard(make_result(c1_0_));
+  ASSERT_TRUE(store_->claim_shard(c1_8_, "w"));
+  ASSERT_TRUE(store_->claim_shard(c2_0_, "w"));
+  store_->fail_shard(c2_0_, "boom", 1);
+  progress = store_->progress(experiment_);
+  EXPECT_EQ(progress.cells, (StatusCounts{.pending = 0, .running = 1, .done = 0, .failed = 1}));
+  EXPECT_EQ(progress.shards, (StatusCounts{.pending = 1, .running = 1, .done = 1, .failed = 1}));
+  EXPECT_EQ(progress.prompts_done, 4);
+  EXPECT_EQ(progress.prompts_total, 14);
+  EXPECT_EQ(store_->progress(experiment_ + 1).cells.total(), 0);
+}
+
+TEST_F(ShardTest, PerplexityWindowsCommitWithTheShard) {
+  ASSERT_TRUE(store_->claim_shard(c2_0_, "w"));
+  ShardResult result;
+  result.shard = c2_0_;
+  for (std::int64_t w = 0; w < 4; ++w) {
+    result.ppl_windows.push_back(PplWindowRow{
+        .window_index = w, .begin_token = w * 512, .n_tokens = 512, .nll_sum = 1500.0 + static_cast<double>(w)});
+  }
+  store_->commit_shard(result);
+  EXPECT_EQ(rows("ppl_windows WHERE cell_id = 'c2'"), 4);
+  EXPECT_EQ(store_->done_cell_ids(), std::set<std::string>{"c2"});
+}
+
+}  // namespace
+}  // namespace kvsafe::db
