@@ -132,10 +132,15 @@ void Store::register_model(const ModelRecord& model) {
       "INSERT INTO models(name, path, sha256, architecture, n_params, registered_at, updated_at) "
       "VALUES (?1, ?2, ?3, ?4, ?5, " KVSAFE_SQL_NOW ", " KVSAFE_SQL_NOW
       ") "
-      "ON CONFLICT(name) DO UPDATE SET path = excluded.path, sha256 = excluded.sha256, "
-      "architecture = excluded.architecture, n_params = excluded.n_params, updated_at = excluded.updated_at "
-      "WHERE path IS NOT excluded.path OR sha256 IS NOT excluded.sha256 "
-      "OR architecture IS NOT excluded.architecture OR n_params IS NOT excluded.n_params");
+      // NOTE: an empty sha256/architecture means "not computed by this caller" (the grid
+      // registers models before any worker has hashed the weights): keep the stored one.
+      "ON CONFLICT(name) DO UPDATE SET path = excluded.path, "
+      "sha256 = CASE WHEN excluded.sha256 = '' THEN models.sha256 ELSE excluded.sha256 END, "
+      "architecture = CASE WHEN excluded.architecture = '' THEN models.architecture ELSE excluded.architecture END, "
+      "n_params = excluded.n_params, updated_at = excluded.updated_at "
+      "WHERE path IS NOT excluded.path OR (excluded.sha256 <> '' AND sha256 IS NOT excluded.sha256) "
+      "OR (excluded.architecture <> '' AND architecture IS NOT excluded.architecture) "
+      "OR n_params IS NOT excluded.n_params");
   upsert->bind(1, model.name).bind(2, model.path).bind(3, model.sha256).bind(4, model.architecture);
   upsert->bind(5, model.n_params).run();
 }

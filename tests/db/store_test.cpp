@@ -39,9 +39,11 @@ TEST(StoreRegistration, ModelUpsertsByName) {
   store->register_model(ModelRecord{.name = "m", .path = "/a", .sha256 = "", .architecture = "llama", .n_params = 10});
   store->register_model(
       ModelRecord{.name = "m", .path = "/b", .sha256 = "abc", .architecture = "llama", .n_params = 10});
+  // Registering the grid again (no sha256 computed yet) keeps the worker-computed hash.
+  store->register_model(ModelRecord{.name = "m", .path = "/b", .sha256 = "", .architecture = "", .n_params = 10});
   store.reset();
   EXPECT_EQ(count_rows(dir / "r.db", "models"), 1);
-  EXPECT_EQ(count_rows(dir / "r.db", "models WHERE path = '/b' AND sha256 = 'abc'"), 1);
+  EXPECT_EQ(count_rows(dir / "r.db", "models WHERE path = '/b' AND sha256 = 'abc' AND architecture = 'llama'"), 1);
 }
 
 TEST(StoreRegistration, CellsTwiceChangeNothingAndReportCounts) {

@@ -1,0 +1,158 @@
+// `kvsafe plan GRID`: validates a grid and prints its cells grouped by model with the cost
+// model's estimate (orchestrator/plan.h); with a database, which cells are already done.
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <set>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "db/store.h"
+#include "orchestrator/grid_expansion.h"
+#include "orchestrator/grid_parser.h"
+#include "orchestrator/plan.h"
+
+namespace kvsafe::cli {
+namespace {
+
+struct PlanFlags {
+  std::string grid;
+  std::string db;
+  int gpus = 0;  // 0: nodes x gpus_per_node of the grid's slurm section, else 1
+  std::string device = "h100";
+  bool list_cells = false;
+  orchestrator::CostModelOptions cost;
+};
+
+// "1.2M", "35.0k": token counts read at a glance.
+std::string human_count(double value) {
+  if (value >= 1e9) return fmt::format("{:.1f}G", value / 1e9);
+  if (value >= 1e6) return fmt::format("{:.1f}M", value / 1e6);
+  if (value >= 1e4) return fmt::format("{:.1f}k", value / 1e3);
+  return fmt::format("{:.0f}", value);
+}
+
+std::string human_params(double params) {
+  if (params <= 0) return "?";
+  if (params >= 1e9) return fmt::format("{:.1f}B", params / 1e9);
+  return fmt::format("{:.0f}M", params / 1e6);
+}
+
+std::string human_duration(double seconds) {
+  if (seconds >= 2 * 86400) return fmt::format("{:.1f} days", seconds / 86400);
+  if (seconds >= 3600) return fmt::format("{:.1f} h", seconds / 3600);
+  if (seconds >= 60) return fmt::format("{:.1f} min", seconds / 60);
+  return fmt::format("{:.0f} s", seconds);
+}
+
+std::set<std::string> done_cells(const std::filesystem::path& db, bool explicitly_given) {
+  if (!std::filesystem::exists(db)) {
+    if (explicitly_given) spdlog::warn("{} does not exist yet: no cell is done", db.string());
+    return {};
+  }
+  auto store = db::Store::open(db, {.read_only = true});
+  return store->done_cell_ids();
+}
+
+int run_plan(const PlanFlags& flags, const CommandContext& context) {
+  const auto parsed = orchestrator::parse_grid_file(flags.grid, context.environment, {});
+  if (!parsed.diagnostics.empty()) std::fputs(parsed.diagnostics.format().c_str(), stderr);
+  if (!parsed.ok()) {
+    fmt::print(stderr, "kvsafe plan: {} has {} error(s); nothing planned\n", flags.grid,
+               parsed.diagnostics.error_count());
+    return kExitFailure;
+  }
+  const orchestrator::GridSpec& grid = *parsed.grid;
+  const std::vector<orchestrator::Cell> cells = orchestrator::expand_grid(grid);
+
+  orchestrator::PlanOptions options{.cost = flags.cost, .gpus = flags.gpus};
+  options.cost.device = orchestrator::device_profile(flags.device);
+  if (options.gpus == 0) {
+    options.gpus = grid.slurm ? static_cast<int>(grid.slurm->nodes * grid.slurm->gpus_per_node) : 1;
+  }
+  const std::filesystem::path db = flags.db.empty() ? grid.default_db_path() : std::filesystem::path(flags.db);
+  const std::set<std::string> done = done_cells(db, !flags.db.empty());
+  const orchestrator::Plan plan = orchestrator::make_plan(grid, cells, done, options);
+
+  fmt::print("grid {} ({}): {} models x {} KV specs x {} benchmarks x {} generation settings -> {} cells\n",
+             grid.name, flags.grid, grid.models.size(), grid.kv_specs.size(), grid.benchmarks.size(),
+             grid.generations.size(), plan.cells);
+  fmt::print("database {}: {} of {} cells done\n\n", db.string(), plan.cells_done, plan.cells);
+
+  if (flags.list_cells) {
+    fmt::print("{:<16}  {:<28} {:<26} {:>6}  {:<12} {:<14} {:>7}  {}\n", "cell", "model", "kv", "bits", "task",
+               "benchmark", "prompts", "state");
+    for (const orchestrator::Cell& cell : cells) {
+      fmt::print("{:<16}  {:<28} {:<26} {:>6.2f}  {:<12} {:<14} {:>7}  {}\n", cell.short_id(), cell.model.name,
+                 cell.kv_label, cell.effective_bits, orchestrator::to_string(cell.task()), cell.benchmark.name,
+                 cell.n_prompts, done.count(cell.id) ? "done" : "to do");
+    }
+    fmt::print("\n");
+  }
+
+  fmt::print("{:<34} {:>7} {:>5} {:>6} {:>6} {:>9} {:>10} {:>10} {:>10}\n", "model", "params", "GPUs", "cells",
+             "done", "prompts", "gen tok", "GPU-h", "GPU-h left");
+  for (const orchestrator::ModelPlan& row : plan.models) {
+    fmt::print("{:<34} {:>7} {:>5} {:>6} {:>6} {:>9} {:>10} {:>10.2f} {:>10.2f}\n", row.name,
+               human_params(row.params), row.gpus_per_replica, row.cells, row.cells_done, row.prompts,
+               human_count(row.generated_tokens), row.gpu_seconds / 3600, row.remaining_gpu_seconds / 3600);
+  }
+  fmt::print("{:<34} {:>7} {:>5} {:>6} {:>6} {:>9} {:>10} {:>10.2f} {:>10.2f}\n\n", "total", "", "", plan.cells,
+             plan.cells_done, plan.prompts, human_count(plan.generated_tokens), plan.gpu_seconds / 3600,
+             plan.remaining_gpu_seconds / 3600);
+
+  const auto& device = options.cost.device;
+  if (plan.cells_done == plan.cells) {
+    fmt::print("nothing left to run\n");
+  } else {
+    fmt::print("makespan on {} x {}: {} ({} model loads)\n", plan.gpus, device.name,
+               human_duration(plan.makespan.seconds), plan.makespan.model_loads);
+  }
+  fmt::print(
+      "cost model: decode reads every weight per step at {:.0f}% of {:.0f} GB/s, prefill at {:.0f}% of {:.0f} "
+      "TFLOP/s, {:.0f} bytes/param, {:.0f} prompt tokens, {:.0f}% of max_new_tokens generated, loads at {:.1f} "
+      "GB/s\n",
+      options.cost.bandwidth_efficiency * 100, device.memory_bandwidth_gb_s, options.cost.compute_efficiency * 100,
+      device.dense_tflops, device.bytes_per_param, options.cost.mean_prompt_tokens,
+      options.cost.generated_fraction * 100, options.cost.load_gb_per_s);
+  return kExitOk;
+}
+
+}  // namespace
+
+void register_plan(CLI::App& app, CommandContext& context) {
+  auto flags = std::make_shared<PlanFlags>();
+  auto* command = app.add_subcommand(
+      "plan",
+      "Validate a grid and estimate its cost: cells grouped by model, prompts, generated tokens,\n"
+      "GPU-hours and makespan on N GPUs (a memory-bandwidth cost model; see --help for its\n"
+      "knobs), and how many cells a results database already holds.");
+  command->add_option("grid", flags->grid, "Grid file (YAML)")->required();
+  command->add_option("--gpus", flags->gpus,
+                      "GPUs to estimate the makespan for (default: nodes x gpus_per_node of the slurm section, else 1)")
+      ->check(CLI::Range(1, 1000000));
+  command->add_option("--device", flags->device, "Device profile: h100, h200, a100, l40s or cpu")
+      ->capture_default_str();
+  command->add_option("--db", flags->db, "Results database to count done cells in (default results/<grid name>.db)");
+  command->add_flag("--cells", flags->list_cells, "Also list every cell with its id, KV label and state");
+  command->add_option("--bandwidth-efficiency", flags->cost.bandwidth_efficiency,
+                      "Fraction of peak memory bandwidth a decode step reaches")
+      ->check(CLI::Range(0.01, 1.0))->capture_default_str();
+  command->add_option("--compute-efficiency", flags->cost.compute_efficiency,
+                      "Fraction of peak FLOP/s prefill reaches")
+      ->check(CLI::Range(0.01, 1.0))->capture_default_str();
+  command->add_option("--load-gb-per-s", flags->cost.load_gb_per_s, "Model load speed, GB/s")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--prompt-tokens", flags->cost.mean_prompt_tokens, "Mean templated prompt length, tokens")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--generated-fraction", flags->cost.generated_fraction,
+                      "Share of max_new_tokens actually generated (1 = upper bound)")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  command->callback([flags, &context] { context.exit_code = run_plan(*flags, context); });
+}
+
+}  // namespace kvsafe::cli

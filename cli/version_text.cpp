@@ -1,0 +1,28 @@
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/version.h>
+#include <sqlite3.h>
+
+#include "cli/commands.h"
+#include "common/version.h"
+
+namespace kvsafe::cli {
+
+std::string version_text() {
+  const BuildInfo& build = build_info();
+  std::string text = fmt::format("kvsafe {}\n", build.version);
+  text += fmt::format("  git commit: {}\n", build.git_commit);
+  text += fmt::format("  compiler:   {} ({})\n", build.compiler, build.build_type);
+  // NOTE: libtorch is linked once the engine lands (issue 4); until then say so rather
+  // than print a version that is not in the binary.
+  text += "  libtorch:   not linked in this build (the engine arrives with issue 4)\n";
+  text += fmt::format("  sqlite:     {} (SQLiteCpp {})\n", sqlite3_libversion(), SQLITECPP_VERSION);
+  text += fmt::format("  spdlog:     {}.{}.{}, fmt {}\n", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH,
+                      FMT_VERSION);
+  text += fmt::format("  json:       nlohmann {}.{}.{}\n", NLOHMANN_JSON_VERSION_MAJOR,
+                      NLOHMANN_JSON_VERSION_MINOR, NLOHMANN_JSON_VERSION_PATCH);
+  return text;
+}
+
+}  // namespace kvsafe::cli

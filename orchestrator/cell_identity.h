@@ -1,0 +1,47 @@
+#pragma once
+// Cell identity: a cell's id is the SHA-256 of its canonical JSON, so re-running or
+// re-registering a grid finds the same cells and never duplicates results.
+//
+// Canonical JSON (docs/grid.md, "Cell identity"): keys sorted, no whitespace, typed
+// values (numbers as numbers: `temperature: 0`, `0.0` and `0.00` all give 0.0), every
+// default written out, and only what changes the results:
+//   {"benchmark":{...},"generation":{...}|null,"kv":{...},"model":{...},"task":"refusal","version":1}
+//   model:      {"chat_template":null|"...","dtype":"auto","name":"..."}   (never the path)
+//   kv:         canonical_json(KvSpec)                                      (kv_spec.h)
+//   benchmark:  {"limit":null|N,"name":"...","sample":null|N[,"seed":N][,"max_length":N,"stride":N]}
+//               seed only with sample; max_length/stride only for perplexity
+//   generation: {"batch_size":N,"max_new_tokens":N,"seed":N,"system_prompt":null|"...",
+//                "temperature":x,"top_p":x}; null for tasks that do not generate
+// NOTE: batch_size is part of the identity because the paper's per_tensor/per_channel
+// statistics span the batch (reference §1.9), so it can change the outputs. The judge
+// is not: it labels stored outputs and the database records which judge did.
+// Changing any of this changes every id: bump kCellFormatVersion and say so.
+
+#include <string>
+#include <string_view>
+
+#include "orchestrator/cell.h"
+
+namespace kvsafe::orchestrator {
+
+inline constexpr int kCellFormatVersion = 1;
+
+// A double as canonical JSON writes it (shortest round-trip form, "0.0" for zero).
+std::string canonical_number(double value);
+
+std::string model_identity_json(const ModelSpec& model);
+std::string benchmark_identity_json(const BenchmarkSpec& benchmark);
+std::string generation_identity_json(const GenerationSettings& generation);
+
+// Joins the parts' canonical JSON into the cell's (the parts are already canonical).
+// `generation_json` is "null" for tasks that do not generate.
+std::string compose_cell_json(std::string_view model_json, std::string_view kv_json, std::string_view benchmark_json,
+                              std::string_view generation_json, Task task);
+
+// The cell's canonical JSON, recomputed from its parts.
+std::string canonical_json(const Cell& cell);
+
+// SHA-256 hex of a canonical JSON text: the cell id.
+std::string cell_id_of(std::string_view canonical_json_text);
+
+}  // namespace kvsafe::orchestrator

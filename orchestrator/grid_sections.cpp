@@ -1,0 +1,578 @@
+// The grid's smaller sections: benchmarks, generation, judge, diagnose, execution,
+// slurm and exclude (docs/grid.md has each key with an example).
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "orchestrator/cell_identity.h"
+#include "orchestrator/grid_expansion.h"
+#include "orchestrator/grid_parser_internal.h"
+
+namespace kvsafe::orchestrator::detail {
+namespace {
+
+constexpr std::array<std::string_view, 7> kBenchmarkKeys = {"name", "task", "limit", "sample", "seed", "max_length",
+                                                            "stride"};
+constexpr std::array<std::string_view, 5> kTasks = {"refusal", "over_refusal", "perplexity", "ifeval",
+                                                    "refusal_direction"};
+constexpr std::array<std::string_view, 7> kGenerationKeys = {"max_new_tokens", "batch_size", "temperature", "top_p",
+                                                             "seed", "system_prompt", "zip"};
+constexpr std::array<std::string_view, 2> kGenerationSweepKeys = {"temperature", "seed"};
+constexpr std::array<std::string_view, 5> kJudgeKeys = {"kind", "markers_file", "strip_spaces_fallback", "model",
+                                                        "format"};
+constexpr std::array<std::string_view, 2> kJudgeKinds = {"keyword", "model"};
+constexpr std::array<std::string_view, 2> kJudgeFormats = {"wildguard", "llama_guard3"};
+constexpr std::array<std::string_view, 6> kDiagnoseKeys = {"calibration_prompts", "bits", "critical_flip_threshold",
+                                                           "outlier_fraction", "pcr_low", "pcr_high"};
+constexpr std::array<std::string_view, 4> kExecutionKeys = {"shard_size", "retries", "worker_timeout_s",
+                                                            "grace_period_s"};
+constexpr std::array<std::string_view, 6> kSlurmKeys = {"partition", "nodes", "gpus_per_node", "time", "account",
+                                                        "extra"};
+constexpr std::array<std::string_view, 15> kExcludeKeys = {
+    "model",     "benchmark",  "task",     "kv",        "scheme",      "bits", "symmetric", "granularity",
+    "key_granularity", "value_granularity", "group_size", "residual", "placement", "temperature", "seed"};
+constexpr std::array<std::string_view, 5> kSchemes = {"none", "int", "fp8_e4m3", "fp8_e5m2", "kivi"};
+constexpr std::array<std::string_view, 4> kGranularities = {"per_token", "per_channel", "per_group", "per_tensor"};
+constexpr std::array<std::string_view, 2> kPlacements = {"projection", "cache"};
+
+// A number in a closed range [lo, hi] (or half-open when lo_open).
+std::optional<double> number_in(YamlReader& r, const MapEntry& e, double lo, double hi, bool lo_open = false) {
+  auto value = r.number(e);
+  if (!value) return std::nullopt;
+  if ((lo_open ? *value <= lo : *value < lo) || *value > hi) {
+    r.error(e.where, e.path,
+            "must be in " + std::string(lo_open ? "(" : "[") + canonical_number(lo) + ", " + canonical_number(hi) +
+                "], got " + canonical_number(*value));
+    return std::nullopt;
+  }
+  return value;
+}
+
+void parse_benchmark(ParseContext& ctx, const YAML::Node& node, SourceLocation where, const std::string& path,
+                     GridSpec* grid) {
+  YamlReader& r = ctx.reader;
+  BenchmarkSpec bench;
+  bench.where = where;
+  const std::vector<std::string_view> names = benchmark_names();
+  // Shorthand: `- advbench` is `- name: advbench`.
+  if (node.IsScalar()) {
+    auto name = r.string(node, where, path, false);
+    if (!name) return;
+    const BenchmarkInfo* info = find_benchmark(*name);
+    if (info == nullptr) {
+      r.error(where, path, "unknown benchmark `" + *name + "`" + did_you_mean(*name, names));
+      return;
+    }
+    bench.name = *name;
+    bench.task = info->default_task;
+    grid->benchmarks.push_back(bench);
+    return;
+  }
+  const auto view = r.map(node, where, path, kBenchmarkKeys);
+  if (!view) return;
+  bench.where = view->where;
+  if (!r.require(*view, "name")) return;
+  const MapEntry* name_entry = view->find("name");
+  auto name = r.string(*name_entry, false);
+  if (!name) return;
+  const BenchmarkInfo* info = find_benchmark(*name);
+  if (info == nullptr) {
+    r.error(name_entry->where, name_entry->path, "unknown benchmark `" + *name + "`" + did_you_mean(*name, names));
+    return;
+  }
+  bench.name = *name;
+  bench.task = info->default_task;
+  bool ok = true;
+  if (const MapEntry* e = view->find("task")) {
+    if (auto text = r.choice(*e, kTasks)) {
+      const Task task = *parse_task(*text);
+      if (std::find(info->tasks.begin(), info->tasks.end(), task) == info->tasks.end()) {
+        std::string valid;
+        for (Task t : info->tasks) valid += (valid.empty() ? "" : ", ") + std::string(to_string(t));
+        r.error(e->where, e->path,
+                "task " + *text + " is not valid for benchmark " + bench.name + " (valid: " + valid + ")");
+        ok = false;
+      }
+      bench.task = task;
+    } else {
+      ok = false;
+    }
+  }
+  const MapEntry* limit_entry = view->find("limit");
+  if (limit_entry != nullptr && !limit_entry->value.IsNull()) {
+    if (auto limit = r.integer(*limit_entry, 1)) {
+      bench.limit = limit;
+      if (info->prompt_count > 0 && *limit > info->prompt_count) {
+        r.warning(limit_entry->where, limit_entry->path,
+                  "limit " + std::to_string(*limit) + " exceeds the " + std::to_string(info->prompt_count) +
+                      " prompts of " + bench.name);
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const MapEntry* e = view->find("sample"); e != nullptr && !e->value.IsNull()) {
+    if (auto sample = r.integer(*e, 1)) {
+      bench.sample = sample;
+      if (bench.limit && *sample > *bench.limit) {
+        r.error(e->where, e->path,
+                "sample (" + std::to_string(*sample) + ") is larger than limit (" + std::to_string(*bench.limit) + ")");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const MapEntry* e = view->find("seed")) {
+    if (auto seed = r.integer(*e, 0)) {
+      bench.seed = *seed;
+    } else {
+      ok = false;
+    }
+  }
+  for (const char* key : {"max_length", "stride"}) {
+    const MapEntry* e = view->find(key);
+    if (e == nullptr) continue;
+    if (bench.task != Task::kPerplexity) {
+      r.error(e->key_where, e->path, std::string(key) + " only applies to task perplexity");
+      ok = false;
+      continue;
+    }
+    if (auto value = r.integer(*e, 1, 1 << 20)) {
+      (std::string_view(key) == "max_length" ? bench.max_length : bench.stride) = *value;
+    } else {
+      ok = false;
+    }
+  }
+  if (ok && bench.stride > bench.max_length) {
+    const MapEntry* e = view->find("stride");
+    r.error(e->where, e->path,
+            "stride (" + std::to_string(bench.stride) + ") must not exceed max_length (" +
+                std::to_string(bench.max_length) + ")");
+    ok = false;
+  }
+  if (ok) grid->benchmarks.push_back(std::move(bench));
+}
+
+// temperature / seed: a scalar, or a list that sweeps.
+template <typename T, typename Read>
+std::optional<std::vector<T>> read_sweep(YamlReader& r, const MapEntry& e, Read read) {
+  std::vector<T> values;
+  if (!e.value.IsSequence()) {
+    auto v = read(e.value, e.where, e.path);
+    if (!v) return std::nullopt;
+    values.push_back(*v);
+    return values;
+  }
+  if (e.value.size() == 0) {
+    r.error(e.where, e.path, "an empty list sweeps nothing; give at least one value");
+    return std::nullopt;
+  }
+  bool ok = true;
+  std::size_t i = 0;
+  for (const YAML::Node& item : e.value) {
+    const std::string item_path = element(e.path, i++);
+    const SourceLocation item_where = location_of(item, e.where);
+    auto v = read(item, item_where, item_path);
+    if (!v) {
+      ok = false;
+      continue;
+    }
+    if (std::find(values.begin(), values.end(), *v) != values.end()) {
+      r.warning(item_where, item_path, "repeats an earlier value; ignored");
+      continue;
+    }
+    values.push_back(*v);
+  }
+  if (!ok) return std::nullopt;
+  return values;
+}
+
+// An exclude value in canonical text, typed by its key.
+std::optional<std::string> exclude_value(YamlReader& r, std::string_view key, const YAML::Node& node,
+                                         SourceLocation where, const std::string& path) {
+  if (key == "model" || key == "benchmark" || key == "kv") return r.string(node, where, path);
+  if (key == "task") return r.choice(node, where, path, kTasks);
+  if (key == "scheme") return r.choice(node, where, path, kSchemes);
+  if (key == "placement") return r.choice(node, where, path, kPlacements);
+  if (key.find("granularity") != std::string_view::npos) return r.choice(node, where, path, kGranularities);
+  if (key == "symmetric") {
+    auto flag = r.boolean(node, where, path);
+    if (!flag) return std::nullopt;
+    return std::string(*flag ? "true" : "false");
+  }
+  if (key == "temperature") {
+    auto value = r.number(node, where, path);
+    if (!value) return std::nullopt;
+    return canonical_number(*value);
+  }
+  auto value = r.integer(node, where, path);  // bits, group_size, residual, seed
+  if (!value) return std::nullopt;
+  return std::to_string(*value);
+}
+
+}  // namespace
+
+void parse_benchmarks(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
+  YamlReader& r = ctx.reader;
+  if (!entry.value.IsSequence()) {
+    r.error(entry.where, entry.path, "expected a list of benchmarks, got " + describe(entry.value));
+    return;
+  }
+  if (entry.value.size() == 0) {
+    r.error(entry.where, entry.path, "benchmarks is empty; list at least one benchmark");
+    return;
+  }
+  std::size_t i = 0;
+  std::map<std::string, std::size_t> seen;  // identity json -> index
+  for (const YAML::Node& item : entry.value) {
+    const std::string path = element(entry.path, i++);
+    const std::size_t before = grid->benchmarks.size();
+    parse_benchmark(ctx, item, location_of(item, entry.where), path, grid);
+    if (grid->benchmarks.size() == before) continue;
+    const BenchmarkSpec& added = grid->benchmarks.back();
+    const std::string key = benchmark_identity_json(added) + std::string(to_string(added.task));
+    if (const auto it = seen.find(key); it != seen.end()) {
+      r.warning(added.where, path, "same as benchmarks[" + std::to_string(it->second) + "]; ignored");
+      grid->benchmarks.pop_back();
+      continue;
+    }
+    seen.emplace(key, i - 1);
+  }
+}
+
+void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
+  YamlReader& r = ctx.reader;
+  grid->generations = {GenerationSettings{}};
+  const auto view = r.map(entry.value, entry.where, entry.path, kGenerationKeys);
+  if (!view) return;
+  GenerationSettings base;
+  if (const MapEntry* e = view->find("max_new_tokens")) {
+    if (auto v = r.integer(*e, 1, 1 << 20)) base.max_new_tokens = *v;
+  }
+  if (const MapEntry* e = view->find("batch_size")) {
+    if (auto v = r.integer(*e, 1, 65536)) base.batch_size = *v;
+  }
+  if (const MapEntry* e = view->find("top_p")) {
+    if (auto v = number_in(r, *e, 0.0, 1.0, true)) base.top_p = *v;
+  }
+  if (const MapEntry* e = view->find("system_prompt"); e != nullptr && !e->value.IsNull()) {
+    if (auto v = r.string(*e)) base.system_prompt = *v;
+  }
+  std::vector<double> temperatures{0.0};
+  std::vector<std::int64_t> seeds{0};
+  const MapEntry* temperature_entry = view->find("temperature");
+  const MapEntry* seed_entry = view->find("seed");
+  bool ok = true;
+  if (temperature_entry != nullptr) {
+    auto values = read_sweep<double>(r, *temperature_entry, [&](const YAML::Node& n, SourceLocation w,
+                                                               const std::string& p) -> std::optional<double> {
+      auto v = r.number(n, w, p);
+      if (v && *v < 0) {
+        r.error(w, p, "temperature must be >= 0 (0 = greedy), got " + canonical_number(*v));
+        return std::nullopt;
+      }
+      return v;
+    });
+    if (values) temperatures = *values; else ok = false;
+  }
+  if (seed_entry != nullptr) {
+    auto values = read_sweep<std::int64_t>(
+        r, *seed_entry, [&](const YAML::Node& n, SourceLocation w, const std::string& p) { return r.integer(n, w, p, 0); });
+    if (values) seeds = *values; else ok = false;
+  }
+  bool zipped = false;
+  if (const MapEntry* e = view->find("zip")) {
+    if (!e->value.IsSequence()) {
+      r.error(e->where, e->path, "expected a list of keys (e.g. [temperature, seed]), got " + describe(e->value));
+      ok = false;
+    } else {
+      std::size_t i = 0;
+      std::set<std::string> keys;
+      for (const YAML::Node& item : e->value) {
+        const std::string item_path = element(e->path, i++);
+        const SourceLocation item_where = location_of(item, e->where);
+        auto key = r.string(item, item_where, item_path, false);
+        if (!key) {
+          ok = false;
+          continue;
+        }
+        if (std::find(kGenerationSweepKeys.begin(), kGenerationSweepKeys.end(), *key) == kGenerationSweepKeys.end()) {
+          r.error(item_where, item_path,
+                  "zip names unknown key `" + *key + "`" + did_you_mean(*key, kGenerationSweepKeys) +
+                      "; generation sweeps only temperature and seed");
+          ok = false;
+          continue;
+        }
+        const MapEntry* swept = *key == "temperature" ? temperature_entry : seed_entry;
+        if (swept == nullptr) {
+          r.error(item_where, item_path, "zip names `" + *key + "`, which this section does not set");
+          ok = false;
+        } else if (!swept->value.IsSequence()) {
+          r.error(item_where, item_path, "zip key `" + *key + "` is not a list; zip pairs up list values");
+          ok = false;
+        }
+        keys.insert(*key);
+      }
+      zipped = keys.size() == 2;
+      if (ok && zipped && temperatures.size() != seeds.size()) {
+        r.error(e->where, e->path,
+                "zip lists have unequal lengths: temperature has " + std::to_string(temperatures.size()) +
+                    " values, seed has " + std::to_string(seeds.size()));
+        ok = false;
+      }
+    }
+  }
+  if (!ok) return;
+  grid->generations.clear();
+  if (zipped) {
+    for (std::size_t i = 0; i < temperatures.size(); ++i) {
+      GenerationSettings g = base;
+      g.temperature = temperatures[i];
+      g.seed = seeds[i];
+      grid->generations.push_back(g);
+    }
+    return;
+  }
+  for (double t : temperatures) {
+    for (std::int64_t s : seeds) {
+      GenerationSettings g = base;
+      g.temperature = t;
+      g.seed = s;
+      grid->generations.push_back(g);
+    }
+  }
+}
+
+void parse_judge(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
+  YamlReader& r = ctx.reader;
+  const auto view = r.map(entry.value, entry.where, entry.path, kJudgeKeys);
+  if (!view) return;
+  JudgeSpec& judge = grid->judge;
+  if (const MapEntry* e = view->find("kind")) {
+    if (auto kind = r.choice(*e, kJudgeKinds)) judge.kind = *kind == "model" ? JudgeKind::kModel : JudgeKind::kKeyword;
+  }
+  const bool model_kind = judge.kind == JudgeKind::kModel;
+  for (const char* key : {"markers_file", "strip_spaces_fallback"}) {
+    const MapEntry* e = view->find(key);
+    if (e != nullptr && model_kind && !e->value.IsNull()) {
+      r.error(e->key_where, e->path, std::string(key) + " only applies to kind: keyword");
+    }
+  }
+  for (const char* key : {"model", "format"}) {
+    const MapEntry* e = view->find(key);
+    if (e != nullptr && !model_kind && !e->value.IsNull()) {
+      r.error(e->key_where, e->path, std::string(key) + " only applies to kind: model");
+    }
+  }
+  if (!model_kind) {
+    if (const MapEntry* e = view->find("markers_file"); e != nullptr && !e->value.IsNull()) {
+      if (auto text = r.string(*e, false)) {
+        if (auto resolved = expand_path(ctx, *text, e->where, e->path)) {
+          judge.markers_file = *resolved;
+          std::error_code ec;
+          if (ctx.options.require_model_files && !std::filesystem::is_regular_file(*resolved, ec)) {
+            r.error(e->where, e->path, "markers file not found: " + resolved->string());
+          }
+        }
+      }
+    }
+    if (const MapEntry* e = view->find("strip_spaces_fallback")) {
+      if (auto flag = r.boolean(*e)) judge.strip_spaces_fallback = *flag;
+    }
+    return;
+  }
+  if (!r.require(*view, "model")) return;
+  const MapEntry* model_entry = view->find("model");
+  if (auto text = r.string(*model_entry, false)) {
+    judge.model = *text;
+    if (grid->find_model(*text) == nullptr) {
+      // Not one of the grid's models: a path to the judge's weights.
+      if (auto resolved = expand_path(ctx, *text, model_entry->where, model_entry->path)) {
+        judge.model_path = *resolved;
+        std::error_code ec;
+        if (ctx.options.require_model_files && !std::filesystem::exists(*resolved, ec)) {
+          r.error(model_entry->where, model_entry->path,
+                  "judge model `" + *text + "` is neither a models name nor an existing path");
+        }
+      }
+    }
+  }
+  if (const MapEntry* e = view->find("format")) {
+    if (auto format = r.choice(*e, kJudgeFormats)) {
+      judge.format = *format == "llama_guard3" ? JudgeFormat::kLlamaGuard3 : JudgeFormat::kWildguard;
+    }
+  }
+}
+
+void parse_diagnose(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
+  YamlReader& r = ctx.reader;
+  const auto view = r.map(entry.value, entry.where, entry.path, kDiagnoseKeys);
+  if (!view) return;
+  DiagnoseSpec& d = grid->diagnose;
+  if (const MapEntry* e = view->find("calibration_prompts")) {
+    if (auto v = r.integer(*e, 1, 100000)) d.calibration_prompts = *v;
+  }
+  if (const MapEntry* e = view->find("bits")) {
+    if (auto v = r.integer(*e, 2, 8)) d.bits = *v;
+  }
+  if (const MapEntry* e = view->find("critical_flip_threshold")) {
+    if (auto v = number_in(r, *e, 0.0, 1.0)) d.critical_flip_threshold = *v;
+  }
+  if (const MapEntry* e = view->find("outlier_fraction")) {
+    if (auto v = number_in(r, *e, 0.0, 1.0, true)) d.outlier_fraction = *v;
+  }
+  if (const MapEntry* e = view->find("pcr_low")) {
+    if (auto v = number_in(r, *e, 0.0, 1.0)) d.pcr_low = *v;
+  }
+  const MapEntry* high = view->find("pcr_high");
+  if (high != nullptr) {
+    if (auto v = number_in(r, *high, 0.0, 1.0)) d.pcr_high = *v;
+  }
+  if (d.pcr_low >= d.pcr_high) {
+    const MapEntry* at = high != nullptr ? high : view->find("pcr_low");
+    r.error(at->where, at->path,
+            "pcr_low (" + canonical_number(d.pcr_low) + ") must be below pcr_high (" + canonical_number(d.pcr_high) +
+                ")");
+  }
+}
+
+void parse_execution(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
+  YamlReader& r = ctx.reader;
+  const auto view = r.map(entry.value, entry.where, entry.path, kExecutionKeys);
+  if (!view) return;
+  ExecutionSpec& x = grid->execution;
+  if (const MapEntry* e = view->find("shard_size")) {
+    if (auto v = r.integer(*e, 1, 1 << 20)) x.shard_size = *v;
+  }
+  if (const MapEntry* e = view->find("retries")) {
+    if (auto v = r.integer(*e, 0, 100)) x.retries = *v;
+  }
+  if (const MapEntry* e = view->find("worker_timeout_s")) {
+    if (auto v = r.integer(*e, 1)) x.worker_timeout_s = *v;
+  }
+  if (const MapEntry* e = view->find("grace_period_s")) {
+    if (auto v = r.integer(*e, 0)) x.grace_period_s = *v;
+  }
+}
+
+void parse_slurm(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
+  YamlReader& r = ctx.reader;
+  const auto view = r.map(entry.value, entry.where, entry.path, kSlurmKeys);
+  if (!view) return;
+  SlurmSpec s;
+  if (const MapEntry* e = view->find("partition")) {
+    if (auto v = r.string(*e)) s.partition = *v;
+  }
+  if (const MapEntry* e = view->find("nodes")) {
+    if (auto v = r.integer(*e, 1, 100000)) s.nodes = *v;
+  }
+  if (const MapEntry* e = view->find("gpus_per_node")) {
+    if (auto v = r.integer(*e, 0, 64)) s.gpus_per_node = *v;
+  }
+  if (const MapEntry* e = view->find("time")) {
+    // sbatch --time forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S.
+    static const std::regex kTime(R"(\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2})");
+    if (auto v = r.string(*e)) {
+      if (!std::regex_match(*v, kTime)) {
+        r.error(e->where, e->path, "time `" + *v + "` is not a SLURM time (e.g. \"24:00:00\" or \"2-00:00:00\")");
+      }
+      s.time = *v;
+    }
+  }
+  if (const MapEntry* e = view->find("account"); e != nullptr && !e->value.IsNull()) {
+    if (auto v = r.string(*e)) s.account = *v;
+  }
+  if (const MapEntry* e = view->find("extra")) {
+    if (!e->value.IsSequence()) {
+      r.error(e->where, e->path, "expected a list of sbatch options (e.g. [\"--qos=normal\"]), got " +
+                                     describe(e->value));
+    } else {
+      std::size_t i = 0;
+      for (const YAML::Node& item : e->value) {
+        const std::string item_path = element(e->path, i++);
+        if (auto v = r.string(item, location_of(item, e->where), item_path)) s.extra.push_back(*v);
+      }
+    }
+  }
+  grid->slurm = s;
+}
+
+void parse_exclude(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
+  YamlReader& r = ctx.reader;
+  if (!entry.value.IsSequence()) {
+    r.error(entry.where, entry.path, "expected a list of rules, got " + describe(entry.value));
+    return;
+  }
+  std::vector<std::string> model_names;
+  for (const ModelSpec& m : grid->models) model_names.push_back(m.name);
+  std::vector<std::string> kv_labels;
+  for (const KvSpec& k : grid->kv_specs) kv_labels.push_back(kv_label(k));
+  const auto views_of = [](const std::vector<std::string>& v) { return std::vector<std::string_view>(v.begin(), v.end()); };
+  std::vector<bool> named_unknown;  // per rule: already warned about an unknown name
+  std::size_t i = 0;
+  for (const YAML::Node& item : entry.value) {
+    const std::string path = element(entry.path, i++);
+    const auto view = r.map(item, location_of(item, entry.where), path, kExcludeKeys);
+    if (!view) continue;
+    if (view->entries.empty()) {
+      if (item.IsMap() && item.size() == 0) r.error(view->where, path, "an empty rule would drop every cell");
+      continue;
+    }
+    ExcludeRule rule;
+    rule.where = view->where;
+    bool ok = true, unknown = false;
+    for (const MapEntry& e : view->entries) {
+      ExcludeCondition condition;
+      for (std::size_t k = 0; k < kExcludeKeys.size(); ++k) {
+        if (kExcludeKeys[k] == e.key) condition.key = static_cast<ExcludeKey>(k);
+      }
+      std::vector<std::pair<YAML::Node, std::pair<SourceLocation, std::string>>> values;
+      if (e.value.IsSequence()) {
+        std::size_t j = 0;
+        for (const YAML::Node& v : e.value) values.push_back({v, {location_of(v, e.where), element(e.path, j++)}});
+        if (values.empty()) r.error(e.where, e.path, "an empty list matches nothing");
+      } else {
+        values.push_back({e.value, {e.where, e.path}});
+      }
+      for (const auto& [node, at] : values) {
+        auto text = exclude_value(r, e.key, node, at.first, at.second);
+        if (!text) {
+          ok = false;
+          continue;
+        }
+        // Names that match nothing are most likely typos: say which name was meant.
+        const std::vector<std::string>* known = e.key == "model" ? &model_names : e.key == "kv" ? &kv_labels : nullptr;
+        std::vector<std::string> bench_names;
+        if (e.key == "benchmark") {
+          for (const BenchmarkSpec& b : grid->benchmarks) bench_names.push_back(b.name);
+          known = &bench_names;
+        }
+        if (known != nullptr && std::find(known->begin(), known->end(), *text) == known->end()) {
+          const auto candidates = views_of(*known);
+          r.warning(at.first, at.second,
+                    "no " + e.key + " `" + *text + "` in this grid" + did_you_mean(*text, candidates));
+          unknown = true;
+        }
+        condition.any_of.push_back(*text);
+      }
+      rule.conditions.push_back(std::move(condition));
+    }
+    if (!ok) continue;
+    grid->exclude.push_back(std::move(rule));
+    named_unknown.push_back(unknown);
+  }
+  if (!ctx.options.check_exclude_matches || r.diagnostics().has_errors() || grid->exclude.empty()) return;
+  const ExpansionCounts counts = count_cells(*grid);
+  for (std::size_t k = 0; k < grid->exclude.size(); ++k) {
+    if (counts.rule_matches[k] == 0 && !named_unknown[k]) {
+      r.warning(grid->exclude[k].where, element(entry.path, k), "this rule matches no cell");
+    }
+  }
+  if (counts.cells == 0) r.error(entry.key_where, entry.path, "the exclude rules drop every cell of the grid");
+}
+
+}  // namespace kvsafe::orchestrator::detail

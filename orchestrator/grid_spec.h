@@ -1,0 +1,142 @@
+#pragma once
+// The typed grid: what a grid YAML file says once parsed and validated
+// (docs/grid.md documents every key). Static configuration only; the per-run pieces
+// (cells, shards) come from grid_expansion.h and shards.h.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "orchestrator/benchmark_catalog.h"
+#include "orchestrator/grid_diagnostics.h"
+#include "orchestrator/kv_spec.h"
+
+namespace kvsafe::orchestrator {
+
+enum class DType { kAuto, kFloat32, kBfloat16, kFloat16 };
+std::string_view to_string(DType dtype);  // "auto", "float32", "bfloat16", "float16"
+
+struct ModelSpec {
+  std::string name{};                 // unique in the grid; the model's identity in cell ids
+  std::string path_text{};            // `path` as written (before ${VAR} expansion)
+  std::filesystem::path path{};       // expanded; relative paths resolved against the grid's folder
+  std::optional<std::string> chat_template{};              // as written: a built-in name or a .jinja path
+  std::optional<std::filesystem::path> chat_template_path{};  // resolved, when it names a file
+  DType dtype = DType::kAuto;
+  std::optional<double> params{};     // parameter count as given (`params: 7.24B`)
+  std::optional<int> layers{};        // transformer layers, when given
+  SourceLocation where{};             // the model's entry
+  SourceLocation path_where{};        // the `path` value
+
+  // `params`, else inferred from the name (infer_parameter_count), else nullopt.
+  std::optional<double> parameter_count() const;
+};
+
+// "135M" -> 1.35e8, "7.24B" -> 7.24e9, "46.7e9" -> 4.67e10, "1.2T", "350k"; nullopt if not a count.
+std::optional<double> parse_parameter_count(std::string_view text);
+// From a model name: "Qwen2.5-7B-Instruct" -> 7e9, "smollm2-135m" -> 1.35e8,
+// "Mixtral-8x7B" -> 5.6e10 (experts x size, an upper bound). nullopt when no size is named.
+std::optional<double> infer_parameter_count(std::string_view model_name);
+
+struct BenchmarkSpec {
+  std::string name{};                  // a catalog name (benchmark_catalog.h)
+  Task task = Task::kRefusal;        // default from the catalog
+  std::optional<std::int64_t> limit{}; // first N prompts
+  std::optional<std::int64_t> sample{};  // then a seeded sample of N of those
+  std::int64_t seed = 0;             // sampling seed; only meaningful with `sample`
+  std::int64_t max_length = 2048;    // perplexity window, tokens
+  std::int64_t stride = 512;         // perplexity stride, tokens
+  SourceLocation where{};
+};
+
+// One point of the generation settings (a grid may sweep temperature and seed).
+struct GenerationSettings {
+  std::int64_t max_new_tokens = 256;
+  std::int64_t batch_size = 4;
+  double temperature = 0.0;  // 0 = greedy
+  double top_p = 1.0;
+  std::int64_t seed = 0;
+  std::optional<std::string> system_prompt{};
+};
+
+enum class JudgeKind { kKeyword, kModel };
+enum class JudgeFormat { kWildguard, kLlamaGuard3 };
+
+struct JudgeSpec {
+  JudgeKind kind = JudgeKind::kKeyword;
+  std::optional<std::filesystem::path> markers_file{};  // keyword judge: replaces the built-in list
+  bool strip_spaces_fallback = false;                 // keyword judge: also match with spaces removed
+  std::string model{};                                  // model judge: a `models` name or a path
+  std::optional<std::filesystem::path> model_path{};    // resolved when `model` is not a models name
+  JudgeFormat format = JudgeFormat::kWildguard;       // model judge's prompt/answer format
+};
+
+// The paper's diagnosis protocol constants (DESIGN.md, "The paper's protocol").
+struct DiagnoseSpec {
+  std::int64_t calibration_prompts = 20;
+  std::int64_t bits = 3;
+  double critical_flip_threshold = 0.10;
+  double outlier_fraction = 0.05;
+  double pcr_low = 0.30;
+  double pcr_high = 0.70;
+};
+
+struct ExecutionSpec {
+  std::int64_t shard_size = 32;        // prompts per shard
+  std::int64_t retries = 2;            // extra attempts for a failed shard
+  std::int64_t worker_timeout_s = 600; // a shard taking longer counts as failed
+  std::int64_t grace_period_s = 60;    // after SIGTERM, time to finish shards in flight
+};
+
+struct SlurmSpec {
+  std::string partition = "gpu";
+  std::int64_t nodes = 1;
+  std::int64_t gpus_per_node = 8;
+  std::string time = "24:00:00";
+  std::optional<std::string> account{};
+  std::vector<std::string> extra{};  // extra sbatch lines' options, e.g. "--qos=normal"
+};
+
+// Keys an exclude rule may test. Values are compared in canonical text form
+// (bits "4", temperature "0.7", symmetric "true", label "int4-ptok-asym").
+enum class ExcludeKey {
+  kModel, kBenchmark, kTask, kKv, kScheme, kBits, kSymmetric, kGranularity, kKeyGranularity,
+  kValueGranularity, kGroupSize, kResidual, kPlacement, kTemperature, kSeed
+};
+std::string_view to_string(ExcludeKey key);
+
+struct ExcludeCondition {
+  ExcludeKey key = ExcludeKey::kModel;
+  std::vector<std::string> any_of{};  // canonical text of the accepted values
+};
+
+struct ExcludeRule {
+  std::vector<ExcludeCondition> conditions{};  // all must hold
+  SourceLocation where{};
+};
+
+struct GridSpec {
+  std::string name{};
+  std::optional<std::string> description{};
+  std::string display_name{};            // how diagnostics name the file
+  std::filesystem::path base_dir{};      // relative paths in the grid resolve against this
+  std::vector<ModelSpec> models{};
+  std::vector<KvSpec> kv_specs{};        // canonical, after sweeps and zip, duplicates removed
+  std::vector<SourceLocation> kv_where{};  // the kv_cache entry each kv_specs[i] came from
+  std::vector<BenchmarkSpec> benchmarks{};
+  std::vector<GenerationSettings> generations{};  // after temperature/seed sweeps, in order
+  JudgeSpec judge{};
+  DiagnoseSpec diagnose{};
+  ExecutionSpec execution{};
+  std::optional<SlurmSpec> slurm{};      // absent when the grid has no `slurm` section
+  std::vector<ExcludeRule> exclude{};
+
+  // results/<name>.db: the database `kvsafe run` writes unless told otherwise.
+  std::filesystem::path default_db_path() const { return std::filesystem::path("results") / (name + ".db"); }
+  const ModelSpec* find_model(std::string_view model_name) const;
+};
+
+}  // namespace kvsafe::orchestrator

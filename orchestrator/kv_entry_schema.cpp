@@ -1,0 +1,544 @@
+// The `kv_cache` section: the key table of a quantizer entry, its value checks, sweeps
+// (a list value crosses with the entry's other lists), zip (lists that vary together)
+// and the cross-key rules. Each entry expands into canonical KvSpecs; duplicates across
+// the whole section (e.g. `int` bits 16 and `none`) are dropped.
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "orchestrator/grid_parser_internal.h"
+
+namespace kvsafe::orchestrator::detail {
+namespace {
+
+constexpr std::array<std::string_view, 14> kKvKeys = {
+    "scheme",    "bits",     "symmetric",      "granularity",      "key_granularity",
+    "value_granularity", "group_size", "placement", "prefill_attention", "residual",
+    "protect_layers", "outlier_channels", "name", "zip"};
+// Keys whose values may sweep (everything but name and zip), in the order they cross.
+constexpr std::array<std::string_view, 12> kSweepKeys = {
+    "scheme",    "bits",     "symmetric",      "granularity",      "key_granularity",
+    "value_granularity", "group_size", "placement", "prefill_attention", "residual",
+    "protect_layers", "outlier_channels"};
+constexpr std::array<std::string_view, 5> kSchemes = {"none", "int", "fp8_e4m3", "fp8_e5m2", "kivi"};
+constexpr std::array<std::string_view, 4> kGranularities = {"per_token", "per_channel", "per_group", "per_tensor"};
+constexpr std::array<std::string_view, 2> kPlacements = {"projection", "cache"};
+constexpr std::array<std::string_view, 2> kPrefill = {"exact", "quantized"};
+
+// KIVI's published configuration: groups of 32, a 128-token full-precision window.
+constexpr int kKiviDefaultGroupSize = 32;
+constexpr int kKiviDefaultResidual = 128;
+// More specs than any real grid needs from one entry (the paper's whole grid has 14).
+constexpr std::size_t kMaxEntryCombinations = 100'000;
+
+// One value of a key (a scalar key has one, a swept key several).
+struct Alt {
+  std::int64_t number = 0;
+  bool flag = false;
+  std::string text;
+  std::vector<int> ids;
+  bool is_list = false;  // outlier_channels: explicit ids rather than a count
+  SourceLocation where;
+  std::string path;
+};
+
+struct Axis {
+  std::string key;
+  bool sweep = false;
+  std::vector<Alt> alts;
+  SourceLocation where;  // the key's value
+  std::string path;
+};
+
+bool is_sequence_of_sequences(const YAML::Node& node) {
+  if (!node.IsSequence()) return false;
+  for (const YAML::Node& item : node) {
+    if (item.IsSequence()) return true;
+  }
+  return false;
+}
+
+class EntryParser {
+ public:
+  EntryParser(ParseContext& ctx, const GridSpec& grid) : r_(ctx.reader), grid_(grid) {}
+
+  // Expands entry `index` into canonical specs (not yet deduplicated across entries).
+  std::vector<KvSpec> parse(const YAML::Node& node, SourceLocation where, const std::string& path) {
+    const auto view = r_.map(node, where, path, kKvKeys);
+    if (!view) return {};
+    entry_path_ = path;
+    entry_where_ = view->where;
+    if (!r_.require(*view, "scheme")) return {};
+
+    std::vector<Axis> axes;
+    bool ok = true;
+    for (std::string_view key : kSweepKeys) {
+      const MapEntry* e = view->find(key);
+      if (e == nullptr) continue;
+      std::optional<Axis> axis = read_axis(*e);
+      if (!axis) {
+        ok = false;
+        continue;
+      }
+      axes.push_back(std::move(*axis));
+    }
+    std::string name;
+    if (const MapEntry* e = view->find("name")) {
+      if (auto text = r_.string(*e, false)) {
+        if (!is_label(*text)) {
+          r_.error(e->where, e->path, "name `" + *text + "` may only use letters, digits and _ . - + [ ] , @");
+          ok = false;
+        }
+        name = *text;
+        name_where_ = e->where;
+      } else {
+        ok = false;
+      }
+    }
+    std::vector<std::vector<std::size_t>> groups;  // zip groups, as indices into axes
+    if (const MapEntry* e = view->find("zip")) {
+      if (!read_zip(*e, axes, &groups)) ok = false;
+    }
+    if (!ok) return {};
+    return combine(axes, groups, name);
+  }
+
+ private:
+  static bool is_label(const std::string& text) {
+    if (text.empty()) return false;
+    return std::all_of(text.begin(), text.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("_.-+[],@").find(c) != std::string_view::npos;
+    });
+  }
+
+  // Reads one key: a scalar is one alternative, a list (or a list of lists for the
+  // list-valued keys) a sweep.
+  std::optional<Axis> read_axis(const MapEntry& e) {
+    Axis axis{e.key, false, {}, e.where, e.path};
+    const bool list_valued = e.key == "protect_layers" || e.key == "outlier_channels";
+    if (e.key == "protect_layers" && !e.value.IsSequence()) {
+      r_.error(e.where, e.path, "expected a list of layer indices (e.g. [0, 2]), got " + describe(e.value));
+      return std::nullopt;
+    }
+    axis.sweep = list_valued ? is_sequence_of_sequences(e.value) : e.value.IsSequence();
+    if (!axis.sweep) {
+      std::optional<Alt> alt = read_value(e.key, e.value, e.where, e.path);
+      if (!alt) return std::nullopt;
+      axis.alts.push_back(std::move(*alt));
+      return axis;
+    }
+    if (e.value.size() == 0) {
+      r_.error(e.where, e.path, "an empty list sweeps nothing; give at least one value");
+      return std::nullopt;
+    }
+    bool ok = true;
+    std::size_t i = 0;
+    for (const YAML::Node& item : e.value) {
+      const std::string item_path = element(e.path, i++);
+      const SourceLocation item_where = location_of(item, e.where);
+      if (e.key == "protect_layers" && !item.IsSequence()) {
+        r_.error(item_where, item_path,
+                 "a protect_layers sweep is a list of lists (e.g. [[0], [0, 2]]); got " + describe(item));
+        ok = false;
+        continue;
+      }
+      std::optional<Alt> alt = read_value(e.key, item, item_where, item_path);
+      if (!alt) {
+        ok = false;
+        continue;
+      }
+      axis.alts.push_back(std::move(*alt));
+    }
+    if (!ok) return std::nullopt;
+    return axis;
+  }
+
+  std::optional<Alt> read_value(const std::string& key, const YAML::Node& node, SourceLocation where,
+                                const std::string& path) {
+    Alt alt;
+    alt.where = where;
+    alt.path = path;
+    if (key == "scheme" || key == "granularity" || key == "key_granularity" || key == "value_granularity" ||
+        key == "placement" || key == "prefill_attention") {
+      std::span<const std::string_view> choices = kSchemes;
+      if (key == "placement") choices = kPlacements;
+      if (key == "prefill_attention") choices = kPrefill;
+      if (key.find("granularity") != std::string::npos) choices = kGranularities;
+      auto text = r_.choice(node, where, path, choices);
+      if (!text) return std::nullopt;
+      alt.text = *text;
+      return alt;
+    }
+    if (key == "bits") {
+      auto bits = r_.integer(node, where, path);
+      if (!bits) return std::nullopt;
+      if (!((*bits >= 2 && *bits <= 8) || *bits == 16)) {
+        r_.error(where, path, "bits must be 2..8 or 16, got " + std::to_string(*bits));
+        return std::nullopt;
+      }
+      alt.number = *bits;
+      return alt;
+    }
+    if (key == "symmetric") {
+      auto flag = r_.boolean(node, where, path);
+      if (!flag) return std::nullopt;
+      alt.flag = *flag;
+      return alt;
+    }
+    if (key == "group_size") {
+      auto size = r_.integer(node, where, path, 2, 4096);
+      if (!size) return std::nullopt;
+      const bool power_of_two = (*size & (*size - 1)) == 0;
+      if (!power_of_two || *size < 16 || *size > 1024) {
+        r_.warning(where, path,
+                   "group_size " + std::to_string(*size) + " is unusual; kernels are tuned for powers of two 16..1024");
+      }
+      alt.number = *size;
+      return alt;
+    }
+    if (key == "residual") {
+      auto residual = r_.integer(node, where, path, 0, 1 << 20);
+      if (!residual) return std::nullopt;
+      alt.number = *residual;
+      return alt;
+    }
+    if (key == "protect_layers") return read_layers(node, where, path, alt);
+    // outlier_channels: a count, or an explicit list of channel ids.
+    if (node.IsSequence()) {
+      alt.is_list = true;
+      std::size_t i = 0;
+      bool ok = true;
+      for (const YAML::Node& item : node) {
+        const std::string item_path = element(path, i++);
+        auto id = r_.integer(item, location_of(item, where), item_path, 0, 1 << 20);
+        if (!id) {
+          ok = false;
+          continue;
+        }
+        alt.ids.push_back(static_cast<int>(*id));
+      }
+      if (!ok) return std::nullopt;
+      return alt;
+    }
+    if (!node.IsScalar() || scalar_kind(node) != ScalarKind::kInt) {
+      r_.error(where, path, "expected a channel count or a list of channel ids, got " + describe(node));
+      return std::nullopt;
+    }
+    auto count = r_.integer(node, where, path, 0, 1 << 20);
+    if (!count) return std::nullopt;
+    alt.number = *count;
+    return alt;
+  }
+
+  std::optional<Alt> read_layers(const YAML::Node& node, SourceLocation where, const std::string& path, Alt alt) {
+    if (!node.IsSequence()) {
+      r_.error(where, path, "expected a list of layer indices, got " + describe(node));
+      return std::nullopt;
+    }
+    bool ok = true;
+    std::size_t i = 0;
+    for (const YAML::Node& item : node) {
+      const std::string item_path = element(path, i++);
+      const SourceLocation item_where = location_of(item, where);
+      auto layer = r_.integer(item, item_where, item_path, 0, 100000);
+      if (!layer) {
+        ok = false;
+        continue;
+      }
+      for (const ModelSpec& model : grid_.models) {
+        if (model.layers && *layer >= *model.layers) {
+          r_.error(item_where, item_path,
+                   "layer " + std::to_string(*layer) + " does not exist in model `" + model.name + "` (" +
+                       std::to_string(*model.layers) + " layers, numbered from 0)");
+          ok = false;
+        }
+      }
+      alt.ids.push_back(static_cast<int>(*layer));
+    }
+    if (!ok) return std::nullopt;
+    return alt;
+  }
+
+  // zip: [a, b] (one group) or [[a, b], [c, d]] (several).
+  bool read_zip(const MapEntry& e, const std::vector<Axis>& axes, std::vector<std::vector<std::size_t>>* groups) {
+    if (!e.value.IsSequence()) {
+      r_.error(e.where, e.path, "expected a list of keys (e.g. [bits, residual]), got " + describe(e.value));
+      return false;
+    }
+    std::vector<std::pair<YAML::Node, std::string>> group_nodes;
+    if (is_sequence_of_sequences(e.value)) {
+      std::size_t i = 0;
+      for (const YAML::Node& g : e.value) group_nodes.emplace_back(g, element(e.path, i++));
+    } else {
+      group_nodes.emplace_back(e.value, e.path);
+    }
+    bool ok = true;
+    std::set<std::string> used;
+    for (const auto& [group_node, group_path] : group_nodes) {
+      const SourceLocation group_where = location_of(group_node, e.where);
+      if (!group_node.IsSequence()) {
+        r_.error(group_where, group_path, "expected a list of keys, got " + describe(group_node));
+        ok = false;
+        continue;
+      }
+      std::vector<std::size_t> group;
+      std::size_t i = 0;
+      for (const YAML::Node& item : group_node) {
+        const std::string item_path = element(group_path, i++);
+        const SourceLocation item_where = location_of(item, group_where);
+        auto key = r_.string(item, item_where, item_path, false);
+        if (!key) {
+          ok = false;
+          continue;
+        }
+        if (std::find(kSweepKeys.begin(), kSweepKeys.end(), *key) == kSweepKeys.end()) {
+          r_.error(item_where, item_path, "zip names unknown key `" + *key + "`" + did_you_mean(*key, kSweepKeys));
+          ok = false;
+          continue;
+        }
+        const auto axis = std::find_if(axes.begin(), axes.end(), [&](const Axis& a) { return a.key == *key; });
+        if (axis == axes.end()) {
+          r_.error(item_where, item_path, "zip names `" + *key + "`, which this entry does not set");
+          ok = false;
+          continue;
+        }
+        if (!axis->sweep) {
+          r_.error(item_where, item_path, "zip key `" + *key + "` is not a list; zip pairs up list values");
+          ok = false;
+          continue;
+        }
+        if (!used.insert(*key).second) {
+          r_.error(item_where, item_path, "zip names `" + *key + "` twice");
+          ok = false;
+          continue;
+        }
+        group.push_back(static_cast<std::size_t>(axis - axes.begin()));
+      }
+      for (std::size_t k = 1; k < group.size(); ++k) {
+        const Axis& first = axes[group[0]];
+        const Axis& other = axes[group[k]];
+        if (first.alts.size() != other.alts.size()) {
+          r_.error(group_where, group_path,
+                   "zip lists have unequal lengths: " + first.key + " has " + std::to_string(first.alts.size()) +
+                       " values, " + other.key + " has " + std::to_string(other.alts.size()));
+          ok = false;
+        }
+      }
+      if (!group.empty()) groups->push_back(std::move(group));
+    }
+    return ok;
+  }
+
+  static void apply(const Axis& axis, const Alt& alt, KvSpec* spec, std::set<std::string>* set_keys) {
+    const std::string& k = axis.key;
+    set_keys->insert(k);
+    if (k == "scheme") spec->scheme = *parse_kv_scheme(alt.text);
+    if (k == "bits") spec->bits = static_cast<int>(alt.number);
+    if (k == "symmetric") spec->symmetric = alt.flag;
+    if (k == "granularity") {
+      // key_/value_granularity override the shared one whatever their order in the file.
+      if (!set_keys->count("key_granularity")) spec->key_granularity = *parse_granularity(alt.text);
+      if (!set_keys->count("value_granularity")) spec->value_granularity = *parse_granularity(alt.text);
+    }
+    if (k == "key_granularity") spec->key_granularity = *parse_granularity(alt.text);
+    if (k == "value_granularity") spec->value_granularity = *parse_granularity(alt.text);
+    if (k == "group_size") spec->group_size = static_cast<int>(alt.number);
+    if (k == "placement") spec->placement = *parse_placement(alt.text);
+    if (k == "prefill_attention") spec->prefill_attention = *parse_prefill_attention(alt.text);
+    if (k == "residual") spec->residual = static_cast<int>(alt.number);
+    if (k == "protect_layers") spec->protect_layers = alt.ids;
+    if (k == "outlier_channels") {
+      spec->outliers.explicit_list = alt.is_list;
+      spec->outliers.count = alt.is_list ? 0 : static_cast<int>(alt.number);
+      spec->outliers.channels = alt.ids;
+    }
+  }
+
+  // Next combination, odometer style (last dimension fastest); false after the last.
+  static bool advance(const std::vector<std::vector<std::size_t>>& dims, const std::vector<Axis>& axes,
+                      std::vector<std::size_t>* index) {
+    for (std::size_t d = dims.size(); d-- > 0;) {
+      if (++(*index)[d] < axes[dims[d][0]].alts.size()) return true;
+      (*index)[d] = 0;
+    }
+    return false;
+  }
+
+  const Axis* find_axis(const std::vector<Axis>& axes, std::string_view key) const {
+    for (const Axis& a : axes) {
+      if (a.key == key) return &a;
+    }
+    return nullptr;
+  }
+
+  // Crosses the axes (zip groups count as one axis), checks each combination and returns
+  // the canonical specs in a deterministic order (the key table's order, last key fastest).
+  std::vector<KvSpec> combine(const std::vector<Axis>& axes, const std::vector<std::vector<std::size_t>>& groups,
+                              const std::string& name) {
+    // Dimensions: each zip group, then each ungrouped axis.
+    std::vector<std::vector<std::size_t>> dims;
+    std::vector<bool> grouped(axes.size(), false);
+    for (std::size_t a = 0; a < axes.size(); ++a) {
+      const auto g = std::find_if(groups.begin(), groups.end(), [&](const auto& grp) {
+        return std::find(grp.begin(), grp.end(), a) != grp.end();
+      });
+      if (g == groups.end()) {
+        dims.push_back({a});
+      } else if (!grouped[a]) {
+        dims.push_back(*g);
+        for (std::size_t m : *g) grouped[m] = true;
+      }
+    }
+    // NOTE: a few long lists cross into millions of specs; refuse before building them.
+    std::size_t combinations = 1;
+    for (const auto& dim : dims) {
+      combinations *= axes[dim[0]].alts.size();
+      if (combinations > kMaxEntryCombinations) {
+        r_.error(entry_where_, entry_path_,
+                 "this entry sweeps more than " + std::to_string(kMaxEntryCombinations) +
+                     " combinations; split it or use zip");
+        return {};
+      }
+    }
+    std::vector<std::size_t> index(dims.size(), 0);
+    std::vector<KvSpec> out;
+    // Which optional keys some combination actually used, for "has no effect" checks.
+    bool group_size_used = false, prefill_used = false;
+    std::map<std::string, bool> relevant;  // key -> relevant in some combination
+    bool ok = true;
+    while (true) {
+      KvSpec spec;
+      std::set<std::string> set_keys;
+      std::map<std::string, const Alt*> chosen;
+      // Apply key_/value_granularity before granularity so the override rule holds.
+      std::vector<std::pair<const Axis*, const Alt*>> picks;
+      for (std::size_t d = 0; d < dims.size(); ++d) {
+        for (std::size_t a : dims[d]) picks.emplace_back(&axes[a], &axes[a].alts[index[d]]);
+      }
+      std::stable_sort(picks.begin(), picks.end(), [](const auto& x, const auto& y) {
+        return (x.first->key == "granularity") < (y.first->key == "granularity");
+      });
+      for (const auto& [axis, alt] : picks) {
+        apply(*axis, *alt, &spec, &set_keys);
+        chosen[axis->key] = alt;
+      }
+      const KvScheme scheme = spec.scheme;
+      const bool quantizes = scheme != KvScheme::kNone;
+      if (scheme == KvScheme::kKivi) {
+        if (!set_keys.count("group_size")) spec.group_size = kKiviDefaultGroupSize;
+        if (!set_keys.count("residual")) spec.residual = kKiviDefaultResidual;
+      }
+      relevant["bits"] = relevant["bits"] || scheme == KvScheme::kInt || scheme == KvScheme::kKivi;
+      for (const char* k : {"symmetric", "granularity", "key_granularity", "value_granularity"}) {
+        relevant[k] = relevant[k] || scheme == KvScheme::kInt;
+      }
+      for (const char* k : {"placement", "residual", "protect_layers", "outlier_channels"}) {
+        relevant[k] = relevant[k] || quantizes;
+      }
+      if ((scheme == KvScheme::kInt || scheme == KvScheme::kKivi) && !set_keys.count("bits")) {
+        r_.error(entry_where_, child(entry_path_, "bits"),
+                 "missing required key `bits` for scheme " + std::string(to_string(scheme)));
+        ok = false;
+      }
+      if (scheme == KvScheme::kKivi && spec.bits == 16) {
+        r_.error(chosen["bits"]->where, chosen["bits"]->path, "scheme kivi needs bits 2..8, got 16");
+        ok = false;
+      }
+      const bool int_quantized = scheme == KvScheme::kInt && spec.bits != 16;
+      const bool per_group = int_quantized && (spec.key_granularity == Granularity::kPerGroup ||
+                                               spec.value_granularity == Granularity::kPerGroup);
+      if (per_group && !set_keys.count("group_size")) {
+        const char* culprit = spec.key_granularity == Granularity::kPerGroup && chosen.count("key_granularity")
+                                  ? "key_granularity"
+                              : spec.value_granularity == Granularity::kPerGroup && chosen.count("value_granularity")
+                                  ? "value_granularity"
+                                  : "granularity";
+        const Alt* alt = chosen[culprit];
+        r_.error(alt->where, alt->path, "per_group granularity requires group_size");
+        ok = false;
+      }
+      group_size_used = group_size_used || per_group || scheme == KvScheme::kKivi;
+      prefill_used = prefill_used || (quantizes && spec.placement == Placement::kCache);
+      out.push_back(canonicalize(spec));
+      out.back().name = name;
+
+      if (!advance(dims, axes, &index)) break;
+    }
+    if (const Axis* a = find_axis(axes, "group_size"); a != nullptr && !group_size_used) {
+      r_.error(a->where, a->path, "group_size is only used with a per_group granularity (or scheme kivi)");
+      ok = false;
+    }
+    if (const Axis* a = find_axis(axes, "prefill_attention"); a != nullptr && !prefill_used) {
+      r_.error(a->where, a->path, "prefill_attention only applies with placement: cache");
+      ok = false;
+    }
+    const Axis* scheme_axis = find_axis(axes, "scheme");
+    for (const auto& [key, is_relevant] : relevant) {
+      const Axis* a = find_axis(axes, key);
+      if (a == nullptr || is_relevant) continue;
+      const std::string scheme_text = scheme_axis->sweep ? "the schemes of this entry" : "scheme " + scheme_axis->alts[0].text;
+      r_.warning(a->where, a->path, "`" + key + "` has no effect with " + scheme_text + "; ignored");
+    }
+    if (!ok) return {};
+    if (!name.empty()) {
+      std::set<std::string> distinct;
+      for (const KvSpec& s : out) distinct.insert(canonical_json(s));
+      if (distinct.size() > 1) {
+        r_.error(name_where_, child(entry_path_, "name"),
+                 "name labels one spec, but this entry sweeps " + std::to_string(distinct.size()) +
+                     "; drop the name or split the entry");
+        return {};
+      }
+    }
+    return out;
+  }
+
+  YamlReader& r_;
+  const GridSpec& grid_;
+  std::string entry_path_;
+  SourceLocation entry_where_;
+  SourceLocation name_where_;
+};
+
+}  // namespace
+
+void parse_kv_cache(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
+  YamlReader& r = ctx.reader;
+  if (!entry.value.IsSequence()) {
+    r.error(entry.where, entry.path, "expected a list of quantizer entries, got " + describe(entry.value));
+    return;
+  }
+  if (entry.value.size() == 0) {
+    r.error(entry.where, entry.path, "kv_cache is empty; list at least one entry (e.g. - scheme: none)");
+    return;
+  }
+  std::map<std::string, std::size_t> seen;          // canonical json -> index in grid->kv_specs
+  std::map<std::string, std::string> label_owner;   // custom label -> canonical json
+  std::size_t i = 0;
+  for (const YAML::Node& item : entry.value) {
+    const std::string path = element(entry.path, i++);
+    const SourceLocation where = location_of(item, entry.where);
+    EntryParser parser(ctx, *grid);
+    for (KvSpec& spec : parser.parse(item, where, path)) {
+      const std::string json = canonical_json(spec);
+      if (!spec.name.empty()) {
+        const auto [it, inserted] = label_owner.emplace(spec.name, json);
+        if (!inserted && it->second != json) {
+          r.error(where, child(path, "name"), "name `" + spec.name + "` already labels a different spec");
+          continue;
+        }
+      }
+      if (seen.count(json)) continue;  // e.g. int bits 16 after none: the same quantizer
+      seen.emplace(json, grid->kv_specs.size());
+      grid->kv_specs.push_back(std::move(spec));
+      grid->kv_where.push_back(where);
+    }
+  }
+}
+
+}  // namespace kvsafe::orchestrator::detail

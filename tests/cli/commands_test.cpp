@@ -1,0 +1,85 @@
+// The kvsafe command as users meet it: help, version, exit codes, logging, and the
+// subcommands that are not built yet.
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/cli/cli_process.h"
+
+namespace kvsafe::testing {
+namespace {
+
+TEST(Cli, HelpListsEverySubcommand) {
+  const ProcessResult result = run_kvsafe("--help");
+  EXPECT_EQ(result.exit_code, 0);
+  for (const char* name : {"run", "submit", "status", "query", "tables", "diagnose", "generate", "plan", "datasets",
+                           "merge"}) {
+    EXPECT_NE(result.out.find(std::string("\n  ") + name), std::string::npos) << name << "\n" << result.out;
+  }
+}
+
+TEST(Cli, VersionNamesCommitCompilerAndLibraries) {
+  const ProcessResult result = run_kvsafe("--version");
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_NE(result.out.find("kvsafe 0."), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("git commit:"), std::string::npos);
+  EXPECT_NE(result.out.find("compiler:"), std::string::npos);
+  EXPECT_NE(result.out.find("libtorch:"), std::string::npos);
+  EXPECT_NE(result.out.find("sqlite:"), std::string::npos);
+}
+
+struct PendingCase {
+  const char* arguments;
+  const char* names;  // what the message must point to
+};
+
+class PendingCommand : public ::testing::TestWithParam<PendingCase> {};
+
+TEST_P(PendingCommand, ExitsTwoAndSaysWhichIssueAddsIt) {
+  const ProcessResult result = run_kvsafe(GetParam().arguments);
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find("not built yet"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(GetParam().names), std::string::npos) << result.err;
+  EXPECT_TRUE(result.out.empty()) << result.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cli, PendingCommand,
+    ::testing::Values(PendingCase{"run experiments/quickstart.yaml", "issue 7"},
+                      PendingCase{"submit experiments/paper.yaml --dry-run", "SLURM"},
+                      PendingCase{"tables results/x.db", "report"},
+                      PendingCase{"diagnose --model m.gguf --kv int3-ptensor-sym", "diagnosis"},
+                      PendingCase{"generate --model m.gguf hello", "issue 4"},
+                      PendingCase{"datasets list", "issue 6"},
+                      PendingCase{"merge out.db a.db b.db", "merge"}),
+    [](const ::testing::TestParamInfo<PendingCase>& param_info) {
+      const std::string arguments = param_info.param.arguments;
+      return arguments.substr(0, arguments.find(' '));
+    });
+
+TEST(Cli, BadCommandLineIsAUsageError) {
+  EXPECT_EQ(run_kvsafe("--no-such-flag plan x").exit_code, 64);
+  EXPECT_EQ(run_kvsafe("").exit_code, 64);
+  EXPECT_EQ(run_kvsafe("--log-format xml plan experiments/quickstart.yaml").exit_code, 64);
+  const ProcessResult missing = run_kvsafe("query");
+  EXPECT_EQ(missing.exit_code, 64);
+  EXPECT_NE(missing.err.find("db"), std::string::npos) << missing.err;
+}
+
+TEST(Cli, JsonLogLinesAreJsonObjects) {
+  const ProcessResult result = run_kvsafe("--log-format json -v plan experiments/quickstart.yaml --gpus 1 --device cpu");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  ASSERT_FALSE(result.err.empty());
+  std::size_t start = 0;
+  while (start < result.err.size()) {
+    const std::size_t end = result.err.find('\n', start);
+    const std::string line = result.err.substr(start, end - start);
+    EXPECT_EQ(line.rfind("{\"time\":\"", 0), 0u) << line;
+    EXPECT_EQ(line.back(), '}') << line;
+    start = end == std::string::npos ? result.err.size() : end + 1;
+  }
+}
+
+}  // namespace
+}  // namespace kvsafe::testing

@@ -1,0 +1,112 @@
+// `kvsafe plan` on the real grids of experiments/, on broken grids, and against a
+// database that already holds finished cells.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/cli/cli_process.h"
+#include "tests/cli/test_database.h"
+
+namespace kvsafe::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() : path_(fs::temp_directory_path() / ("kvsafe_plan_test_" + std::to_string(::getpid()))) {
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+TEST(PlanCommand, PaperGridListsEveryModelWithItsCost) {
+  const ProcessResult result = run_kvsafe("plan experiments/paper.yaml --gpus 64");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (const char* model : {"phi3.5-mini", "qwen2.5-7b", "mistral-7b", "deepseek-7b", "llama3.1-8b", "yi1.5-9b",
+                            "gemma2-9b", "mistral-small-24b", "yi1.5-34b", "qwen2.5-72b", "mixtral-8x7b"}) {
+    EXPECT_NE(result.out.find(model), std::string::npos) << model << "\n" << result.out;
+  }
+  EXPECT_NE(result.out.find("makespan on 64 x h100"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("GPU-h"), std::string::npos);
+  EXPECT_NE(result.out.find("0 of "), std::string::npos);  // no database yet: nothing done
+}
+
+TEST(PlanCommand, GpusDefaultToTheSlurmSection) {
+  // paper.yaml asks for nodes x gpus_per_node GPUs; the plan uses them unless --gpus is given.
+  const ProcessResult result = run_kvsafe("plan experiments/paper.yaml");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out.find("makespan on 1 x"), std::string::npos) << result.out;
+}
+
+TEST(PlanCommand, CountsCellsAlreadyDoneInTheDatabase) {
+  TempDir dir;
+  const fs::path db = dir / "quick.db";
+  {
+    GridDatabase grid = register_grid_file(KVSAFE_SOURCE_DIR "/experiments/quickstart.yaml", db);
+    ASSERT_GE(grid.cells.size(), 2u);
+    finish_cell(*grid.store, grid.cells[0], 4);  // quickstart.yaml: shard_size 4
+  }
+  const ProcessResult result =
+      run_kvsafe("plan experiments/quickstart.yaml --device cpu --gpus 1 --cells --db " + db.string());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("1 of "), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find(" done\n"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find(" to do\n"), std::string::npos) << result.out;
+}
+
+TEST(PlanCommand, BrokenGridGetsEveryErrorWithItsLocation) {
+  TempDir dir;
+  const fs::path grid = dir / "bad.yaml";
+  std::ofstream(grid) << "name: bad\n"
+                         "models:\n"
+                         "  - name: m\n"
+                         "    path: /nowhere/m.gguf\n"
+                         "    params: 1B\n"
+                         "kv_cache:\n"
+                         "  - scheme: int\n"
+                         "    bitz: 4\n"
+                         "benchmarks:\n"
+                         "  - name: advbenchh\n";
+  const ProcessResult result = run_kvsafe("plan " + grid.string());
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find(grid.string() + ":8:5: kv_cache[0].bitz"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("did you mean `bits`?"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("did you mean `advbench`?"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(grid.string() + ":10:11: benchmarks[0].name"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("nothing planned"), std::string::npos);
+  EXPECT_TRUE(result.out.empty()) << result.out;
+}
+
+TEST(PlanCommand, ModelWithoutParameterCountIsNamed) {
+  TempDir dir;
+  const fs::path grid = dir / "noparams.yaml";
+  std::ofstream(grid) << "name: noparams\n"
+                         "models:\n"
+                         "  - name: mystery-model\n"
+                         "    path: /nowhere/m.gguf\n"
+                         "kv_cache:\n"
+                         "  - scheme: none\n"
+                         "benchmarks:\n"
+                         "  - name: advbench\n";
+  const ProcessResult result = run_kvsafe("plan " + grid.string());
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("mystery-model"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("params:"), std::string::npos) << result.err;
+}
+
+TEST(PlanCommand, UnknownDeviceIsRefusedWithTheKnownOnes) {
+  const ProcessResult result = run_kvsafe("plan experiments/quickstart.yaml --device tpu");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("h100, h200, a100, l40s, cpu"), std::string::npos) << result.err;
+}
+
+}  // namespace
+}  // namespace kvsafe::testing
