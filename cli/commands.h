@@ -14,9 +14,9 @@ class App;
 namespace kvsafe::cli {
 
 struct CommandContext {
-  Environment environment;        // read once at start-up
-  std::string command_line;       // the whole argv, for provenance
-  int exit_code = 0;              // set by the subcommand that ran
+  Environment environment;   // read once at start-up
+  std::string command_line;  // the whole argv, for provenance
+  int exit_code = 0;         // set by the subcommand that ran
 };
 
 void register_run(CLI::App& app, CommandContext& context);

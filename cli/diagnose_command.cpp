@@ -7,10 +7,10 @@
 namespace kvsafe::cli {
 
 void register_diagnose(CLI::App& app, CommandContext& context) {
-  auto* command = app.add_subcommand(
-      "diagnose",
-      "Diagnose a model under a KV quantizer: find its critical layers, measure the Per-Channel\n"
-      "Reduction (PCR) on ~20 calibration prompts, name the failure mode and the mitigation.");
+  auto* command =
+      app.add_subcommand("diagnose",
+                         "Diagnose a model under a KV quantizer: find its critical layers, measure the Per-Channel\n"
+                         "Reduction (PCR) on ~20 calibration prompts, name the failure mode and the mitigation.");
   command->add_option("--model", "Model: GGUF file or HF folder")->required();
   command->add_option("--kv", "KV quantizer label, e.g. int3-ptensor-sym");
   command->callback([&context] {

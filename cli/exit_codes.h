@@ -3,9 +3,9 @@
 
 namespace kvsafe::cli {
 
-inline constexpr int kExitOk = 0;            // did what was asked
-inline constexpr int kExitFailure = 1;       // an error, explained on stderr
-inline constexpr int kExitNotBuiltYet = 2;   // the subcommand exists but is not implemented yet
-inline constexpr int kExitUsage = 64;        // bad command line (BSD EX_USAGE)
+inline constexpr int kExitOk = 0;           // did what was asked
+inline constexpr int kExitFailure = 1;      // an error, explained on stderr
+inline constexpr int kExitNotBuiltYet = 2;  // the subcommand exists but is not implemented yet
+inline constexpr int kExitUsage = 64;       // bad command line (BSD EX_USAGE)
 
 }  // namespace kvsafe::cli

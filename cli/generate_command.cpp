@@ -8,10 +8,10 @@
 namespace kvsafe::cli {
 
 void register_generate(CLI::App& app, CommandContext& context) {
-  auto* command = app.add_subcommand(
-      "generate",
-      "Generate one answer with a (quantized) KV cache and stream it; --compare prints the\n"
-      "full-precision answer beside the quantized one.");
+  auto* command =
+      app.add_subcommand("generate",
+                         "Generate one answer with a (quantized) KV cache and stream it; --compare prints the\n"
+                         "full-precision answer beside the quantized one.");
   command->add_option("--model", "Model: GGUF file or HF folder")->required();
   command->add_option("--kv", "KV quantizer label (e.g. int4-ptok-asym, kivi2-r128) or none");
   command->add_option("--system", "System prompt");

@@ -2,9 +2,9 @@
 // subcommand registered in cli/<name>.cpp. Every error reaches the user as one clear
 // message on stderr and an exit code from cli/exit_codes.h; nothing aborts.
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <exception>
@@ -40,7 +40,8 @@ int run_kvsafe(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "Log debug messages");
   app.add_option("--log-format", log_format, "Log line format on stderr: text, or json for cluster log collectors")
       ->check(CLI::IsMember({"text", "json"}));
-  app.set_version_flag("--version", [] { return version_text(); }, "Print version, git commit, compiler and libraries");
+  app.set_version_flag(
+      "--version", [] { return version_text(); }, "Print version, git commit, compiler and libraries");
 
   CommandContext context;
   context.command_line = join_argv(argc, argv);
@@ -57,8 +58,8 @@ int run_kvsafe(int argc, char** argv) {
 
   // Logging must be configured before any subcommand callback runs.
   app.parse_complete_callback([&] {
-    kvsafe::configure_logging({.format = log_format == "json" ? kvsafe::LogFormat::kJson : kvsafe::LogFormat::kText,
-                               .verbose = verbose});
+    kvsafe::configure_logging(
+        {.format = log_format == "json" ? kvsafe::LogFormat::kJson : kvsafe::LogFormat::kText, .verbose = verbose});
     context.environment = kvsafe::Environment::from_process();
     spdlog::debug("data dir: {} (from {}); model cache: {}", context.environment.data_dir.string(),
                   context.environment.data_dir_source, context.environment.model_cache_dir.string());

@@ -8,8 +8,7 @@
 namespace kvsafe::cli {
 
 int report_not_built_yet(const std::string& command, const std::string& arrives_with) {
-  fmt::print(stderr, "kvsafe {}: not built yet; it arrives with {}. Nothing was done.\n", command,
-             arrives_with);
+  fmt::print(stderr, "kvsafe {}: not built yet; it arrives with {}. Nothing was done.\n", command, arrives_with);
   return kExitNotBuiltYet;
 }
 

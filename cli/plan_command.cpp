@@ -1,9 +1,9 @@
 // `kvsafe plan GRID`: validates a grid and prints its cells grouped by model with the cost
 // model's estimate (orchestrator/plan.h); with a database, which cells are already done.
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <filesystem>
@@ -78,7 +78,7 @@ int run_plan(const PlanFlags& flags, const CommandContext& context) {
   const std::set<std::string> done = done_cells(db, !flags.db.empty());
   const orchestrator::Plan plan = orchestrator::make_plan(grid, cells, done, options);
 
-  fmt::print("grid {} ({}): {} models x {} KV specs x {} benchmarks x {} generation settings -> {} cells\n",
+  fmt::print("grid {} ({}): {} model(s) x {} KV spec(s) x {} benchmark(s) x {} generation setting(s) -> {} cells\n",
              grid.name, flags.grid, grid.models.size(), grid.kv_specs.size(), grid.benchmarks.size(),
              grid.generations.size(), plan.cells);
   fmt::print("database {}: {} of {} cells done\n\n", db.string(), plan.cells_done, plan.cells);
@@ -94,12 +94,12 @@ int run_plan(const PlanFlags& flags, const CommandContext& context) {
     fmt::print("\n");
   }
 
-  fmt::print("{:<34} {:>7} {:>5} {:>6} {:>6} {:>9} {:>10} {:>10} {:>10}\n", "model", "params", "GPUs", "cells",
-             "done", "prompts", "gen tok", "GPU-h", "GPU-h left");
+  fmt::print("{:<34} {:>7} {:>5} {:>6} {:>6} {:>9} {:>10} {:>10} {:>10}\n", "model", "params", "GPUs", "cells", "done",
+             "prompts", "gen tok", "GPU-h", "GPU-h left");
   for (const orchestrator::ModelPlan& row : plan.models) {
-    fmt::print("{:<34} {:>7} {:>5} {:>6} {:>6} {:>9} {:>10} {:>10.2f} {:>10.2f}\n", row.name,
-               human_params(row.params), row.gpus_per_replica, row.cells, row.cells_done, row.prompts,
-               human_count(row.generated_tokens), row.gpu_seconds / 3600, row.remaining_gpu_seconds / 3600);
+    fmt::print("{:<34} {:>7} {:>5} {:>6} {:>6} {:>9} {:>10} {:>10.2f} {:>10.2f}\n", row.name, human_params(row.params),
+               row.gpus_per_replica, row.cells, row.cells_done, row.prompts, human_count(row.generated_tokens),
+               row.gpu_seconds / 3600, row.remaining_gpu_seconds / 3600);
   }
   fmt::print("{:<34} {:>7} {:>5} {:>6} {:>6} {:>9} {:>10} {:>10.2f} {:>10.2f}\n\n", "total", "", "", plan.cells,
              plan.cells_done, plan.prompts, human_count(plan.generated_tokens), plan.gpu_seconds / 3600,
@@ -113,8 +113,8 @@ int run_plan(const PlanFlags& flags, const CommandContext& context) {
                human_duration(plan.makespan.seconds), plan.makespan.model_loads);
   }
   fmt::print(
-      "cost model: decode reads every weight per step at {:.0f}% of {:.0f} GB/s, prefill at {:.0f}% of {:.0f} "
-      "TFLOP/s, {:.0f} bytes/param, {:.0f} prompt tokens, {:.0f}% of max_new_tokens generated, loads at {:.1f} "
+      "cost model: decode reads every weight per step at {:.0f}% of {:g} GB/s, prefill at {:.0f}% of {:g} "
+      "TFLOP/s, {:g} bytes/param, {:.0f} prompt tokens, {:.0f}% of max_new_tokens generated, loads at {:.1f} "
       "GB/s\n",
       options.cost.bandwidth_efficiency * 100, device.memory_bandwidth_gb_s, options.cost.compute_efficiency * 100,
       device.dense_tflops, device.bytes_per_param, options.cost.mean_prompt_tokens,
@@ -126,32 +126,39 @@ int run_plan(const PlanFlags& flags, const CommandContext& context) {
 
 void register_plan(CLI::App& app, CommandContext& context) {
   auto flags = std::make_shared<PlanFlags>();
-  auto* command = app.add_subcommand(
-      "plan",
-      "Validate a grid and estimate its cost: cells grouped by model, prompts, generated tokens,\n"
-      "GPU-hours and makespan on N GPUs (a memory-bandwidth cost model; see --help for its\n"
-      "knobs), and how many cells a results database already holds.");
+  auto* command =
+      app.add_subcommand("plan",
+                         "Validate a grid and estimate its cost: cells grouped by model, prompts, generated tokens,\n"
+                         "GPU-hours and makespan on N GPUs (a memory-bandwidth cost model; see --help for its\n"
+                         "knobs), and how many cells a results database already holds.");
   command->add_option("grid", flags->grid, "Grid file (YAML)")->required();
-  command->add_option("--gpus", flags->gpus,
-                      "GPUs to estimate the makespan for (default: nodes x gpus_per_node of the slurm section, else 1)")
+  command
+      ->add_option("--gpus", flags->gpus,
+                   "GPUs to estimate the makespan for (default: nodes x gpus_per_node of the slurm section, else 1)")
       ->check(CLI::Range(1, 1000000));
   command->add_option("--device", flags->device, "Device profile: h100, h200, a100, l40s or cpu")
       ->capture_default_str();
   command->add_option("--db", flags->db, "Results database to count done cells in (default results/<grid name>.db)");
   command->add_flag("--cells", flags->list_cells, "Also list every cell with its id, KV label and state");
-  command->add_option("--bandwidth-efficiency", flags->cost.bandwidth_efficiency,
-                      "Fraction of peak memory bandwidth a decode step reaches")
-      ->check(CLI::Range(0.01, 1.0))->capture_default_str();
-  command->add_option("--compute-efficiency", flags->cost.compute_efficiency,
-                      "Fraction of peak FLOP/s prefill reaches")
-      ->check(CLI::Range(0.01, 1.0))->capture_default_str();
+  command
+      ->add_option("--bandwidth-efficiency", flags->cost.bandwidth_efficiency,
+                   "Fraction of peak memory bandwidth a decode step reaches")
+      ->check(CLI::Range(0.01, 1.0))
+      ->capture_default_str();
+  command->add_option("--compute-efficiency", flags->cost.compute_efficiency, "Fraction of peak FLOP/s prefill reaches")
+      ->check(CLI::Range(0.01, 1.0))
+      ->capture_default_str();
   command->add_option("--load-gb-per-s", flags->cost.load_gb_per_s, "Model load speed, GB/s")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   command->add_option("--prompt-tokens", flags->cost.mean_prompt_tokens, "Mean templated prompt length, tokens")
-      ->check(CLI::PositiveNumber)->capture_default_str();
-  command->add_option("--generated-fraction", flags->cost.generated_fraction,
-                      "Share of max_new_tokens actually generated (1 = upper bound)")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--generated-fraction", flags->cost.generated_fraction,
+                   "Share of max_new_tokens actually generated (1 = upper bound)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   command->callback([flags, &context] { context.exit_code = run_plan(*flags, context); });
 }
 

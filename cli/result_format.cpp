@@ -87,9 +87,12 @@ std::string as_table(const db::QueryResult& result) {
 
 std::string format_query_result(const db::QueryResult& result, ResultFormat format) {
   switch (format) {
-    case ResultFormat::kCsv: return as_csv(result);
-    case ResultFormat::kJson: return as_json(result);
-    case ResultFormat::kTable: break;
+    case ResultFormat::kCsv:
+      return as_csv(result);
+    case ResultFormat::kJson:
+      return as_json(result);
+    case ResultFormat::kTable:
+      break;
   }
   return as_table(result);
 }

@@ -8,11 +8,11 @@
 namespace kvsafe::cli {
 
 void register_run(CLI::App& app, CommandContext& context) {
-  auto* command = app.add_subcommand(
-      "run",
-      "Run a grid: every cell's prompts through the model with its KV quantizer, judged, stored in\n"
-      "SQLite. One process, or `mpirun -np N kvsafe run GRID` (rank 0 schedules, the rest work).\n"
-      "Finished shards are never redone; re-running resumes.");
+  auto* command =
+      app.add_subcommand("run",
+                         "Run a grid: every cell's prompts through the model with its KV quantizer, judged, stored in\n"
+                         "SQLite. One process, or `mpirun -np N kvsafe run GRID` (rank 0 schedules, the rest work).\n"
+                         "Finished shards are never redone; re-running resumes.");
   command->add_option("grid", "Grid file (YAML), e.g. experiments/quickstart.yaml")->required();
   command->add_option("--db", "Results database (default results/<grid name>.db)");
   command->add_flag("--resume")->description("Continue an earlier run on the same database (the default)");

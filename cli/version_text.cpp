@@ -1,8 +1,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/version.h>
 #include <sqlite3.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "common/version.h"
@@ -20,8 +20,8 @@ std::string version_text() {
   text += fmt::format("  sqlite:     {} (SQLiteCpp {})\n", sqlite3_libversion(), SQLITECPP_VERSION);
   text += fmt::format("  spdlog:     {}.{}.{}, fmt {}\n", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH,
                       FMT_VERSION);
-  text += fmt::format("  json:       nlohmann {}.{}.{}\n", NLOHMANN_JSON_VERSION_MAJOR,
-                      NLOHMANN_JSON_VERSION_MINOR, NLOHMANN_JSON_VERSION_PATCH);
+  text += fmt::format("  json:       nlohmann {}.{}.{}\n", NLOHMANN_JSON_VERSION_MAJOR, NLOHMANN_JSON_VERSION_MINOR,
+                      NLOHMANN_JSON_VERSION_PATCH);
   return text;
 }
 

@@ -28,8 +28,7 @@ Environment Environment::from_process(const std::filesystem::path& start) {
     // NOTE: the checkout sits beside ../shared in this project's layout; walking up
     // lets the CLI and tests run from build/ or a subfolder as well.
     std::error_code ignored;
-    for (std::filesystem::path dir = std::filesystem::absolute(start, ignored); !dir.empty();
-         dir = dir.parent_path()) {
+    for (std::filesystem::path dir = std::filesystem::absolute(start, ignored); !dir.empty(); dir = dir.parent_path()) {
       const auto candidate = dir.parent_path() / "shared" / "datasets";
       if (std::filesystem::is_directory(candidate, ignored)) {
         env.data_dir = candidate.lexically_normal();

@@ -50,11 +50,11 @@ std::string concat(Args&&... args) {
     }                                                                    \
   } while (false)
 
-#define KVSAFE_ASSERT(cond, ...)                                                    \
-  do {                                                                              \
-    if (!(cond)) [[unlikely]] {                                                     \
-      throw ::kvsafe::InternalError(::kvsafe::detail::concat(                       \
-          "internal error at ", __FILE__, ":", __LINE__, ": assertion `", #cond,    \
-          "` failed", ::kvsafe::detail::concat(": ", ##__VA_ARGS__)));              \
-    }                                                                               \
+#define KVSAFE_ASSERT(cond, ...)                                                                              \
+  do {                                                                                                        \
+    if (!(cond)) [[unlikely]] {                                                                               \
+      throw ::kvsafe::InternalError(::kvsafe::detail::concat("internal error at ", __FILE__, ":", __LINE__,   \
+                                                             ": assertion `", #cond, "` failed",              \
+                                                             ::kvsafe::detail::concat(": ", ##__VA_ARGS__))); \
+    }                                                                                                         \
   } while (false)

@@ -7,23 +7,56 @@ namespace {
 
 const std::vector<BenchmarkInfo>& table() {
   static const std::vector<BenchmarkInfo> kTable = {
-      {"custom", Task::kRefusal, {Task::kRefusal}, 63, Harmfulness::kHarmful, true,
+      {"custom",
+       Task::kRefusal,
+       {Task::kRefusal},
+       63,
+       Harmfulness::kHarmful,
+       true,
        "the paper's 63 prompts: 19 refusal + 21 privacy + 23 jailbreak"},
-      {"advbench", Task::kRefusal, {Task::kRefusal}, 520, Harmfulness::kHarmful, true,
-       "AdvBench harmful behaviors"},
-      {"harmbench", Task::kRefusal, {Task::kRefusal}, 320, Harmfulness::kHarmful, true,
+      {"advbench", Task::kRefusal, {Task::kRefusal}, 520, Harmfulness::kHarmful, true, "AdvBench harmful behaviors"},
+      {"harmbench",
+       Task::kRefusal,
+       {Task::kRefusal},
+       320,
+       Harmfulness::kHarmful,
+       true,
        "HarmBench, standard behaviors only"},
-      {"xstest", Task::kOverRefusal, {Task::kOverRefusal, Task::kRefusal}, 450, Harmfulness::kMixed, true,
+      {"xstest",
+       Task::kOverRefusal,
+       {Task::kOverRefusal, Task::kRefusal},
+       450,
+       Harmfulness::kMixed,
+       true,
        "XSTest: 250 safe + 200 unsafe prompts"},
-      {"jailbreakbench", Task::kRefusal, {Task::kRefusal}, 100, Harmfulness::kHarmful, true,
+      {"jailbreakbench",
+       Task::kRefusal,
+       {Task::kRefusal},
+       100,
+       Harmfulness::kHarmful,
+       true,
        "JailbreakBench harmful behaviors"},
-      {"strongreject", Task::kRefusal, {Task::kRefusal}, 313, Harmfulness::kHarmful, true,
-       "StrongREJECT"},
-      {"ifeval", Task::kIfeval, {Task::kIfeval}, 541, Harmfulness::kBenign, false,
+      {"strongreject", Task::kRefusal, {Task::kRefusal}, 313, Harmfulness::kHarmful, true, "StrongREJECT"},
+      {"ifeval",
+       Task::kIfeval,
+       {Task::kIfeval},
+       541,
+       Harmfulness::kBenign,
+       false,
        "IFEval instruction following (data arrives with the evaluation issue)"},
-      {"wikitext", Task::kPerplexity, {Task::kPerplexity}, 0, Harmfulness::kNotApplicable, true,
+      {"wikitext",
+       Task::kPerplexity,
+       {Task::kPerplexity},
+       0,
+       Harmfulness::kNotApplicable,
+       true,
        "WikiText-103 test, sliding-window perplexity"},
-      {"calibration", Task::kRefusalDirection, {Task::kRefusalDirection}, 256, Harmfulness::kMixed, true,
+      {"calibration",
+       Task::kRefusalDirection,
+       {Task::kRefusalDirection},
+       256,
+       Harmfulness::kMixed,
+       true,
        "refusal-direction splits: 128 harmful + 128 harmless prompts (Arditi et al. 2024)"},
   };
   return kTable;
@@ -33,11 +66,16 @@ const std::vector<BenchmarkInfo>& table() {
 
 std::string_view to_string(Task task) {
   switch (task) {
-    case Task::kRefusal: return "refusal";
-    case Task::kOverRefusal: return "over_refusal";
-    case Task::kPerplexity: return "perplexity";
-    case Task::kIfeval: return "ifeval";
-    case Task::kRefusalDirection: return "refusal_direction";
+    case Task::kRefusal:
+      return "refusal";
+    case Task::kOverRefusal:
+      return "over_refusal";
+    case Task::kPerplexity:
+      return "perplexity";
+    case Task::kIfeval:
+      return "ifeval";
+    case Task::kRefusalDirection:
+      return "refusal_direction";
   }
   return "?";
 }
@@ -55,7 +93,9 @@ std::int64_t perplexity_windows(std::int64_t tokens, std::int64_t max_length, st
   return (tokens - max_length + stride - 1) / stride + 1;
 }
 
-std::span<const BenchmarkInfo> benchmark_catalog() { return table(); }
+std::span<const BenchmarkInfo> benchmark_catalog() {
+  return table();
+}
 
 const BenchmarkInfo* find_benchmark(std::string_view name) {
   for (const BenchmarkInfo& info : table()) {

@@ -26,10 +26,10 @@ enum class Harmfulness { kHarmful, kBenign, kMixed, kNotApplicable };
 struct BenchmarkInfo {
   std::string_view name{};
   Task default_task = Task::kRefusal;
-  std::vector<Task> tasks{};       // tasks valid for this benchmark (default first)
-  std::int64_t prompt_count = 0;     // prompts; 0 for wikitext (windows are computed from kWikitextPlanTokens)
+  std::vector<Task> tasks{};      // tasks valid for this benchmark (default first)
+  std::int64_t prompt_count = 0;  // prompts; 0 for wikitext (windows are computed from kWikitextPlanTokens)
   Harmfulness harmfulness = Harmfulness::kHarmful;
-  bool data_available = true;           // false: planning works, running says the data is not there yet
+  bool data_available = true;  // false: planning works, running says the data is not there yet
   std::string_view description{};
 };
 

@@ -26,9 +26,9 @@ struct Cell {
   std::size_t benchmark_index = 0;
   std::optional<std::size_t> generation_index{};
 
-  std::string kv_label{};       // kv_label(kv)
-  double effective_bits = 16; // effective_bits(kv) with the model's layer count when known
-  std::int64_t n_prompts = 0; // prompts after limit/sample (perplexity: windows)
+  std::string kv_label{};      // kv_label(kv)
+  double effective_bits = 16;  // effective_bits(kv) with the model's layer count when known
+  std::int64_t n_prompts = 0;  // prompts after limit/sample (perplexity: windows)
 
   Task task() const { return benchmark.task; }
   // The first 16 hex characters: what tables and logs show.

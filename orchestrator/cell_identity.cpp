@@ -81,6 +81,8 @@ std::string canonical_json(const Cell& cell) {
                            cell.generation ? generation_identity_json(*cell.generation) : "null", cell.task());
 }
 
-std::string cell_id_of(std::string_view canonical_json_text) { return sha256_hex(canonical_json_text); }
+std::string cell_id_of(std::string_view canonical_json_text) {
+  return sha256_hex(canonical_json_text);
+}
 
 }  // namespace kvsafe::orchestrator

@@ -89,8 +89,8 @@ MakespanEstimate estimate_makespan(const std::vector<CellWork>& cells, int gpus,
     ModelQueue& queue = models[work.model];
     queue.gpus_per_replica = cost.gpus;
     queue.load_seconds = cost.load_seconds;
-    KVSAFE_CHECK(cost.gpus <= gpus, "model '", work.model, "' needs ", cost.gpus, " GPUs of kind ",
-                 options.device.name, " but the plan has only ", gpus);
+    KVSAFE_CHECK(cost.gpus <= gpus, "model '", work.model, "' needs ", cost.gpus, " GPUs of kind ", options.device.name,
+                 " but the plan has only ", gpus);
     const double wall = cost.gpu_seconds / cost.gpus;
     const std::int64_t shards =
         std::max<std::int64_t>(1, (work.prompts + work.shard_size - 1) / std::max<std::int64_t>(1, work.shard_size));
@@ -115,7 +115,8 @@ MakespanEstimate estimate_makespan(const std::vector<CellWork>& cells, int gpus,
     const int width = queue->gpus_per_replica;
     // Replicas: as many groups as fit, but never more than the model has shards.
     const int max_groups = std::max(1, gpus / width);
-    const int groups = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(max_groups), queue->shard_seconds.size()));
+    const int groups =
+        static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(max_groups), queue->shard_seconds.size()));
     std::vector<std::size_t> index(free_at.size());
     for (std::size_t i = 0; i < index.size(); ++i) index[i] = i;
     std::sort(index.begin(), index.end(), [&](std::size_t a, std::size_t b) { return free_at[a] < free_at[b]; });

@@ -31,40 +31,40 @@ DeviceProfile device_profile(const std::string& name);
 std::vector<std::string> device_profile_names();
 
 struct CostModelOptions {
-  DeviceProfile device;                     // the GPU kind the grid runs on
-  double bandwidth_efficiency = 0.6;        // fraction of peak bandwidth a decode step achieves
-  double compute_efficiency = 0.4;          // fraction of peak FLOPs prefill achieves
-  double load_gb_per_s = 2.0;               // model load speed from the file system
-  double weight_memory_fraction = 0.8;      // share of GPU memory weights may take
-  double mean_prompt_tokens = 96;           // chat-templated prompt length (AdvBench-like)
-  double generated_fraction = 1.0;          // share of max_new_tokens actually generated (1 = upper bound)
+  DeviceProfile device;                 // the GPU kind the grid runs on
+  double bandwidth_efficiency = 0.6;    // fraction of peak bandwidth a decode step achieves
+  double compute_efficiency = 0.4;      // fraction of peak FLOPs prefill achieves
+  double load_gb_per_s = 2.0;           // model load speed from the file system
+  double weight_memory_fraction = 0.8;  // share of GPU memory weights may take
+  double mean_prompt_tokens = 96;       // chat-templated prompt length (AdvBench-like)
+  double generated_fraction = 1.0;      // share of max_new_tokens actually generated (1 = upper bound)
 };
 
 // What one cell asks of the hardware; filled by the planner from a grid cell.
 struct CellWork {
-  std::string model;               // model name (work is grouped and loaded per model)
-  double params = 0;               // parameter count of the model
-  std::int64_t prompts = 0;        // prompts in the cell (after limit/sample)
-  std::int64_t max_new_tokens = 0; // generation budget per prompt (0 for perplexity)
-  std::int64_t batch_size = 1;     // prompts decoded together
-  std::int64_t shard_size = 32;    // prompts per shard (the scheduling unit)
-  std::int64_t scored_tokens = 0;  // perplexity: tokens pushed through prefill windows
+  std::string model;                // model name (work is grouped and loaded per model)
+  double params = 0;                // parameter count of the model
+  std::int64_t prompts = 0;         // prompts in the cell (after limit/sample)
+  std::int64_t max_new_tokens = 0;  // generation budget per prompt (0 for perplexity)
+  std::int64_t batch_size = 1;      // prompts decoded together
+  std::int64_t shard_size = 32;     // prompts per shard (the scheduling unit)
+  std::int64_t scored_tokens = 0;   // perplexity: tokens pushed through prefill windows
 };
 
 struct CellCost {
-  int gpus = 1;                    // GPUs one replica of the model needs
-  double prefill_tokens = 0;       // prompt (or window) tokens processed
-  double generated_tokens = 0;     // expected new tokens
-  double gpu_seconds = 0;          // gpus * wall seconds on one replica, without load time
-  double load_seconds = 0;         // one load of the model
+  int gpus = 1;                 // GPUs one replica of the model needs
+  double prefill_tokens = 0;    // prompt (or window) tokens processed
+  double generated_tokens = 0;  // expected new tokens
+  double gpu_seconds = 0;       // gpus * wall seconds on one replica, without load time
+  double load_seconds = 0;      // one load of the model
 };
 
 // The estimate for one cell. Throws InputError when params <= 0 (the planner names the model).
 CellCost estimate_cell(const CellWork& work, const CostModelOptions& options);
 
 struct MakespanEstimate {
-  double seconds = 0;      // wall time until the last shard finishes
-  int model_loads = 0;     // loads the simulated schedule needed
+  double seconds = 0;   // wall time until the last shard finishes
+  int model_loads = 0;  // loads the simulated schedule needed
 };
 
 // Simulates the scheduler's policy on `gpus` GPUs: shards of the largest models first,

@@ -18,9 +18,8 @@ void Diagnostics::add(Diagnostic diagnostic) {
   // NOTE: sweeps validate every combination; the same problem found twice at the same
   // place is reported once.
   for (const Diagnostic& seen : items_) {
-    if (seen.severity == diagnostic.severity && seen.line == diagnostic.line &&
-        seen.column == diagnostic.column && seen.key_path == diagnostic.key_path &&
-        seen.message == diagnostic.message) {
+    if (seen.severity == diagnostic.severity && seen.line == diagnostic.line && seen.column == diagnostic.column &&
+        seen.key_path == diagnostic.key_path && seen.message == diagnostic.message) {
       return;
     }
   }
@@ -28,13 +27,11 @@ void Diagnostics::add(Diagnostic diagnostic) {
   items_.push_back(std::move(diagnostic));
 }
 
-void Diagnostics::add_error(std::string file, int line, int column, std::string key_path,
-                            std::string message) {
+void Diagnostics::add_error(std::string file, int line, int column, std::string key_path, std::string message) {
   add({Severity::kError, std::move(file), line, column, std::move(key_path), std::move(message)});
 }
 
-void Diagnostics::add_warning(std::string file, int line, int column, std::string key_path,
-                              std::string message) {
+void Diagnostics::add_warning(std::string file, int line, int column, std::string key_path, std::string message) {
   add({Severity::kWarning, std::move(file), line, column, std::move(key_path), std::move(message)});
 }
 

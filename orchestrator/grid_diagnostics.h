@@ -19,8 +19,8 @@ enum class Severity { kError, kWarning };
 struct Diagnostic {
   Severity severity = Severity::kError;
   std::string file{};      // display name of the grid (the path as given, or a label for text)
-  int line = 0;          // 1-based; 0 when the position is unknown
-  int column = 0;        // 1-based; 0 when the position is unknown
+  int line = 0;            // 1-based; 0 when the position is unknown
+  int column = 0;          // 1-based; 0 when the position is unknown
   std::string key_path{};  // e.g. "kv_cache[2].bits"; empty for the document itself
   std::string message{};   // what is wrong and, where possible, what would be right
 

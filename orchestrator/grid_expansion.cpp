@@ -16,15 +16,19 @@ std::vector<std::string> part_values(ExcludeKey key, const ModelSpec* model, con
   const bool is_int = kv != nullptr && kv->scheme == KvScheme::kInt;
   const bool quantizes = kv != nullptr && kv->scheme != KvScheme::kNone;
   switch (key) {
-    case ExcludeKey::kModel: return {model->name};
-    case ExcludeKey::kBenchmark: return {benchmark->name};
-    case ExcludeKey::kTask: return {std::string(to_string(benchmark->task))};
+    case ExcludeKey::kModel:
+      return {model->name};
+    case ExcludeKey::kBenchmark:
+      return {benchmark->name};
+    case ExcludeKey::kTask:
+      return {std::string(to_string(benchmark->task))};
     case ExcludeKey::kKv: {
       KvSpec unnamed = *kv;
       unnamed.name.clear();
       return {kv_label(*kv), kv_label(unnamed)};
     }
-    case ExcludeKey::kScheme: return {std::string(to_string(kv->scheme))};
+    case ExcludeKey::kScheme:
+      return {std::string(to_string(kv->scheme))};
     case ExcludeKey::kBits:
       if (is_int || kv->scheme == KvScheme::kKivi) return {std::to_string(kv->bits)};
       return {};
@@ -63,12 +67,16 @@ enum class Dimension { kModel, kKv, kBenchmark, kGeneration };
 
 Dimension dimension_of(ExcludeKey key) {
   switch (key) {
-    case ExcludeKey::kModel: return Dimension::kModel;
+    case ExcludeKey::kModel:
+      return Dimension::kModel;
     case ExcludeKey::kBenchmark:
-    case ExcludeKey::kTask: return Dimension::kBenchmark;
+    case ExcludeKey::kTask:
+      return Dimension::kBenchmark;
     case ExcludeKey::kTemperature:
-    case ExcludeKey::kSeed: return Dimension::kGeneration;
-    default: return Dimension::kKv;
+    case ExcludeKey::kSeed:
+      return Dimension::kGeneration;
+    default:
+      return Dimension::kKv;
   }
 }
 
@@ -151,7 +159,9 @@ void for_each_cell(const GridSpec& grid, Visit visit) {
 
 }  // namespace
 
-bool task_generates(Task task) { return task != Task::kPerplexity && task != Task::kRefusalDirection; }
+bool task_generates(Task task) {
+  return task != Task::kPerplexity && task != Task::kRefusalDirection;
+}
 
 std::int64_t prompt_count(const BenchmarkSpec& benchmark) {
   std::int64_t n = 0;

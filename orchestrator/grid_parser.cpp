@@ -17,9 +17,9 @@ namespace kvsafe::orchestrator {
 namespace detail {
 namespace {
 
-constexpr std::array<std::string_view, 11> kTopKeys = {
-    "name", "description", "models", "kv_cache", "benchmarks", "generation",
-    "judge", "diagnose", "execution", "slurm", "exclude"};
+constexpr std::array<std::string_view, 11> kTopKeys = {"name",       "description", "models", "kv_cache",
+                                                       "benchmarks", "generation",  "judge",  "diagnose",
+                                                       "execution",  "slurm",       "exclude"};
 constexpr std::array<std::string_view, 6> kModelKeys = {"name", "path", "chat_template", "dtype", "params", "layers"};
 constexpr std::array<std::string_view, 4> kDtypes = {"auto", "float32", "bfloat16", "float16"};
 
@@ -84,8 +84,8 @@ void parse_model(ParseContext& ctx, const YAML::Node& node, SourceLocation where
     if (auto text = r.string(*e, false)) {
       model.chat_template = *text;
       // A built-in template is a bare name; anything that looks like a file is a path.
-      const bool is_file = text->find('/') != std::string::npos || text->ends_with(".jinja") ||
-                           text->find("${") != std::string::npos;
+      const bool is_file =
+          text->find('/') != std::string::npos || text->ends_with(".jinja") || text->find("${") != std::string::npos;
       if (is_file) {
         if (auto resolved = expand_path(ctx, *text, e->where, e->path)) {
           model.chat_template_path = *resolved;
@@ -161,9 +161,8 @@ std::optional<std::filesystem::path> expand_path(ParseContext& ctx, const std::s
     }
     const std::string name = text.substr(i + 2, close - i - 2);
     const bool valid = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
-                       std::all_of(name.begin(), name.end(), [](char c) {
-                         return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-                       });
+                       std::all_of(name.begin(), name.end(),
+                                   [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
     if (!valid) {
       ctx.reader.error(where, path, "`${" + name + "}` is not a valid environment variable reference");
       return std::nullopt;
@@ -219,7 +218,8 @@ void parse_document(detail::ParseContext& ctx, const std::string& text, GridSpec
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     // yaml-cpp marks are 0-based; -1 when it has no position.
-    const SourceLocation where = e.mark.line < 0 ? SourceLocation{} : SourceLocation{e.mark.line + 1, e.mark.column + 1};
+    const SourceLocation where =
+        e.mark.line < 0 ? SourceLocation{} : SourceLocation{e.mark.line + 1, e.mark.column + 1};
     r.error(where, "", "YAML syntax error: " + e.msg);
     return;
   }

@@ -33,8 +33,7 @@ struct ParseResult {
 
 // Reads and validates the grid file at `path`. A file that cannot be read is one
 // diagnostic (line 0), not an exception. `env` resolves ${VAR} in paths.
-ParseResult parse_grid_file(const std::filesystem::path& path, const Environment& env,
-                            const GridOptions& options = {});
+ParseResult parse_grid_file(const std::filesystem::path& path, const Environment& env, const GridOptions& options = {});
 
 // The same for YAML text; `display_name` names it in diagnostics (e.g. "<stdin>").
 ParseResult parse_grid_text(std::string text, std::string display_name, const Environment& env,

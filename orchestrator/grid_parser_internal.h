@@ -33,10 +33,10 @@ void parse_models(ParseContext& ctx, const MapEntry& entry, GridSpec* grid);
 void parse_kv_cache(ParseContext& ctx, const MapEntry& entry, GridSpec* grid);  // after parse_models
 void parse_benchmarks(ParseContext& ctx, const MapEntry& entry, GridSpec* grid);
 void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid);
-void parse_judge(ParseContext& ctx, const MapEntry& entry, GridSpec* grid);      // after parse_models
+void parse_judge(ParseContext& ctx, const MapEntry& entry, GridSpec* grid);  // after parse_models
 void parse_diagnose(ParseContext& ctx, const MapEntry& entry, GridSpec* grid);
 void parse_execution(ParseContext& ctx, const MapEntry& entry, GridSpec* grid);
 void parse_slurm(ParseContext& ctx, const MapEntry& entry, GridSpec* grid);
-void parse_exclude(ParseContext& ctx, const MapEntry& entry, GridSpec* grid);    // after the sections above
+void parse_exclude(ParseContext& ctx, const MapEntry& entry, GridSpec* grid);  // after the sections above
 
 }  // namespace kvsafe::orchestrator::detail

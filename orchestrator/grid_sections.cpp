@@ -14,26 +14,38 @@
 namespace kvsafe::orchestrator::detail {
 namespace {
 
-constexpr std::array<std::string_view, 7> kBenchmarkKeys = {"name", "task", "limit", "sample", "seed", "max_length",
-                                                            "stride"};
+constexpr std::array<std::string_view, 7> kBenchmarkKeys = {"name", "task",       "limit", "sample",
+                                                            "seed", "max_length", "stride"};
 constexpr std::array<std::string_view, 5> kTasks = {"refusal", "over_refusal", "perplexity", "ifeval",
                                                     "refusal_direction"};
-constexpr std::array<std::string_view, 7> kGenerationKeys = {"max_new_tokens", "batch_size", "temperature", "top_p",
-                                                             "seed", "system_prompt", "zip"};
+constexpr std::array<std::string_view, 7> kGenerationKeys = {"max_new_tokens", "batch_size",    "temperature", "top_p",
+                                                             "seed",           "system_prompt", "zip"};
 constexpr std::array<std::string_view, 2> kGenerationSweepKeys = {"temperature", "seed"};
 constexpr std::array<std::string_view, 5> kJudgeKeys = {"kind", "markers_file", "strip_spaces_fallback", "model",
                                                         "format"};
 constexpr std::array<std::string_view, 2> kJudgeKinds = {"keyword", "model"};
 constexpr std::array<std::string_view, 2> kJudgeFormats = {"wildguard", "llama_guard3"};
-constexpr std::array<std::string_view, 6> kDiagnoseKeys = {"calibration_prompts", "bits", "critical_flip_threshold",
-                                                           "outlier_fraction", "pcr_low", "pcr_high"};
+constexpr std::array<std::string_view, 6> kDiagnoseKeys = {"calibration_prompts", "bits",    "critical_flip_threshold",
+                                                           "outlier_fraction",    "pcr_low", "pcr_high"};
 constexpr std::array<std::string_view, 4> kExecutionKeys = {"shard_size", "retries", "worker_timeout_s",
                                                             "grace_period_s"};
-constexpr std::array<std::string_view, 6> kSlurmKeys = {"partition", "nodes", "gpus_per_node", "time", "account",
-                                                        "extra"};
-constexpr std::array<std::string_view, 15> kExcludeKeys = {
-    "model",     "benchmark",  "task",     "kv",        "scheme",      "bits", "symmetric", "granularity",
-    "key_granularity", "value_granularity", "group_size", "residual", "placement", "temperature", "seed"};
+constexpr std::array<std::string_view, 6> kSlurmKeys = {"partition", "nodes",   "gpus_per_node",
+                                                        "time",      "account", "extra"};
+constexpr std::array<std::string_view, 15> kExcludeKeys = {"model",
+                                                           "benchmark",
+                                                           "task",
+                                                           "kv",
+                                                           "scheme",
+                                                           "bits",
+                                                           "symmetric",
+                                                           "granularity",
+                                                           "key_granularity",
+                                                           "value_granularity",
+                                                           "group_size",
+                                                           "residual",
+                                                           "placement",
+                                                           "temperature",
+                                                           "seed"};
 constexpr std::array<std::string_view, 5> kSchemes = {"none", "int", "fp8_e4m3", "fp8_e5m2", "kivi"};
 constexpr std::array<std::string_view, 4> kGranularities = {"per_token", "per_channel", "per_group", "per_tensor"};
 constexpr std::array<std::string_view, 2> kPlacements = {"projection", "cache"};
@@ -268,21 +280,29 @@ void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
   const MapEntry* seed_entry = view->find("seed");
   bool ok = true;
   if (temperature_entry != nullptr) {
-    auto values = read_sweep<double>(r, *temperature_entry, [&](const YAML::Node& n, SourceLocation w,
-                                                               const std::string& p) -> std::optional<double> {
-      auto v = r.number(n, w, p);
-      if (v && *v < 0) {
-        r.error(w, p, "temperature must be >= 0 (0 = greedy), got " + canonical_number(*v));
-        return std::nullopt;
-      }
-      return v;
-    });
-    if (values) temperatures = *values; else ok = false;
+    auto values =
+        read_sweep<double>(r, *temperature_entry,
+                           [&](const YAML::Node& n, SourceLocation w, const std::string& p) -> std::optional<double> {
+                             auto v = r.number(n, w, p);
+                             if (v && *v < 0) {
+                               r.error(w, p, "temperature must be >= 0 (0 = greedy), got " + canonical_number(*v));
+                               return std::nullopt;
+                             }
+                             return v;
+                           });
+    if (values)
+      temperatures = *values;
+    else
+      ok = false;
   }
   if (seed_entry != nullptr) {
     auto values = read_sweep<std::int64_t>(
-        r, *seed_entry, [&](const YAML::Node& n, SourceLocation w, const std::string& p) { return r.integer(n, w, p, 0); });
-    if (values) seeds = *values; else ok = false;
+        r, *seed_entry,
+        [&](const YAML::Node& n, SourceLocation w, const std::string& p) { return r.integer(n, w, p, 0); });
+    if (values)
+      seeds = *values;
+    else
+      ok = false;
   }
   bool zipped = false;
   if (const MapEntry* e = view->find("zip")) {
@@ -434,9 +454,9 @@ void parse_diagnose(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
   }
   if (d.pcr_low >= d.pcr_high) {
     const MapEntry* at = high != nullptr ? high : view->find("pcr_low");
-    r.error(at->where, at->path,
-            "pcr_low (" + canonical_number(d.pcr_low) + ") must be below pcr_high (" + canonical_number(d.pcr_high) +
-                ")");
+    r.error(
+        at->where, at->path,
+        "pcr_low (" + canonical_number(d.pcr_low) + ") must be below pcr_high (" + canonical_number(d.pcr_high) + ")");
   }
 }
 
@@ -488,8 +508,8 @@ void parse_slurm(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
   }
   if (const MapEntry* e = view->find("extra")) {
     if (!e->value.IsSequence()) {
-      r.error(e->where, e->path, "expected a list of sbatch options (e.g. [\"--qos=normal\"]), got " +
-                                     describe(e->value));
+      r.error(e->where, e->path,
+              "expected a list of sbatch options (e.g. [\"--qos=normal\"]), got " + describe(e->value));
     } else {
       std::size_t i = 0;
       for (const YAML::Node& item : e->value) {
@@ -511,7 +531,9 @@ void parse_exclude(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
   for (const ModelSpec& m : grid->models) model_names.push_back(m.name);
   std::vector<std::string> kv_labels;
   for (const KvSpec& k : grid->kv_specs) kv_labels.push_back(kv_label(k));
-  const auto views_of = [](const std::vector<std::string>& v) { return std::vector<std::string_view>(v.begin(), v.end()); };
+  const auto views_of = [](const std::vector<std::string>& v) {
+    return std::vector<std::string_view>(v.begin(), v.end());
+  };
   std::vector<bool> named_unknown;  // per rule: already warned about an unknown name
   std::size_t i = 0;
   for (const YAML::Node& item : entry.value) {

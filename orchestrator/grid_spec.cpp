@@ -9,31 +9,50 @@ namespace kvsafe::orchestrator {
 
 std::string_view to_string(DType dtype) {
   switch (dtype) {
-    case DType::kAuto: return "auto";
-    case DType::kFloat32: return "float32";
-    case DType::kBfloat16: return "bfloat16";
-    case DType::kFloat16: return "float16";
+    case DType::kAuto:
+      return "auto";
+    case DType::kFloat32:
+      return "float32";
+    case DType::kBfloat16:
+      return "bfloat16";
+    case DType::kFloat16:
+      return "float16";
   }
   return "?";
 }
 
 std::string_view to_string(ExcludeKey key) {
   switch (key) {
-    case ExcludeKey::kModel: return "model";
-    case ExcludeKey::kBenchmark: return "benchmark";
-    case ExcludeKey::kTask: return "task";
-    case ExcludeKey::kKv: return "kv";
-    case ExcludeKey::kScheme: return "scheme";
-    case ExcludeKey::kBits: return "bits";
-    case ExcludeKey::kSymmetric: return "symmetric";
-    case ExcludeKey::kGranularity: return "granularity";
-    case ExcludeKey::kKeyGranularity: return "key_granularity";
-    case ExcludeKey::kValueGranularity: return "value_granularity";
-    case ExcludeKey::kGroupSize: return "group_size";
-    case ExcludeKey::kResidual: return "residual";
-    case ExcludeKey::kPlacement: return "placement";
-    case ExcludeKey::kTemperature: return "temperature";
-    case ExcludeKey::kSeed: return "seed";
+    case ExcludeKey::kModel:
+      return "model";
+    case ExcludeKey::kBenchmark:
+      return "benchmark";
+    case ExcludeKey::kTask:
+      return "task";
+    case ExcludeKey::kKv:
+      return "kv";
+    case ExcludeKey::kScheme:
+      return "scheme";
+    case ExcludeKey::kBits:
+      return "bits";
+    case ExcludeKey::kSymmetric:
+      return "symmetric";
+    case ExcludeKey::kGranularity:
+      return "granularity";
+    case ExcludeKey::kKeyGranularity:
+      return "key_granularity";
+    case ExcludeKey::kValueGranularity:
+      return "value_granularity";
+    case ExcludeKey::kGroupSize:
+      return "group_size";
+    case ExcludeKey::kResidual:
+      return "residual";
+    case ExcludeKey::kPlacement:
+      return "placement";
+    case ExcludeKey::kTemperature:
+      return "temperature";
+    case ExcludeKey::kSeed:
+      return "seed";
   }
   return "?";
 }
@@ -44,11 +63,26 @@ std::optional<double> parse_parameter_count(std::string_view text) {
   if (text.empty()) return std::nullopt;
   double scale = 1.0;
   switch (text.back()) {
-    case 'k': case 'K': scale = 1e3; break;
-    case 'm': case 'M': scale = 1e6; break;
-    case 'b': case 'B': case 'g': case 'G': scale = 1e9; break;
-    case 't': case 'T': scale = 1e12; break;
-    default: break;
+    case 'k':
+    case 'K':
+      scale = 1e3;
+      break;
+    case 'm':
+    case 'M':
+      scale = 1e6;
+      break;
+    case 'b':
+    case 'B':
+    case 'g':
+    case 'G':
+      scale = 1e9;
+      break;
+    case 't':
+    case 'T':
+      scale = 1e12;
+      break;
+    default:
+      break;
   }
   if (scale != 1.0) text.remove_suffix(1);
   double value = 0;

@@ -20,16 +20,16 @@ enum class DType { kAuto, kFloat32, kBfloat16, kFloat16 };
 std::string_view to_string(DType dtype);  // "auto", "float32", "bfloat16", "float16"
 
 struct ModelSpec {
-  std::string name{};                 // unique in the grid; the model's identity in cell ids
-  std::string path_text{};            // `path` as written (before ${VAR} expansion)
-  std::filesystem::path path{};       // expanded; relative paths resolved against the grid's folder
-  std::optional<std::string> chat_template{};              // as written: a built-in name or a .jinja path
+  std::string name{};                          // unique in the grid; the model's identity in cell ids
+  std::string path_text{};                     // `path` as written (before ${VAR} expansion)
+  std::filesystem::path path{};                // expanded; relative paths resolved against the grid's folder
+  std::optional<std::string> chat_template{};  // as written: a built-in name or a .jinja path
   std::optional<std::filesystem::path> chat_template_path{};  // resolved, when it names a file
   DType dtype = DType::kAuto;
-  std::optional<double> params{};     // parameter count as given (`params: 7.24B`)
-  std::optional<int> layers{};        // transformer layers, when given
-  SourceLocation where{};             // the model's entry
-  SourceLocation path_where{};        // the `path` value
+  std::optional<double> params{};  // parameter count as given (`params: 7.24B`)
+  std::optional<int> layers{};     // transformer layers, when given
+  SourceLocation where{};          // the model's entry
+  SourceLocation path_where{};     // the `path` value
 
   // `params`, else inferred from the name (infer_parameter_count), else nullopt.
   std::optional<double> parameter_count() const;
@@ -42,13 +42,13 @@ std::optional<double> parse_parameter_count(std::string_view text);
 std::optional<double> infer_parameter_count(std::string_view model_name);
 
 struct BenchmarkSpec {
-  std::string name{};                  // a catalog name (benchmark_catalog.h)
-  Task task = Task::kRefusal;        // default from the catalog
-  std::optional<std::int64_t> limit{}; // first N prompts
+  std::string name{};                    // a catalog name (benchmark_catalog.h)
+  Task task = Task::kRefusal;            // default from the catalog
+  std::optional<std::int64_t> limit{};   // first N prompts
   std::optional<std::int64_t> sample{};  // then a seeded sample of N of those
-  std::int64_t seed = 0;             // sampling seed; only meaningful with `sample`
-  std::int64_t max_length = 2048;    // perplexity window, tokens
-  std::int64_t stride = 512;         // perplexity stride, tokens
+  std::int64_t seed = 0;                 // sampling seed; only meaningful with `sample`
+  std::int64_t max_length = 2048;        // perplexity window, tokens
+  std::int64_t stride = 512;             // perplexity stride, tokens
   SourceLocation where{};
 };
 
@@ -68,10 +68,10 @@ enum class JudgeFormat { kWildguard, kLlamaGuard3 };
 struct JudgeSpec {
   JudgeKind kind = JudgeKind::kKeyword;
   std::optional<std::filesystem::path> markers_file{};  // keyword judge: replaces the built-in list
-  bool strip_spaces_fallback = false;                 // keyword judge: also match with spaces removed
+  bool strip_spaces_fallback = false;                   // keyword judge: also match with spaces removed
   std::string model{};                                  // model judge: a `models` name or a path
   std::optional<std::filesystem::path> model_path{};    // resolved when `model` is not a models name
-  JudgeFormat format = JudgeFormat::kWildguard;       // model judge's prompt/answer format
+  JudgeFormat format = JudgeFormat::kWildguard;         // model judge's prompt/answer format
 };
 
 // The paper's diagnosis protocol constants (DESIGN.md, "The paper's protocol").
@@ -85,10 +85,10 @@ struct DiagnoseSpec {
 };
 
 struct ExecutionSpec {
-  std::int64_t shard_size = 32;        // prompts per shard
-  std::int64_t retries = 2;            // extra attempts for a failed shard
-  std::int64_t worker_timeout_s = 600; // a shard taking longer counts as failed
-  std::int64_t grace_period_s = 60;    // after SIGTERM, time to finish shards in flight
+  std::int64_t shard_size = 32;         // prompts per shard
+  std::int64_t retries = 2;             // extra attempts for a failed shard
+  std::int64_t worker_timeout_s = 600;  // a shard taking longer counts as failed
+  std::int64_t grace_period_s = 60;     // after SIGTERM, time to finish shards in flight
 };
 
 struct SlurmSpec {
@@ -103,8 +103,21 @@ struct SlurmSpec {
 // Keys an exclude rule may test. Values are compared in canonical text form
 // (bits "4", temperature "0.7", symmetric "true", label "int4-ptok-asym").
 enum class ExcludeKey {
-  kModel, kBenchmark, kTask, kKv, kScheme, kBits, kSymmetric, kGranularity, kKeyGranularity,
-  kValueGranularity, kGroupSize, kResidual, kPlacement, kTemperature, kSeed
+  kModel,
+  kBenchmark,
+  kTask,
+  kKv,
+  kScheme,
+  kBits,
+  kSymmetric,
+  kGranularity,
+  kKeyGranularity,
+  kValueGranularity,
+  kGroupSize,
+  kResidual,
+  kPlacement,
+  kTemperature,
+  kSeed
 };
 std::string_view to_string(ExcludeKey key);
 
@@ -121,17 +134,17 @@ struct ExcludeRule {
 struct GridSpec {
   std::string name{};
   std::optional<std::string> description{};
-  std::string display_name{};            // how diagnostics name the file
-  std::filesystem::path base_dir{};      // relative paths in the grid resolve against this
+  std::string display_name{};        // how diagnostics name the file
+  std::filesystem::path base_dir{};  // relative paths in the grid resolve against this
   std::vector<ModelSpec> models{};
-  std::vector<KvSpec> kv_specs{};        // canonical, after sweeps and zip, duplicates removed
+  std::vector<KvSpec> kv_specs{};          // canonical, after sweeps and zip, duplicates removed
   std::vector<SourceLocation> kv_where{};  // the kv_cache entry each kv_specs[i] came from
   std::vector<BenchmarkSpec> benchmarks{};
   std::vector<GenerationSettings> generations{};  // after temperature/seed sweeps, in order
   JudgeSpec judge{};
   DiagnoseSpec diagnose{};
   ExecutionSpec execution{};
-  std::optional<SlurmSpec> slurm{};      // absent when the grid has no `slurm` section
+  std::optional<SlurmSpec> slurm{};  // absent when the grid has no `slurm` section
   std::vector<ExcludeRule> exclude{};
 
   // results/<name>.db: the database `kvsafe run` writes unless told otherwise.

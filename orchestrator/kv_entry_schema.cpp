@@ -17,14 +17,13 @@ namespace kvsafe::orchestrator::detail {
 namespace {
 
 constexpr std::array<std::string_view, 14> kKvKeys = {
-    "scheme",    "bits",     "symmetric",      "granularity",      "key_granularity",
-    "value_granularity", "group_size", "placement", "prefill_attention", "residual",
-    "protect_layers", "outlier_channels", "name", "zip"};
+    "scheme",     "bits",      "symmetric",         "granularity", "key_granularity", "value_granularity",
+    "group_size", "placement", "prefill_attention", "residual",    "protect_layers",  "outlier_channels",
+    "name",       "zip"};
 // Keys whose values may sweep (everything but name and zip), in the order they cross.
 constexpr std::array<std::string_view, 12> kSweepKeys = {
-    "scheme",    "bits",     "symmetric",      "granularity",      "key_granularity",
-    "value_granularity", "group_size", "placement", "prefill_attention", "residual",
-    "protect_layers", "outlier_channels"};
+    "scheme",     "bits",      "symmetric",         "granularity", "key_granularity", "value_granularity",
+    "group_size", "placement", "prefill_attention", "residual",    "protect_layers",  "outlier_channels"};
 constexpr std::array<std::string_view, 5> kSchemes = {"none", "int", "fp8_e4m3", "fp8_e5m2", "kivi"};
 constexpr std::array<std::string_view, 4> kGranularities = {"per_token", "per_channel", "per_group", "per_tensor"};
 constexpr std::array<std::string_view, 2> kPlacements = {"projection", "cache"};
@@ -112,7 +111,8 @@ class EntryParser {
   static bool is_label(const std::string& text) {
     if (text.empty()) return false;
     return std::all_of(text.begin(), text.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("_.-+[],@").find(c) != std::string_view::npos;
+      return std::isalnum(static_cast<unsigned char>(c)) ||
+             std::string_view("_.-+[],@").find(c) != std::string_view::npos;
     });
   }
 
@@ -384,9 +384,8 @@ class EntryParser {
     std::vector<std::vector<std::size_t>> dims;
     std::vector<bool> grouped(axes.size(), false);
     for (std::size_t a = 0; a < axes.size(); ++a) {
-      const auto g = std::find_if(groups.begin(), groups.end(), [&](const auto& grp) {
-        return std::find(grp.begin(), grp.end(), a) != grp.end();
-      });
+      const auto g = std::find_if(groups.begin(), groups.end(),
+                                  [&](const auto& grp) { return std::find(grp.begin(), grp.end(), a) != grp.end(); });
       if (g == groups.end()) {
         dims.push_back({a});
       } else if (!grouped[a]) {
@@ -481,7 +480,8 @@ class EntryParser {
     for (const auto& [key, is_relevant] : relevant) {
       const Axis* a = find_axis(axes, key);
       if (a == nullptr || is_relevant) continue;
-      const std::string scheme_text = scheme_axis->sweep ? "the schemes of this entry" : "scheme " + scheme_axis->alts[0].text;
+      const std::string scheme_text =
+          scheme_axis->sweep ? "the schemes of this entry" : "scheme " + scheme_axis->alts[0].text;
       r_.warning(a->where, a->path, "`" + key + "` has no effect with " + scheme_text + "; ignored");
     }
     if (!ok) return {};
@@ -517,8 +517,8 @@ void parse_kv_cache(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
     r.error(entry.where, entry.path, "kv_cache is empty; list at least one entry (e.g. - scheme: none)");
     return;
   }
-  std::map<std::string, std::size_t> seen;          // canonical json -> index in grid->kv_specs
-  std::map<std::string, std::string> label_owner;   // custom label -> canonical json
+  std::map<std::string, std::size_t> seen;         // canonical json -> index in grid->kv_specs
+  std::map<std::string, std::string> label_owner;  // custom label -> canonical json
   std::size_t i = 0;
   for (const YAML::Node& item : entry.value) {
     const std::string path = element(entry.path, i++);

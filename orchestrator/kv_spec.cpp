@@ -12,14 +12,20 @@ void sort_unique(std::vector<int>* values) {
   values->erase(std::unique(values->begin(), values->end()), values->end());
 }
 
-bool is_int_like(KvScheme s) { return s == KvScheme::kInt || s == KvScheme::kKivi; }
+bool is_int_like(KvScheme s) {
+  return s == KvScheme::kInt || s == KvScheme::kKivi;
+}
 
 std::string granularity_tag(Granularity g, int group_size) {
   switch (g) {
-    case Granularity::kPerToken: return "ptok";
-    case Granularity::kPerChannel: return "pchan";
-    case Granularity::kPerTensor: return "ptensor";
-    case Granularity::kPerGroup: return "g" + std::to_string(group_size);
+    case Granularity::kPerToken:
+      return "ptok";
+    case Granularity::kPerChannel:
+      return "pchan";
+    case Granularity::kPerTensor:
+      return "ptensor";
+    case Granularity::kPerGroup:
+      return "g" + std::to_string(group_size);
   }
   return "?";
 }
@@ -37,10 +43,14 @@ std::string int_list(const std::vector<int>& values) {
 double scale_overhead(Granularity g, bool symmetric, int group_size, const EffectiveBitsOptions& o) {
   const double per_group_bits = symmetric ? 16.0 : 32.0;
   switch (g) {
-    case Granularity::kPerToken: return per_group_bits / o.head_dim;
-    case Granularity::kPerChannel: return per_group_bits / o.context_tokens;
-    case Granularity::kPerGroup: return per_group_bits / group_size;
-    case Granularity::kPerTensor: return 0.0;
+    case Granularity::kPerToken:
+      return per_group_bits / o.head_dim;
+    case Granularity::kPerChannel:
+      return per_group_bits / o.context_tokens;
+    case Granularity::kPerGroup:
+      return per_group_bits / group_size;
+    case Granularity::kPerTensor:
+      return 0.0;
   }
   return 0.0;
 }
@@ -49,21 +59,30 @@ double scale_overhead(Granularity g, bool symmetric, int group_size, const Effec
 
 std::string_view to_string(KvScheme scheme) {
   switch (scheme) {
-    case KvScheme::kNone: return "none";
-    case KvScheme::kInt: return "int";
-    case KvScheme::kFp8E4M3: return "fp8_e4m3";
-    case KvScheme::kFp8E5M2: return "fp8_e5m2";
-    case KvScheme::kKivi: return "kivi";
+    case KvScheme::kNone:
+      return "none";
+    case KvScheme::kInt:
+      return "int";
+    case KvScheme::kFp8E4M3:
+      return "fp8_e4m3";
+    case KvScheme::kFp8E5M2:
+      return "fp8_e5m2";
+    case KvScheme::kKivi:
+      return "kivi";
   }
   return "?";
 }
 
 std::string_view to_string(Granularity granularity) {
   switch (granularity) {
-    case Granularity::kPerToken: return "per_token";
-    case Granularity::kPerChannel: return "per_channel";
-    case Granularity::kPerGroup: return "per_group";
-    case Granularity::kPerTensor: return "per_tensor";
+    case Granularity::kPerToken:
+      return "per_token";
+    case Granularity::kPerChannel:
+      return "per_channel";
+    case Granularity::kPerGroup:
+      return "per_group";
+    case Granularity::kPerTensor:
+      return "per_tensor";
   }
   return "?";
 }
@@ -84,8 +103,8 @@ std::optional<KvScheme> parse_kv_scheme(std::string_view text) {
 }
 
 std::optional<Granularity> parse_granularity(std::string_view text) {
-  for (Granularity g : {Granularity::kPerToken, Granularity::kPerChannel, Granularity::kPerGroup,
-                        Granularity::kPerTensor}) {
+  for (Granularity g :
+       {Granularity::kPerToken, Granularity::kPerChannel, Granularity::kPerGroup, Granularity::kPerTensor}) {
     if (to_string(g) == text) return g;
   }
   return std::nullopt;
@@ -165,9 +184,14 @@ std::string kv_label(const KvSpec& input) {
   const KvSpec spec = canonicalize(input);
   std::string label;
   switch (spec.scheme) {
-    case KvScheme::kNone: return "none";
-    case KvScheme::kFp8E4M3: label = "fp8e4m3"; break;
-    case KvScheme::kFp8E5M2: label = "fp8e5m2"; break;
+    case KvScheme::kNone:
+      return "none";
+    case KvScheme::kFp8E4M3:
+      label = "fp8e4m3";
+      break;
+    case KvScheme::kFp8E5M2:
+      label = "fp8e5m2";
+      break;
     case KvScheme::kKivi:
       label = "kivi" + std::to_string(spec.bits);
       if (spec.group_size != 32) label += "-g" + std::to_string(spec.group_size);

@@ -19,10 +19,10 @@ enum class Granularity { kPerToken, kPerChannel, kPerGroup, kPerTensor };
 enum class Placement { kProjection, kCache };
 enum class PrefillAttention { kExact, kQuantized };
 
-std::string_view to_string(KvScheme scheme);            // "none", "int", "fp8_e4m3", ...
-std::string_view to_string(Granularity granularity);    // "per_token", ...
-std::string_view to_string(Placement placement);        // "projection" | "cache"
-std::string_view to_string(PrefillAttention prefill);   // "exact" | "quantized"
+std::string_view to_string(KvScheme scheme);           // "none", "int", "fp8_e4m3", ...
+std::string_view to_string(Granularity granularity);   // "per_token", ...
+std::string_view to_string(Placement placement);       // "projection" | "cache"
+std::string_view to_string(PrefillAttention prefill);  // "exact" | "quantized"
 std::optional<KvScheme> parse_kv_scheme(std::string_view text);
 std::optional<Granularity> parse_granularity(std::string_view text);
 std::optional<Placement> parse_placement(std::string_view text);
@@ -31,8 +31,8 @@ std::optional<PrefillAttention> parse_prefill_attention(std::string_view text);
 // Channels kept exact: a count (the largest-magnitude ones, chosen at run time) or an
 // explicit list of channel ids.
 struct OutlierChannels {
-  int count = 0;                  // used when !explicit_list
-  std::vector<int> channels{};      // sorted, unique; used when explicit_list
+  int count = 0;                // used when !explicit_list
+  std::vector<int> channels{};  // sorted, unique; used when explicit_list
   bool explicit_list = false;
 
   int kept() const { return explicit_list ? static_cast<int>(channels.size()) : count; }
@@ -41,15 +41,15 @@ struct OutlierChannels {
 
 struct KvSpec {
   KvScheme scheme = KvScheme::kNone;
-  int bits = 16;                                          // 2..8 for int/kivi; 8 for fp8; 16 for none
-  bool symmetric = false;                                 // int only
-  Granularity key_granularity = Granularity::kPerToken;   // int only
-  Granularity value_granularity = Granularity::kPerToken; // int only
-  int group_size = 0;                                     // >0 iff used (per_group side, or kivi)
-  Placement placement = Placement::kProjection;           // projection = the paper's hooks
+  int bits = 16;                                                  // 2..8 for int/kivi; 8 for fp8; 16 for none
+  bool symmetric = false;                                         // int only
+  Granularity key_granularity = Granularity::kPerToken;           // int only
+  Granularity value_granularity = Granularity::kPerToken;         // int only
+  int group_size = 0;                                             // >0 iff used (per_group side, or kivi)
+  Placement placement = Placement::kProjection;                   // projection = the paper's hooks
   PrefillAttention prefill_attention = PrefillAttention::kExact;  // meaningful with placement cache
-  int residual = 0;                                       // full-precision recent-token window
-  std::vector<int> protect_layers{};                        // kept at fp16; sorted, unique
+  int residual = 0;                                               // full-precision recent-token window
+  std::vector<int> protect_layers{};                              // kept at fp16; sorted, unique
   OutlierChannels outliers{};
   std::string name{};  // label override from the grid; not part of the identity
 
@@ -78,9 +78,9 @@ std::string kv_label(const KvSpec& spec);
 // amortized over context_tokens; per_tensor overhead is negligible; residual tokens,
 // protected layers and outlier channels cost 16 bits per element.
 struct EffectiveBitsOptions {
-  int head_dim = 128;          // elements per per_token row (one KV head)
-  int context_tokens = 2048;   // sequence length that per_channel scales and residual windows amortize over
-  int layers = 32;             // used when the model's layer count is unknown
+  int head_dim = 128;         // elements per per_token row (one KV head)
+  int context_tokens = 2048;  // sequence length that per_channel scales and residual windows amortize over
+  int layers = 32;            // used when the model's layer count is unknown
 };
 
 // Average bits per cached K/V element, payload plus scale/zero-point overhead, with the

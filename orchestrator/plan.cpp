@@ -12,10 +12,8 @@ CellWork cell_work(const GridSpec& grid, const Cell& cell) {
   KVSAFE_CHECK(params.has_value(), grid.display_name, ":", cell.model.where.line, ":", cell.model.where.column,
                ": models: model '", cell.model.name,
                "' has no parameter count and none can be read from its name; add `params:` (e.g. params: 7.24B)");
-  CellWork work{.model = cell.model.name,
-                .params = *params,
-                .prompts = cell.n_prompts,
-                .shard_size = grid.execution.shard_size};
+  CellWork work{
+      .model = cell.model.name, .params = *params, .prompts = cell.n_prompts, .shard_size = grid.execution.shard_size};
   if (cell.generation.has_value()) {
     work.max_new_tokens = cell.generation->max_new_tokens;
     work.batch_size = cell.generation->batch_size;

@@ -21,11 +21,11 @@ struct PlanOptions {
 
 struct ModelPlan {
   std::string name;
-  double params = 0;                 // parameter count used by the cost model
-  int gpus_per_replica = 1;          // tensor-parallel width
+  double params = 0;         // parameter count used by the cost model
+  int gpus_per_replica = 1;  // tensor-parallel width
   std::int64_t cells = 0;
-  std::int64_t cells_done = 0;       // already done in the database
-  std::int64_t prompts = 0;          // prompts (perplexity: windows) over all its cells
+  std::int64_t cells_done = 0;  // already done in the database
+  std::int64_t prompts = 0;     // prompts (perplexity: windows) over all its cells
   double prefill_tokens = 0;
   double generated_tokens = 0;
   double gpu_seconds = 0;            // all cells, loads excluded
@@ -33,14 +33,14 @@ struct ModelPlan {
 };
 
 struct Plan {
-  std::vector<ModelPlan> models;     // in grid order
+  std::vector<ModelPlan> models;  // in grid order
   std::int64_t cells = 0;
   std::int64_t cells_done = 0;
   std::int64_t prompts = 0;
   double generated_tokens = 0;
   double gpu_seconds = 0;
   double remaining_gpu_seconds = 0;
-  MakespanEstimate makespan;         // of the cells not done yet, on options.gpus GPUs
+  MakespanEstimate makespan;  // of the cells not done yet, on options.gpus GPUs
   int gpus = 1;
 };
 

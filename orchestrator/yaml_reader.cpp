@@ -36,8 +36,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     row[0] = i;
     for (std::size_t j = 1; j <= b.size(); ++j) {
       const std::size_t above = row[j];
-      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                        std::tolower(static_cast<unsigned char>(b[j - 1]));
+      const bool same =
+          std::tolower(static_cast<unsigned char>(a[i - 1])) == std::tolower(static_cast<unsigned char>(b[j - 1]));
       row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
       diagonal = above;
     }
@@ -76,11 +76,16 @@ std::string describe(const YAML::Node& node) {
   if (node.IsSequence()) return "a list";
   const std::string& s = node.Scalar();
   switch (scalar_kind(node)) {
-    case ScalarKind::kBool: return "a boolean (" + s + ")";
-    case ScalarKind::kInt: return "an integer (" + s + ")";
-    case ScalarKind::kFloat: return "a number (" + s + ")";
-    case ScalarKind::kString: return "a string (\"" + s + "\")";
-    case ScalarKind::kNull: break;
+    case ScalarKind::kBool:
+      return "a boolean (" + s + ")";
+    case ScalarKind::kInt:
+      return "an integer (" + s + ")";
+    case ScalarKind::kFloat:
+      return "a number (" + s + ")";
+    case ScalarKind::kString:
+      return "a string (\"" + s + "\")";
+    case ScalarKind::kNull:
+      break;
   }
   return "null";
 }
@@ -176,8 +181,8 @@ bool YamlReader::require(const MapView& view, std::string_view key) {
   return false;
 }
 
-std::optional<std::int64_t> YamlReader::integer(const YAML::Node& node, SourceLocation where,
-                                                const std::string& path, std::int64_t lo, std::int64_t hi) {
+std::optional<std::int64_t> YamlReader::integer(const YAML::Node& node, SourceLocation where, const std::string& path,
+                                                std::int64_t lo, std::int64_t hi) {
   if (!node.IsScalar() || scalar_kind(node) != ScalarKind::kInt) {
     error(where, path, "expected an integer, got " + describe(node));
     return std::nullopt;
@@ -243,8 +248,8 @@ std::optional<bool> YamlReader::boolean(const YAML::Node& node, SourceLocation w
   return c == 't' || c == 'T';
 }
 
-std::optional<std::string> YamlReader::string(const YAML::Node& node, SourceLocation where,
-                                              const std::string& path, bool allow_plain_scalars) {
+std::optional<std::string> YamlReader::string(const YAML::Node& node, SourceLocation where, const std::string& path,
+                                              bool allow_plain_scalars) {
   if (!node.IsScalar()) {
     error(where, path, "expected a string, got " + describe(node));
     return std::nullopt;
@@ -256,8 +261,8 @@ std::optional<std::string> YamlReader::string(const YAML::Node& node, SourceLoca
   return node.Scalar();
 }
 
-std::optional<std::string> YamlReader::choice(const YAML::Node& node, SourceLocation where,
-                                              const std::string& path, std::span<const std::string_view> choices) {
+std::optional<std::string> YamlReader::choice(const YAML::Node& node, SourceLocation where, const std::string& path,
+                                              std::span<const std::string_view> choices) {
   if (!node.IsScalar() || scalar_kind(node) != ScalarKind::kString) {
     error(where, path, "expected one of " + join_choices(choices) + ", got " + describe(node));
     return std::nullopt;

@@ -90,8 +90,7 @@ class YamlReader {
                                     std::span<const std::string_view> choices);
 
   // The same readers applied to a map entry.
-  std::optional<std::int64_t> integer(const MapEntry& e,
-                                      std::int64_t lo = std::numeric_limits<std::int64_t>::min(),
+  std::optional<std::int64_t> integer(const MapEntry& e, std::int64_t lo = std::numeric_limits<std::int64_t>::min(),
                                       std::int64_t hi = std::numeric_limits<std::int64_t>::max()) {
     return integer(e.value, e.where, e.path, lo, hi);
   }

@@ -28,10 +28,10 @@ inline std::string read_file(const std::filesystem::path& path) {
 
 // Runs `kvsafe <arguments>` (arguments are passed through /bin/sh, so quote them).
 inline ProcessResult run_kvsafe(const std::string& arguments, const std::string& environment = "") {
-  const auto err_path = std::filesystem::temp_directory_path() /
-                        ("kvsafe_cli_stderr_" + std::to_string(::getpid()) + ".txt");
-  const std::string command = environment + " " + KVSAFE_BINARY_DIR "/cli/kvsafe " + arguments + " 2>" +
-                              err_path.string();
+  const auto err_path =
+      std::filesystem::temp_directory_path() / ("kvsafe_cli_stderr_" + std::to_string(::getpid()) + ".txt");
+  const std::string command =
+      environment + " " + KVSAFE_BINARY_DIR "/cli/kvsafe " + arguments + " 2>" + err_path.string();
   ProcessResult result;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return result;

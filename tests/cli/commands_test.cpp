@@ -13,8 +13,8 @@ namespace {
 TEST(Cli, HelpListsEverySubcommand) {
   const ProcessResult result = run_kvsafe("--help");
   EXPECT_EQ(result.exit_code, 0);
-  for (const char* name : {"run", "submit", "status", "query", "tables", "diagnose", "generate", "plan", "datasets",
-                           "merge"}) {
+  for (const char* name :
+       {"run", "submit", "status", "query", "tables", "diagnose", "generate", "plan", "datasets", "merge"}) {
     EXPECT_NE(result.out.find(std::string("\n  ") + name), std::string::npos) << name << "\n" << result.out;
   }
 }
@@ -44,19 +44,18 @@ TEST_P(PendingCommand, ExitsTwoAndSaysWhichIssueAddsIt) {
   EXPECT_TRUE(result.out.empty()) << result.out;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Cli, PendingCommand,
-    ::testing::Values(PendingCase{"run experiments/quickstart.yaml", "issue 7"},
-                      PendingCase{"submit experiments/paper.yaml --dry-run", "SLURM"},
-                      PendingCase{"tables results/x.db", "report"},
-                      PendingCase{"diagnose --model m.gguf --kv int3-ptensor-sym", "diagnosis"},
-                      PendingCase{"generate --model m.gguf hello", "issue 4"},
-                      PendingCase{"datasets list", "issue 6"},
-                      PendingCase{"merge out.db a.db b.db", "merge"}),
-    [](const ::testing::TestParamInfo<PendingCase>& param_info) {
-      const std::string arguments = param_info.param.arguments;
-      return arguments.substr(0, arguments.find(' '));
-    });
+INSTANTIATE_TEST_SUITE_P(Cli, PendingCommand,
+                         ::testing::Values(PendingCase{"run experiments/quickstart.yaml", "issue 7"},
+                                           PendingCase{"submit experiments/paper.yaml --dry-run", "SLURM"},
+                                           PendingCase{"tables results/x.db", "report"},
+                                           PendingCase{"diagnose --model m.gguf --kv int3-ptensor-sym", "diagnosis"},
+                                           PendingCase{"generate --model m.gguf hello", "issue 4"},
+                                           PendingCase{"datasets list", "issue 6"},
+                                           PendingCase{"merge out.db a.db b.db", "merge"}),
+                         [](const ::testing::TestParamInfo<PendingCase>& param_info) {
+                           const std::string arguments = param_info.param.arguments;
+                           return arguments.substr(0, arguments.find(' '));
+                         });
 
 TEST(Cli, BadCommandLineIsAUsageError) {
   EXPECT_EQ(run_kvsafe("--no-such-flag plan x").exit_code, 64);
@@ -68,7 +67,8 @@ TEST(Cli, BadCommandLineIsAUsageError) {
 }
 
 TEST(Cli, JsonLogLinesAreJsonObjects) {
-  const ProcessResult result = run_kvsafe("--log-format json -v plan experiments/quickstart.yaml --gpus 1 --device cpu");
+  const ProcessResult result =
+      run_kvsafe("--log-format json -v plan experiments/quickstart.yaml --gpus 1 --device cpu");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   ASSERT_FALSE(result.err.empty());
   std::size_t start = 0;

@@ -19,9 +19,10 @@ TEST(ResultFormat, CsvQuotesPerRfc4180) {
 }
 
 TEST(ResultFormat, JsonKeepsTypesAndNulls) {
-  EXPECT_EQ(format_query_result(sample(), ResultFormat::kJson),
-            "[\n  {\n    \"name\": \"a,b\",\n    \"n\": 3,\n    \"x\": 0.5,\n    \"note\": null\n  },\n"
-            "  {\n    \"name\": \"say \\\"hi\\\"\\nbye\",\n    \"n\": -1,\n    \"x\": 1e-300,\n    \"note\": \"\"\n  }\n]\n");
+  EXPECT_EQ(
+      format_query_result(sample(), ResultFormat::kJson),
+      "[\n  {\n    \"name\": \"a,b\",\n    \"n\": 3,\n    \"x\": 0.5,\n    \"note\": null\n  },\n"
+      "  {\n    \"name\": \"say \\\"hi\\\"\\nbye\",\n    \"n\": -1,\n    \"x\": 1e-300,\n    \"note\": \"\"\n  }\n]\n");
 }
 
 TEST(ResultFormat, TableAlignsAndEscapesNewlines) {

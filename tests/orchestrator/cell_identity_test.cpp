@@ -65,7 +65,8 @@ generation:
 // The same grid: flow style, other key order, defaults omitted, 0.00 for 0, another path,
 // key_/value_granularity instead of granularity, `int` bits 16 instead of `none`.
 const std::string kTerse =
-    "{kv_cache: [{scheme: int, bits: 16}, {protect_layers: [0, 2, 2], bits: 4, scheme: int, key_granularity: per_token, "
+    "{kv_cache: [{scheme: int, bits: 16}, {protect_layers: [0, 2, 2], bits: 4, scheme: int, key_granularity: "
+    "per_token, "
     "value_granularity: per_token}],\n"
     " benchmarks: [{limit: 100, name: advbench}], generation: {temperature: 0.00, top_p: 1.0},\n"
     " models: [{path: /elsewhere/m, name: m}], name: other-name}\n";
@@ -80,11 +81,12 @@ TEST(CellIdentity, SameGridWrittenDifferentlyGivesTheSameIds) {
 TEST(CellIdentity, CanonicalJsonIsPinned) {
   const std::vector<Cell> cells = cells_of(kExplicit);
   ASSERT_EQ(cells.size(), 2u);
-  EXPECT_EQ(canonical_json(cells[0]),
-            R"({"benchmark":{"limit":100,"name":"advbench","sample":null},)"
-            R"("generation":{"batch_size":4,"max_new_tokens":256,"seed":0,"system_prompt":null,"temperature":0.0,"top_p":1.0},)"
-            R"("kv":{"scheme":"none"},)"
-            R"("model":{"chat_template":null,"dtype":"auto","name":"m"},"task":"refusal","version":1})");
+  EXPECT_EQ(
+      canonical_json(cells[0]),
+      R"({"benchmark":{"limit":100,"name":"advbench","sample":null},)"
+      R"("generation":{"batch_size":4,"max_new_tokens":256,"seed":0,"system_prompt":null,"temperature":0.0,"top_p":1.0},)"
+      R"("kv":{"scheme":"none"},)"
+      R"("model":{"chat_template":null,"dtype":"auto","name":"m"},"task":"refusal","version":1})");
   EXPECT_EQ(canonical_json(cells[1].kv),
             R"({"bits":4,"key_granularity":"per_token","outlier_channels":0,"placement":"projection",)"
             R"("protect_layers":[0,2],"residual":0,"scheme":"int","symmetric":false,"value_granularity":"per_token"})");
@@ -108,11 +110,12 @@ TEST(CellIdentity, GoldenIds) {
       "kv_cache: [{scheme: kivi, bits: 2}]\n"
       "benchmarks: [{name: wikitext, max_length: 2048, stride: 512}]\n");
   ASSERT_EQ(ppl.size(), 1u);
-  EXPECT_EQ(canonical_json(ppl[0]),
-            R"({"benchmark":{"limit":null,"max_length":2048,"name":"wikitext","sample":null,"stride":512},)"
-            R"("generation":null,"kv":{"bits":2,"group_size":32,"outlier_channels":0,"placement":"projection",)"
-            R"("protect_layers":[],"residual":128,"scheme":"kivi"},)"
-            R"("model":{"chat_template":"mistral","dtype":"bfloat16","name":"mistral-7b"},"task":"perplexity","version":1})");
+  EXPECT_EQ(
+      canonical_json(ppl[0]),
+      R"({"benchmark":{"limit":null,"max_length":2048,"name":"wikitext","sample":null,"stride":512},)"
+      R"("generation":null,"kv":{"bits":2,"group_size":32,"outlier_channels":0,"placement":"projection",)"
+      R"("protect_layers":[],"residual":128,"scheme":"kivi"},)"
+      R"("model":{"chat_template":"mistral","dtype":"bfloat16","name":"mistral-7b"},"task":"perplexity","version":1})");
   EXPECT_EQ(ppl[0].id, "b380cbca28c4ecf13ac84eefeb3766ff6ee69322064f532dac34da1db9ea35e8");
 }
 

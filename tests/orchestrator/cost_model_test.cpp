@@ -50,7 +50,8 @@ TEST(CostModel, MissingParameterCountIsAnInputError) {
 
 TEST(CostModel, MakespanSpreadsShardsAndPaysOneLoadPerWorker) {
   // One model, 8 shards of equal work, 4 GPUs: 4 loads, each GPU runs 2 shards.
-  const CellWork work{.model = "m", .params = 1e9, .prompts = 256, .max_new_tokens = 64, .batch_size = 4, .shard_size = 32};
+  const CellWork work{
+      .model = "m", .params = 1e9, .prompts = 256, .max_new_tokens = 64, .batch_size = 4, .shard_size = 32};
   const CostModelOptions options = h100();
   const CellCost cost = estimate_cell(work, options);
   const MakespanEstimate on4 = estimate_makespan({work}, 4, options);

@@ -83,8 +83,8 @@ TEST(GridExpansion, ZipPairsListsInsteadOfCrossing) {
   const GridSpec two_groups = parse_ok(
       with_kv("  - {scheme: int, bits: [4, 2], residual: [0, 64], symmetric: [true, false],\n"
               "     granularity: [per_token, per_tensor], zip: [[bits, residual], [symmetric, granularity]]}\n"));
-  EXPECT_EQ(labels_of(two_groups), (std::vector<std::string>{"int4-ptok-sym", "int4-ptensor-asym",
-                                                             "int2-ptok-sym-r64", "int2-ptensor-asym-r64"}));
+  EXPECT_EQ(labels_of(two_groups), (std::vector<std::string>{"int4-ptok-sym", "int4-ptensor-asym", "int2-ptok-sym-r64",
+                                                             "int2-ptensor-asym-r64"}));
   // protect_layers sweeps as a list of lists and zips like any list.
   const GridSpec layers = parse_ok(
       with_kv("  - {scheme: int, bits: [4, 3], protect_layers: [[0], [2, 0]], zip: [bits, protect_layers]}\n"));
@@ -112,12 +112,12 @@ TEST(GridExpansion, GenerationZip) {
 
 TEST(GridExpansion, EqualSpecsAreDeduplicated) {
   // int with bits 16 is full precision: the same as none.
-  const GridSpec grid = parse_ok(with_kv(
-      "  - scheme: none\n"
-      "  - {scheme: int, bits: [16, 4]}\n"
-      "  - {scheme: int, bits: 4, granularity: per_token, symmetric: false, placement: projection}\n"
-      "  - {scheme: fp8_e4m3, bits: 4}\n"  // bits do not apply to fp8 (a warning) ...
-      "  - {scheme: fp8_e4m3}\n"));        // ... so this is the same spec
+  const GridSpec grid =
+      parse_ok(with_kv("  - scheme: none\n"
+                       "  - {scheme: int, bits: [16, 4]}\n"
+                       "  - {scheme: int, bits: 4, granularity: per_token, symmetric: false, placement: projection}\n"
+                       "  - {scheme: fp8_e4m3, bits: 4}\n"  // bits do not apply to fp8 (a warning) ...
+                       "  - {scheme: fp8_e4m3}\n"));        // ... so this is the same spec
   EXPECT_EQ(labels_of(grid), (std::vector<std::string>{"none", "int4-ptok-asym", "fp8e4m3"}));
   EXPECT_EQ(expand_grid(grid).size(), 3u);
 }
@@ -199,8 +199,12 @@ TEST(Shards, RangesCoverThePromptsInOrder) {
 }
 
 KvSpec int_spec(int bits, Granularity g, bool symmetric, int group_size = 0) {
-  return KvSpec{.scheme = KvScheme::kInt, .bits = bits, .symmetric = symmetric, .key_granularity = g,
-                .value_granularity = g, .group_size = group_size};
+  return KvSpec{.scheme = KvScheme::kInt,
+                .bits = bits,
+                .symmetric = symmetric,
+                .key_granularity = g,
+                .value_granularity = g,
+                .group_size = group_size};
 }
 
 TEST(KvSpec, Labels) {

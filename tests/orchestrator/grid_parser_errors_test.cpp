@@ -20,10 +20,10 @@ Environment test_env() {
 
 // Lines 1-4 of most cases: a valid name and model.
 const std::string kHead =
-    "name: t\n"                // 1
-    "models:\n"                // 2
-    "  - name: m\n"            // 3
-    "    path: /x/m.gguf\n";   // 4
+    "name: t\n"               // 1
+    "models:\n"               // 2
+    "  - name: m\n"           // 3
+    "    path: /x/m.gguf\n";  // 4
 // Valid kv_cache and benchmarks sections, two lines each.
 const std::string kKv = "kv_cache:\n  - scheme: none\n";
 const std::string kBench = "benchmarks:\n  - name: custom\n";
@@ -40,7 +40,9 @@ struct ErrorCase {
 };
 
 // gtest prints the case's name instead of its bytes.
-void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const ErrorCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
 std::vector<ErrorCase> cases() {
   return {
@@ -55,8 +57,8 @@ std::vector<ErrorCase> cases() {
       {"MissingRequiredKey", kHead + kBench, 1, 1, "kv_cache", "missing required key `kv_cache`"},
       {"UnknownKvKeySuggests", kHead + "kv_cache:\n  - scheme: int\n    bits: 4\n    symetric: true\n" + kBench, 8, 5,
        "kv_cache[0].symetric", "unknown key `symetric` (did you mean `symmetric`?)"},
-      {"UnknownModelKeySuggests", "name: t\nmodels:\n  - name: m\n    paht: /x\n" + kKv + kBench, 4, 5, "models[0].paht",
-       "unknown key `paht` (did you mean `path`?)"},
+      {"UnknownModelKeySuggests", "name: t\nmodels:\n  - name: m\n    paht: /x\n" + kKv + kBench, 4, 5,
+       "models[0].paht", "unknown key `paht` (did you mean `path`?)"},
       {"DuplicateTopKey", "name: a\n" + kHead + kKv + kBench, 2, 1, "name",
        "duplicate key `name` (first given at line 1)"},
       {"DuplicateKvKey", kHead + "kv_cache:\n  - scheme: int\n    bits: 4\n    bits: 3\n" + kBench, 8, 5,
@@ -67,14 +69,14 @@ std::vector<ErrorCase> cases() {
        "expected an integer, got a boolean (true)"},
       {"MapForInt", kHead + "kv_cache:\n  - scheme: int\n    bits: {a: 1}\n" + kBench, 7, 11, "kv_cache[0].bits",
        "expected an integer, got a mapping"},
-      {"FloatForInt", kHead + kKv + kBench + "generation: {max_new_tokens: 64.5}\n", 9, 30,
-       "generation.max_new_tokens", "expected an integer, got a number (64.5)"},
+      {"FloatForInt", kHead + kKv + kBench + "generation: {max_new_tokens: 64.5}\n", 9, 30, "generation.max_new_tokens",
+       "expected an integer, got a number (64.5)"},
       {"MapForList", kHead + kKv + "benchmarks: {name: custom}\n", 7, 13, "benchmarks",
        "expected a list of benchmarks, got a mapping"},
       {"ModelsNotAList", "name: t\nmodels: {name: m}\n" + kKv + kBench, 2, 9, "models",
        "expected a list of models, got a mapping"},
-      {"StringForLayerList", kHead + "kv_cache:\n  - scheme: int\n    bits: 4\n    protect_layers: 3\n" + kBench, 8,
-       21, "kv_cache[0].protect_layers", "expected a list of layer indices"},
+      {"StringForLayerList", kHead + "kv_cache:\n  - scheme: int\n    bits: 4\n    protect_layers: 3\n" + kBench, 8, 21,
+       "kv_cache[0].protect_layers", "expected a list of layer indices"},
       {"BitsTooLow", kHead + "kv_cache:\n  - {scheme: int, bits: 1}\n" + kBench, 6, 25, "kv_cache[0].bits",
        "bits must be 2..8 or 16, got 1"},
       {"BitsTooHighInSweep", kHead + "kv_cache:\n  - scheme: int\n    bits: [8, 9, 4]\n" + kBench, 7, 15,
@@ -137,8 +139,9 @@ std::vector<ErrorCase> cases() {
        "invalid value `fp16`: expected one of auto|float32|bfloat16|float16"},
       {"InvalidJudgeKind", kHead + kKv + kBench + "judge: {kind: regex}\n", 9, 15, "judge.kind",
        "invalid value `regex`: expected one of keyword|model"},
-      {"MissingModelFileWhenRequired", "name: t\nmodels:\n  - name: m\n    path: /surely/missing/m.gguf\n" + kKv + kBench,
-       4, 11, "models[0].path", "model file not found: /surely/missing/m.gguf", true},
+      {"MissingModelFileWhenRequired",
+       "name: t\nmodels:\n  - name: m\n    path: /surely/missing/m.gguf\n" + kKv + kBench, 4, 11, "models[0].path",
+       "model file not found: /surely/missing/m.gguf", true},
       {"SchemeMissing", kHead + "kv_cache:\n  - bits: 4\n" + kBench, 6, 5, "kv_cache[0].scheme",
        "missing required key `scheme`"},
       {"UnknownSchemeSuggests", kHead + "kv_cache:\n  - scheme: fp8_e4m2\n" + kBench, 6, 13, "kv_cache[0].scheme",
@@ -146,11 +149,13 @@ std::vector<ErrorCase> cases() {
       {"IntWithoutBits", kHead + "kv_cache:\n  - scheme: int\n" + kBench, 6, 5, "kv_cache[0].bits",
        "missing required key `bits` for scheme int"},
       {"ProtectedLayerOutOfRange",
-       "name: t\nmodels:\n  - {name: m, path: /x, layers: 32}\nkv_cache:\n  - {scheme: int, bits: 4, protect_layers: [0, "
-       "40]}\n" + kBench,
+       "name: t\nmodels:\n  - {name: m, path: /x, layers: 32}\nkv_cache:\n  - {scheme: int, bits: 4, protect_layers: "
+       "[0, "
+       "40]}\n" +
+           kBench,
        5, 48, "kv_cache[0].protect_layers[1]", "layer 40 does not exist in model `m` (32 layers"},
-      {"PcrLowAboveHigh", kHead + kKv + kBench + "diagnose: {pcr_low: 0.8, pcr_high: 0.7}\n", 9, 36, "diagnose.pcr_high",
-       "pcr_low (0.8) must be below pcr_high (0.7)"},
+      {"PcrLowAboveHigh", kHead + kKv + kBench + "diagnose: {pcr_low: 0.8, pcr_high: 0.7}\n", 9, 36,
+       "diagnose.pcr_high", "pcr_low (0.8) must be below pcr_high (0.7)"},
       {"BadSlurmTime", kHead + kKv + kBench + "slurm: {time: \"1 day\"}\n", 9, 15, "slurm.time",
        "time `1 day` is not a SLURM time"},
       {"MaxLengthForGenerationTask", kHead + kKv + "benchmarks:\n  - {name: advbench, max_length: 1024}\n", 8, 22,
@@ -162,8 +167,8 @@ std::vector<ErrorCase> cases() {
       {"NameOnSweep", kHead + "kv_cache:\n  - {scheme: int, bits: [4, 2], name: mine}\n" + kBench, 6, 39,
        "kv_cache[0].name", "name labels one spec, but this entry sweeps 2"},
       {"GenerationZipUnequal",
-       kHead + kKv + kBench + "generation: {temperature: [0, 0.7], seed: [1, 2, 3], zip: [temperature, seed]}\n", 9,
-       59, "generation.zip", "zip lists have unequal lengths: temperature has 2 values, seed has 3"},
+       kHead + kKv + kBench + "generation: {temperature: [0, 0.7], seed: [1, 2, 3], zip: [temperature, seed]}\n", 9, 59,
+       "generation.zip", "zip lists have unequal lengths: temperature has 2 values, seed has 3"},
       {"ExcludeDropsEverything", kHead + kKv + kBench + "exclude:\n  - {model: m}\n", 9, 1, "exclude",
        "the exclude rules drop every cell of the grid"},
       // Warnings are a separate severity.

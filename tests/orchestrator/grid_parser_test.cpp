@@ -97,11 +97,10 @@ TEST(GridParser, PaperGridParsesWithPlaceholderPaths) {
     EXPECT_TRUE(m.params.has_value()) << m.name;
     EXPECT_TRUE(m.layers.has_value()) << m.name;
   }
-  EXPECT_EQ(labels(grid),
-            (std::vector<std::string>{"none", "int8-ptok-asym", "int6-ptok-asym", "int5-ptok-asym", "int4-ptok-asym",
-                                      "int3-ptok-asym", "int2-ptok-asym", "int4-g64-asym", "int3-g64-asym",
-                                      "int2-g64-asym", "int4-kpchan-vg32-asym", "int2-kpchan-vg32-asym",
-                                      "fp8e4m3-cache", "fp8e5m2-cache"}));
+  EXPECT_EQ(labels(grid), (std::vector<std::string>{
+                              "none", "int8-ptok-asym", "int6-ptok-asym", "int5-ptok-asym", "int4-ptok-asym",
+                              "int3-ptok-asym", "int2-ptok-asym", "int4-g64-asym", "int3-g64-asym", "int2-g64-asym",
+                              "int4-kpchan-vg32-asym", "int2-kpchan-vg32-asym", "fp8e4m3-cache", "fp8e5m2-cache"}));
   std::vector<std::string> benchmarks;
   for (const BenchmarkSpec& b : grid.benchmarks) benchmarks.push_back(b.name);
   EXPECT_EQ(benchmarks, (std::vector<std::string>{"custom", "advbench", "harmbench", "xstest", "ifeval", "wikitext"}));
@@ -127,19 +126,19 @@ TEST(GridParser, PaperGridWithRequiredFilesNamesEveryMissingModelPath) {
 
 TEST(GridParser, ReportsAllErrorsOfAFileAtOnce) {
   const std::string yaml =
-      "name: bad name\n"                                     // 1: bad characters
-      "models:\n"                                            // 2
-      "  - {name: m, path: /a, dtype: half}\n"              // 3: invalid dtype
-      "  - {name: m, path: /b}\n"                            // 4: duplicate model name
-      "kv_cache:\n"                                          // 5
-      "  - {scheme: int, bits: 9}\n"                         // 6: bits out of range
-      "  - {scheme: int, bits: 4, granularity: per_group}\n" // 7: group_size missing
-      "benchmarks:\n"                                        // 8
-      "  - {name: advbenhc, limit: 10}\n"                    // 9: unknown benchmark
-      "generation: {temperature: -1, top_p: 2}\n"            // 10: two range errors
-      "execution: {shard_size: 0, retries: x}\n"             // 11: range + type
-      "judge: {kind: model}\n"                               // 12: model missing
-      "colour: blue\n";                                      // 13: unknown key
+      "name: bad name\n"                                      // 1: bad characters
+      "models:\n"                                             // 2
+      "  - {name: m, path: /a, dtype: half}\n"                // 3: invalid dtype
+      "  - {name: m, path: /b}\n"                             // 4: duplicate model name
+      "kv_cache:\n"                                           // 5
+      "  - {scheme: int, bits: 9}\n"                          // 6: bits out of range
+      "  - {scheme: int, bits: 4, granularity: per_group}\n"  // 7: group_size missing
+      "benchmarks:\n"                                         // 8
+      "  - {name: advbenhc, limit: 10}\n"                     // 9: unknown benchmark
+      "generation: {temperature: -1, top_p: 2}\n"             // 10: two range errors
+      "execution: {shard_size: 0, retries: x}\n"              // 11: range + type
+      "judge: {kind: model}\n"                                // 12: model missing
+      "colour: blue\n";                                       // 13: unknown key
   const ParseResult result = parse(yaml);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.diagnostics.error_count(), 12) << result.diagnostics.format();
@@ -159,7 +158,8 @@ TEST(GridParser, RefusesExplosiveSweeps) {
   const ParseResult one_entry = parse(
       "name: t\nmodels: [{name: m, path: m}]\nbenchmarks: [custom]\n"
       "kv_cache:\n  - {scheme: int, bits: [2, 3, 4, 5, 6, 7, 8], residual: [0, 1, 2, 3, 4, 5, 6],\n"
-      "     outlier_channels: [[0], [1], [2], [3], [4], [5], [6]], protect_layers: [[0], [1], [2], [3], [4], [5], [6]],\n"
+      "     outlier_channels: [[0], [1], [2], [3], [4], [5], [6]], protect_layers: [[0], [1], [2], [3], [4], [5], "
+      "[6]],\n"
       "     group_size: [16, 32, 64, 128, 256, 512, 1024], granularity: [per_group, per_group, per_group, per_group,\n"
       "     per_group, per_group, per_group]}\n");
   ASSERT_FALSE(one_entry.ok());
@@ -167,8 +167,9 @@ TEST(GridParser, RefusesExplosiveSweeps) {
             std::string::npos)
       << one_entry.diagnostics.format();
   // 1000 seeds x 100 kv x 101 benchmarks > 10M cells.
-  std::string yaml = "name: t\nmodels: [{name: m, path: m}]\nkv_cache:\n  - {scheme: int, bits: [2, 3, 4, 5], "
-                     "residual: [";
+  std::string yaml =
+      "name: t\nmodels: [{name: m, path: m}]\nkv_cache:\n  - {scheme: int, bits: [2, 3, 4, 5], "
+      "residual: [";
   for (int i = 0; i < 25; ++i) yaml += (i ? ", " : "") + std::to_string(i);
   yaml += "]}\nbenchmarks:\n";
   for (int i = 1; i <= 101; ++i) yaml += "  - {name: advbench, limit: " + std::to_string(i) + "}\n";
