@@ -55,6 +55,7 @@ int run_kvsafe(int argc, char** argv) {
   register_plan(app, context);
   register_datasets(app, context);
   register_merge(app, context);
+  register_tokenize(app, context);
 
   // Logging must be configured before any subcommand callback runs.
   app.parse_complete_callback([&] {

@@ -13,8 +13,8 @@ namespace {
 TEST(Cli, HelpListsEverySubcommand) {
   const ProcessResult result = run_kvsafe("--help");
   EXPECT_EQ(result.exit_code, 0);
-  for (const char* name :
-       {"run", "submit", "status", "query", "tables", "diagnose", "generate", "plan", "datasets", "merge"}) {
+  for (const char* name : {"run", "submit", "status", "query", "tables", "diagnose", "generate", "plan", "datasets",
+                           "merge", "tokenize"}) {
     EXPECT_NE(result.out.find(std::string("\n  ") + name), std::string::npos) << name << "\n" << result.out;
   }
 }
@@ -79,6 +79,31 @@ TEST(Cli, JsonLogLinesAreJsonObjects) {
     EXPECT_EQ(line.back(), '}') << line;
     start = end == std::string::npos ? result.err.size() : end + 1;
   }
+}
+
+}  // namespace
+}  // namespace kvsafe::testing
+
+namespace kvsafe::testing {
+namespace {
+
+// stories260K's golden ids (../shared/models/stories260K/PROVENANCE.md): BOS + 4 pieces.
+const std::string kStories = KVSAFE_SOURCE_DIR "/../shared/models/stories260K/stories260K.gguf";
+
+TEST(TokenizeCommand, EncodesAndDecodesTheGoldenPrompt) {
+  const ProcessResult encoded = run_kvsafe("tokenize --model " + kStories + " \"Once upon a time\"");
+  ASSERT_EQ(encoded.exit_code, 0) << encoded.err;
+  EXPECT_EQ(encoded.out, "1 403 407 261 378\n");
+  const ProcessResult decoded =
+      run_kvsafe("tokenize --model " + kStories + " --ids \"1 403 407 261 378\" --skip-special");
+  ASSERT_EQ(decoded.exit_code, 0) << decoded.err;
+  EXPECT_EQ(decoded.out, "Once upon a time\n");
+}
+
+TEST(TokenizeCommand, MissingModelIsNamed) {
+  const ProcessResult result = run_kvsafe("tokenize --model /nowhere/model.gguf hello");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("/nowhere/model.gguf"), std::string::npos) << result.err;
 }
 
 }  // namespace
