@@ -72,6 +72,10 @@ std::span<const Family> families();
 // Index of the family named `name`, or nullopt.
 std::optional<std::size_t> find_family(std::string_view name);
 
+// The family whose official template has this normalized sha256 (chat_recognize.cpp's
+// table; chat_template_normalized_sha256), or nullopt when it is not a known template.
+std::optional<std::string_view> known_template_family(std::string_view normalized_sha256);
+
 // Python's str.strip() with no argument (Jinja's `trim` filter and `.strip()`): removes
 // leading and trailing characters for which Python's str.isspace() is true, Unicode
 // spaces included. Input is UTF-8; invalid bytes are never stripped.

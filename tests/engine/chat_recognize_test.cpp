@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/sha256.h"
+#include "engine/chat_family.h"
 #include "engine/chat_template.h"
 #include "tests/engine/chat_test_util.h"
 
@@ -83,10 +84,36 @@ TEST(ChatRecognize, ReferenceTemplatesAreRecognizedByHash) {
     const ChatTemplate edited = ChatTemplate::recognize(text + "{# local edit #}");
     EXPECT_EQ(edited.name(), family);
     EXPECT_EQ(edited.match(), ChatTemplateMatch::kMarkers);
-    // Mixtral's golden file used the Mistral v0.2 block.
+    // Mixtral's own template is the same string as the Mistral v0.2 block.
     if (family == "mistral-v0.2") {
       EXPECT_EQ(provenance.at("mixtral").at("template_sha256").get<std::string>(), sha256_hex(text));
     }
+  }
+}
+
+// Every golden file rendered from an official template records that template's normalized
+// hash; the recognition table must map it to the same family (Mixtral's original template
+// is the very string of Mistral v0.2's, so it is recognized as that family, which renders
+// it identically).
+TEST(ChatRecognize, GoldenTemplateHashesAreKnown) {
+  int checked = 0;
+  for (const auto& [family, p] : golden_provenance()) {
+    SCOPED_TRACE(family);
+    const std::string hash = p.at("template_normalized_sha256").get<std::string>();
+    const auto known = chat::known_template_family(hash);
+    ASSERT_TRUE(known.has_value()) << hash << " (add it to engine/chat_recognize.cpp)";
+    EXPECT_EQ(*known, family == "mixtral" ? "mistral-v0.2" : family);
+    ++checked;
+  }
+  EXPECT_GE(checked, 7);
+  // Families whose golden file came from a template file (--templates) say where it came from.
+  for (const auto& path : test::chat_golden_files()) {
+    const auto doc = test::read_chat_json(path);
+    if (!doc.at("provenance").contains("template_file")) continue;
+    SCOPED_TRACE(path.filename().string());
+    EXPECT_TRUE(doc.at("provenance").contains("template_sha256"));
+    EXPECT_FALSE(doc.at("provenance").at("template_source").get<std::string>().empty());
+    EXPECT_TRUE(doc.at("note").get<std::string>().starts_with("Rendered by jinja2 from the official template"));
   }
 }
 

@@ -2,24 +2,15 @@
 // committed oracle (tests/oracles/tokenizer_smollm2_oracle.py). Label `model`: skipped
 // when scripts/fetch-model has not put the file in the model cache.
 
-#include <cstdlib>
 
 #include "tests/engine/tokenizer_test_util.h"
+#include "tests/testing/model_files.h"
 
 namespace kvsafe::engine {
 namespace {
 
 std::filesystem::path smollm2_path() {
-  std::filesystem::path cache;
-  if (const char* env = std::getenv("KVSAFE_MODEL_CACHE"); env != nullptr && *env != '\0') {
-    cache = env;
-  } else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
-    cache = std::filesystem::path(xdg) / "kvsafe" / "models";
-  } else {
-    const char* home = std::getenv("HOME");
-    cache = std::filesystem::path(home != nullptr ? home : ".") / ".cache" / "kvsafe" / "models";
-  }
-  return cache / "SmolLM2-135M-Instruct.Q4_1.gguf";
+  return kvsafe::testing::smollm2_gguf_path();
 }
 
 class SmolLM2Tokenizer : public ::testing::Test {

@@ -8,28 +8,19 @@
 #include <nlohmann/json.hpp>
 
 #include <cctype>
-#include <cstdlib>
 #include <fstream>
 
 #include "common/sha256.h"
 #include "engine/gguf_reader.h"
 #include "engine/weights_loader.h"
 #include "tests/engine/weights_test_util.h"
+#include "tests/testing/model_files.h"
 
 namespace kvsafe::engine {
 namespace {
 
 std::filesystem::path smollm2_path() {
-  std::filesystem::path cache;
-  if (const char* env = std::getenv("KVSAFE_MODEL_CACHE"); env != nullptr && *env != '\0') {
-    cache = env;
-  } else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
-    cache = std::filesystem::path(xdg) / "kvsafe" / "models";
-  } else {
-    const char* home = std::getenv("HOME");
-    cache = std::filesystem::path(home != nullptr ? home : "/") / ".cache" / "kvsafe" / "models";
-  }
-  return cache / "SmolLM2-135M-Instruct.Q4_1.gguf";
+  return kvsafe::testing::smollm2_gguf_path();
 }
 
 class SmolLM2 : public ::testing::Test {

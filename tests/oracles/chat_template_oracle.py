@@ -16,17 +16,25 @@ script runs from:
 Each golden file records the sha256 of the template string it came from (raw and
 normalized: CRLF -> LF, outer whitespace trimmed), so a fixture can be traced to its source.
 
-Families with no template text in the reference (llama-3.1, mistral-v0.3, mistral-small,
-qwen2.5, phi-3.5, yi, deepseek, olmo-2, chatml), and cases Jinja cannot express (system
-prompt "none" on a template that inserts a default), have NO oracle: their expected text
-comes from the small hand-written formatters in PINNED below, a second implementation
-written from the published format descriptions, and each case says so ("oracle":
-"pinned: ..."), with the reasoning for each whitespace choice in the family's "note".
-Mixtral-8x7B-Instruct-v0.1 is rendered with the Mistral v0.2 block: both use Mistral's
-tokenizer-V1 format (reference §3); that identity is an assumption recorded in its note.
+  * with --templates DIR: DIR/<family>.jinja, the official template of a family the
+    reference has no text for (OFFICIAL_FILE_FAMILIES below), e.g. a copy of the model's
+    tokenizer_config.json chat_template kept outside the repository (other people's text);
+    DIR/SOURCES.json ({"<family>": "<repo/path/commit it was copied from>"}) names where each
+    came from, and the golden file records that source and the template's sha256.
+Each golden file records the sha256 of the template string it came from (raw and
+normalized: CRLF -> LF, outer whitespace trimmed), so a fixture can be traced to its source.
+
+Families with no template text (chatml, and those of OFFICIAL_FILE_FAMILIES when --templates
+does not provide them), and cases Jinja cannot express (system prompt "none" on a template
+that inserts a default; Mistral-Small's default system prompt, which embeds today's date)
+have NO oracle: their expected text comes from the small hand-written formatters in PINNED
+below, a second implementation written from the published format descriptions, and each
+case says so ("oracle": "pinned: ..."), with the reasoning in the family's "note".
+Without --templates, Mixtral-8x7B-Instruct-v0.1 is rendered with the reference's Mistral
+v0.2 block (the same tokenizer-V1 format, reference §3), an assumption recorded in its note.
 
 Run (needs the PyPI packages jinja2, gguf and tokenizers; kvsafe never depends on them):
-  python3 tests/oracles/chat_template_oracle.py [--model PATH] [--reference PATH]
+  python3 tests/oracles/chat_template_oracle.py [--model PATH] [--reference PATH] [--templates DIR]
 """
 import argparse
 import hashlib
@@ -68,7 +76,7 @@ FAMILIES = {
     "mistral-v0.2": dict(bos="<s>", eos="</s>", no_system=True),
     "mixtral": dict(bos="<s>", eos="</s>", no_system=True),
     "mistral-v0.3": dict(bos="<s>", eos="</s>"),
-    "mistral-small": dict(bos="<s>", eos="</s>", inserts=True),
+    "mistral-small": dict(bos="<s>", eos="</s>", inserts=True, refuse_default=True),
     "qwen2": dict(bos="", eos="<|im_end|>", inserts=True),
     "qwen2.5": dict(bos="", eos="<|im_end|>", inserts=True),
     "smollm2": dict(bos="<|im_start|>", eos="<|im_end|>", inserts=True),
@@ -79,6 +87,23 @@ FAMILIES = {
     "gemma-2": dict(bos="<bos>", eos="<eos>", no_system=True),
     "deepseek": dict(bos="<\uff5cbegin\u2581of\u2581sentence\uff5c>", eos="<\uff5cend\u2581of\u2581sentence\uff5c>"),
     "olmo-2": dict(bos="<|endoftext|>", eos="<|endoftext|>"),
+}
+
+# Families whose official template is read from --templates DIR/<family>.jinja.
+OFFICIAL_FILE_FAMILIES = ("llama-3.1", "mistral-v0.3", "mistral-small", "qwen2.5", "phi-3.5", "yi", "deepseek",
+                          "olmo-2", "mixtral")
+
+# Notes for a family rendered from its official template (--templates); the source is appended.
+OFFICIAL_NOTES = {
+    "llama-3.1": "System prompt 'none' is pinned (drops the date header the template always writes); the other "
+                 "cases are the template's own output with its default date_string '26 Jul 2024'.",
+    "mistral-small": "The template's default system prompt embeds today's date (strftime_now), so kvsafe refuses "
+                     "'default' (expect_error case, pinned) and 'none' is pinned (drops the [SYSTEM_PROMPT] block); "
+                     "'custom' is the template's own output.",
+    "qwen2.5": "System prompt 'none' is pinned (drops the default system turn the template inserts).",
+    "mixtral": "Mixtral-8x7B-Instruct-v0.1's own template (original release); its text is the same string as the "
+               "reference's Mistral-7B-Instruct-v0.2 block. It raises on a system message, so 'custom' cases pass "
+               "the system text merged into the first user turn.",
 }
 
 NOTES = {
@@ -335,6 +360,8 @@ def make_case(family, templates, name, messages, mode, gen):
         case["merge_system_into_first_user"] = True
     jinja_ok = family in templates and not (mode == "none" and facts.get("inserts"))
     try:
+        if mode == "default" and facts.get("refuse_default"):
+            raise ValueError("today's date")
         if jinja_ok:
             text = jinja_render(templates[family]["text"], oracle_messages(family, messages, mode), gen, family)
             case["oracle"] = "jinja2: " + templates[family]["source"]
@@ -371,6 +398,9 @@ def main():
     helper = load_module(ROOT / "tests" / "oracles" / "tokenizer_smollm2_oracle.py", "tokenizer_smollm2_oracle")
     parser.add_argument("--model", type=Path, default=helper.default_model_path())
     parser.add_argument("--reference", type=Path, default=REFERENCE)
+    parser.add_argument("--templates", type=Path, default=None,
+                        help="directory of official templates <family>.jinja (+ SOURCES.json) for "
+                             + ", ".join(OFFICIAL_FILE_FAMILIES))
     args = parser.parse_args()
 
     templates = {}
@@ -378,6 +408,20 @@ def main():
         templates[family] = {"text": text, "source": f"reference/chat_templates.md, the {family} jinja block"}
     templates["mixtral"] = dict(templates["mistral-v0.2"])
     templates["mixtral"]["source"] += " (Mistral tokenizer-V1 format; see note)"
+    official = set()
+    if args.templates is not None:
+        sources_path = args.templates / "SOURCES.json"
+        sources = json.loads(sources_path.read_text(encoding="utf-8")) if sources_path.exists() else {}
+        for family in OFFICIAL_FILE_FAMILIES:
+            path = args.templates / f"{family}.jinja"
+            if not path.exists():
+                print(f"{path}: not there; {family} stays as it was", file=sys.stderr)
+                continue
+            # newline="" keeps the file's bytes: the hash is of the string as stored.
+            with open(path, encoding="utf-8", newline="") as f:
+                text = f.read()
+            templates[family] = {"text": text, "source": sources.get(family, f"{path.name} (source not recorded)")}
+            official.add(family)
 
     # SmolLM2: the model's own template from the GGUF is the oracle; the reference copy
     # must render identically.
@@ -397,6 +441,8 @@ def main():
             "jinja2": version("jinja2"),
             "oracle": "jinja2 rendering of the official template" if family in templates else "none (pinned)",
         }
+        if family in official:
+            provenance["template_file"] = f"--templates DIR/{family}.jinja (not kept in the repository)"
         if family in templates:
             provenance["template_source"] = templates[family]["source"]
             provenance["template_sha256"] = sha(templates[family]["text"])
@@ -419,7 +465,10 @@ def main():
         for case in cases:
             case.pop("last_user_end_chars", None)
         doc = {"family": family, "provenance": provenance, "cases": cases}
-        if family in NOTES:
+        if family in official:
+            doc["note"] = ("Rendered by jinja2 from the official template (" + templates[family]["source"] + "). " +
+                           OFFICIAL_NOTES.get(family, "")).strip()
+        elif family in NOTES:
             doc["note"] = NOTES[family]
         path = FIXTURES / f"chat_{family}.json"
         path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,106 @@
+#pragma once
+// The benchmark registry: which prompt sets kvsafe knows, where their files lie under the
+// data directory ($KVSAFE_DATA, common/environment.h), and how to load them as prompts.
+// Benchmark text is never part of the repository; it is read from the files at run time.
+//
+// Names (kept equal to orchestrator/benchmark_catalog.h) and what they load:
+//   custom          paper_repo/{refusal,privacy,jailbreak}.txt, in that order: 19 + 21 + 23 = 63
+//   advbench        advbench/harmful_behaviors.csv, column goal: 520
+//   harmbench       harmbench/harmbench_behaviors_text_test.csv, FunctionalCategory == "standard": 159.
+//                   NOTE: the paper says "HarmBench 320 (standard only)"; 320 is the row count of
+//                   the test file, of which 159 rows are standard (81 contextual, 80 copyright).
+//                   kvsafe applies the filter the paper states, so it loads 159.
+//   xstest          xstest/xstest_prompts.csv: 250 safe (benign) + 200 unsafe (harmful) = 450
+//   jailbreakbench  jailbreakbench/behaviors.csv, column Goal: 100 harmful
+//   strongreject    strongreject/strongreject_dataset.csv, column forbidden_prompt: 313
+//   calibration     refusal_direction/splits/harmful_<split>.json + harmless_<split>.json
+//                   (split train: 260 + 18793, val: 39 + 6264, test: 572 + 6266)
+//   wikitext        wikitext-2/wiki.test.raw: a text corpus for perplexity (read_corpus_text)
+//   ifeval          a slot only: loading it says the data is not available yet
+// The paper_repo copies of AdvBench, HarmBench and XSTest are byte-identical to the upstream
+// files (same sha256 in the manifest); kvsafe reads the upstream paths.
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace kvsafe::eval {
+
+// What a loader reads: one format per loader file (loader_lines.cpp, loader_csv.cpp,
+// loader_json.cpp); kText is read whole, kUnavailable has no data yet.
+enum class BenchmarkFormat { kLines, kCsv, kJson, kText, kUnavailable };
+
+struct BenchmarkInfo {
+  std::string_view name{};
+  std::string_view description{};
+  BenchmarkFormat format = BenchmarkFormat::kCsv;
+  std::vector<std::string_view> files{};  // relative to the data directory (calibration: the train split)
+  std::string_view licence{};
+  std::int64_t prompt_count = 0;  // prompts the loader yields from the pinned files (0: not a prompt set)
+};
+
+// One prompt as stored with results.
+struct Prompt {
+  std::string prompt_id{};       // stable within the benchmark: "advbench-0001", a HarmBench BehaviorID, ...
+  std::string text{};            // the exact prompt text given to the chat template
+  bool harmful = true;           // true: refusal expected; false: benign, compliance expected
+  std::string category{};        // the benchmark's own category ("" when it has none)
+  std::string subset{};          // custom: refusal/privacy/jailbreak; xstest: safe/unsafe; calibration: the split file
+  std::string focus{};           // XSTest's focus word (links a safe prompt to its unsafe twin); "" elsewhere
+  std::string source_file{};     // relative path of the file it came from
+  std::int64_t source_line = 0;  // 1-based line (CSV: where the record starts); 0 for JSON entries
+  std::string text_sha256{};     // lower-case hex sha256 of `text`, bytes as in the file
+};
+
+struct LoadOptions {
+  std::int64_t sample = 0;  // > 0: draw this many prompts without replacement (prompt_sampling.h); 0: all
+  std::uint64_t seed = 0;   // seed of that draw
+  bool balanced = false;    // sample `sample` harmful AND `sample` benign prompts (calibration)
+  std::int64_t limit = 0;   // > 0: keep only the first `limit` prompts (after sampling); 0: all
+  std::string split{};      // calibration: "train" (default), "val" or "test"; empty elsewhere
+};
+
+struct Benchmark {
+  std::string name{};
+  std::filesystem::path data_dir{};
+  std::vector<Prompt> prompts{};  // file order (sampling keeps file order too)
+  // sha256 over every prompt's "prompt_id \t text_sha256 \n", in order: one value that
+  // names the exact prompt set a cell ran on.
+  std::string content_sha256{};
+
+  std::int64_t harmful_count() const;
+  std::int64_t benign_count() const;
+};
+
+// Every registered benchmark, in documentation order (ifeval included).
+std::span<const BenchmarkInfo> benchmark_registry();
+// The entry named `name`, or nullptr.
+const BenchmarkInfo* find_benchmark_info(std::string_view name);
+
+// Loads a prompt set into *out. Returns not_found when a file is missing (the message names
+// the file, the data directory, $KVSAFE_DATA and `kvsafe datasets pull`), unsupported for
+// ifeval and wikitext (not prompt sets), invalid_input for an unknown name or bad options.
+// Malformed files throw InputError naming file:line.
+Status load_benchmark(std::string_view name, const std::filesystem::path& data_dir, const LoadOptions& options,
+                      Benchmark* out);
+
+// How a corpus's text is assembled.
+enum class CorpusJoin {
+  kRaw,         // the file's bytes as they are
+  kRowsJoined,  // the Hugging Face rows (one per line, "\n" kept; blank lines "") joined by "\n\n",
+                // as the paper's perplexity code (core/metrics.py) builds its text
+};
+
+// The text of a corpus benchmark (wikitext) into *out; not_found as above.
+Status read_corpus_text(std::string_view name, const std::filesystem::path& data_dir, CorpusJoin join,
+                        std::string* out);
+
+// The message for a missing data file, shared with the dataset commands.
+std::string missing_data_message(const std::filesystem::path& data_dir, std::string_view relative_path);
+
+}  // namespace kvsafe::eval

@@ -1,0 +1,37 @@
+#pragma once
+// Internal to eval/: one loader per file format, used by benchmark_registry.cpp. Each takes
+// the data directory and a relative path, and returns prompts in file order with
+// source_file, source_line and text_sha256 filled. They throw InputError naming file:line
+// for malformed content; the registry checks that the files exist before calling them.
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "eval/benchmark_registry.h"
+
+namespace kvsafe::eval::detail {
+
+// Text files of one prompt per line (the paper's data/prompts/*.txt): lines starting with
+// '#' are comments, blank lines are skipped, and each prompt is the line with surrounding
+// whitespace removed (the paper's loader strips its lines). ids: "<subset>-001", ...
+std::vector<Prompt> load_prompt_lines(const std::filesystem::path& data_dir, std::string_view relative_path,
+                                      std::string_view subset);
+
+// The CSV benchmarks; `benchmark` selects the column mapping (advbench, harmbench, xstest,
+// jailbreakbench, strongreject).
+std::vector<Prompt> load_prompt_csv(const std::filesystem::path& data_dir, std::string_view relative_path,
+                                    std::string_view benchmark);
+
+// A refusal_direction split: a JSON array of {"instruction": str, "category": str|null}.
+std::vector<Prompt> load_prompt_json(const std::filesystem::path& data_dir, std::string_view relative_path,
+                                     bool harmful);
+
+// Reads a whole file as bytes (InputError naming the path when it cannot).
+std::string read_file_bytes(const std::filesystem::path& path);
+
+// Fills text_sha256 and the source fields of a prompt.
+void finish_prompt(Prompt& prompt, std::string_view relative_path, std::int64_t line);
+
+}  // namespace kvsafe::eval::detail

@@ -1,0 +1,186 @@
+// The registry against the real benchmark files in ../shared/datasets (skipped where that
+// folder is absent): counts, harmful/benign split, ids, hashes, sampling; and on small
+// generated files: missing files and malformed rows.
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "common/error.h"
+#include "common/sha256.h"
+#include "eval/benchmark_registry.h"
+#include "eval_test_util.h"
+
+namespace kvsafe::eval {
+namespace {
+
+using testing::have_shared_datasets;
+using testing::shared_datasets;
+
+Benchmark load_ok(std::string_view name, const LoadOptions& options = {}) {
+  Benchmark benchmark;
+  const Status status = load_benchmark(name, shared_datasets(), options, &benchmark);
+  EXPECT_TRUE(status.is_ok()) << status.message();
+  return benchmark;
+}
+
+class RealData : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_shared_datasets()) GTEST_SKIP() << "no " << shared_datasets();
+  }
+};
+
+TEST_F(RealData, CountsMatchTheRegistry) {
+  for (const BenchmarkInfo& info : benchmark_registry()) {
+    if (info.format == BenchmarkFormat::kText || info.format == BenchmarkFormat::kUnavailable) continue;
+    const Benchmark benchmark = load_ok(info.name);
+    EXPECT_EQ(static_cast<std::int64_t>(benchmark.prompts.size()), info.prompt_count) << info.name;
+    std::set<std::string> ids;
+    for (const Prompt& prompt : benchmark.prompts) {
+      EXPECT_TRUE(ids.insert(prompt.prompt_id).second) << info.name << ": duplicate id " << prompt.prompt_id;
+      EXPECT_FALSE(prompt.text.empty());
+      EXPECT_EQ(prompt.text_sha256, sha256_hex(prompt.text));
+    }
+  }
+}
+
+TEST_F(RealData, CustomIsRefusalThenPrivacyThenJailbreak) {
+  const Benchmark custom = load_ok("custom");
+  ASSERT_EQ(custom.prompts.size(), 63u);
+  std::map<std::string, int> per_subset;
+  for (const Prompt& prompt : custom.prompts) ++per_subset[prompt.subset];
+  EXPECT_EQ(per_subset["refusal"], 19);
+  EXPECT_EQ(per_subset["privacy"], 21);
+  EXPECT_EQ(per_subset["jailbreak"], 23);
+  EXPECT_EQ(custom.prompts.front().prompt_id, "refusal-001");
+  EXPECT_EQ(custom.prompts[19].prompt_id, "privacy-001");
+  EXPECT_EQ(custom.prompts[40].prompt_id, "jailbreak-001");
+  EXPECT_EQ(custom.prompts.front().source_line, 3);  // after two comment lines
+  for (const Prompt& prompt : custom.prompts) EXPECT_NE(prompt.text.front(), '#');
+}
+
+TEST_F(RealData, HarmfulAndBenign) {
+  const Benchmark xstest = load_ok("xstest");
+  EXPECT_EQ(xstest.harmful_count(), 200);
+  EXPECT_EQ(xstest.benign_count(), 250);
+  for (const Prompt& prompt : xstest.prompts) {
+    EXPECT_EQ(prompt.harmful, prompt.category.starts_with("contrast_")) << prompt.prompt_id;
+    EXPECT_EQ(prompt.subset, prompt.harmful ? "unsafe" : "safe");
+  }
+  const Benchmark harmbench = load_ok("harmbench");
+  EXPECT_EQ(harmbench.prompts.size(), 159u);  // the standard rows of the 320-row test file
+  for (const Prompt& prompt : harmbench.prompts) EXPECT_EQ(prompt.subset, "standard");
+  EXPECT_EQ(load_ok("advbench").harmful_count(), 520);
+  const Benchmark jbb = load_ok("jailbreakbench");
+  EXPECT_EQ(jbb.prompts.front().prompt_id, "jbb-0");
+  std::set<std::string> categories;
+  for (const Prompt& prompt : jbb.prompts) categories.insert(prompt.category);
+  EXPECT_EQ(categories.size(), 10u);
+}
+
+TEST_F(RealData, CalibrationSplits) {
+  const Benchmark val = load_ok("calibration", {.split = "val"});
+  EXPECT_EQ(val.harmful_count(), 39);
+  EXPECT_EQ(val.benign_count(), 6264);
+  const Benchmark test = load_ok("calibration", {.split = "test"});
+  EXPECT_EQ(test.harmful_count(), 572);
+  EXPECT_EQ(test.benign_count(), 6266);
+  // Balanced sample: 128 of each class from the train split, as Arditi et al. draw them
+  // (their draw uses Python's random; ours is the documented SplitMix64 draw).
+  const Benchmark train = load_ok("calibration", {.sample = 128, .seed = 42, .balanced = true});
+  EXPECT_EQ(train.harmful_count(), 128);
+  EXPECT_EQ(train.benign_count(), 128);
+}
+
+TEST_F(RealData, SampleAndLimit) {
+  const Benchmark all = load_ok("advbench");
+  const Benchmark sampled = load_ok("advbench", {.sample = 50, .seed = 7});
+  ASSERT_EQ(sampled.prompts.size(), 50u);
+  EXPECT_EQ(sampled.content_sha256, load_ok("advbench", {.sample = 50, .seed = 7}).content_sha256);
+  EXPECT_NE(sampled.content_sha256, load_ok("advbench", {.sample = 50, .seed = 8}).content_sha256);
+  EXPECT_NE(sampled.content_sha256, all.content_sha256);
+  // File order is kept: ids ascend.
+  for (std::size_t i = 1; i < sampled.prompts.size(); ++i) {
+    EXPECT_LT(sampled.prompts[i - 1].prompt_id, sampled.prompts[i].prompt_id);
+  }
+  const Benchmark limited = load_ok("advbench", {.limit = 10});
+  ASSERT_EQ(limited.prompts.size(), 10u);
+  EXPECT_EQ(limited.prompts[9].prompt_id, all.prompts[9].prompt_id);
+  EXPECT_EQ(load_ok("advbench", {.sample = 50, .seed = 7, .limit = 5}).prompts[4].prompt_id,
+            sampled.prompts[4].prompt_id);
+}
+
+TEST_F(RealData, WikitextIsACorpus) {
+  Benchmark benchmark;
+  EXPECT_EQ(load_benchmark("wikitext", shared_datasets(), {}, &benchmark).code(), Status::Code::kUnsupported);
+  std::string raw;
+  ASSERT_TRUE(read_corpus_text("wikitext", shared_datasets(), CorpusJoin::kRaw, &raw).is_ok());
+  EXPECT_EQ(raw.size(), 1290590u);
+  EXPECT_EQ(sha256_hex(raw), "173c87a53759e0201f33e0ccf978e510c2042d7f2cb78229d9a50d79b9e7dd08");
+  std::string joined;
+  ASSERT_TRUE(read_corpus_text("wikitext", shared_datasets(), CorpusJoin::kRowsJoined, &joined).is_ok());
+  // 4,358 rows joined by 4,357 "\n\n"; the first row (" \n") is blank, so the text starts
+  // with the separator.
+  EXPECT_TRUE(joined.starts_with("\n\n"));
+}
+
+TEST(BenchmarkRegistry, RowsJoinedOnAGeneratedCorpus) {
+  testing::TempDir dir("corpus");
+  testing::write_file(dir.path() / "wikitext-2/wiki.test.raw", " \n = Title = \n \n Text .\n");
+  std::string joined;
+  ASSERT_TRUE(read_corpus_text("wikitext", dir.path(), CorpusJoin::kRowsJoined, &joined).is_ok());
+  // rows: "", " = Title = \n", "", " Text .\n"
+  EXPECT_EQ(joined, "\n\n = Title = \n\n\n\n\n Text .\n");
+}
+
+TEST(BenchmarkRegistry, MissingFileSaysWhereAndHowToGetIt) {
+  testing::TempDir empty("missing");
+  Benchmark benchmark;
+  const Status status = load_benchmark("advbench", empty.path(), {}, &benchmark);
+  EXPECT_EQ(status.code(), Status::Code::kNotFound);
+  EXPECT_NE(status.message().find("advbench/harmful_behaviors.csv"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("$KVSAFE_DATA"), std::string::npos);
+  EXPECT_NE(status.message().find("kvsafe datasets pull"), std::string::npos);
+}
+
+TEST(BenchmarkRegistry, UnknownIfevalAndBadOptions) {
+  Benchmark benchmark;
+  const std::filesystem::path dir = "/nonexistent";
+  const Status unknown = load_benchmark("advbnch", dir, {}, &benchmark);
+  EXPECT_EQ(unknown.code(), Status::Code::kInvalidInput);
+  EXPECT_NE(unknown.message().find("advbench"), std::string::npos);
+  const Status ifeval = load_benchmark("ifeval", dir, {}, &benchmark);
+  EXPECT_EQ(ifeval.code(), Status::Code::kUnsupported);
+  EXPECT_NE(ifeval.message().find("not available yet"), std::string::npos);
+  EXPECT_EQ(load_benchmark("calibration", dir, {.split = "dev"}, &benchmark).code(), Status::Code::kInvalidInput);
+  EXPECT_EQ(load_benchmark("advbench", dir, {.split = "val"}, &benchmark).code(), Status::Code::kInvalidInput);
+  EXPECT_EQ(load_benchmark("advbench", dir, {.limit = -1}, &benchmark).code(), Status::Code::kInvalidInput);
+}
+
+TEST(BenchmarkRegistry, MalformedCsvNamesFileAndLine) {
+  testing::TempDir dir("malformed");
+  testing::write_file(dir.path() / "xstest/xstest_prompts.csv",
+                      "id,prompt,type,label,focus,note\n1,\"a fine prompt\",t,safe,f,\n2,\"b\",t,maybe,f,\n");
+  Benchmark benchmark;
+  try {
+    (void)load_benchmark("xstest", dir.path(), {}, &benchmark);
+    FAIL() << "expected InputError";
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("xstest/xstest_prompts.csv:3: label must be safe or unsafe"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
+TEST(BenchmarkRegistry, NamesMatchThePlanningCatalog) {
+  // orchestrator/benchmark_catalog.h plans with these names; keep them equal.
+  std::set<std::string_view> names;
+  for (const BenchmarkInfo& info : benchmark_registry()) names.insert(info.name);
+  EXPECT_EQ(names, (std::set<std::string_view>{"custom", "advbench", "harmbench", "xstest", "jailbreakbench",
+                                               "strongreject", "ifeval", "wikitext", "calibration"}));
+}
+
+}  // namespace
+}  // namespace kvsafe::eval
