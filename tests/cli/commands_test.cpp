@@ -50,7 +50,6 @@ INSTANTIATE_TEST_SUITE_P(Cli, PendingCommand,
                                            PendingCase{"tables results/x.db", "report"},
                                            PendingCase{"diagnose --model m.gguf --kv int3-ptensor-sym", "diagnosis"},
                                            PendingCase{"generate --model m.gguf hello", "issue 4"},
-                                           PendingCase{"datasets list", "issue 6"},
                                            PendingCase{"merge out.db a.db b.db", "merge"}),
                          [](const ::testing::TestParamInfo<PendingCase>& param_info) {
                            const std::string arguments = param_info.param.arguments;
@@ -104,6 +103,30 @@ TEST(TokenizeCommand, MissingModelIsNamed) {
   const ProcessResult result = run_kvsafe("tokenize --model /nowhere/model.gguf hello");
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("/nowhere/model.gguf"), std::string::npos) << result.err;
+}
+
+}  // namespace
+}  // namespace kvsafe::testing
+
+namespace kvsafe::testing {
+namespace {
+
+const std::string kSharedData = "KVSAFE_DATA=" KVSAFE_SOURCE_DIR "/../shared/datasets";
+
+TEST(DatasetsCommand, ListsTheRealCountsAndVerifiesTheSharedData) {
+  const ProcessResult list = run_kvsafe("datasets list", kSharedData);
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("advbench            520     520"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("xstest              450     200     250"), std::string::npos) << list.out;
+  const ProcessResult verify = run_kvsafe("datasets verify", kSharedData);
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  EXPECT_NE(verify.out.find("0 mismatched, 0 missing"), std::string::npos) << verify.out;
+}
+
+TEST(DatasetsCommand, VerifyFailsOnAMissingDataDirectory) {
+  const ProcessResult verify = run_kvsafe("datasets verify", "KVSAFE_DATA=/nonexistent/kvsafe-data");
+  EXPECT_EQ(verify.exit_code, 1);
+  EXPECT_NE(verify.out.find("MISSING   advbench/harmful_behaviors.csv"), std::string::npos) << verify.out;
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 // committed oracle (tests/oracles/tokenizer_smollm2_oracle.py). Label `model`: skipped
 // when scripts/fetch-model has not put the file in the model cache.
 
-
 #include "tests/engine/tokenizer_test_util.h"
 #include "tests/testing/model_files.h"
 
