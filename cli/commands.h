@@ -27,6 +27,7 @@ void register_tables(CLI::App& app, CommandContext& context);
 void register_diagnose(CLI::App& app, CommandContext& context);
 void register_generate(CLI::App& app, CommandContext& context);
 void register_plan(CLI::App& app, CommandContext& context);
+void register_quantize(CLI::App& app, CommandContext& context);
 void register_datasets(CLI::App& app, CommandContext& context);
 void register_merge(CLI::App& app, CommandContext& context);
 void register_tokenize(CLI::App& app, CommandContext& context);

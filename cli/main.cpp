@@ -53,6 +53,7 @@ int run_kvsafe(int argc, char** argv) {
   register_diagnose(app, context);
   register_generate(app, context);
   register_plan(app, context);
+  register_quantize(app, context);
   register_datasets(app, context);
   register_merge(app, context);
   register_tokenize(app, context);

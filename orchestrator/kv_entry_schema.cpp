@@ -11,20 +11,63 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "orchestrator/grid_parser_internal.h"
 
 namespace kvsafe::orchestrator::detail {
 namespace {
 
-constexpr std::array<std::string_view, 14> kKvKeys = {
-    "scheme",     "bits",      "symmetric",         "granularity", "key_granularity", "value_granularity",
-    "group_size", "placement", "prefill_attention", "residual",    "protect_layers",  "outlier_channels",
-    "name",       "zip"};
+constexpr std::array<std::string_view, 23> kKvKeys = {"scheme",
+                                                      "bits",
+                                                      "symmetric",
+                                                      "granularity",
+                                                      "key_granularity",
+                                                      "value_granularity",
+                                                      "group_size",
+                                                      "placement",
+                                                      "prefill_attention",
+                                                      "residual",
+                                                      "protect_layers",
+                                                      "outlier_channels",
+                                                      "value_bits",
+                                                      "value_symmetric",
+                                                      "value_group_size",
+                                                      "layers",
+                                                      "layer_rules",
+                                                      "quantize_channels",
+                                                      "fp8_scale",
+                                                      "pre_rope",
+                                                      "fp32_scales",
+                                                      "name",
+                                                      "zip"};
 // Keys whose values may sweep (everything but name and zip), in the order they cross.
-constexpr std::array<std::string_view, 12> kSweepKeys = {
-    "scheme",     "bits",      "symmetric",         "granularity", "key_granularity", "value_granularity",
-    "group_size", "placement", "prefill_attention", "residual",    "protect_layers",  "outlier_channels"};
-constexpr std::array<std::string_view, 5> kSchemes = {"none", "int", "fp8_e4m3", "fp8_e5m2", "kivi"};
+// NOTE: the first twelve are the original grid language; new keys go after them so the
+// expansion order of existing grids does not change.
+constexpr std::array<std::string_view, 21> kSweepKeys = {"scheme",
+                                                         "bits",
+                                                         "symmetric",
+                                                         "granularity",
+                                                         "key_granularity",
+                                                         "value_granularity",
+                                                         "group_size",
+                                                         "placement",
+                                                         "prefill_attention",
+                                                         "residual",
+                                                         "protect_layers",
+                                                         "outlier_channels",
+                                                         "value_bits",
+                                                         "value_symmetric",
+                                                         "value_group_size",
+                                                         "layers",
+                                                         "layer_rules",
+                                                         "quantize_channels",
+                                                         "fp8_scale",
+                                                         "pre_rope",
+                                                         "fp32_scales"};
+// List-valued keys: a list is one value, a list of lists a sweep.
+constexpr std::array<std::string_view, 5> kListKeys = {"protect_layers", "outlier_channels", "layers",
+                                                       "quantize_channels", "layer_rules"};
+constexpr std::array<std::string_view, 2> kFp8Scales = {"unit", "calibrated"};
 constexpr std::array<std::string_view, 4> kGranularities = {"per_token", "per_channel", "per_group", "per_tensor"};
 constexpr std::array<std::string_view, 2> kPlacements = {"projection", "cache"};
 constexpr std::array<std::string_view, 2> kPrefill = {"exact", "quantized"};
@@ -41,7 +84,8 @@ struct Alt {
   bool flag = false;
   std::string text;
   std::vector<int> ids;
-  bool is_list = false;  // outlier_channels: explicit ids rather than a count
+  bool is_list = false;                     // outlier_channels: explicit ids rather than a count
+  std::vector<kernels::KvLayerRule> rules;  // layer_rules
   SourceLocation where;
   std::string path;
 };
@@ -120,9 +164,15 @@ class EntryParser {
   // list-valued keys) a sweep.
   std::optional<Axis> read_axis(const MapEntry& e) {
     Axis axis{e.key, false, {}, e.where, e.path};
-    const bool list_valued = e.key == "protect_layers" || e.key == "outlier_channels";
-    if (e.key == "protect_layers" && !e.value.IsSequence()) {
-      r_.error(e.where, e.path, "expected a list of layer indices (e.g. [0, 2]), got " + describe(e.value));
+    const bool list_valued = std::find(kListKeys.begin(), kListKeys.end(), e.key) != kListKeys.end();
+    const bool must_be_list = list_valued && e.key != "outlier_channels";
+    if (must_be_list && !e.value.IsSequence()) {
+      r_.error(e.where, e.path,
+               e.key == "layer_rules"
+                   ? "expected a list of layer rules (e.g. [int8-ptok-asym[10-15]]), got " + describe(e.value)
+                   : "expected a list of " +
+                         std::string(e.key == "quantize_channels" ? "channel ids" : "layer indices") +
+                         " (e.g. [0, 2]), got " + describe(e.value));
       return std::nullopt;
     }
     axis.sweep = list_valued ? is_sequence_of_sequences(e.value) : e.value.IsSequence();
@@ -141,9 +191,9 @@ class EntryParser {
     for (const YAML::Node& item : e.value) {
       const std::string item_path = element(e.path, i++);
       const SourceLocation item_where = location_of(item, e.where);
-      if (e.key == "protect_layers" && !item.IsSequence()) {
+      if (must_be_list && !item.IsSequence()) {
         r_.error(item_where, item_path,
-                 "a protect_layers sweep is a list of lists (e.g. [[0], [0, 2]]); got " + describe(item));
+                 "a " + e.key + " sweep is a list of lists (e.g. [[0], [0, 2]]); got " + describe(item));
         ok = false;
         continue;
       }
@@ -164,33 +214,31 @@ class EntryParser {
     alt.where = where;
     alt.path = path;
     if (key == "scheme" || key == "granularity" || key == "key_granularity" || key == "value_granularity" ||
-        key == "placement" || key == "prefill_attention") {
-      std::span<const std::string_view> choices = kSchemes;
+        key == "placement" || key == "prefill_attention" || key == "fp8_scale") {
+      std::span<const std::string_view> choices = kernels::kv_scheme_names();
       if (key == "placement") choices = kPlacements;
       if (key == "prefill_attention") choices = kPrefill;
+      if (key == "fp8_scale") choices = kFp8Scales;
       if (key.find("granularity") != std::string::npos) choices = kGranularities;
       auto text = r_.choice(node, where, path, choices);
       if (!text) return std::nullopt;
       alt.text = *text;
       return alt;
     }
-    if (key == "bits") {
-      auto bits = r_.integer(node, where, path);
+    if (key == "bits" || key == "value_bits") {
+      // NOTE: the range is kernels::validate_kv_spec's rule, checked per combination.
+      auto bits = r_.integer(node, where, path, -1000, 1000);
       if (!bits) return std::nullopt;
-      if (!((*bits >= 2 && *bits <= 8) || *bits == 16)) {
-        r_.error(where, path, "bits must be 2..8 or 16, got " + std::to_string(*bits));
-        return std::nullopt;
-      }
       alt.number = *bits;
       return alt;
     }
-    if (key == "symmetric") {
+    if (key == "symmetric" || key == "value_symmetric" || key == "pre_rope" || key == "fp32_scales") {
       auto flag = r_.boolean(node, where, path);
       if (!flag) return std::nullopt;
       alt.flag = *flag;
       return alt;
     }
-    if (key == "group_size") {
+    if (key == "group_size" || key == "value_group_size") {
       auto size = r_.integer(node, where, path, 2, 4096);
       if (!size) return std::nullopt;
       const bool power_of_two = (*size & (*size - 1)) == 0;
@@ -207,7 +255,9 @@ class EntryParser {
       alt.number = *residual;
       return alt;
     }
-    if (key == "protect_layers") return read_layers(node, where, path, alt);
+    if (key == "protect_layers" || key == "layers") return read_layers(node, where, path, alt);
+    if (key == "quantize_channels") return read_ids(node, where, path, alt);
+    if (key == "layer_rules") return read_rules(node, where, path, alt);
     // outlier_channels: a count, or an explicit list of channel ids.
     if (node.IsSequence()) {
       alt.is_list = true;
@@ -232,6 +282,45 @@ class EntryParser {
     auto count = r_.integer(node, where, path, 0, 1 << 20);
     if (!count) return std::nullopt;
     alt.number = *count;
+    return alt;
+  }
+
+  std::optional<Alt> read_ids(const YAML::Node& node, SourceLocation where, const std::string& path, Alt alt) {
+    bool ok = true;
+    std::size_t i = 0;
+    for (const YAML::Node& item : node) {
+      const std::string item_path = element(path, i++);
+      auto id = r_.integer(item, location_of(item, where), item_path, 0, 1 << 20);
+      if (!id) {
+        ok = false;
+        continue;
+      }
+      alt.ids.push_back(static_cast<int>(*id));
+    }
+    if (!ok) return std::nullopt;
+    return alt;
+  }
+
+  // layer_rules: label-syntax strings, `int8-ptok-asym[10-15]`, `fp16[0,2]`, `q8_0[3]`.
+  std::optional<Alt> read_rules(const YAML::Node& node, SourceLocation where, const std::string& path, Alt alt) {
+    bool ok = true;
+    std::size_t i = 0;
+    for (const YAML::Node& item : node) {
+      const std::string item_path = element(path, i++);
+      const SourceLocation item_where = location_of(item, where);
+      auto text = r_.string(item, item_where, item_path, false);
+      if (!text) {
+        ok = false;
+        continue;
+      }
+      try {
+        alt.rules.push_back(kernels::parse_kv_layer_rule(*text));
+      } catch (const InputError& e) {
+        r_.error(item_where, item_path, e.what());
+        ok = false;
+      }
+    }
+    if (!ok) return std::nullopt;
     return alt;
   }
 
@@ -352,6 +441,15 @@ class EntryParser {
     if (k == "prefill_attention") spec->prefill_attention = *parse_prefill_attention(alt.text);
     if (k == "residual") spec->residual = static_cast<int>(alt.number);
     if (k == "protect_layers") spec->protect_layers = alt.ids;
+    if (k == "value_bits") spec->value_bits = static_cast<int>(alt.number);
+    if (k == "value_symmetric") spec->value_symmetric = alt.flag;
+    if (k == "value_group_size") spec->value_group_size = static_cast<int>(alt.number);
+    if (k == "layers") spec->layers = alt.ids;
+    if (k == "quantize_channels") spec->quantize_channels = alt.ids;
+    if (k == "layer_rules") spec->layer_rules = alt.rules;
+    if (k == "fp8_scale") spec->fp8_scale = *kernels::parse_fp8_scale_source(alt.text);
+    if (k == "pre_rope") spec->pre_rope = alt.flag;
+    if (k == "fp32_scales") spec->fp32_scales = alt.flag;
     if (k == "outlier_channels") {
       spec->outliers.explicit_list = alt.is_list;
       spec->outliers.count = alt.is_list ? 0 : static_cast<int>(alt.number);
@@ -444,24 +542,22 @@ class EntryParser {
                  "missing required key `bits` for scheme " + std::string(to_string(scheme)));
         ok = false;
       }
-      if (scheme == KvScheme::kKivi && spec.bits == 16) {
-        r_.error(chosen["bits"]->where, chosen["bits"]->path, "scheme kivi needs bits 2..8, got 16");
+      // The rules themselves are kernels::validate_kv_spec's; here they get a YAML location.
+      for (const kernels::KvSpecProblem& problem : kernels::validate_kv_spec(spec)) {
+        if (problem.key == "bits" && !set_keys.count("bits")) continue;  // reported as missing above
+        const Alt* alt = culprit(problem.key, chosen);
+        const SourceLocation at = alt != nullptr ? alt->where : entry_where_;
+        const std::string at_path = alt != nullptr ? alt->path : child(entry_path_, problem.key);
+        if (reported_.insert(at_path + "\n" + problem.message).second) r_.error(at, at_path, problem.message);
         ok = false;
       }
       const bool int_quantized = scheme == KvScheme::kInt && spec.bits != 16;
       const bool per_group = int_quantized && (spec.key_granularity == Granularity::kPerGroup ||
                                                spec.value_granularity == Granularity::kPerGroup);
-      if (per_group && !set_keys.count("group_size")) {
-        const char* culprit = spec.key_granularity == Granularity::kPerGroup && chosen.count("key_granularity")
-                                  ? "key_granularity"
-                              : spec.value_granularity == Granularity::kPerGroup && chosen.count("value_granularity")
-                                  ? "value_granularity"
-                                  : "granularity";
-        const Alt* alt = chosen[culprit];
-        r_.error(alt->where, alt->path, "per_group granularity requires group_size");
-        ok = false;
-      }
-      group_size_used = group_size_used || per_group || scheme == KvScheme::kKivi;
+      const bool cache_channel =
+          int_quantized && spec.placement == Placement::kCache &&
+          (spec.key_granularity == Granularity::kPerChannel || spec.value_granularity == Granularity::kPerChannel);
+      group_size_used = group_size_used || per_group || cache_channel || scheme == KvScheme::kKivi;
       prefill_used = prefill_used || (quantizes && spec.placement == Placement::kCache);
       out.push_back(canonicalize(spec));
       out.back().name = name;
@@ -469,7 +565,8 @@ class EntryParser {
       if (!advance(dims, axes, &index)) break;
     }
     if (const Axis* a = find_axis(axes, "group_size"); a != nullptr && !group_size_used) {
-      r_.error(a->where, a->path, "group_size is only used with a per_group granularity (or scheme kivi)");
+      r_.error(a->where, a->path,
+               "group_size is only used with a per_group granularity (or scheme kivi, or per_channel in the cache)");
       ok = false;
     }
     if (const Axis* a = find_axis(axes, "prefill_attention"); a != nullptr && !prefill_used) {
@@ -498,8 +595,26 @@ class EntryParser {
     return out;
   }
 
+  // The Alt a problem's key points at: the key itself, or for granularity problems the key
+  // that set it (key_/value_granularity, else the shared granularity). nullptr: the entry.
+  static const Alt* culprit(const std::string& key, const std::map<std::string, const Alt*>& chosen) {
+    std::string k = key.substr(0, key.find('['));  // layer_rules[0].bits -> layer_rules
+    if (k.find('.') != std::string::npos) k = k.substr(0, k.find('.'));
+    for (const std::string& candidate : {k, std::string("granularity")}) {
+      if (candidate == "granularity" && k.find("granularity") == std::string::npos) break;
+      if (auto it = chosen.find(candidate); it != chosen.end()) return it->second;
+    }
+    if (k == "granularity") {
+      for (const char* g : {"key_granularity", "value_granularity"}) {
+        if (auto it = chosen.find(g); it != chosen.end()) return it->second;
+      }
+    }
+    return nullptr;
+  }
+
   YamlReader& r_;
   const GridSpec& grid_;
+  std::set<std::string> reported_;  // path + message already reported (sweeps repeat them)
   std::string entry_path_;
   SourceLocation entry_where_;
   SourceLocation name_where_;

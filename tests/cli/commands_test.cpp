@@ -14,7 +14,7 @@ TEST(Cli, HelpListsEverySubcommand) {
   const ProcessResult result = run_kvsafe("--help");
   EXPECT_EQ(result.exit_code, 0);
   for (const char* name : {"run", "submit", "status", "query", "tables", "diagnose", "generate", "plan", "datasets",
-                           "merge", "tokenize"}) {
+                           "quantize", "merge", "tokenize"}) {
     EXPECT_NE(result.out.find(std::string("\n  ") + name), std::string::npos) << name << "\n" << result.out;
   }
 }

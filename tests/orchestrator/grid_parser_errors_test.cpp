@@ -145,7 +145,8 @@ std::vector<ErrorCase> cases() {
       {"SchemeMissing", kHead + "kv_cache:\n  - bits: 4\n" + kBench, 6, 5, "kv_cache[0].scheme",
        "missing required key `scheme`"},
       {"UnknownSchemeSuggests", kHead + "kv_cache:\n  - scheme: fp8_e4m2\n" + kBench, 6, 13, "kv_cache[0].scheme",
-       "invalid value `fp8_e4m2`: expected one of none|int|fp8_e4m3|fp8_e5m2|kivi (did you mean `fp8_e4m3`?)"},
+       "invalid value `fp8_e4m2`: expected one of none|int|fp8_e4m3|fp8_e5m2|kivi|q8_0|q4_0|q4_1|q5_0|q5_1 (did you "
+       "mean `fp8_e4m3`?)"},
       {"IntWithoutBits", kHead + "kv_cache:\n  - scheme: int\n" + kBench, 6, 5, "kv_cache[0].bits",
        "missing required key `bits` for scheme int"},
       {"ProtectedLayerOutOfRange",

@@ -1,0 +1,58 @@
+// CPU reference of the group codec (group_codec.h): one group at a time, groups in
+// parallel over ATen's thread pool. The per-group arithmetic is group_codec_impl.h, the
+// same code the CUDA kernels run.
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+
+#include "kernels/group_codec.h"
+#include "kernels/group_codec_impl.h"
+
+namespace kvsafe::kernels {
+namespace {
+// Groups per parallel task: enough work per task that scheduling stays negligible.
+constexpr std::int64_t kGrainElements = 1 << 15;
+
+std::int64_t grain(const CodecParams& p) {
+  return std::max<std::int64_t>(1, kGrainElements / std::max(1, p.group_len));
+}
+}  // namespace
+
+void quantize_pack_cpu(const float* x, const CodecParams& p, std::uint8_t* codes, void* scales, void* zeros) {
+  check_codec_params(p);
+  const std::int64_t cb = codes_bytes(p);
+  at::parallel_for(0, p.n_groups, grain(p), [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t g = begin; g < end; ++g) {
+      detail::quantize_group(x + g * p.group_len, p, g, codes + g * cb, scales, zeros, static_cast<int>(cb));
+    }
+  });
+}
+
+void unpack_dequantize_cpu(const std::uint8_t* codes, const void* scales, const void* zeros, const CodecParams& p,
+                           float* out) {
+  check_codec_params(p);
+  const std::int64_t cb = codes_bytes(p);
+  at::parallel_for(0, p.n_groups, grain(p), [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t g = begin; g < end; ++g) {
+      detail::dequantize_group(codes + g * cb, scales, zeros, p, g, out + g * p.group_len);
+    }
+  });
+}
+
+#if !defined(KVSAFE_HAVE_CUDA)
+// Built without CUDA: the device entry points exist and refuse.
+bool cuda_available() {
+  return false;
+}
+void quantize_pack_cuda(const float*, const CodecParams&, std::uint8_t*, void*, void*) {
+  throw InputError("kvsafe was built without CUDA: quantize_pack_cuda is unavailable");
+}
+void unpack_dequantize_cuda(const std::uint8_t*, const void*, const void*, const CodecParams&, float*) {
+  throw InputError("kvsafe was built without CUDA: unpack_dequantize_cuda is unavailable");
+}
+#endif
+
+}  // namespace kvsafe::kernels
