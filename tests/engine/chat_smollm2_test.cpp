@@ -12,6 +12,7 @@
 #include "engine/chat_template.h"
 #include "engine/tokenizer.h"
 #include "tests/engine/chat_test_util.h"
+#include "tests/testing/model_files.h"
 
 namespace kvsafe::engine {
 namespace {
@@ -19,15 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path smollm2_path() {
-  fs::path cache;
-  if (const char* env = std::getenv("KVSAFE_MODEL_CACHE"); env != nullptr && *env != '\0') {
-    cache = env;
-  } else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
-    cache = fs::path(xdg) / "kvsafe" / "models";
-  } else if (const char* home = std::getenv("HOME"); home != nullptr) {
-    cache = fs::path(home) / ".cache" / "kvsafe" / "models";
-  }
-  return cache / "SmolLM2-135M-Instruct.Q4_1.gguf";
+  return kvsafe::testing::smollm2_gguf_path();
 }
 
 class ChatSmolLM2 : public ::testing::Test {

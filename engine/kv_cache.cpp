@@ -1,0 +1,107 @@
+// KvCache (engine/kv_cache.h) and the exact KV path pieces (engine/kv_path.h).
+
+#include "engine/kv_cache.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "engine/model.h"
+
+namespace kvsafe::engine {
+
+// ---- KvPath defaults ----------------------------------------------------------------------
+
+at::Tensor KvPath::project(const at::Tensor& x, const KvProjectionCall& /*call*/, double* /*mse*/) {
+  return x;
+}
+
+std::unique_ptr<KvLayerStore> KvPath::make_store(const KvStoreShape& shape) {
+  return std::make_unique<ExactKvStore>(shape);
+}
+
+// ---- ExactKvStore -------------------------------------------------------------------------
+
+ExactKvStore::ExactKvStore(const KvStoreShape& shape) : shape_(shape) {}
+
+KvRead ExactKvStore::append(const at::Tensor& keys, const at::Tensor& values, const at::Tensor& /*valid*/) {
+  KVSAFE_ASSERT(keys.dim() == 4 && keys.sizes() == values.sizes(), "ExactKvStore: K/V must be equal 4-d tensors");
+  KVSAFE_ASSERT(keys.size(0) == shape_.batch && keys.size(1) == shape_.kv_heads && keys.size(3) == shape_.head_dim);
+  const std::int64_t n = keys.size(2);
+  const std::int64_t capacity = keys_.defined() ? keys_.size(2) : 0;
+  if (tokens_ + n > capacity) {
+    // NOTE: grow by doubling (at least 64 slots of room) so that a decode step copies only
+    // its own token, not the whole history.
+    const std::int64_t grown = std::max({tokens_ + n + 64, 2 * capacity});
+    const auto options = keys.options();
+    at::Tensor k = at::empty({shape_.batch, shape_.kv_heads, grown, shape_.head_dim}, options);
+    at::Tensor v = at::empty({shape_.batch, shape_.kv_heads, grown, shape_.head_dim}, options);
+    if (tokens_ > 0) {
+      k.narrow(2, 0, tokens_).copy_(keys_.narrow(2, 0, tokens_));
+      v.narrow(2, 0, tokens_).copy_(values_.narrow(2, 0, tokens_));
+    }
+    keys_ = k;
+    values_ = v;
+  }
+  keys_.narrow(2, tokens_, n).copy_(keys);
+  values_.narrow(2, tokens_, n).copy_(values);
+  tokens_ += n;
+  return {.keys = keys_.narrow(2, 0, tokens_), .values = values_.narrow(2, 0, tokens_)};
+}
+
+std::int64_t ExactKvStore::memory_bytes() const {
+  if (!keys_.defined()) return 0;
+  return 2 * shape_.batch * shape_.kv_heads * tokens_ * shape_.head_dim *
+         static_cast<std::int64_t>(keys_.element_size());
+}
+
+// ---- KvCache ------------------------------------------------------------------------------
+
+KvCache::KvCache(const Model& model, std::int64_t batch, KvPath* path)
+    : batch_(batch), num_layers_(model.config().num_layers), path_(path) {
+  KVSAFE_CHECK(batch > 0, "KvCache: batch must be positive, got ", batch);
+  stores_.resize(static_cast<std::size_t>(num_layers_));
+}
+
+KvCache::~KvCache() = default;
+KvCache::KvCache(KvCache&&) noexcept = default;
+KvCache& KvCache::operator=(KvCache&&) noexcept = default;
+
+std::int64_t KvCache::memory_bytes() const {
+  std::int64_t total = 0;
+  for (const auto& s : stores_) {
+    if (s) total += s->memory_bytes();
+  }
+  return total;
+}
+
+at::Tensor KvCache::begin_call(const at::Tensor& valid_new, c10::Device device) {
+  KVSAFE_CHECK(valid_new.dim() == 2 && valid_new.size(0) == batch_, "KvCache: valid must be [", batch_, ", n]");
+  const at::Tensor valid = valid_new.to(device, at::kBool);
+  if (!lengths_.defined()) lengths_ = at::zeros({batch_}, at::TensorOptions().dtype(at::kLong).device(device));
+  const at::Tensor as_long = valid.to(at::kLong);
+  const at::Tensor counted = as_long.cumsum(1);
+  // A real token's position: the real tokens before it in its sequence. Padding gets 1, as
+  // transformers' generate() does (position_ids.masked_fill_(attention_mask == 0, 1)).
+  at::Tensor positions = lengths_.unsqueeze(1) + counted - 1;
+  positions = at::where(valid, positions, at::ones_like(positions));
+  lengths_ = lengths_ + counted.select(1, counted.size(1) - 1);
+  valid_ = valid_.defined() ? at::cat({valid_, valid}, 1) : valid;
+  tokens_before_ = tokens_;
+  tokens_ += valid.size(1);
+  return positions;
+}
+
+KvLayerStore& KvCache::store(std::int64_t layer, const KvStoreShape& shape) {
+  KVSAFE_ASSERT(layer >= 0 && layer < num_layers_);
+  auto& slot = stores_[static_cast<std::size_t>(layer)];
+  if (!slot) {
+    const bool use_path = path_ != nullptr && path_->placement() == KvPlacement::kCache;
+    slot = use_path ? path_->make_store(shape) : std::make_unique<ExactKvStore>(shape);
+    KVSAFE_ASSERT(slot != nullptr, "KvPath::make_store returned null");
+  }
+  return *slot;
+}
+
+}  // namespace kvsafe::engine

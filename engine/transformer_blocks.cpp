@@ -1,0 +1,291 @@
+// Shared transformer blocks (engine/transformer_blocks.h). Numerics follow transformers'
+// eager code (modeling_llama.py and relatives, v4.47): the tests compare float32 logits with
+// it to 1e-4.
+
+#include "engine/transformer_blocks.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <limits>
+#include <numbers>
+
+#include "common/error.h"
+
+namespace kvsafe::engine {
+
+RopeTables make_rope_tables(const ModelConfig& config, c10::Device device) {
+  const std::int64_t dim = config.rotary_dim;
+  KVSAFE_CHECK(dim > 0 && dim % 2 == 0, "rotary_dim must be positive and even, got ", dim);
+  // NOTE: the same float32 formula as transformers' _compute_default_rope_parameters, so the
+  // tables agree bit for bit: 1 / base ** (arange(0, dim, 2).float() / dim).
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  const at::Tensor exponents =
+      at::arange(0, dim, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) / static_cast<double>(dim);
+  const at::Tensor powers = at::pow(config.rope_theta, exponents);
+  at::Tensor inv_freq = 1.0 / powers;
+  const RopeScaling& s = config.rope_scaling;
+  const auto half = static_cast<std::size_t>(dim / 2);
+  auto factors_tensor = [&](const std::vector<double>& values, const char* what) {
+    KVSAFE_CHECK(values.size() == half, "rope_scaling.", what, " has ", values.size(), " entries, expected ", half,
+                 " (one per rotary pair)");
+    std::vector<float> as_float(values.begin(), values.end());
+    return at::tensor(as_float, f32);
+  };
+  RopeTables tables;
+  switch (s.type) {
+    case RopeScaling::Type::kNone:
+      break;
+    case RopeScaling::Type::kLinear:
+      inv_freq = inv_freq / s.factor;
+      break;
+    case RopeScaling::Type::kFreqFactors:
+      inv_freq = inv_freq / factors_tensor(s.freq_factors, "freq_factors");
+      break;
+    case RopeScaling::Type::kLlama3: {
+      // transformers' _compute_llama3_parameters (Llama-3.1).
+      const auto old_context = static_cast<double>(s.original_max_position_embeddings);
+      KVSAFE_CHECK(old_context > 0, "rope_scaling llama3 needs original_max_position_embeddings");
+      const double low_wavelen = old_context / s.low_freq_factor;
+      const double high_wavelen = old_context / s.high_freq_factor;
+      const at::Tensor wavelen = 2 * std::numbers::pi / inv_freq;
+      at::Tensor llama = at::where(wavelen > low_wavelen, inv_freq / s.factor, inv_freq);
+      const at::Tensor smooth = (old_context / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+      const at::Tensor smoothed = (1 - smooth) * llama / s.factor + smooth * llama;
+      const at::Tensor medium = at::logical_not(wavelen < high_wavelen) & at::logical_not(wavelen > low_wavelen);
+      inv_freq = at::where(medium, smoothed, llama);
+      break;
+    }
+    case RopeScaling::Type::kLongRope: {
+      // transformers' Phi3LongRoPEScaledRotaryEmbedding: short factors up to the original
+      // context, long ones beyond, and cos/sin scaled by sqrt(1 + ln(scale) / ln(original)).
+      tables.original_max = s.original_max_position_embeddings;
+      KVSAFE_CHECK(tables.original_max > 0, "rope_scaling longrope needs original_max_position_embeddings");
+      inv_freq = 1.0 / (factors_tensor(s.short_factor, "short_factor") * powers);
+      tables.inv_freq_long = (1.0 / (factors_tensor(s.long_factor, "long_factor") * powers)).to(device);
+      if (s.attention_factor) {
+        tables.attention_factor = *s.attention_factor;
+      } else {
+        const double scale =
+            static_cast<double>(config.max_position_embeddings) / static_cast<double>(tables.original_max);
+        tables.attention_factor =
+            scale <= 1.0 ? 1.0 : std::sqrt(1 + std::log(scale) / std::log(static_cast<double>(tables.original_max)));
+      }
+      break;
+    }
+    case RopeScaling::Type::kDynamic:
+    case RopeScaling::Type::kYarn:
+      KVSAFE_CHECK(false, "rope_scaling type ", s.type == RopeScaling::Type::kDynamic ? "dynamic" : "yarn",
+                   " is not supported by the engine (supported: none, linear, llama3, longrope, GGUF freq factors)");
+  }
+  tables.inv_freq = inv_freq.to(device);
+  return tables;
+}
+
+RopeCosSin rope_cos_sin(const RopeTables& tables, std::int64_t rotary_dim, const at::Tensor& positions,
+                        at::ScalarType dtype) {
+  (void)rotary_dim;
+  const at::Tensor* inv_freq = &tables.inv_freq;
+  if (tables.inv_freq_long.defined() && positions.numel() > 0 &&
+      positions.max().item<std::int64_t>() + 1 > tables.original_max) {
+    inv_freq = &tables.inv_freq_long;
+  }
+  const at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq->view({1, 1, -1});
+  const at::Tensor emb = at::cat({freqs, freqs}, -1);
+  at::Tensor cos = emb.cos();
+  at::Tensor sin = emb.sin();
+  if (tables.attention_factor != 1.0) {
+    cos = cos * tables.attention_factor;
+    sin = sin * tables.attention_factor;
+  }
+  return {.cos = cos.to(dtype), .sin = sin.to(dtype)};
+}
+
+namespace {
+
+at::Tensor rotate_half(const at::Tensor& x) {
+  const std::int64_t half = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+}  // namespace
+
+at::Tensor apply_rope(const at::Tensor& x, const RopeCosSin& rope) {
+  const at::Tensor cos = rope.cos.unsqueeze(1);  // [batch, 1, n, rotary_dim]
+  const at::Tensor sin = rope.sin.unsqueeze(1);
+  const std::int64_t rotary = rope.cos.size(-1);
+  if (rotary == x.size(-1)) return x * cos + rotate_half(x) * sin;
+  const at::Tensor rot = x.narrow(-1, 0, rotary);
+  const at::Tensor pass = x.narrow(-1, rotary, x.size(-1) - rotary);
+  return at::cat({rot * cos + rotate_half(rot) * sin, pass}, -1);
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  const at::Tensor xf = x.to(at::kFloat);
+  const at::Tensor variance = xf.pow(2).mean(-1, /*keepdim=*/true);
+  const at::Tensor normed = xf * at::rsqrt(variance + eps);
+  return weight * normed.to(x.scalar_type());
+}
+
+AttentionOptions default_attention_options(const ModelConfig& config, std::int64_t layer) {
+  AttentionOptions o;
+  o.sliding = config.sliding_window.has_value() && config.sliding_window_pattern > 0 &&
+              layer % config.sliding_window_pattern == 0;
+  const double scalar =
+      config.query_pre_attn_scalar > 0 ? config.query_pre_attn_scalar : static_cast<double>(config.head_dim);
+  o.scale = 1.0 / std::sqrt(scalar);
+  o.softcap = config.attn_logit_softcapping;
+  o.qk_norm = config.qk_norm;
+  return o;
+}
+
+namespace {
+
+void log_mse(CallContext& ctx, std::int64_t layer, KvSide side, std::int64_t tokens, double mse) {
+  if (ctx.kv_log != nullptr && !std::isnan(mse)) {
+    ctx.kv_log->records.push_back({.layer = layer, .side = side, .tokens = tokens, .mse = mse});
+  }
+}
+
+// [batch, kv_heads, n, head_dim] -> [batch, n, kv_heads * head_dim] for capture.
+at::Tensor heads_to_rows(const at::Tensor& x) {
+  return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
+}
+
+}  // namespace
+
+at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::Tensor& x, CallContext& ctx,
+                           const AttentionOptions& options) {
+  const ModelConfig& c = *ctx.config;
+  const std::int64_t batch = x.size(0), n = x.size(1);
+  const std::int64_t heads = c.num_heads, kv_heads = c.num_kv_heads, dim = c.head_dim;
+  at::Tensor q = at::linear(x, w.q_proj, w.q_bias);
+  at::Tensor k = at::linear(x, w.k_proj, w.k_bias);
+  at::Tensor v = at::linear(x, w.v_proj, w.v_bias);
+
+  const bool projection = ctx.path != nullptr && ctx.path->placement() == KvPlacement::kProjection;
+  const bool cache_path = ctx.path != nullptr && ctx.path->placement() == KvPlacement::kCache;
+  if (!cache_path) {
+    capture_if(ctx, CaptureKind::kKeyExact, layer, k);
+    capture_if(ctx, CaptureKind::kValueExact, layer, v);
+  }
+  if (projection) {
+    // The paper's hooks: k_proj / v_proj outputs of the whole call, before RoPE.
+    KvProjectionCall call{.layer = layer,
+                          .side = KvSide::kKey,
+                          .valid = ctx.valid_new,
+                          .prefill = ctx.prefill,
+                          .fused_qkv = options.fused_qkv};
+    double mse = std::numeric_limits<double>::quiet_NaN();
+    k = ctx.path->project(k, call, &mse);
+    log_mse(ctx, layer, KvSide::kKey, batch * n, mse);
+    call.side = KvSide::kValue;
+    mse = std::numeric_limits<double>::quiet_NaN();
+    v = ctx.path->project(v, call, &mse);
+    log_mse(ctx, layer, KvSide::kValue, batch * n, mse);
+  }
+  if (!cache_path) {
+    capture_if(ctx, CaptureKind::kKeyUsed, layer, k);
+    capture_if(ctx, CaptureKind::kValueUsed, layer, v);
+  }
+  if (options.qk_norm) {
+    q = rms_norm(q, w.q_norm, c.rms_norm_eps);
+    k = rms_norm(k, w.k_norm, c.rms_norm_eps);
+  }
+  q = apply_rope(q.view({batch, n, heads, dim}).transpose(1, 2), ctx.rope);
+  k = apply_rope(k.view({batch, n, kv_heads, dim}).transpose(1, 2), ctx.rope);
+  v = v.view({batch, n, kv_heads, dim}).transpose(1, 2);
+
+  KvLayerStore& store = ctx.cache->store(layer, {.layer = layer,
+                                                 .batch = batch,
+                                                 .kv_heads = kv_heads,
+                                                 .head_dim = dim,
+                                                 .dtype = k.scalar_type(),
+                                                 .device = k.device()});
+  KvRead read = store.append(k, v, ctx.valid_new);
+  at::Tensor keys = read.keys, values = read.values;
+  if (cache_path) {
+    log_mse(ctx, layer, KvSide::kKey, batch * n, read.key_mse);
+    log_mse(ctx, layer, KvSide::kValue, batch * n, read.value_mse);
+    if (ctx.capture != nullptr) {
+      const std::int64_t total = keys.size(2);
+      capture_if(ctx, CaptureKind::kKeyExact, layer, heads_to_rows(k));
+      capture_if(ctx, CaptureKind::kValueExact, layer, heads_to_rows(v));
+      capture_if(ctx, CaptureKind::kKeyUsed, layer, heads_to_rows(keys.narrow(2, total - n, n)));
+      capture_if(ctx, CaptureKind::kValueUsed, layer, heads_to_rows(values.narrow(2, total - n, n)));
+    }
+    // vLLM: the prompt's own prefill attends to its exact K/V; later steps read the store.
+    if (ctx.prefill && ctx.path->prefill_attention() == KvPrefillAttention::kExact) {
+      keys = k;
+      values = v;
+    }
+  }
+
+  // GQA without copies: query head h uses kv head h / group, so the group's queries are
+  // stacked along the token axis of their kv head: [batch, kv_heads, group * n, dim].
+  const std::int64_t group = heads / kv_heads;
+  const std::int64_t total = keys.size(2);
+  const at::Tensor qg = q.reshape({batch, kv_heads, group * n, dim});
+  at::Tensor scores = at::matmul(qg, keys.transpose(-1, -2)) * options.scale;
+  if (options.softcap > 0) scores = at::tanh(scores / options.softcap) * options.softcap;
+  scores = scores.view({batch, kv_heads, group, n, total});
+  const at::Tensor& allowed = options.sliding ? ctx.allowed_window : ctx.allowed;  // [batch, 1, n, total]
+  scores = scores.masked_fill(at::logical_not(allowed.unsqueeze(1)), -std::numeric_limits<float>::infinity());
+  const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  const at::Tensor out = at::matmul(probs.view({batch, kv_heads, group * n, total}), values)
+                             .view({batch, heads, n, dim})
+                             .transpose(1, 2)
+                             .reshape({batch, n, heads * dim});
+  at::Tensor o = at::linear(out, w.o_proj);
+  capture_if(ctx, CaptureKind::kAttentionOutput, layer, o);
+  return o;
+}
+
+at::Tensor gated_mlp(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& up, const at::Tensor& down,
+                     const std::string& act) {
+  at::Tensor g = at::linear(x, gate);
+  if (act == "silu") {
+    g = at::silu(g);
+  } else if (act == "gelu_pytorch_tanh") {
+    g = at::gelu(g, "tanh");
+  } else if (act == "gelu") {
+    g = at::gelu(g);
+  } else {
+    KVSAFE_CHECK(false, "unsupported MLP activation '", act, "'");
+  }
+  return at::linear(g * at::linear(x, up), down);
+}
+
+at::Tensor moe_mlp(const LayerWeights& w, const at::Tensor& x, std::int64_t top_k, const std::string& act) {
+  const at::Tensor flat = x.reshape({-1, x.size(-1)});
+  const at::Tensor router_logits = at::linear(flat, w.router);
+  const at::Tensor routing = at::softmax(router_logits, 1, at::kFloat);
+  auto [weights, experts] = routing.topk(top_k, -1);
+  weights = (weights / weights.sum(-1, /*keepdim=*/true)).to(x.scalar_type());
+  at::Tensor out = at::zeros_like(flat);
+  const auto n_experts = static_cast<std::int64_t>(w.expert_w1.size());
+  for (std::int64_t e = 0; e < n_experts; ++e) {
+    const at::Tensor hit = (experts == e).nonzero();  // [m, 2]: (token, slot)
+    if (hit.size(0) == 0) continue;
+    const at::Tensor tokens = hit.select(1, 0);
+    const at::Tensor slots = hit.select(1, 1);
+    const auto ue = static_cast<std::size_t>(e);
+    const at::Tensor y =
+        gated_mlp(flat.index_select(0, tokens), w.expert_w1[ue], w.expert_w3[ue], w.expert_w2[ue], act);
+    const at::Tensor scale = weights.index_select(0, tokens).gather(1, slots.unsqueeze(1));
+    out.index_add_(0, tokens, y * scale);
+  }
+  return out.view(x.sizes());
+}
+
+at::Tensor pre_norm_layer(const LayerWeights& w, std::int64_t layer, const at::Tensor& hidden, CallContext& ctx,
+                          const AttentionOptions& options) {
+  const ModelConfig& c = *ctx.config;
+  const at::Tensor attn = attention_block(w, layer, rms_norm(hidden, w.input_norm, c.rms_norm_eps), ctx, options);
+  const at::Tensor h = hidden + attn;
+  const at::Tensor normed = rms_norm(h, w.post_attention_norm, c.rms_norm_eps);
+  if (c.num_experts > 0) return h + moe_mlp(w, normed, c.num_experts_per_token, c.hidden_act);
+  return h + gated_mlp(normed, w.gate_proj, w.up_proj, w.down_proj, c.hidden_act);
+}
+
+}  // namespace kvsafe::engine

@@ -1,0 +1,120 @@
+#pragma once
+// Internal to engine/: the building blocks every family's layer is made of (RMSNorm, RoPE,
+// attention with GQA / masks / sliding window / soft-capping and the KV path, gated MLPs,
+// top-k MoE), the loaded weights, and the per-call context. Family files
+// (engine/family_*.cpp) compose them; nothing here is copied per family.
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/activation_capture.h"
+#include "engine/kv_cache.h"
+#include "engine/kv_path.h"
+#include "engine/model_config.h"
+
+namespace kvsafe::engine {
+
+// One decoder layer's tensors; absent ones stay undefined. Matrices are [out, in].
+struct LayerWeights {
+  at::Tensor input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm;
+  at::Tensor q_proj, k_proj, v_proj, o_proj;
+  at::Tensor q_bias, k_bias, v_bias;
+  at::Tensor q_norm, k_norm;  // OLMo-2: over all heads
+  at::Tensor gate_proj, up_proj, down_proj;
+  at::Tensor router;                                        // MoE gate [experts, hidden]
+  std::vector<at::Tensor> expert_w1, expert_w2, expert_w3;  // MoE: gate, down, up per expert
+};
+
+struct ModelWeights {
+  at::Tensor embed;       // [vocab, hidden]
+  at::Tensor final_norm;  // [hidden]
+  at::Tensor lm_head;     // [vocab, hidden] (the embedding when tied)
+  std::vector<LayerWeights> layers;
+};
+
+// RoPE frequencies of one model (float32 [rotary_dim / 2]) and their scaling.
+struct RopeTables {
+  at::Tensor inv_freq;            // default / linear / llama3 / freq-factor scaled
+  at::Tensor inv_freq_long;       // longrope beyond the original context (else undefined)
+  std::int64_t original_max = 0;  // longrope switch point
+  double attention_factor = 1.0;  // longrope magnitude scaling of cos and sin
+};
+RopeTables make_rope_tables(const ModelConfig& config, c10::Device device);
+
+// cos and sin, float32 -> dtype, [batch, n, rotary_dim], for int64 positions [batch, n].
+struct RopeCosSin {
+  at::Tensor cos, sin;
+};
+RopeCosSin rope_cos_sin(const RopeTables& tables, std::int64_t rotary_dim, const at::Tensor& positions,
+                        at::ScalarType dtype);
+// x: [batch, heads, n, head_dim]; rotates the first rotary_dim dims (rotate_half pairs).
+at::Tensor apply_rope(const at::Tensor& x, const RopeCosSin& rope);
+
+// HF RMSNorm: float32 math, weight multiplied in float32, result cast back to x's dtype.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// The call-wide state every layer reads.
+struct CallContext {
+  const ModelConfig* config = nullptr;
+  KvCache* cache = nullptr;
+  KvPath* path = nullptr;                // cache->path(), possibly null
+  ActivationCapture* capture = nullptr;  // null = no capture
+  KvCallLog* kv_log = nullptr;           // null = no MSE records
+  RopeCosSin rope;                       // for this call's positions
+  at::Tensor valid_new;                  // bool [batch, n]
+  at::Tensor allowed;                    // bool [batch, 1, n, total]: causal + valid keys
+  at::Tensor allowed_window;             // same with the sliding window (undefined if none)
+  bool prefill = false;                  // the cache was empty before this call
+};
+
+// Per-layer attention settings a family chooses.
+struct AttentionOptions {
+  bool sliding = false;    // use CallContext::allowed_window
+  double scale = 0.0;      // scores multiplier (1/sqrt(head_dim) or Gemma's scalar)
+  double softcap = 0.0;    // tanh cap on scores; 0 = off
+  bool qk_norm = false;    // OLMo-2 RMSNorm over the full q / k projections
+  bool fused_qkv = false;  // the checkpoint fused q/k/v (KvProjectionCall::fused_qkv)
+};
+
+// The attention block: projections (+bias), KV path, RoPE, cache, GQA attention, o_proj.
+// x: [batch, n, hidden] (already normed). Returns [batch, n, hidden].
+at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::Tensor& x, CallContext& ctx,
+                           const AttentionOptions& options);
+
+// Gated MLP down(act(gate(x)) * up(x)); act: "silu", "gelu_pytorch_tanh" or "gelu".
+at::Tensor gated_mlp(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& up, const at::Tensor& down,
+                     const std::string& act);
+// Mixtral's sparse MoE: softmax router in float32, top-k, renormalized weights.
+at::Tensor moe_mlp(const LayerWeights& w, const at::Tensor& x, std::int64_t top_k, const std::string& act);
+
+// Records x [batch, n, width] when the capture wants it.
+inline void capture_if(CallContext& ctx, CaptureKind kind, std::int64_t layer, const at::Tensor& x) {
+  if (ctx.capture != nullptr && ctx.capture->wants(kind, layer)) ctx.capture->record(kind, layer, x);
+}
+
+// The default attention settings of `config` at `layer` (window, scale, cap, qk-norm).
+AttentionOptions default_attention_options(const ModelConfig& config, std::int64_t layer);
+
+// One decoder layer of a family: hidden [batch, n, hidden] in, same out.
+using LayerFunction = at::Tensor (*)(const LayerWeights& w, std::int64_t layer, const at::Tensor& hidden,
+                                     CallContext& ctx);
+
+// Each family file defines one (engine/family_*.cpp).
+at::Tensor llama_layer(const LayerWeights& w, std::int64_t layer, const at::Tensor& hidden, CallContext& ctx);
+at::Tensor mistral_layer(const LayerWeights& w, std::int64_t layer, const at::Tensor& hidden, CallContext& ctx);
+at::Tensor qwen2_layer(const LayerWeights& w, std::int64_t layer, const at::Tensor& hidden, CallContext& ctx);
+at::Tensor phi3_layer(const LayerWeights& w, std::int64_t layer, const at::Tensor& hidden, CallContext& ctx);
+at::Tensor gemma2_layer(const LayerWeights& w, std::int64_t layer, const at::Tensor& hidden, CallContext& ctx);
+at::Tensor mixtral_layer(const LayerWeights& w, std::int64_t layer, const at::Tensor& hidden, CallContext& ctx);
+at::Tensor olmo2_layer(const LayerWeights& w, std::int64_t layer, const at::Tensor& hidden, CallContext& ctx);
+
+// The pre-norm layer shared by Llama, Mistral, Qwen2 and Phi-3:
+// h = x + attn(norm(x)); h + mlp(norm(h)).
+at::Tensor pre_norm_layer(const LayerWeights& w, std::int64_t layer, const at::Tensor& hidden, CallContext& ctx,
+                          const AttentionOptions& options);
+
+}  // namespace kvsafe::engine
