@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/model_argument.h"
 #include "common/error.h"
 #include "engine/tokenizer.h"
 
@@ -29,16 +30,6 @@ struct TokenizeFlags {
   bool skip_special = false;        // leave special tokens out (decode)
   bool pieces = false;              // also print each token's piece (encode)
 };
-
-// The model path as given, else a file of that name in the model cache.
-std::filesystem::path resolve_model(const std::string& model, const CommandContext& context) {
-  const std::filesystem::path given(model);
-  if (std::filesystem::exists(given)) return given;
-  const std::filesystem::path cached = context.environment.model_cache_dir / given;
-  KVSAFE_CHECK(given.is_relative() && std::filesystem::exists(cached), model, ": no such file (nor in the model cache ",
-               context.environment.model_cache_dir.string(), ")");
-  return cached;
-}
 
 // "1 2 3", "1,2,3" or separate arguments.
 std::vector<engine::TokenId> parse_ids(const std::vector<std::string>& inputs) {
@@ -87,7 +78,7 @@ std::string joined_text(const std::vector<std::string>& inputs) {
 }
 
 int run_tokenize(const TokenizeFlags& flags, const CommandContext& context) {
-  const auto tokenizer = engine::Tokenizer::load(resolve_model(flags.model, context));
+  const auto tokenizer = engine::Tokenizer::load(resolve_model_argument(flags.model, context));
   if (flags.ids) {
     const std::vector<engine::TokenId> ids = parse_ids(flags.inputs);
     fmt::print("{}\n", tokenizer->decode(ids, {.skip_special = flags.skip_special}));

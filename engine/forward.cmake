@@ -1,5 +1,6 @@
 # forward: the transformer (engine/model.h), the KV path and cache (kv_path.h, kv_cache.h),
-# batched generation (generator.h) and activation capture. One file per model family on the
+# batched generation (generator.h), activation capture, and the quantizers of kernels/ behind
+# the KV path (quantized_kv_path.h). One file per model family on the
 # shared blocks of transformer_blocks.cpp; only a few files include the full ATen header.
 list(APPEND KVSAFE_ENGINE_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/model.cpp
@@ -15,5 +16,6 @@ list(APPEND KVSAFE_ENGINE_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/activation_capture.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/generator.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/sampling.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/quantized_kv_path.cpp
 )
-list(APPEND KVSAFE_ENGINE_DEPS ${TORCH_LIBRARIES})
+list(APPEND KVSAFE_ENGINE_DEPS kvsafe_kernels ${TORCH_LIBRARIES})

@@ -49,7 +49,6 @@ INSTANTIATE_TEST_SUITE_P(Cli, PendingCommand,
                                            PendingCase{"submit experiments/paper.yaml --dry-run", "SLURM"},
                                            PendingCase{"tables results/x.db", "report"},
                                            PendingCase{"diagnose --model m.gguf --kv int3-ptensor-sym", "diagnosis"},
-                                           PendingCase{"generate --model m.gguf hello", "issue 4"},
                                            PendingCase{"merge out.db a.db b.db", "merge"}),
                          [](const ::testing::TestParamInfo<PendingCase>& param_info) {
                            const std::string arguments = param_info.param.arguments;

@@ -17,3 +17,10 @@ kvsafe_test(engine_forward_model_test
   DEPS kvsafe_engine
   LABELS model)
 target_compile_definitions(engine_forward_model_test PRIVATE ${KVSAFE_TEST_DEFINES})
+
+# The kernels' quantizers behind the KV path (engine/quantized_kv_path.h), on stories260K.
+kvsafe_test(engine_quantized_kv_path_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/quantized_kv_path_test.cpp
+  DEPS kvsafe_engine kvsafe_kernels
+  LABELS unit)
+target_compile_definitions(engine_quantized_kv_path_test PRIVATE ${KVSAFE_TEST_DEFINES})

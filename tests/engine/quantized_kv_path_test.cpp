@@ -1,0 +1,146 @@
+// make_kv_path (engine/quantized_kv_path.h) on stories260K, checked against the kernels'
+// formulas applied by hand to what the model really produced (activation capture):
+// projection placement: the keys/values attention used are exactly paper_fake_quantize of
+// the exact projections of that call; protected layers stay exact; the per-call MSE log
+// is filled. Cache placement: the prefill's stored keys are exactly fake_quantize_cache of
+// the post-RoPE keys, padding excluded; prefill_attention exact keeps the prompt's logits
+// exact while later steps change; the stored form is smaller than the exact cache.
+
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "engine/activation_capture.h"
+#include "engine/quantized_kv_path.h"
+#include "kernels/kv_quant.h"
+#include "tests/engine/forward_test_util.h"
+
+namespace kvsafe::engine {
+namespace {
+
+using kernels::parse_kv_label;
+
+class QuantizedKvPathTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const auto path = test::stories_dir() / "stories260K.gguf";
+    if (std::filesystem::exists(path)) model_ = Model::load(path).release();
+  }
+  static void TearDownTestSuite() { delete model_; }
+  void SetUp() override {
+    if (model_ == nullptr) GTEST_SKIP() << "stories260K not found under ../shared/models";
+  }
+  static test::PaddedBatch batch() {
+    return test::left_pad({{1, 403, 407, 261, 378}, {1, 385, 328, 432, 317, 284, 316, 261}}, 0);
+  }
+  // Every position of both rows, for capture.
+  static CaptureRequest capture_all(std::vector<CaptureKind> kinds) {
+    return {.layers = {}, .kinds = std::move(kinds), .positions = {{0, 1, 2, 3, 4}, {0, 1, 2, 3, 4, 5, 6, 7}}};
+  }
+  static Model* model_;
+};
+Model* QuantizedKvPathTest::model_ = nullptr;
+
+TEST_F(QuantizedKvPathTest, NoneGivesNoPathAndPreRopeIsRefused) {
+  EXPECT_EQ(make_kv_path(parse_kv_label("none")), nullptr);
+  EXPECT_NE(make_kv_path(parse_kv_label("int4-ptok-asym")), nullptr);
+  kernels::KvQuantSpec spec = parse_kv_label("int4-ptok-asym-cache");
+  spec.pre_rope = true;
+  EXPECT_THROW(make_kv_path(spec), InputError);
+}
+
+TEST_F(QuantizedKvPathTest, ProjectionPlacementIsThePaperFormulaOnTheWholeCall) {
+  // Per-token asymmetric statistics cover each slot of the call, padding included, as the
+  // paper's hooks do; the prefill call is what capture records at every position.
+  const auto spec = parse_kv_label("int4-ptok-asym");
+  auto path = make_kv_path(spec);
+  ASSERT_NE(path, nullptr);
+  EXPECT_EQ(path->placement(), KvPlacement::kProjection);
+  const auto b = batch();
+  KvCache cache(*model_, 2, path.get());
+  ActivationCapture capture(
+      capture_all({CaptureKind::kKeyExact, CaptureKind::kKeyUsed, CaptureKind::kValueExact, CaptureKind::kValueUsed}));
+  KvCallLog log;
+  model_->forward(b.tokens, b.valid, cache, {.capture = &capture, .kv_log = &log});
+  for (std::int64_t layer = 0; layer < model_->config().num_layers; ++layer) {
+    const at::Tensor k = capture.get(CaptureKind::kKeyExact, layer);
+    const at::Tensor v = capture.get(CaptureKind::kValueExact, layer);
+    // Per-token statistics are row-local, so the captured real rows suffice.
+    EXPECT_TRUE(at::equal(capture.get(CaptureKind::kKeyUsed, layer),
+                          kernels::paper_fake_quantize(k, 4, false, kernels::Granularity::kPerToken, 0)))
+        << "layer " << layer;
+    EXPECT_TRUE(at::equal(capture.get(CaptureKind::kValueUsed, layer),
+                          kernels::paper_fake_quantize(v, 4, false, kernels::Granularity::kPerToken, 0)))
+        << "layer " << layer;
+    EXPECT_FALSE(at::equal(capture.get(CaptureKind::kKeyUsed, layer), k));
+  }
+  ASSERT_EQ(log.records.size(), static_cast<std::size_t>(2 * model_->config().num_layers));
+  for (const auto& record : log.records) EXPECT_GT(record.mse, 0.0);
+}
+
+TEST_F(QuantizedKvPathTest, ProtectedLayersStayExact) {
+  auto path = make_kv_path(parse_kv_label("int2-ptok-asym+fp16[0,2]"));
+  const auto b = batch();
+  KvCache cache(*model_, 2, path.get());
+  ActivationCapture capture(capture_all({CaptureKind::kKeyExact, CaptureKind::kKeyUsed}));
+  KvCallLog log;
+  model_->forward(b.tokens, b.valid, cache, {.capture = &capture, .kv_log = &log});
+  for (std::int64_t layer = 0; layer < model_->config().num_layers; ++layer) {
+    const bool same = at::equal(capture.get(CaptureKind::kKeyUsed, layer), capture.get(CaptureKind::kKeyExact, layer));
+    EXPECT_EQ(same, layer == 0 || layer == 2) << "layer " << layer;
+  }
+  for (const auto& record : log.records) EXPECT_TRUE(record.layer != 0 && record.layer != 2) << record.layer;
+}
+
+TEST_F(QuantizedKvPathTest, CachePlacementStoresThePackedFormulaPerSequence) {
+  const auto spec = parse_kv_label("int4-g8-asym-cache");
+  auto path = make_kv_path(spec);
+  ASSERT_EQ(path->placement(), KvPlacement::kCache);
+  EXPECT_EQ(path->prefill_attention(), KvPrefillAttention::kExact);
+  const auto b = batch();
+  KvCache cache(*model_, 2, path.get());
+  ActivationCapture capture(capture_all({CaptureKind::kKeyExact, CaptureKind::kKeyUsed}));
+  model_->forward(b.tokens, b.valid, cache, {.capture = &capture});
+  const auto& c = model_->config();
+  for (std::int64_t layer = 0; layer < c.num_layers; ++layer) {
+    // Captured rows are [points, kv_heads * head_dim] in (row, position) order; rebuild one
+    // sequence at a time as [1, kv_heads, tokens, head_dim] and quantize it alone.
+    const at::Tensor exact = capture.get(CaptureKind::kKeyExact, layer);
+    const at::Tensor used = capture.get(CaptureKind::kKeyUsed, layer);
+    const kernels::KvSideSpec side = kernels::resolve_side(spec, kernels::KvSide::kKey, static_cast<int>(layer));
+    std::int64_t offset = 0;
+    for (const std::int64_t length : {5, 8}) {
+      const at::Tensor seq =
+          exact.narrow(0, offset, length).view({1, length, c.num_kv_heads, c.head_dim}).transpose(1, 2).contiguous();
+      const at::Tensor expected = kernels::fake_quantize_cache(seq, at::Tensor(), side)
+                                      .transpose(1, 2)
+                                      .reshape({length, c.num_kv_heads * c.head_dim});
+      EXPECT_TRUE(at::equal(used.narrow(0, offset, length), expected)) << "layer " << layer << " row length " << length;
+      offset += length;
+    }
+  }
+  KvCache plain(*model_, 2, nullptr);
+  model_->forward(b.tokens, b.valid, plain, {});
+  EXPECT_LT(cache.memory_bytes(), plain.memory_bytes() / 2);
+}
+
+TEST_F(QuantizedKvPathTest, CachePrefillExactKeepsPromptLogitsAndDecodeChanges) {
+  auto exact_prefill = make_kv_path(parse_kv_label("int2-ptok-asym-cache"));
+  auto quantized_prefill = make_kv_path(parse_kv_label("int2-ptok-asym-cache-qprefill"));
+  const auto b = batch();
+  const auto run = [&](KvPath* path) {
+    KvCache cache(*model_, 2, path);
+    std::vector<at::Tensor> out{model_->forward(b.tokens, b.valid, cache, {.logits = LogitsMode::kAll})};
+    out.push_back(model_->forward(at::full({2, 1}, 432, at::kLong), at::Tensor(), cache, {}));
+    return out;
+  };
+  const auto plain = run(nullptr);
+  const auto exact = run(exact_prefill.get());
+  const auto quantized = run(quantized_prefill.get());
+  const at::Tensor mask = b.valid.unsqueeze(-1).expand_as(plain[0]);
+  EXPECT_TRUE(at::equal(exact[0].masked_select(mask), plain[0].masked_select(mask)));
+  EXPECT_FALSE(at::equal(quantized[0].masked_select(mask), plain[0].masked_select(mask)));
+  EXPECT_FALSE(at::equal(exact[1], plain[1]));
+}
+
+}  // namespace
+}  // namespace kvsafe::engine
