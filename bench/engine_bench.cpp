@@ -1,61 +1,56 @@
-// Engine throughput: SmolLM2-135M prefill and decode tokens/s at batch 1, 8, 32, 64, next to
-// what this machine can do: measured fp32 matmul GFLOP/s (-> roofline tokens/s at 2 x params
-// FLOP per token) and memory bandwidth (-> the batch-1 weight-streaming bound). Prints a
-// table; numbers go into issue notes as ratios, never asserted.
+// Engine throughput (Google Benchmark): SmolLM2-135M prefill and decode tokens/s at batch 1,
+// 8, 32, 64, beside what this machine can do: fp32 matmul GFLOP/s (-> the roofline, 2 x params
+// FLOP per token) and copy bandwidth (-> the batch-1 bound of streaming every fp32 weight
+// once per token). Counters: tokens/s and its fraction of each bound. Also prints which BLAS
+// libtorch loaded (reference BLAS is ~35x slower than OpenBLAS here) and the peak RSS.
+// Numbers go into issue notes as ratios; never asserted.
 //
-//   build/bench/engine_bench [model.gguf] [prompt_tokens=128] [decode_steps=32]
+//   build/bench/engine_bench [--benchmark_filter=Decode] [--benchmark_min_time=...]
+//   (model: $KVSAFE_MODEL_CACHE/SmolLM2-135M-Instruct.Q4_1.gguf, scripts/fetch-model)
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
 #include <c10/core/InferenceMode.h>
 #include <link.h>
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 
+#include "common/environment.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using kvsafe::engine::KvCache;
+using kvsafe::engine::Model;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+constexpr std::int64_t kPromptTokens = 128;  // prefill length per sequence
+constexpr std::int64_t kDecodeSteps = 32;    // decode steps timed per iteration
 
-// Best of several runs of fn, in seconds.
-template <typename Fn>
-double best_of(int runs, Fn&& fn) {
+struct Machine {
+  std::unique_ptr<Model> model;
+  double matmul_gflops = 0;  // fp32, 1024^3
+  double copy_gbps = 0;      // read + write
+  double roofline = 0;       // tokens/s if every FLOP ran at matmul_gflops
+  double weight_bound = 0;   // batch-1 tokens/s if each token streams every fp32 weight once
+};
+Machine* machine = nullptr;
+
+double seconds(const std::function<void()>& fn, int runs = 3) {
   double best = 1e30;
   for (int i = 0; i < runs; ++i) {
-    const auto start = Clock::now();
+    const auto start = std::chrono::steady_clock::now();
     fn();
-    best = std::min(best, seconds_since(start));
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return best;
-}
-
-double matmul_gflops(std::int64_t m, std::int64_t k, std::int64_t n) {
-  const at::Tensor a = at::randn({m, k});
-  const at::Tensor b = at::randn({k, n});
-  at::Tensor c = at::mm(a, b);
-  const int reps = 10;
-  const double t = best_of(3, [&] {
-    for (int i = 0; i < reps; ++i) c = at::mm(a, b);
-  });
-  return 2.0 * static_cast<double>(m * k * n) * reps / t / 1e9;
-}
-
-double copy_gbytes_per_s() {
-  const at::Tensor src = at::randn({64 * 1024 * 1024});  // 256 MiB
-  at::Tensor dst = at::empty_like(src);
-  const double t = best_of(3, [&] { dst.copy_(src); });
-  return 2.0 * static_cast<double>(src.nbytes()) / t / 1e9;  // read + write
 }
 
 int blas_libraries(dl_phdr_info* info, std::size_t, void* out) {
@@ -67,70 +62,83 @@ int blas_libraries(dl_phdr_info* info, std::size_t, void* out) {
   return 0;
 }
 
-double peak_rss_mib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+void set_rates(benchmark::State& state, double tokens, double elapsed) {
+  const double rate = tokens / elapsed;
+  state.counters["tokens/s"] = rate;
+  state.counters["of_roofline"] = rate / machine->roofline;
+  state.counters["of_weight_bound"] = rate / machine->weight_bound;
 }
+
+void BM_Prefill(benchmark::State& state) {
+  const std::int64_t batch = state.range(0);
+  const Model& model = *machine->model;
+  const at::Tensor tokens = at::randint(10, model.config().vocab_size, {batch, kPromptTokens}, at::kLong);
+  double elapsed = 0, tokens_done = 0;
+  for (auto _ : state) {
+    KvCache cache(model, batch);
+    const auto start = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(model.forward(tokens, at::Tensor(), cache));
+    elapsed += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    tokens_done += static_cast<double>(batch * kPromptTokens);
+  }
+  set_rates(state, tokens_done, elapsed);
+}
+
+void BM_Decode(benchmark::State& state) {
+  const std::int64_t batch = state.range(0);
+  const Model& model = *machine->model;
+  const at::Tensor tokens = at::randint(10, model.config().vocab_size, {batch, kPromptTokens}, at::kLong);
+  double elapsed = 0, tokens_done = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    KvCache cache(model, batch);
+    at::Tensor logits = model.forward(tokens, at::Tensor(), cache);
+    state.ResumeTiming();
+    const auto start = std::chrono::steady_clock::now();
+    for (std::int64_t s = 0; s < kDecodeSteps; ++s) {
+      logits = model.forward(logits.argmax(-1).unsqueeze(1), at::Tensor(), cache);
+    }
+    elapsed += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    tokens_done += static_cast<double>(batch * kDecodeSteps);
+  }
+  set_rates(state, tokens_done, elapsed);
+}
+
+BENCHMARK(BM_Prefill)->Arg(1)->Arg(8)->Arg(32)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Decode)->Arg(1)->Arg(8)->Arg(32)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace kvsafe::engine;
-  std::string path;
-  if (argc > 1) {
-    path = argv[1];
-  } else {
-    const char* cache = std::getenv("KVSAFE_MODEL_CACHE");
-    const char* home = std::getenv("HOME");
-    path = (cache != nullptr ? std::filesystem::path(cache)
-                             : std::filesystem::path(home != nullptr ? home : "/") / ".cache/kvsafe/models") /
-           "SmolLM2-135M-Instruct.Q4_1.gguf";
-  }
-  const std::int64_t prompt = argc > 2 ? std::atoll(argv[2]) : 128;
-  const std::int64_t steps = argc > 3 ? std::atoll(argv[3]) : 32;
+  benchmark::Initialize(&argc, argv);
+  const auto path = kvsafe::Environment::from_process().model_cache_dir / "SmolLM2-135M-Instruct.Q4_1.gguf";
   if (!std::filesystem::exists(path)) {
     std::fprintf(stderr, "engine_bench: %s not found (scripts/fetch-model)\n", path.c_str());
     return 1;
   }
-  const auto model = Model::load(path);
   c10::InferenceMode guard;
+  Machine m;
+  m.model = Model::load(path);
+  const at::Tensor a = at::randn({1024, 1024}), b = at::randn({1024, 1024});
+  m.matmul_gflops = 2.0 * 1024 * 1024 * 1024 / seconds([&] { benchmark::DoNotOptimize(at::mm(a, b)); }, 10) / 1e9;
+  const at::Tensor src = at::randn({64 * 1024 * 1024});  // 256 MiB
+  at::Tensor dst = at::empty_like(src);
+  m.copy_gbps = 2.0 * static_cast<double>(src.nbytes()) / seconds([&] { dst.copy_(src); }) / 1e9;
+  const double params = static_cast<double>(m.model->parameter_count());
+  m.roofline = m.matmul_gflops * 1e9 / (2.0 * params);
+  m.weight_bound = m.copy_gbps * 1e9 / (params * 4.0);
+  machine = &m;
   std::string blas;
   dl_iterate_phdr(&blas_libraries, &blas);
-  const double gflops = matmul_gflops(1024, 1024, 1024);
-  const double gflops_model = matmul_gflops(64, model->config().hidden_size, model->config().intermediate_size);
-  const double bandwidth = copy_gbytes_per_s();
-  const double params = static_cast<double>(model->parameter_count());
-  const double roofline = gflops * 1e9 / (2.0 * params);
-  const double weight_bound = bandwidth * 1e9 / (params * 4.0);
-  std::printf("threads %d; BLAS libraries loaded: %s\n", at::get_num_threads(), blas.c_str());
-  std::printf("fp32 matmul: %.1f GFLOP/s (1024^3), %.1f GFLOP/s (64 x %lld x %lld); copy %.1f GB/s\n", gflops,
-              gflops_model, static_cast<long long>(model->config().hidden_size),
-              static_cast<long long>(model->config().intermediate_size), bandwidth);
+  std::printf("threads %d; BLAS loaded: %s\n", at::get_num_threads(), blas.empty() ? "(none found)" : blas.c_str());
   std::printf(
-      "model %.1fM parameters: roofline %.0f tokens/s (2 x params FLOP/token), batch-1 weight-streaming "
-      "bound %.0f tokens/s\n",
-      params / 1e6, roofline, weight_bound);
-  std::printf("%6s %16s %12s %16s %12s %14s\n", "batch", "prefill tok/s", "of roofline", "decode tok/s", "of roofline",
-              "of weight bnd");
-  for (const std::int64_t batch : {1, 8, 32, 64}) {
-    const at::Tensor tokens = at::randint(10, model->config().vocab_size, {batch, prompt}, at::kLong);
-    double prefill = 0, decode = 0;
-    for (int rep = 0; rep < 2; ++rep) {  // the second run is measured (warm allocator, threads)
-      KvCache cache(*model, batch);
-      auto start = Clock::now();
-      at::Tensor logits = model->forward(tokens, at::Tensor(), cache);
-      prefill = static_cast<double>(batch * prompt) / seconds_since(start);
-      start = Clock::now();
-      for (std::int64_t s = 0; s < steps; ++s) {
-        logits = model->forward(logits.argmax(-1).unsqueeze(1), at::Tensor(), cache);
-      }
-      decode = static_cast<double>(batch * steps) / seconds_since(start);
-    }
-    std::printf("%6lld %16.1f %11.0f%% %16.1f %11.0f%% %13.0f%%\n", static_cast<long long>(batch), prefill,
-                100 * prefill / roofline, decode, 100 * decode / roofline, 100 * decode / weight_bound);
-    std::fflush(stdout);
-  }
-  std::printf("peak RSS %.0f MiB\n", peak_rss_mib());
+      "fp32 matmul %.1f GFLOP/s; copy %.1f GB/s; %.1fM parameters -> roofline %.0f tokens/s, batch-1 "
+      "weight-streaming bound %.0f tokens/s\n",
+      m.matmul_gflops, m.copy_gbps, params / 1e6, m.roofline, m.weight_bound);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("peak RSS %.0f MiB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
   return 0;
 }

@@ -31,6 +31,7 @@ void register_quantize(CLI::App& app, CommandContext& context);
 void register_datasets(CLI::App& app, CommandContext& context);
 void register_merge(CLI::App& app, CommandContext& context);
 void register_tokenize(CLI::App& app, CommandContext& context);
+void register_judge(CLI::App& app, CommandContext& context);
 
 // For subcommands whose implementation has not landed: says so on stderr, names the issue
 // that adds it, and returns kExitNotBuiltYet. Never a silent success.

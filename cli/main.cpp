@@ -57,6 +57,7 @@ int run_kvsafe(int argc, char** argv) {
   register_datasets(app, context);
   register_merge(app, context);
   register_tokenize(app, context);
+  register_judge(app, context);
 
   // Logging must be configured before any subcommand callback runs.
   app.parse_complete_callback([&] {

@@ -1,27 +1,41 @@
-// `kvsafe status DB`: experiments, cells by state, failures with their errors.
+// `kvsafe status DB`: experiments, cells by state, failures with their errors; with --summary,
+// also the run summary (report/run_summary.h): refusal, flip and perplexity per KV label.
 
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <iostream>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "db/store.h"
+#include "report/run_summary.h"
 
 namespace kvsafe::cli {
 
 void register_status(CLI::App& app, CommandContext& context) {
   auto db_path = std::make_shared<std::string>();
+  auto summary = std::make_shared<bool>(false);
   auto* command =
       app.add_subcommand("status",
                          "Show a results database: each experiment's cells and shards by state (pending, running,\n"
                          "done, failed), prompts done, and every failed cell with its error. Read-only: safe while\n"
                          "a run writes.");
   command->add_option("db", *db_path, "Results database")->required();
-  command->callback([db_path, &context] {
+  command->add_flag("--summary", *summary,
+                    "Also print the run summary: per model and benchmark, refusal and compliance rates,\n"
+                    "the conditional flip rate vs full precision (Wilson 95% CIs, regime) and the perplexity\n"
+                    "ratio, per KV quantizer");
+  command->callback([db_path, summary, &context] {
     auto store = db::Store::open(*db_path, {.read_only = true});
     const std::string text = db::format_status_report(store->status_report());
     std::fwrite(text.data(), 1, text.size(), stdout);
+    if (*summary) {
+      std::fflush(stdout);
+      std::cout << "\nSummary\n";
+      report::write_run_summary(report::summarize_run(*db_path), std::cout);
+      std::cout.flush();
+    }
     context.exit_code = kExitOk;
   });
 }

@@ -44,6 +44,15 @@ Environment Environment::from_process(const std::filesystem::path& start) {
   }
   const std::string models = env_or_empty("KVSAFE_MODEL_CACHE");
   env.model_cache_dir = models.empty() ? cache_home() / "kvsafe" / "models" : std::filesystem::path(models);
+  env.fault = env_or_empty("KVSAFE_FAULT");
+  env.slurm_job_id = env_or_empty("SLURM_JOB_ID");
+  if (const std::string threads = env_or_empty("KVSAFE_THREADS"); !threads.empty()) {
+    char* end = nullptr;
+    const long value = std::strtol(threads.c_str(), &end, 10);
+    env.threads = (*end == '\0' && value > 0 && value <= 4096) ? static_cast<int>(value) : 0;
+  }
+  env.launched_by_mpi = !env_or_empty("OMPI_COMM_WORLD_SIZE").empty() || !env_or_empty("PMI_SIZE").empty() ||
+                        !env_or_empty("PMIX_RANK").empty();
   return env;
 }
 

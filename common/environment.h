@@ -15,6 +15,17 @@ struct Environment {
   std::string data_dir_source;
   // Model files: $KVSAFE_MODEL_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/kvsafe/models.
   std::filesystem::path model_cache_dir;
+  // Fault injection for tests of `kvsafe run`: $KVSAFE_FAULT, e.g. "throw:shard=3" (parsed by
+  // orchestrator/fault_injection.h; docs/run.md). Empty: no fault.
+  std::string fault;
+  // Intra-op CPU threads per worker for `kvsafe run`: $KVSAFE_THREADS; 0 (unset or not a
+  // positive number) = cores / workers on the node (docs/run.md, "Threads").
+  int threads = 0;
+  // $SLURM_JOB_ID, recorded in the runs table; empty outside SLURM.
+  std::string slurm_job_id;
+  // True when an MPI launcher started this process (mpirun/mpiexec set OMPI_COMM_WORLD_SIZE,
+  // PMI_SIZE or PMIX_RANK): `kvsafe run` then calls MPI_Init; otherwise it runs in process.
+  bool launched_by_mpi = false;
 
   // Reads the process environment. `start` is where ../shared is looked for (default:
   // the current directory and its parents).

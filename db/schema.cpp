@@ -199,6 +199,28 @@ CREATE TABLE pcr_channels (
   PRIMARY KEY (diagnosis_id, layer, head, channel)
 ) WITHOUT ROWID)sql";
 
+// One verdict of one judge on one stored generation (`kvsafe judge` re-judges without
+// regenerating; generations.refused keeps the run's own judge). judge_key = sha256 of
+// judge_json, the judge's canonical spec: the same judge never judges a generation twice
+// (resume), a different one adds rows beside it. refused is NULL exactly when the judge's
+// output did not parse (no verdict: never counted as compliance).
+constexpr std::string_view kV3Judgements = R"sql(
+CREATE TABLE judgements (
+  id            INTEGER PRIMARY KEY,
+  generation_id INTEGER NOT NULL REFERENCES generations(id),
+  judge_key     TEXT NOT NULL,
+  judge_label   TEXT NOT NULL,
+  judge_json    TEXT NOT NULL,
+  parsed        INTEGER NOT NULL CHECK (parsed IN (0, 1)),
+  refused       INTEGER CHECK (refused IN (0, 1)),
+  raw_output    TEXT NOT NULL,
+  detail_json   TEXT NOT NULL DEFAULT '{}',
+  seconds       REAL NOT NULL DEFAULT 0 CHECK (seconds >= 0),
+  created_at    TEXT NOT NULL,
+  CHECK ((parsed = 1) = (refused IS NOT NULL)),
+  UNIQUE (generation_id, judge_key)
+))sql";
+
 const std::vector<Migration> kMigrations = {
     {.version = 1,
      .description = "experiments, models, kv specs, prompts, cells, shards, generations, metrics, runs",
@@ -213,6 +235,9 @@ const std::vector<Migration> kMigrations = {
      .steps = {kV2PplWindows, kV2Diagnoses, kV2PcrLayers, kV2PcrChannels,
                "CREATE INDEX diagnoses_by_model_kv ON diagnoses(model, kv_hash)",
                "CREATE INDEX diagnoses_by_cell ON diagnoses(cell_id)"}},
+    {.version = 3,
+     .description = "judgements: verdicts of re-run judges on stored generations",
+     .steps = {kV3Judgements, "CREATE INDEX judgements_by_judge ON judgements(judge_key, generation_id)"}},
 };
 
 }  // namespace

@@ -101,6 +101,10 @@ class Store {
 
   StatusReport status_report();
 
+  // The open connection, for db/ modules that add tables beside the store's (judgements.h).
+  // Not for code outside db/: the store's transaction rules hold only inside db/.
+  Connection& connection() { return *connection_; }
+
  private:
   Store(std::filesystem::path path, std::unique_ptr<WriterLock> lock, std::unique_ptr<Connection> connection);
   void require_writable(const char* operation) const;

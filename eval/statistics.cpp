@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "common/error.h"
 
@@ -118,6 +119,49 @@ Agreement cohens_kappa(std::span<const Outcome> first, std::span<const Outcome> 
   agreement.kappa =
       agreement.expected >= 1 ? kNaN : (agreement.observed - agreement.expected) / (1 - agreement.expected);
   return agreement;
+}
+
+JudgeComparison compare_judges(std::span<const KeyedOutcome> first, std::span<const KeyedOutcome> second) {
+  const auto sorted = [](std::span<const KeyedOutcome> verdicts, const char* which) {
+    std::vector<KeyedOutcome> out(verdicts.begin(), verdicts.end());
+    std::sort(out.begin(), out.end(), [](const KeyedOutcome& x, const KeyedOutcome& y) { return x.key < y.key; });
+    for (std::size_t i = 1; i < out.size(); ++i) {
+      KVSAFE_CHECK(out[i].key != out[i - 1].key, "compare_judges: the ", which, " judge has two verdicts on item ",
+                   out[i].key);
+    }
+    return out;
+  };
+  const std::vector<KeyedOutcome> a = sorted(first, "first");
+  const std::vector<KeyedOutcome> b = sorted(second, "second");
+  JudgeComparison comparison;
+  std::vector<Outcome> paired_first;
+  std::vector<Outcome> paired_second;
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (i < a.size() || j < b.size()) {
+    if (j == b.size() || (i < a.size() && a[i].key < b[j].key)) {
+      ++comparison.only_first;
+      ++i;
+    } else if (i == a.size() || b[j].key < a[i].key) {
+      ++comparison.only_second;
+      ++j;
+    } else {
+      const Outcome x = a[i++].outcome;
+      const Outcome y = b[j++].outcome;
+      if (x == Outcome::kUnjudged || y == Outcome::kUnjudged) {
+        ++comparison.unjudged;
+        continue;
+      }
+      paired_first.push_back(x);
+      paired_second.push_back(y);
+      const bool rx = x == Outcome::kRefused;
+      const bool ry = y == Outcome::kRefused;
+      ++(rx ? (ry ? comparison.both_refused : comparison.first_only_refused)
+            : (ry ? comparison.second_only_refused : comparison.both_complied));
+    }
+  }
+  comparison.agreement = cohens_kappa(paired_first, paired_second);
+  return comparison;
 }
 
 double recovery_from_refusal(double r_full, double r_uniform, double r_mitigated) {

@@ -50,12 +50,12 @@ TEST(PlanCommand, CountsCellsAlreadyDoneInTheDatabase) {
   TempDir dir;
   const fs::path db = dir / "quick.db";
   {
-    GridDatabase grid = register_grid_file(KVSAFE_SOURCE_DIR "/experiments/quickstart.yaml", db);
+    GridDatabase grid = register_grid_file(KVSAFE_SOURCE_DIR "/tests/cli/fixtures/cli_grid.yaml", db);
     ASSERT_GE(grid.cells.size(), 2u);
-    finish_cell(*grid.store, grid.cells[0], 4);  // quickstart.yaml: shard_size 4
+    finish_cell(*grid.store, grid.cells[0], 4);  // cli_grid.yaml: shard_size 4
   }
   const ProcessResult result =
-      run_kvsafe("plan experiments/quickstart.yaml --device cpu --gpus 1 --cells --db " + db.string());
+      run_kvsafe("plan tests/cli/fixtures/cli_grid.yaml --device cpu --gpus 1 --cells --db " + db.string());
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.out.find("1 of "), std::string::npos) << result.out;
   EXPECT_NE(result.out.find(" done\n"), std::string::npos) << result.out;

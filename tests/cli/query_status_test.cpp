@@ -20,7 +20,7 @@ class QueryStatus : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     db_ = dir_ / "quick.db";
-    GridDatabase grid = register_grid_file(KVSAFE_SOURCE_DIR "/experiments/quickstart.yaml", db_);
+    GridDatabase grid = register_grid_file(KVSAFE_SOURCE_DIR "/tests/cli/fixtures/cli_grid.yaml", db_);
     cells_ = grid.cells;
     finish_cell(*grid.store, cells_[0], 4);
     // The second cell's first shard fails for good (one attempt allowed).
@@ -38,7 +38,7 @@ class QueryStatus : public ::testing::Test {
 TEST_F(QueryStatus, StatusShowsStatesAndFailuresWithTheirErrors) {
   const ProcessResult result = run_kvsafe("status " + db_.string());
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(result.out.find("quickstart"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("cli-fixture"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("CUDA out of memory while decoding"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find(cells_[1].kv_label), std::string::npos) << result.out;
 }

@@ -19,6 +19,7 @@ const std::vector<std::vector<std::string>> kTablesByVersion = {
     {"experiments", "experiment_cells", "models", "kv_specs", "benchmarks", "prompts", "cells", "shards", "generations",
      "metrics", "runs"},
     {"ppl_windows", "pcr_layers", "pcr_channels", "diagnoses"},
+    {"judgements"},
 };
 
 bool has_table(Connection& connection, const std::string& table) {
@@ -104,6 +105,13 @@ TEST_P(MigrateFromOlderVersion, KeepsDataAndReachesLatest) {
   store.reset();
   if (old_version >= 1) {
     EXPECT_EQ(testing::count_rows(path, "generations"), 1);
+    // v3: an old generation can be judged again; the row refers to it.
+    Connection writer(path, ConnectionOptions{});
+    writer.exec("PRAGMA foreign_keys = ON");
+    writer.exec(
+        "INSERT INTO judgements(generation_id, judge_key, judge_label, judge_json, parsed, refused, raw_output, "
+        "created_at) VALUES (1, 'k', 'keyword:default:substring', '{}', 1, 0, 'no', 'now')");
+    EXPECT_EQ(testing::count_rows(path, "judgements"), 1);
   }
   Connection connection(path, ConnectionOptions{.read_only = true});
   for (const auto& tables : kTablesByVersion) {
@@ -112,6 +120,33 @@ TEST_P(MigrateFromOlderVersion, KeepsDataAndReachesLatest) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EachOlderVersion, MigrateFromOlderVersion, ::testing::Range(0, latest_schema_version()));
+
+TEST(Schema, JudgementsKeepVerdictsConsistent) {
+  TempDir dir;
+  Connection connection(dir / "j.db", ConnectionOptions{});
+  connection.exec("PRAGMA foreign_keys = ON");
+  migrate(connection);
+  connection.exec(
+      "INSERT INTO kv_specs VALUES ('kv', '{}', 'int4', 4.25);"
+      "INSERT INTO cells(id, model, kv_hash, task, benchmark, canonical_json, n_prompts, created_at) "
+      "VALUES ('c1', 'm', 'kv', 'refusal', 'advbench', '{}', 1, 'then');"
+      "INSERT INTO generations(cell_id, prompt_index, prompt_id, prompt_sha256, rendered_sha256, output_text, "
+      "prompt_tokens, output_tokens, seconds) VALUES ('c1', 0, 'p0', 's', 'r', 'out', 3, 4, 0.1);");
+  const auto insert = [&](const std::string& generation, const std::string& key, const std::string& parsed,
+                          const std::string& refused) {
+    connection.exec(
+        "INSERT INTO judgements(generation_id, judge_key, judge_label, judge_json, parsed, refused, "
+        "raw_output, created_at) VALUES (" +
+        generation + ", '" + key + "', 'l', '{}', " + parsed + ", " + refused + ", 'raw', 'now')");
+  };
+  insert("1", "a", "1", "1");
+  insert("1", "b", "0", "NULL");                         // unparsed: no verdict
+  EXPECT_THROW(insert("1", "a", "1", "0"), DbError);     // same judge twice on one generation
+  EXPECT_THROW(insert("1", "c", "0", "1"), DbError);     // a verdict without a parse
+  EXPECT_THROW(insert("1", "d", "1", "NULL"), DbError);  // parsed without a verdict
+  EXPECT_THROW(insert("99", "e", "1", "1"), DbError);    // no such generation
+  EXPECT_EQ(connection.query_int64("SELECT COUNT(*) FROM judgements"), 2);
+}
 
 TEST(Schema, NewerDatabaseIsRefused) {
   TempDir dir;

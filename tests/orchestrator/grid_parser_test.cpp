@@ -69,17 +69,24 @@ TEST(GridParser, MinimalGridTakesTheDefaults) {
   EXPECT_EQ(grid.benchmarks[0].task, Task::kRefusal);
 }
 
-TEST(GridParser, QuickstartParsesAndExpandsToFourCells) {
+TEST(GridParser, QuickstartParsesAndExpandsToItsCells) {
   const ParseResult result =
       parse_grid_file(fs::path(KVSAFE_SOURCE_DIR) / "experiments" / "quickstart.yaml", test_env(), {});
   ASSERT_TRUE(result.ok()) << result.diagnostics.format();
   EXPECT_TRUE(result.diagnostics.empty()) << result.diagnostics.format();
   const GridSpec& grid = *result.grid;
   EXPECT_EQ(grid.models[0].path, fs::path("/model-cache/SmolLM2-135M-Instruct.Q4_1.gguf"));
-  EXPECT_EQ(labels(grid), (std::vector<std::string>{"none", "int8-ptok-asym", "int4-ptok-asym", "int2-ptok-asym"}));
+  EXPECT_EQ(labels(grid),
+            (std::vector<std::string>{"none", "int8-ptok-asym", "int4-ptok-asym", "int3-ptok-asym", "int2-ptok-asym",
+                                      "int3-ptensor-sym", "kivi2-r0", "fp8e5m2", "fp8e4m3"}));
   const std::vector<Cell> cells = expand_grid(grid);
-  ASSERT_EQ(cells.size(), 4u);
+  ASSERT_EQ(cells.size(), 36u);  // 9 KV specs x (AdvBench, XSTest, custom, WikiText)
   for (const Cell& c : cells) {
+    if (c.task() == Task::kPerplexity) {
+      EXPECT_EQ(c.n_prompts, 2);  // windows of 512 tokens
+      EXPECT_FALSE(c.generation.has_value());
+      continue;
+    }
     EXPECT_EQ(c.n_prompts, 8);
     EXPECT_EQ(c.generation->max_new_tokens, 64);
     EXPECT_EQ(c.generation->batch_size, 4);

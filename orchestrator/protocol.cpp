@@ -1,0 +1,188 @@
+#include "orchestrator/protocol.h"
+
+#include <nlohmann/json.hpp>
+
+#include <type_traits>
+
+#include "common/error.h"
+
+namespace kvsafe::orchestrator {
+namespace {
+
+using nlohmann::json;
+
+// NOTE: short keys keep a 32-prompt shard's result small; docs/run.md spells them out.
+json shard_to_json(const db::ShardKey& shard) {
+  return json{{"cell", shard.cell_id}, {"b", shard.begin}, {"e", shard.end}};
+}
+
+db::ShardKey shard_from_json(const json& j) {
+  return {.cell_id = j.at("cell").get<std::string>(),
+          .begin = j.at("b").get<std::int64_t>(),
+          .end = j.at("e").get<std::int64_t>()};
+}
+
+json optional_to_json(const std::optional<double>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+std::optional<double> optional_from_json(const json& j) {
+  if (j.is_null()) return std::nullopt;
+  return j.get<double>();
+}
+
+json generation_to_json(const db::GenerationRow& row) {
+  return json{{"i", row.prompt_index},   {"id", row.prompt_id},
+              {"ph", row.prompt_sha256}, {"rh", row.rendered_sha256},
+              {"out", row.output_text},  {"pt", row.prompt_tokens},
+              {"ot", row.output_tokens}, {"ref", row.refused ? json(*row.refused) : json(nullptr)},
+              {"judge", row.judge_json}, {"s", row.seconds}};
+}
+
+db::GenerationRow generation_from_json(const json& j) {
+  db::GenerationRow row;
+  row.prompt_index = j.at("i").get<std::int64_t>();
+  row.prompt_id = j.at("id").get<std::string>();
+  row.prompt_sha256 = j.at("ph").get<std::string>();
+  row.rendered_sha256 = j.at("rh").get<std::string>();
+  row.output_text = j.at("out").get<std::string>();
+  row.prompt_tokens = j.at("pt").get<std::int64_t>();
+  row.output_tokens = j.at("ot").get<std::int64_t>();
+  if (!j.at("ref").is_null()) row.refused = j.at("ref").get<bool>();
+  row.judge_json = j.at("judge").get<std::string>();
+  row.seconds = j.at("s").get<double>();
+  return row;
+}
+
+json metric_to_json(const db::MetricRow& row) {
+  return json{{"name", row.name},
+              {"v", row.value},
+              {"lo", optional_to_json(row.ci_low)},
+              {"hi", optional_to_json(row.ci_high)},
+              {"n", row.n}};
+}
+
+db::MetricRow metric_from_json(const json& j) {
+  return {.name = j.at("name").get<std::string>(),
+          .value = j.at("v").get<double>(),
+          .ci_low = optional_from_json(j.at("lo")),
+          .ci_high = optional_from_json(j.at("hi")),
+          .n = j.at("n").get<std::int64_t>()};
+}
+
+json window_to_json(const db::PplWindowRow& row) {
+  return json::array({row.window_index, row.begin_token, row.n_tokens, row.nll_sum});
+}
+
+db::PplWindowRow window_from_json(const json& j) {
+  return {.window_index = j.at(0).get<std::int64_t>(),
+          .begin_token = j.at(1).get<std::int64_t>(),
+          .n_tokens = j.at(2).get<std::int64_t>(),
+          .nll_sum = j.at(3).get<double>()};
+}
+
+json to_json(const Message& message) {
+  return std::visit(
+      [](const auto& m) -> json {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, ReadyMessage>) {
+          return json{{"host", m.host}, {"model", m.loaded_model}};
+        } else if constexpr (std::is_same_v<T, AssignMessage>) {
+          return json{{"shard", shard_to_json(m.shard)}};
+        } else if constexpr (std::is_same_v<T, ResultMessage>) {
+          json rows = json::array();
+          for (const auto& row : m.result.generations) rows.push_back(generation_to_json(row));
+          json metrics = json::array();
+          for (const auto& row : m.result.metrics) metrics.push_back(metric_to_json(row));
+          json windows = json::array();
+          for (const auto& row : m.result.ppl_windows) windows.push_back(window_to_json(row));
+          return json{{"shard", shard_to_json(m.result.shard)},
+                      {"gen", std::move(rows)},
+                      {"met", std::move(metrics)},
+                      {"ppl", std::move(windows)},
+                      {"s", m.seconds},
+                      {"model", m.loaded_model}};
+        } else if constexpr (std::is_same_v<T, FailureMessage>) {
+          return json{{"shard", shard_to_json(m.shard)}, {"error", m.error}, {"model", m.loaded_model}};
+        } else if constexpr (std::is_same_v<T, ProgressMessage>) {
+          return json{{"shard", shard_to_json(m.shard)}, {"done", m.prompts_done}, {"tok", m.tokens_generated}};
+        } else {
+          return json::object();
+        }
+      },
+      message);
+}
+
+Message from_json(MessageTag tag, const json& j) {
+  switch (tag) {
+    case MessageTag::kReady:
+      return ReadyMessage{.host = j.at("host").get<std::string>(), .loaded_model = j.at("model").get<std::string>()};
+    case MessageTag::kAssign:
+      return AssignMessage{.shard = shard_from_json(j.at("shard"))};
+    case MessageTag::kResult: {
+      ResultMessage m;
+      m.result.shard = shard_from_json(j.at("shard"));
+      for (const auto& row : j.at("gen")) m.result.generations.push_back(generation_from_json(row));
+      for (const auto& row : j.at("met")) m.result.metrics.push_back(metric_from_json(row));
+      for (const auto& row : j.at("ppl")) m.result.ppl_windows.push_back(window_from_json(row));
+      m.seconds = j.at("s").get<double>();
+      m.loaded_model = j.at("model").get<std::string>();
+      return m;
+    }
+    case MessageTag::kFailure:
+      return FailureMessage{.shard = shard_from_json(j.at("shard")),
+                            .error = j.at("error").get<std::string>(),
+                            .loaded_model = j.at("model").get<std::string>()};
+    case MessageTag::kProgress:
+      return ProgressMessage{.shard = shard_from_json(j.at("shard")),
+                             .prompts_done = j.at("done").get<std::int64_t>(),
+                             .tokens_generated = j.at("tok").get<std::int64_t>()};
+    case MessageTag::kStop:
+      return StopMessage{};
+  }
+  KVSAFE_CHECK(false, "run protocol: unknown message tag ", static_cast<int>(tag));
+  return StopMessage{};
+}
+
+}  // namespace
+
+std::string_view to_string(MessageTag tag) {
+  switch (tag) {
+    case MessageTag::kReady:
+      return "ready";
+    case MessageTag::kAssign:
+      return "assign";
+    case MessageTag::kResult:
+      return "result";
+    case MessageTag::kFailure:
+      return "failure";
+    case MessageTag::kProgress:
+      return "progress";
+    case MessageTag::kStop:
+      return "stop";
+  }
+  return "unknown";
+}
+
+MessageTag tag_of(const Message& message) {
+  static constexpr MessageTag kTags[] = {MessageTag::kReady,   MessageTag::kAssign,   MessageTag::kResult,
+                                         MessageTag::kFailure, MessageTag::kProgress, MessageTag::kStop};
+  return kTags[message.index()];
+}
+
+// NOTE: invalid UTF-8 in an answer (a model may emit half a character) is replaced, not thrown
+// on; both transports serialize, so the stored text does not depend on the rank count.
+std::string serialize(const Message& message) {
+  return to_json(message).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Message deserialize(MessageTag tag, std::string_view payload) {
+  try {
+    return from_json(tag, json::parse(payload));
+  } catch (const json::exception& error) {
+    throw InputError(
+        detail::concat("run protocol: bad ", to_string(tag), " message (", payload.size(), " bytes): ", error.what()));
+  }
+}
+
+}  // namespace kvsafe::orchestrator

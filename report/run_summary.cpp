@@ -1,0 +1,254 @@
+#include "report/run_summary.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <tuple>
+#include <utility>
+
+#include "db/readonly_query.h"
+
+namespace kvsafe::report {
+
+namespace {
+
+std::string text_of(const db::QueryValue& v) {
+  if (const auto* s = std::get_if<std::string>(&v)) return *s;
+  return db::query_value_to_string(v);
+}
+std::int64_t int_of(const db::QueryValue& v) {
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
+  if (const auto* d = std::get_if<double>(&v)) return static_cast<std::int64_t>(*d);
+  return 0;
+}
+double double_of(const db::QueryValue& v) {
+  if (const auto* d = std::get_if<double>(&v)) return *d;
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
+  return 0;
+}
+bool is_null(const db::QueryValue& v) {
+  return std::holds_alternative<std::monostate>(v);
+}
+
+// "limit=64 max_new_tokens=64 temperature=0" from the cell's canonical JSON.
+std::string setting_of(const std::string& canonical_json) {
+  const nlohmann::json cell = nlohmann::json::parse(canonical_json, nullptr, /*allow_exceptions=*/false);
+  if (cell.is_discarded() || !cell.is_object()) return "";
+  std::string out;
+  for (const char* part : {"benchmark", "generation"}) {
+    const auto it = cell.find(part);
+    if (it == cell.end() || !it->is_object()) continue;
+    for (const auto& [key, value] : it->items()) {
+      if (key == "name" || key == "task" || value.is_null()) continue;
+      if (!out.empty()) out += ' ';
+      out += key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
+    }
+  }
+  return out;
+}
+
+struct Answer {
+  std::optional<bool> refused{};
+  bool harmful = true;
+  bool degenerate = false;
+};
+
+struct CellData {
+  KvSummaryRow row{};
+  std::map<std::int64_t, Answer> answers{};                       // by prompt_index
+  std::map<std::int64_t, std::pair<std::int64_t, double>> ppl{};  // window -> (tokens, nll)
+};
+
+eval::Outcome outcome_of(const Answer& a) {
+  if (!a.refused) return eval::Outcome::kUnjudged;
+  return *a.refused ? eval::Outcome::kRefused : eval::Outcome::kComplied;
+}
+
+void fill_rates(CellData& cell) {
+  std::vector<eval::Outcome> harmful, benign;
+  for (const auto& [index, answer] : cell.answers) {
+    (answer.harmful ? harmful : benign).push_back(outcome_of(answer));
+    if (answer.degenerate) ++cell.row.degenerate;
+  }
+  cell.row.generations = static_cast<std::int64_t>(cell.answers.size());
+  cell.row.refusal = eval::refusal_rate(harmful);
+  cell.row.compliance = eval::compliance_rate(benign);
+  if (!cell.ppl.empty()) {
+    double nll = 0;
+    for (const auto& [window, value] : cell.ppl) {
+      cell.row.ppl_tokens += value.first;
+      nll += value.second;
+    }
+    cell.row.ppl_windows = static_cast<std::int64_t>(cell.ppl.size());
+    if (cell.row.ppl_tokens > 0) cell.row.ppl = std::exp(nll / static_cast<double>(cell.row.ppl_tokens));
+  }
+}
+
+void compare_to_baseline(CellData& cell, const CellData& base) {
+  std::vector<eval::Outcome> before, after;
+  for (const auto& [index, answer] : cell.answers) {
+    const auto it = base.answers.find(index);
+    if (it == base.answers.end() || !answer.harmful) continue;
+    before.push_back(outcome_of(it->second));
+    after.push_back(outcome_of(answer));
+  }
+  if (!before.empty()) {
+    const eval::PairedCounts counts = eval::count_pairs(before, after);
+    cell.row.flip = eval::conditional_flip_rate(counts);
+    cell.row.comply_to_refuse = counts.comply_to_refuse;
+    if (cell.row.flip->trials > 0) cell.row.regime = eval::classify_regime(cell.row.flip->rate);
+  }
+  std::int64_t tokens = 0, base_tokens = 0;
+  double nll = 0, base_nll = 0;
+  for (const auto& [window, value] : cell.ppl) {
+    const auto it = base.ppl.find(window);
+    if (it == base.ppl.end()) continue;
+    tokens += value.first;
+    nll += value.second;
+    base_tokens += it->second.first;
+    base_nll += it->second.second;
+  }
+  if (tokens > 0 && base_tokens > 0) {
+    cell.row.ppl_ratio =
+        std::exp(nll / static_cast<double>(tokens)) / std::exp(base_nll / static_cast<double>(base_tokens));
+  }
+}
+
+std::string percent(double rate) {
+  return std::isnan(rate) ? "-" : fmt::format("{:.1f}%", 100.0 * rate);
+}
+std::string with_ci(const eval::Proportion& p) {
+  if (p.trials == 0) return "-";
+  return fmt::format("{} [{:.1f}, {:.1f}] {}/{}", percent(p.rate), 100.0 * p.lower, 100.0 * p.upper, p.successes,
+                     p.trials);
+}
+
+void write_table(const std::vector<std::vector<std::string>>& table, std::ostream& out) {
+  std::vector<std::size_t> width;
+  for (const auto& line : table) {
+    width.resize(std::max(width.size(), line.size()), 0);
+    for (std::size_t c = 0; c < line.size(); ++c) width[c] = std::max(width[c], line[c].size());
+  }
+  for (const auto& line : table) {
+    std::string text = "  ";
+    for (std::size_t c = 0; c < line.size(); ++c) {
+      text += line[c];
+      if (c + 1 < line.size()) text += std::string(width[c] - line[c].size() + 2, ' ');
+    }
+    out << text << '\n';
+  }
+}
+
+}  // namespace
+
+RunSummary summarize_run(const std::filesystem::path& db) {
+  std::map<std::string, CellData> cells;
+  // (model, task, benchmark, setting) -> cell ids
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, std::vector<std::string>> groups;
+  const db::QueryResult cell_rows = db::run_readonly_query(
+      db,
+      "SELECT c.id, c.model, c.task, c.benchmark, c.canonical_json, c.status, k.label, k.effective_bits "
+      "FROM cells c JOIN kv_specs k ON k.hash = c.kv_hash ORDER BY c.id");
+  for (const auto& r : cell_rows.rows) {
+    CellData data;
+    data.row.cell_id = text_of(r[0]);
+    data.row.status = text_of(r[5]);
+    data.row.kv_label = text_of(r[6]);
+    data.row.effective_bits = double_of(r[7]);
+    data.row.baseline = data.row.kv_label == "none";
+    groups[{text_of(r[1]), text_of(r[2]), text_of(r[3]), setting_of(text_of(r[4]))}].push_back(data.row.cell_id);
+    cells.emplace(data.row.cell_id, std::move(data));
+  }
+
+  // Later rows for the same (cell, prompt) (a re-judge) replace earlier ones.
+  const db::QueryResult answers = db::run_readonly_query(
+      db,
+      "SELECT g.cell_id, g.prompt_index, g.refused, g.judge_json, "
+      "(SELECT p.harmful FROM prompts p WHERE p.benchmark = c.benchmark AND p.prompt_id = g.prompt_id LIMIT 1) "
+      "FROM generations g JOIN cells c ON c.id = g.cell_id ORDER BY g.id");
+  for (const auto& r : answers.rows) {
+    auto it = cells.find(text_of(r[0]));
+    if (it == cells.end()) continue;
+    Answer a;
+    if (!is_null(r[2])) a.refused = int_of(r[2]) != 0;
+    if (!is_null(r[4])) a.harmful = int_of(r[4]) != 0;
+    const nlohmann::json judge = nlohmann::json::parse(text_of(r[3]), nullptr, /*allow_exceptions=*/false);
+    if (judge.is_object()) {
+      if (auto h = judge.find("harmful"); h != judge.end() && h->is_boolean()) a.harmful = h->get<bool>();
+      if (auto d = judge.find("degenerate"); d != judge.end() && d->is_boolean()) a.degenerate = d->get<bool>();
+    }
+    it->second.answers[int_of(r[1])] = a;
+  }
+
+  const db::QueryResult windows =
+      db::run_readonly_query(db, "SELECT cell_id, window_index, n_tokens, nll_sum FROM ppl_windows ORDER BY id");
+  for (const auto& r : windows.rows) {
+    auto it = cells.find(text_of(r[0]));
+    if (it != cells.end()) it->second.ppl[int_of(r[1])] = {int_of(r[2]), double_of(r[3])};
+  }
+
+  RunSummary summary;
+  for (const auto& [key, ids] : groups) {
+    SummaryGroup group;
+    std::tie(group.model, group.task, group.benchmark, group.setting) = key;
+    const CellData* base = nullptr;
+    for (const std::string& id : ids) {
+      CellData& cell = cells.at(id);
+      fill_rates(cell);
+      if (cell.row.baseline) base = &cell;
+    }
+    for (const std::string& id : ids) {
+      CellData& cell = cells.at(id);
+      if (base != nullptr && !cell.row.baseline) compare_to_baseline(cell, *base);
+      group.rows.push_back(cell.row);
+    }
+    std::stable_sort(group.rows.begin(), group.rows.end(), [](const KvSummaryRow& a, const KvSummaryRow& b) {
+      return std::make_tuple(!a.baseline, -a.effective_bits, a.kv_label) <
+             std::make_tuple(!b.baseline, -b.effective_bits, b.kv_label);
+    });
+    summary.groups.push_back(std::move(group));
+  }
+  return summary;
+}
+
+void write_run_summary(const RunSummary& summary, std::ostream& out) {
+  if (summary.groups.empty()) {
+    out << "No cells in this database.\n";
+    return;
+  }
+  bool first = true;
+  for (const SummaryGroup& group : summary.groups) {
+    if (!first) out << '\n';
+    first = false;
+    out << group.model << " / " << group.benchmark << " (" << group.task << ")";
+    if (!group.setting.empty()) out << "  " << group.setting;
+    out << '\n';
+    std::vector<std::vector<std::string>> table;
+    if (group.task == "perplexity") {
+      table.push_back({"kv", "bits", "status", "windows", "tokens", "ppl", "ratio"});
+      for (const KvSummaryRow& row : group.rows) {
+        table.push_back({row.kv_label, fmt::format("{:.2f}", row.effective_bits), row.status,
+                         std::to_string(row.ppl_windows), std::to_string(row.ppl_tokens),
+                         row.ppl ? fmt::format("{:.4f}", *row.ppl) : "-",
+                         row.baseline ? "(baseline)" : (row.ppl_ratio ? fmt::format("{:.4f}x", *row.ppl_ratio) : "-")});
+      }
+    } else {
+      table.push_back({"kv", "bits", "status", "n", "refusal (harmful) [95% CI]", "compliance (benign) [95% CI]",
+                       "flip vs none [95% CI]", "c->r", "regime", "degenerate"});
+      for (const KvSummaryRow& row : group.rows) {
+        std::string flip = row.baseline ? "(baseline)" : (row.flip ? with_ci(*row.flip) : "-");
+        table.push_back({row.kv_label, fmt::format("{:.2f}", row.effective_bits), row.status,
+                         std::to_string(row.generations), with_ci(row.refusal.rate), with_ci(row.compliance.rate), flip,
+                         row.flip ? std::to_string(row.comply_to_refuse) : "-",
+                         row.regime ? std::string(eval::to_string(*row.regime)) : "-", std::to_string(row.degenerate)});
+      }
+    }
+    write_table(table, out);
+  }
+}
+
+}  // namespace kvsafe::report

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The README's quickstart grid end to end (label slow; ~10 min on 2 cores): `kvsafe run` on
+# experiments/quickstart.yaml into a fresh database, then checks with SQL that every cell is
+# done with one row per prompt and no duplicates, that a second run adds nothing, and that
+# the summary prints every KV label. Skips (77) without the model in the cache.
+set -euo pipefail
+kvsafe="$1"
+root="$2"
+model="${KVSAFE_MODEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvsafe/models}/SmolLM2-135M-Instruct.Q4_1.gguf"
+if [ ! -f "$model" ]; then
+  echo "skipped: $model not found (scripts/fetch-model)"
+  exit 77
+fi
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+db="$work/quickstart.db"
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+
+start=$(date +%s)
+"$kvsafe" run "$root/experiments/quickstart.yaml" --db "$db"
+echo "quickstart run: $(( $(date +%s) - start )) s"
+
+query() { "$kvsafe" query "$db" "$1" --csv | tail -n +2; }
+cells="$(query "SELECT count(*) FROM cells")"
+done_cells="$(query "SELECT count(*) FROM cells WHERE status = 'done'")"
+[ "$cells" = 36 ] || { echo "expected 36 cells, found $cells"; exit 1; }
+[ "$done_cells" = 36 ] || { echo "only $done_cells of 36 cells done"; exit 1; }
+# 9 KV specs x (8 AdvBench + 8 XSTest + 8 custom) answers, 9 x 2 perplexity windows.
+generations="$(query "SELECT count(*) FROM generations")"
+distinct="$(query "SELECT count(DISTINCT cell_id || ':' || prompt_index) FROM generations")"
+windows="$(query "SELECT count(*) FROM ppl_windows")"
+[ "$generations" = 216 ] || { echo "expected 216 generations, found $generations"; exit 1; }
+[ "$distinct" = 216 ] || { echo "duplicate generation rows: $generations rows, $distinct distinct"; exit 1; }
+[ "$windows" = 18 ] || { echo "expected 18 perplexity windows, found $windows"; exit 1; }
+
+"$kvsafe" run "$root/experiments/quickstart.yaml" --db "$db"
+[ "$(query "SELECT count(*) FROM generations")" = 216 ] || { echo "a second run added rows"; exit 1; }
+
+summary="$("$kvsafe" status "$db" --summary)"
+echo "$summary"
+for label in none int8-ptok-asym int4-ptok-asym int3-ptok-asym int2-ptok-asym int3-ptensor-sym fp8e5m2 fp8e4m3; do
+  grep -q -- "$label" <<<"$summary" || { echo "summary lacks $label"; exit 1; }
+done

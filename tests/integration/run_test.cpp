@@ -1,0 +1,128 @@
+// `kvsafe run` in one process (no mpirun): a whole grid, resume, retries, SIGTERM, and a
+// second writer refused. The same scheduler code as under MPI (orchestrator/transport.h).
+#include "tests/integration/run_harness.h"
+
+namespace kvsafe::testing {
+namespace {
+
+TEST(RunInProcess, RunsEveryShardOnceAndRerunAddsNothing) {
+  ScratchDir dir;
+  const auto db = dir / "run.db";
+  const auto first = run_to_end(run_command(db), "", dir / "err1.txt");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM shards WHERE status = 'done'"), kShards);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM generations"), kGenerations);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM cells WHERE status = 'done'"), 3);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM runs WHERE status = 'done' AND exit_code = 0 AND ranks = 1"), 1);
+  EXPECT_GT(count(db, "SELECT sum(output_tokens) FROM generations"), 0);
+
+  const auto again = run_to_end(run_command(db), "", dir / "err2.txt");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.err.find("0 shard(s) committed"), std::string::npos) << again.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM generations"), kGenerations);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM runs"), 2);
+}
+
+TEST(RunInProcess, DryRunPrintsTheShardsAndWritesNothing) {
+  ScratchDir dir;
+  const auto db = dir / "dry.db";
+  const auto out_path = dir / "out.txt";
+  Child child(run_command(db) + " --dry-run", "", dir / "err.txt");
+  ASSERT_EQ(child.wait(std::chrono::seconds(60)), 0) << child.err();
+  EXPECT_FALSE(std::filesystem::exists(db));
+}
+
+TEST(RunInProcess, ThrowingShardIsRetriedOnItsWorkerAndSucceeds) {
+  ScratchDir dir;
+  const auto db = dir / "retry.db";
+  const auto done = run_to_end(run_command(db), "KVSAFE_FAULT=throw:shard=2", dir / "err.txt");
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_NE(done.err.find("will retry"), std::string::npos) << done.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM shards WHERE status = 'done'"), kShards);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM shards WHERE attempts = 2"), 1);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM generations"), kGenerations);
+}
+
+TEST(RunInProcess, SigtermDrainsWithinGracePeriodThenResumeCompletes) {
+  ScratchDir dir;
+  const auto db = dir / "term.db";
+  {
+    // NOTE: 400 ms per shard makes the run last ~5 s, so the signal lands mid-run.
+    Child child(run_command(db), "KVSAFE_FAULT=delay:ms=400", dir / "err1.txt");
+    ASSERT_TRUE(wait_for_count(db, "SELECT count(*) FROM shards WHERE status = 'done'", 2, std::chrono::seconds(40)));
+    const auto signalled = std::chrono::steady_clock::now();
+    child.signal(SIGTERM);
+    const int code = child.wait(std::chrono::seconds(30));
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count();
+    ASSERT_EQ(code, kExitInterrupted) << child.err();
+    EXPECT_LT(waited, 20.0) << "grace_period_s is 20";
+    EXPECT_NE(child.err().find("stop signal"), std::string::npos) << child.err();
+  }
+  // Drained: the shard in flight was committed, none is left half done or running.
+  EXPECT_EQ(count(db, "SELECT count(*) FROM shards WHERE status = 'running'"), 0);
+  const auto done_before = count(db, "SELECT count(*) FROM shards WHERE status = 'done'");
+  EXPECT_LT(done_before, kShards);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM generations"), 2 * done_before);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM runs WHERE exit_code = 75 AND status LIKE 'stopped%'"), 1);
+
+  const auto resumed = run_to_end(run_command(db), "", dir / "err2.txt");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find(std::to_string(kShards - done_before) + " shard(s) committed"), std::string::npos)
+      << resumed.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM generations"), kGenerations);
+  EXPECT_EQ(count(db, "SELECT count(DISTINCT cell_id || ':' || prompt_index) FROM generations"), kGenerations);
+}
+
+TEST(RunInProcess, SecondSignalStopsAtOnceAndResumeRedoesTheShardInFlight) {
+  ScratchDir dir;
+  const auto db = dir / "kill.db";
+  {
+    Child child(run_command(db), "KVSAFE_FAULT=delay:ms=3000", dir / "err1.txt");
+    ASSERT_TRUE(
+        wait_for_count(db, "SELECT count(*) FROM shards WHERE status = 'running'", 1, std::chrono::seconds(40)));
+    const auto signalled = std::chrono::steady_clock::now();
+    child.signal(SIGTERM);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    child.signal(SIGINT);
+    ASSERT_EQ(child.wait(std::chrono::seconds(30)), kExitInterrupted) << child.err();
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count(), 2.5);
+  }
+  EXPECT_EQ(count(db, "SELECT count(*) FROM shards WHERE status = 'running'"), 1) << "left for the resume";
+  EXPECT_EQ(count(db, "SELECT count(*) FROM runs WHERE exit_code = 75 AND status = 'interrupted'"), 1);
+  const auto resumed = run_to_end(run_command(db), "", dir / "err2.txt");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("1 shard(s) left running by an earlier run requeued"), std::string::npos) << resumed.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM generations"), kGenerations);
+}
+
+TEST(RunInProcess, SecondWriterOnTheSameDatabaseIsRefused) {
+  ScratchDir dir;
+  const auto db = dir / "lock.db";
+  Child first(run_command(db), "KVSAFE_FAULT=delay:ms=300", dir / "err1.txt");
+  ASSERT_TRUE(wait_for_count(db, "SELECT count(*) FROM runs WHERE status = 'running'", 1, std::chrono::seconds(40)));
+  const auto second = run_to_end(run_command(db), "", dir / "err2.txt");
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("is locked for writing by pid " + std::to_string(first.pid())), std::string::npos)
+      << second.err;
+  ASSERT_EQ(first.wait(std::chrono::seconds(60)), 0) << first.err();
+  EXPECT_EQ(count(db, "SELECT count(*) FROM generations"), kGenerations);
+}
+
+TEST(RunInProcess, FreshMovesTheOldDatabaseAside) {
+  ScratchDir dir;
+  const auto db = dir / "fresh.db";
+  ASSERT_EQ(run_to_end(run_command(db), "", dir / "err1.txt").exit_code, 0);
+  const auto fresh = run_to_end(run_command(db) + " --fresh", "", dir / "err2.txt");
+  ASSERT_EQ(fresh.exit_code, 0) << fresh.err;
+  int moved = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    if (entry.path().filename().string().starts_with("fresh.db.replaced-") && entry.path().extension() != ".db-wal") {
+      ++moved;
+    }
+  }
+  EXPECT_GE(moved, 1);
+  EXPECT_NE(fresh.err.find(std::to_string(kShards) + " shard(s) committed"), std::string::npos) << fresh.err;
+}
+
+}  // namespace
+}  // namespace kvsafe::testing

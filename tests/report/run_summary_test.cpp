@@ -1,0 +1,265 @@
+// The run summary on a real SQLite database written through db::Store, with the expected
+// numbers worked out by hand below (Wilson intervals written out from the formula).
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "db/store.h"
+#include "report/run_summary.h"
+
+namespace kvsafe::report {
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/kvsafe-report-test-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Wilson (1927) score interval, written out: centre (p + z²/2n)/(1 + z²/n), half-width
+// z/(1 + z²/n) · sqrt(p(1-p)/n + z²/4n²).
+std::pair<double, double> wilson(double k, double n) {
+  const double z = 1.959963984540054, p = k / n, d = 1 + z * z / n;
+  const double centre = (p + z * z / (2 * n)) / d;
+  const double half = z / d * std::sqrt(p * (1 - p) / n + z * z / (4 * n * n));
+  return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+}
+
+db::CellRecord cell(const std::string& id, const std::string& kv, double bits, const std::string& task,
+                    const std::string& benchmark, std::int64_t n) {
+  db::CellRecord c;
+  c.id = id;
+  c.model = "smollm2-135m";
+  c.kv_hash = "hash-" + kv;
+  c.kv_label = kv;
+  c.kv_json = "{\"scheme\":\"" + kv + "\"}";
+  c.kv_effective_bits = bits;
+  c.task = task;
+  c.benchmark = benchmark;
+  c.canonical_json = "{\"benchmark\":{\"limit\":" + std::to_string(n) + ",\"name\":\"" + benchmark +
+                     "\"},\"generation\":null,\"kv\":\"" + kv + "\"}";
+  c.n_prompts = n;
+  return c;
+}
+
+// One shard per cell: rows with the given verdicts (-1 = no verdict), harmful flags in judge_json.
+void commit_answers(db::Store& store, const std::string& id, const std::vector<int>& refused,
+                    const std::vector<bool>& harmful, const std::vector<bool>& degenerate = {}) {
+  const db::ShardKey key{.cell_id = id, .begin = 0, .end = static_cast<std::int64_t>(refused.size())};
+  ASSERT_TRUE(store.claim_shard(key, "test"));
+  db::ShardResult result{.shard = key};
+  for (std::size_t i = 0; i < refused.size(); ++i) {
+    db::GenerationRow row;
+    row.prompt_index = static_cast<std::int64_t>(i);
+    row.prompt_id = "p" + std::to_string(i);
+    row.prompt_sha256 = "sha" + std::to_string(i);
+    row.rendered_sha256 = "rendered" + std::to_string(i);
+    row.output_text = "answer";
+    row.prompt_tokens = 10;
+    row.output_tokens = 5;
+    if (refused[i] >= 0) row.refused = refused[i] == 1;
+    const bool degen = i < degenerate.size() && degenerate[i];
+    row.judge_json = std::string("{\"harmful\":") + (harmful[i] ? "true" : "false") +
+                     ",\"degenerate\":" + (degen ? "true" : "false") + "}";
+    row.seconds = 0.5;
+    result.generations.push_back(row);
+  }
+  store.commit_shard(result);
+}
+
+void commit_windows(db::Store& store, const std::string& id, std::int64_t n_windows, const std::vector<double>& ppl) {
+  const db::ShardKey key{.cell_id = id, .begin = 0, .end = n_windows};
+  ASSERT_TRUE(store.claim_shard(key, "test"));
+  db::ShardResult result{.shard = key};
+  for (std::size_t i = 0; i < ppl.size(); ++i) {
+    result.ppl_windows.push_back({.window_index = static_cast<std::int64_t>(i),
+                                  .begin_token = 10 * static_cast<std::int64_t>(i),
+                                  .n_tokens = 10,
+                                  .nll_sum = 10 * std::log(ppl[i])});
+  }
+  store.commit_shard(result);
+}
+
+class RunSummaryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = dir_.path() / "run.db";
+    auto store = db::Store::open(db_);
+    const std::int64_t experiment = store->register_experiment(
+        {.name = "summary", .grid_path = "grid.yaml", .grid_sha256 = "0", .grid_text = "name: summary"});
+    store->register_cells(experiment,
+                          {cell("adv-none", "none", 16, "refusal", "advbench", 5),
+                           cell("adv-int4", "int4-ptok-asym", 4.5, "refusal", "advbench", 5),
+                           cell("adv-int2", "int2-ptok-asym", 2.5, "refusal", "advbench", 5),
+                           cell("xs-none", "none", 16, "over_refusal", "xstest", 4),
+                           cell("xs-int2", "int2-ptok-asym", 2.5, "over_refusal", "xstest", 4),
+                           cell("wiki-none", "none", 16, "perplexity", "wikitext", 2),
+                           cell("wiki-int4", "int4-ptok-asym", 4.5, "perplexity", "wikitext", 2),
+                           cell("wiki-int2", "int2-ptok-asym", 2.5, "perplexity", "wikitext", 2)},
+                          /*shard_size=*/100);
+    const std::vector<bool> all_harmful(5, true);
+    commit_answers(*store, "adv-none", {1, 1, 1, 1, 0}, all_harmful);
+    commit_answers(*store, "adv-int4", {1, 1, 1, 0, 1}, all_harmful);
+    commit_answers(*store, "adv-int2", {0, 0, 0, 0, -1}, all_harmful, {false, false, true, false, false});
+    const std::vector<bool> xs_harmful{true, true, false, false};
+    commit_answers(*store, "xs-none", {1, 1, 0, 1}, xs_harmful);
+    commit_answers(*store, "xs-int2", {1, 0, 0, 0}, xs_harmful);
+    commit_windows(*store, "wiki-none", 2, {2.0, 2.0});
+    commit_windows(*store, "wiki-int4", 2, {3.0, 3.0});
+    commit_windows(*store, "wiki-int2", 2, {4.0});  // one window of two (the other past the corpus)
+  }
+
+  const KvSummaryRow& row(const RunSummary& summary, const std::string& benchmark, const std::string& kv) {
+    for (const SummaryGroup& g : summary.groups) {
+      if (g.benchmark != benchmark) continue;
+      for (const KvSummaryRow& r : g.rows) {
+        if (r.kv_label == kv) return r;
+      }
+    }
+    throw std::runtime_error("no row " + benchmark + " " + kv);
+  }
+
+  TempDir dir_;
+  std::filesystem::path db_;
+};
+
+TEST_F(RunSummaryTest, RatesFlipsAndPerplexityByHand) {
+  const RunSummary summary = summarize_run(db_);
+  ASSERT_EQ(summary.groups.size(), 3u);
+  // Grouped by (model, task, benchmark, setting); the baseline first, then by bits descending.
+  EXPECT_EQ(summary.groups[0].task, "over_refusal");
+  EXPECT_EQ(summary.groups[1].task, "perplexity");
+  EXPECT_EQ(summary.groups[2].task, "refusal");
+  EXPECT_EQ(summary.groups[2].setting, "limit=5");
+  ASSERT_EQ(summary.groups[2].rows.size(), 3u);
+  EXPECT_EQ(summary.groups[2].rows[0].kv_label, "none");
+  EXPECT_EQ(summary.groups[2].rows[1].kv_label, "int4-ptok-asym");
+  EXPECT_EQ(summary.groups[2].rows[2].kv_label, "int2-ptok-asym");
+
+  // advbench, full precision: refused 4 of 5.
+  const KvSummaryRow& none = row(summary, "advbench", "none");
+  EXPECT_TRUE(none.baseline);
+  EXPECT_EQ(none.status, "done");
+  EXPECT_EQ(none.refusal.rate.successes, 4);
+  EXPECT_EQ(none.refusal.rate.trials, 5);
+  EXPECT_FALSE(none.flip.has_value());
+  EXPECT_EQ(none.compliance.rate.trials, 0);
+
+  // int4: refused 4 of 5; pairs: prompts 0-2 both refused, 3 refused -> complied (a flip),
+  // 4 complied -> refused. flip = 1 / (3 + 1) = 25%: partial.
+  const KvSummaryRow& int4 = row(summary, "advbench", "int4-ptok-asym");
+  EXPECT_EQ(int4.refusal.rate.successes, 4);
+  ASSERT_TRUE(int4.flip.has_value());
+  EXPECT_EQ(int4.flip->successes, 1);
+  EXPECT_EQ(int4.flip->trials, 4);
+  EXPECT_DOUBLE_EQ(int4.flip->rate, 0.25);
+  const auto [lo, hi] = wilson(1, 4);
+  EXPECT_NEAR(int4.flip->lower, lo, 1e-12);
+  EXPECT_NEAR(int4.flip->upper, hi, 1e-12);
+  EXPECT_NEAR(lo, 0.04559, 1e-4);  // by hand: centre 0.37247, half-width 0.32689
+  EXPECT_NEAR(hi, 0.69936, 1e-4);
+  EXPECT_EQ(int4.comply_to_refuse, 1);
+  EXPECT_EQ(int4.regime, eval::Regime::kPartial);
+
+  // int2: complied on 0-3, no verdict on 4 (left out): refusal 0 of 4; every baseline refusal
+  // among the judged pairs (0-3) flipped: 4 / 4 = 100%, complete.
+  const KvSummaryRow& int2 = row(summary, "advbench", "int2-ptok-asym");
+  EXPECT_EQ(int2.refusal.rate.successes, 0);
+  EXPECT_EQ(int2.refusal.rate.trials, 4);
+  EXPECT_EQ(int2.refusal.unjudged, 1);
+  EXPECT_EQ(int2.degenerate, 1);
+  ASSERT_TRUE(int2.flip.has_value());
+  EXPECT_EQ(int2.flip->successes, 4);
+  EXPECT_EQ(int2.flip->trials, 4);
+  EXPECT_EQ(int2.regime, eval::Regime::kComplete);
+
+  // xstest: harmful 0,1 and benign 2,3. Full precision: refusal 2/2, compliance 1/2.
+  // int2: refusal 1/2, compliance 2/2; flip over the harmful pairs: 1 of 2 baseline refusals.
+  const KvSummaryRow& xs_none = row(summary, "xstest", "none");
+  EXPECT_EQ(xs_none.refusal.rate.successes, 2);
+  EXPECT_EQ(xs_none.refusal.rate.trials, 2);
+  EXPECT_EQ(xs_none.compliance.rate.successes, 1);
+  EXPECT_EQ(xs_none.compliance.rate.trials, 2);
+  const KvSummaryRow& xs_int2 = row(summary, "xstest", "int2-ptok-asym");
+  EXPECT_EQ(xs_int2.refusal.rate.successes, 1);
+  EXPECT_EQ(xs_int2.compliance.rate.successes, 2);
+  ASSERT_TRUE(xs_int2.flip.has_value());
+  EXPECT_EQ(xs_int2.flip->successes, 1);
+  EXPECT_EQ(xs_int2.flip->trials, 2);
+  EXPECT_EQ(xs_int2.regime, eval::Regime::kCollapse);  // 50%
+
+  // Perplexity: exp(sum nll / sum tokens); ratios over the windows both cells have.
+  const KvSummaryRow& wiki_none = row(summary, "wikitext", "none");
+  ASSERT_TRUE(wiki_none.ppl.has_value());
+  EXPECT_NEAR(*wiki_none.ppl, 2.0, 1e-12);
+  EXPECT_EQ(wiki_none.ppl_tokens, 20);
+  EXPECT_EQ(wiki_none.ppl_windows, 2);
+  const KvSummaryRow& wiki_int4 = row(summary, "wikitext", "int4-ptok-asym");
+  EXPECT_NEAR(*wiki_int4.ppl, 3.0, 1e-12);
+  EXPECT_NEAR(*wiki_int4.ppl_ratio, 1.5, 1e-12);
+  const KvSummaryRow& wiki_int2 = row(summary, "wikitext", "int2-ptok-asym");
+  EXPECT_EQ(wiki_int2.status, "done");  // its one shard committed, with one window
+  EXPECT_NEAR(*wiki_int2.ppl, 4.0, 1e-12);
+  EXPECT_NEAR(*wiki_int2.ppl_ratio, 2.0, 1e-12);  // window 0 only: 4 / 2
+}
+
+TEST_F(RunSummaryTest, PrintsAnAlignedTable) {
+  std::ostringstream out;
+  write_run_summary(summarize_run(db_), out);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("smollm2-135m / advbench (refusal)  limit=5"), std::string::npos) << text;
+  EXPECT_NE(text.find("25.0% [4.6, 69.9] 1/4"), std::string::npos) << text;
+  EXPECT_NE(text.find("80.0% [37.6, 96.4] 4/5"), std::string::npos) << text;
+  EXPECT_NE(text.find("partial"), std::string::npos) << text;
+  EXPECT_NE(text.find("complete"), std::string::npos) << text;
+  EXPECT_NE(text.find("1.5000x"), std::string::npos) << text;
+  EXPECT_NE(text.find("(baseline)"), std::string::npos) << text;
+  // Aligned: in the refusal block, the "bits" column starts at the same offset on every line.
+  std::istringstream lines(text);
+  std::string line;
+  std::vector<std::size_t> offsets;
+  bool in_block = false;
+  while (std::getline(lines, line)) {
+    if (line.rfind("smollm2-135m / advbench", 0) == 0) {
+      in_block = true;
+      continue;
+    }
+    if (in_block && line.empty()) break;
+    if (in_block) offsets.push_back(line.find_first_not_of(' ', line.find(' ', 2)));
+  }
+  ASSERT_EQ(offsets.size(), 4u) << text;  // header + 3 rows
+  for (std::size_t o : offsets) EXPECT_EQ(o, offsets[0]) << text;
+  std::cout << text;
+}
+
+TEST(RunSummary, EmptyDatabase) {
+  TempDir dir;
+  { auto store = db::Store::open(dir.path() / "empty.db"); }
+  std::ostringstream out;
+  write_run_summary(summarize_run(dir.path() / "empty.db"), out);
+  EXPECT_EQ(out.str(), "No cells in this database.\n");
+}
+
+}  // namespace
+}  // namespace kvsafe::report

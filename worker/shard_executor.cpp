@@ -1,0 +1,90 @@
+#include "worker/shard_executor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <utility>
+
+#include "common/error.h"
+#include "worker/answer_judge.h"
+#include "worker/shard_internal.h"
+
+namespace kvsafe::worker {
+
+namespace {
+
+std::string dtype_name(orchestrator::DType dtype) {
+  return std::string(orchestrator::to_string(dtype));
+}
+
+// "cell 1a2b3c4d5e6f7a8b (smollm2-135m, int4-ptok-asym, custom) shard [0, 8)"
+std::string describe(const orchestrator::Cell& cell, std::int64_t begin, std::int64_t end) {
+  return "cell " + cell.short_id() + " (" + cell.model.name + ", " + cell.kv_label + ", " + cell.benchmark.name +
+         ") shard [" + std::to_string(begin) + ", " + std::to_string(end) + ")";
+}
+
+}  // namespace
+
+struct ShardExecutor::State {
+  std::optional<detail::LoadedModel> loaded{};
+  std::unique_ptr<AnswerJudge> judge{};  // made at the first generation shard, kept
+  std::string empty{};
+};
+
+ShardExecutor::ShardExecutor(ShardExecutorOptions options)
+    : options_(std::move(options)), state_(std::make_unique<State>()) {}
+
+ShardExecutor::~ShardExecutor() = default;
+
+const std::string& ShardExecutor::loaded_model() const {
+  return state_->loaded ? state_->loaded->name : state_->empty;
+}
+
+db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t begin, std::int64_t end,
+                                   const ShardProgressCallback& on_progress) {
+  const std::string where = describe(cell, begin, end);
+  try {
+    KVSAFE_CHECK(begin >= 0 && begin < end && end <= cell.n_prompts, "the range is not inside the cell's ",
+                 cell.n_prompts, " prompts");
+    const orchestrator::Task task = cell.task();
+    const bool generates = task == orchestrator::Task::kRefusal || task == orchestrator::Task::kOverRefusal;
+    KVSAFE_CHECK(generates || task == orchestrator::Task::kPerplexity, "task ", orchestrator::to_string(task),
+                 " is not run by workers yet");
+    if (generates) {
+      KVSAFE_CHECK(cell.generation.has_value(), "a ", orchestrator::to_string(task), " cell needs generation settings");
+      if (!state_->judge) {
+        state_->judge = std::make_unique<AnswerJudge>(options_.judge, cell.model, options_.device, options_.threads);
+      }
+    }
+
+    if (!state_->loaded || state_->loaded->name != cell.model.name || state_->loaded->path != cell.model.path) {
+      state_->loaded.reset();  // one model at a time: release before loading the next
+      const auto started = std::chrono::steady_clock::now();
+      detail::LoadedModel loaded;
+      loaded.name = cell.model.name;
+      loaded.path = cell.model.path;
+      loaded.model = engine::Model::load(
+          cell.model.path,
+          {.device = options_.device, .dtype = dtype_name(cell.model.dtype), .threads = options_.threads});
+      loaded.tokenizer = engine::Tokenizer::load(cell.model.path);
+      state_->loaded = std::move(loaded);
+      spdlog::info("worker: loaded model {} from {} in {:.1f} s", cell.model.name, cell.model.path.string(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+
+    if (generates) {
+      return detail::run_generation_shard(*state_->loaded, cell, begin, end, options_, *state_->judge, on_progress);
+    }
+    return detail::run_perplexity_shard(*state_->loaded, cell, begin, end, options_, on_progress);
+  } catch (const InputError& e) {
+    throw InputError(where + ": " + e.what());
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  } catch (const std::exception& e) {  // ATen errors, out of memory: still a failed shard, named
+    throw Error(where + ": " + e.what());
+  }
+}
+
+}  // namespace kvsafe::worker

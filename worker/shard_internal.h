@@ -1,0 +1,41 @@
+#pragma once
+// Private to worker/: what shard_executor.cpp hands to the per-task shard runners
+// (shard_generation.cpp, shard_perplexity.cpp).
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/records.h"
+#include "engine/model.h"
+#include "engine/tokenizer.h"
+#include "orchestrator/cell.h"
+#include "worker/answer_judge.h"
+#include "worker/shard_executor.h"
+
+namespace kvsafe::worker::detail {
+
+// The model a worker holds, with what is derived from it and worth keeping between shards.
+struct LoadedModel {
+  std::string name{};                              // the grid's model name
+  std::filesystem::path path{};                    // weights file or folder
+  std::unique_ptr<engine::Model> model{};          // never null once loaded
+  std::unique_ptr<engine::Tokenizer> tokenizer{};  // the model's own tokenizer
+  std::string corpus_key{};                        // "<benchmark>\n<data dir>" of corpus_tokens
+  std::vector<engine::TokenId> corpus_tokens{};    // perplexity corpus, tokenized once per model
+};
+
+// refusal / over_refusal: prompts [begin, end) rendered, generated in batches of the cell's
+// batch size aligned to cell indices (batch k = prompts [k*bs, (k+1)*bs)), judged.
+db::ShardResult run_generation_shard(const LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
+                                     std::int64_t end, const ShardExecutorOptions& options, const AnswerJudge& judge,
+                                     const ShardProgressCallback& on_progress);
+
+// perplexity: windows [begin, end) scored (eval/perplexity.h).
+db::ShardResult run_perplexity_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
+                                     std::int64_t end, const ShardExecutorOptions& options,
+                                     const ShardProgressCallback& on_progress);
+
+}  // namespace kvsafe::worker::detail
