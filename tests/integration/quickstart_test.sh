@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's quickstart grid end to end (label slow; ~10 min on 2 cores): `kvsafe run` on
+# The README's quickstart grid end to end (label slow; ~7 min on 2 cores): `kvsafe run` on
 # experiments/quickstart.yaml into a fresh database, then checks with SQL that every cell is
 # done with one row per prompt and no duplicates, that a second run adds nothing, and that
 # the summary prints every KV label. Skips (77) without the model in the cache.
@@ -20,7 +20,7 @@ start=$(date +%s)
 "$kvsafe" run "$root/experiments/quickstart.yaml" --db "$db"
 echo "quickstart run: $(( $(date +%s) - start )) s"
 
-query() { "$kvsafe" query "$db" "$1" --csv | tail -n +2; }
+query() { "$kvsafe" query "$db" "$1" --csv | tail -n +2 | tr -d '\r'; }  # CSV rows end in CRLF (RFC 4180)
 cells="$(query "SELECT count(*) FROM cells")"
 done_cells="$(query "SELECT count(*) FROM cells WHERE status = 'done'")"
 [ "$cells" = 36 ] || { echo "expected 36 cells, found $cells"; exit 1; }
