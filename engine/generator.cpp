@@ -58,6 +58,11 @@ std::vector<Generation> Generator::generate(const std::vector<std::vector<TokenI
     std::vector<bool> done(count, options.max_new_tokens == 0);
     if (options.max_new_tokens == 0) continue;
     at::Tensor logits = model_.forward(tokens, valid, cache, {.logits = LogitsMode::kLast});
+    if (options.on_first_logits) {
+      const at::Tensor first_logits = logits.reshape({b, vocab}).to(at::kCPU, at::kFloat).contiguous();
+      for (std::size_t i = 0; i < count; ++i)
+        options.on_first_logits(first + i, first_logits.data_ptr<float>() + static_cast<std::int64_t>(i) * vocab, vocab);
+    }
     for (std::int64_t step = 0; step < options.max_new_tokens; ++step) {
       std::vector<std::int64_t> next(count, options.pad_id);
       at::Tensor chosen;

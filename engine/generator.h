@@ -23,6 +23,11 @@ namespace kvsafe::engine {
 class Model;
 class KvPath;
 
+// Called once per prompt with the next-token logits (vocab floats, float32 on the CPU) that
+// choose its first generated token: what first-token divergence metrics (KL against full
+// precision, changed first tokens) are computed from. The pointer is valid during the call only.
+using FirstLogitsCallback = std::function<void(std::size_t prompt, const float* logits, std::int64_t vocab)>;
+
 struct GenerationOptions {
   std::int64_t max_new_tokens = 256;   // most tokens generated per prompt (a stop token counts)
   std::int64_t batch_size = 4;         // prompts per forward batch
@@ -32,6 +37,7 @@ struct GenerationOptions {
   std::vector<TokenId> stop_tokens{};  // generation of one of these ends a sequence (default_stop_tokens)
   TokenId pad_id = 0;                  // left padding, and what a stopped sequence is fed
   KvPath* kv_path = nullptr;           // the quantizer's KV path; nullptr = full precision
+  FirstLogitsCallback on_first_logits{};  // optional; costs one device-to-host copy per batch
 };
 
 struct Generation {

@@ -78,6 +78,26 @@ TEST_F(Stories, GreedyIdsMatchGolden) {
   }
 }
 
+TEST_F(Stories, FirstLogitsCallbackGivesEachPromptsFirstStepLogits) {
+  // Batched and left-padded, the callback still hands every prompt its own golden logits.
+  Generator generator(*model_);
+  std::vector<std::vector<TokenId>> prompts;
+  for (const auto& c : *cases_) prompts.push_back(c.prompt);
+  std::vector<int> calls(prompts.size(), 0);
+  GenerationOptions options{.max_new_tokens = 2, .batch_size = 2};
+  options.on_first_logits = [&](std::size_t prompt, const float* logits, std::int64_t vocab) {
+    ASSERT_LT(prompt, prompts.size());
+    ++calls[prompt];
+    const auto& golden = (*cases_)[prompt].logits;
+    ASSERT_EQ(vocab, static_cast<std::int64_t>(golden.size()));
+    float worst = 0;
+    for (std::int64_t v = 0; v < vocab; ++v) worst = std::max(worst, std::abs(logits[v] - golden[static_cast<std::size_t>(v)]));
+    EXPECT_LT(worst, 1e-4) << "prompt " << prompt;
+  };
+  generator.generate(prompts, options);
+  for (std::size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(calls[i], 1) << "prompt " << i;
+}
+
 TEST_F(Stories, IncrementalDecodeEqualsPrefill) {
   const auto& ids = cases_->back().prompt;
   const at::Tensor full = test::all_logits(*model_, ids).squeeze(0);  // [n, vocab]
