@@ -28,6 +28,7 @@ struct RunFlags {
   bool resume = false;
   bool fresh = false;
   bool dry_run = false;
+  bool retry_failed = false;
 };
 
 // Shards still to run per cell: from the database when it exists (pending, plus running
@@ -47,7 +48,9 @@ int print_dry_run(const RunFlags& flags, const CommandContext& context) {
   std::map<std::string, std::vector<db::ShardKey>> todo;
   if (use_db) {
     auto store = db::Store::open(db, {.read_only = true});
-    for (const auto status : {db::ShardStatus::kPending, db::ShardStatus::kRunning}) {
+    std::vector<db::ShardStatus> runnable{db::ShardStatus::kPending, db::ShardStatus::kRunning};
+    if (flags.retry_failed) runnable.push_back(db::ShardStatus::kFailed);
+    for (const auto status : runnable) {
       for (auto& shard : store->shards_with_status(status)) todo[shard.cell_id].push_back(shard);
     }
   }
@@ -100,6 +103,7 @@ int run_run(const RunFlags& flags, CommandContext& context, int* argc, char*** a
       worker::run_grid({.grid_path = flags.grid,
                         .db_path = flags.db,
                         .fresh = flags.fresh,
+                        .retry_failed = flags.retry_failed,
                         .command_line = context.command_line,
                         .environment = context.environment,
                         .live_progress = ::isatty(STDERR_FILENO) == 1,
@@ -125,6 +129,8 @@ void register_run(CLI::App& app, CommandContext& context) {
   command->add_flag("--fresh", flags->fresh,
                     "Start over: an existing database is moved aside to <db>.replaced-<time>, never deleted");
   command->add_flag("--dry-run", flags->dry_run, "Validate and print what would run, without running it");
+  command->add_flag("--retry-failed", flags->retry_failed,
+                    "Run failed shards again (attempts start over; their cells leave the failed state)");
   command->callback([flags, &context] { context.exit_code = run_run(*flags, context, nullptr, nullptr); });
 }
 

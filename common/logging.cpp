@@ -10,7 +10,6 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 namespace kvsafe {
@@ -63,14 +62,60 @@ class JsonStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
   void flush_() override { std::fflush(stderr); }
 };
 
+// The live status line (show_live_line): text shown at the bottom of the terminal, or empty.
+struct LiveLine {
+  std::mutex mutex;
+  std::string text;
+};
+
+LiveLine& live_line() {
+  static LiveLine line;
+  return line;
+}
+
+// Plain text on stderr that keeps the live line at the bottom: a log line first clears it
+// (carriage return + erase line), prints itself with its newline, then redraws it.
+class TextStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    LiveLine& live = live_line();
+    const std::lock_guard lock(live.mutex);
+    if (!live.text.empty()) std::fputs("\r\x1b[2K", stderr);
+    std::fwrite(formatted.data(), 1, formatted.size(), stderr);
+    if (!live.text.empty()) std::fputs(live.text.c_str(), stderr);
+    std::fflush(stderr);
+  }
+  void flush_() override { std::fflush(stderr); }
+};
+
 }  // namespace
+
+void show_live_line(const std::string& text) {
+  LiveLine& live = live_line();
+  const std::lock_guard lock(live.mutex);
+  live.text = text;
+  std::fputs("\r\x1b[2K", stderr);
+  std::fputs(text.c_str(), stderr);
+  std::fflush(stderr);
+}
+
+void clear_live_line() {
+  LiveLine& live = live_line();
+  const std::lock_guard lock(live.mutex);
+  if (live.text.empty()) return;
+  live.text.clear();
+  std::fputs("\r\x1b[2K", stderr);
+  std::fflush(stderr);
+}
 
 void configure_logging(const LoggingOptions& options) {
   std::shared_ptr<spdlog::logger> logger;
   if (options.format == LogFormat::kJson) {
     logger = std::make_shared<spdlog::logger>("kvsafe", std::make_shared<JsonStderrSink>());
   } else {
-    logger = std::make_shared<spdlog::logger>("kvsafe", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    logger = std::make_shared<spdlog::logger>("kvsafe", std::make_shared<TextStderrSink>());
     logger->set_pattern("[%H:%M:%S.%e] [%l] %v");
   }
   logger->set_level(options.verbose ? spdlog::level::debug : spdlog::level::info);

@@ -1,6 +1,8 @@
 #pragma once
 // Logging set-up: everything logs through spdlog to stderr; stdout belongs to results.
 
+#include <string>
+
 namespace kvsafe {
 
 enum class LogFormat { kText, kJson };
@@ -12,5 +14,11 @@ struct LoggingOptions {
 
 // Replaces spdlog's default logger with a stderr logger in the requested format.
 void configure_logging(const LoggingOptions& options);
+
+// A status line kept at the bottom of the terminal (the run's live progress, on a TTY only):
+// shown in place of the previous one; text log lines printed while it is shown appear above
+// it instead of being glued to its end. Thread-safe. clear_live_line() erases it.
+void show_live_line(const std::string& text);
+void clear_live_line();
 
 }  // namespace kvsafe

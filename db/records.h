@@ -34,6 +34,8 @@ struct ModelRecord {
   std::string sha256{};        // hex SHA-256 of the weights, or empty when not computed
   std::string architecture{};  // e.g. "llama", "qwen2"
   std::int64_t n_params = 0;   // parameter count
+  std::string chat_template{};         // the chat template's name as the engine chose it; empty: not known
+  std::string chat_template_sha256{};  // hex SHA-256 of the template's text/definition; empty: not known
 };
 
 struct CellRecord {
@@ -76,6 +78,16 @@ struct GenerationRow {
   std::optional<bool> refused{};   // the judge's verdict; empty when the task has no judge
   std::string judge_json{};        // judge details (matched keywords, model judge output); may be empty
   double seconds = 0;              // wall time spent on this prompt
+  // Divergence from full precision at the first generated token (empty when not computed,
+  // e.g. the full-precision cell itself): the token chosen, the full-precision argmax for the
+  // same prompt, and KL(full || quantized) of the two next-token distributions, in nats.
+  std::optional<std::int64_t> first_token_id{};
+  std::optional<std::int64_t> reference_first_token_id{};
+  std::optional<double> first_token_kl{};
+  // Mean squared error the KV quantizer made on keys / values over the forward calls that held
+  // this prompt (a batch shares its calls); empty without a quantizer.
+  std::optional<double> kv_mse_key{};
+  std::optional<double> kv_mse_value{};
 };
 
 struct MetricRow {

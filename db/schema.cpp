@@ -221,6 +221,22 @@ CREATE TABLE judgements (
   UNIQUE (generation_id, judge_key)
 ))sql";
 
+// Version 4: per-prompt divergence from full precision (first generated token: its id, the
+// full-precision argmax of the same prompt, KL(full || quantized) in nats; the KV quantizer's
+// mean squared error over the forward calls that held the prompt, keys and values apart),
+// and the provenance a run needs to be reproduced: which chat template rendered the prompts
+// and the weights' hash as each run saw them (runs.models_json).
+constexpr std::string_view kV4GenerationFirstToken = "ALTER TABLE generations ADD COLUMN first_token_id INTEGER";
+constexpr std::string_view kV4GenerationReferenceToken =
+    "ALTER TABLE generations ADD COLUMN reference_first_token_id INTEGER";
+constexpr std::string_view kV4GenerationKl = "ALTER TABLE generations ADD COLUMN first_token_kl REAL";
+constexpr std::string_view kV4GenerationMseKey = "ALTER TABLE generations ADD COLUMN kv_mse_key REAL";
+constexpr std::string_view kV4GenerationMseValue = "ALTER TABLE generations ADD COLUMN kv_mse_value REAL";
+constexpr std::string_view kV4ModelTemplate = "ALTER TABLE models ADD COLUMN chat_template TEXT NOT NULL DEFAULT ''";
+constexpr std::string_view kV4ModelTemplateHash =
+    "ALTER TABLE models ADD COLUMN chat_template_sha256 TEXT NOT NULL DEFAULT ''";
+constexpr std::string_view kV4RunModels = "ALTER TABLE runs ADD COLUMN models_json TEXT NOT NULL DEFAULT '[]'";
+
 const std::vector<Migration> kMigrations = {
     {.version = 1,
      .description = "experiments, models, kv specs, prompts, cells, shards, generations, metrics, runs",
@@ -238,6 +254,10 @@ const std::vector<Migration> kMigrations = {
     {.version = 3,
      .description = "judgements: verdicts of re-run judges on stored generations",
      .steps = {kV3Judgements, "CREATE INDEX judgements_by_judge ON judgements(judge_key, generation_id)"}},
+    {.version = 4,
+     .description = "first-token divergence and KV MSE per generation; chat template and weights per run",
+     .steps = {kV4GenerationFirstToken, kV4GenerationReferenceToken, kV4GenerationKl, kV4GenerationMseKey,
+               kV4GenerationMseValue, kV4ModelTemplate, kV4ModelTemplateHash, kV4RunModels}},
 };
 
 }  // namespace

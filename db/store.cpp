@@ -129,20 +129,53 @@ void Store::register_model(const ModelRecord& model) {
   KVSAFE_DB_CHECK(path_, !model.name.empty(), "register_model: the model name is empty");
   KVSAFE_DB_CHECK(path_, model.n_params >= 0, "register_model: model '", model.name, "' has n_params ", model.n_params);
   auto upsert = connection_->cached(
-      "INSERT INTO models(name, path, sha256, architecture, n_params, registered_at, updated_at) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, " KVSAFE_SQL_NOW ", " KVSAFE_SQL_NOW
+      "INSERT INTO models(name, path, sha256, architecture, n_params, chat_template, chat_template_sha256, "
+      "registered_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, " KVSAFE_SQL_NOW ", " KVSAFE_SQL_NOW
       ") "
-      // NOTE: an empty sha256/architecture means "not computed by this caller" (the grid
+      // NOTE: an empty text (or n_params 0) means "not computed by this caller" (the grid
       // registers models before any worker has hashed the weights): keep the stored one.
       "ON CONFLICT(name) DO UPDATE SET path = excluded.path, "
       "sha256 = CASE WHEN excluded.sha256 = '' THEN models.sha256 ELSE excluded.sha256 END, "
       "architecture = CASE WHEN excluded.architecture = '' THEN models.architecture ELSE excluded.architecture END, "
-      "n_params = excluded.n_params, updated_at = excluded.updated_at "
+      "n_params = CASE WHEN excluded.n_params = 0 THEN models.n_params ELSE excluded.n_params END, "
+      "chat_template = CASE WHEN excluded.chat_template = '' THEN models.chat_template "
+      "ELSE excluded.chat_template END, "
+      "chat_template_sha256 = CASE WHEN excluded.chat_template_sha256 = '' THEN models.chat_template_sha256 "
+      "ELSE excluded.chat_template_sha256 END, updated_at = excluded.updated_at "
       "WHERE path IS NOT excluded.path OR (excluded.sha256 <> '' AND sha256 IS NOT excluded.sha256) "
       "OR (excluded.architecture <> '' AND architecture IS NOT excluded.architecture) "
-      "OR n_params IS NOT excluded.n_params");
+      "OR (excluded.n_params <> 0 AND n_params IS NOT excluded.n_params) "
+      "OR (excluded.chat_template <> '' AND chat_template IS NOT excluded.chat_template) "
+      "OR (excluded.chat_template_sha256 <> '' AND chat_template_sha256 IS NOT excluded.chat_template_sha256)");
   upsert->bind(1, model.name).bind(2, model.path).bind(3, model.sha256).bind(4, model.architecture);
-  upsert->bind(5, model.n_params).run();
+  upsert->bind(5, model.n_params).bind(6, model.chat_template).bind(7, model.chat_template_sha256).run();
+}
+
+void Store::record_run_model(std::int64_t run_id, const ModelRecord& model) {
+  require_writable("record_run_model");
+  Transaction transaction(*connection_);
+  register_model(model);
+  auto select = connection_->cached("SELECT models_json FROM runs WHERE id = ?1");
+  select->bind(1, run_id);
+  KVSAFE_DB_CHECK(path_, select->step(), "record_run_model: no run with id ", run_id);
+  nlohmann::json models = nlohmann::json::parse(select->column_text(0), nullptr, false);
+  select->reset();
+  if (!models.is_array()) models = nlohmann::json::array();
+  const nlohmann::json entry{{"name", model.name},
+                             {"path", model.path},
+                             {"sha256", model.sha256},
+                             {"architecture", model.architecture},
+                             {"n_params", model.n_params},
+                             {"chat_template", model.chat_template},
+                             {"chat_template_sha256", model.chat_template_sha256}};
+  // One entry per model name: a second worker loading the same weights changes nothing,
+  // different weights under the same name (edited between resumes) are both kept.
+  bool present = false;
+  for (const auto& existing : models) present = present || existing == entry;
+  if (!present) models.push_back(entry);
+  auto update = connection_->cached("UPDATE runs SET models_json = ?2 WHERE id = ?1");
+  update->bind(1, run_id).bind(2, models.dump()).run();
+  transaction.commit();
 }
 
 std::int64_t Store::register_prompts(const std::string& benchmark, const std::string& source,

@@ -85,6 +85,9 @@ class Store {
   // After a crash: running -> pending for every shard (attempts kept); cells with nothing
   // running or done go back to pending. Returns the number of shards requeued.
   std::int64_t requeue_in_flight();
+  // `kvsafe run --retry-failed`: failed -> pending for every shard, attempts back to 0; their
+  // cells leave the failed state (error cleared). Returns the number of shards requeued.
+  std::int64_t requeue_failed();
   // Shards in the given state, ordered by (cell_id, begin).
   std::vector<ShardKey> shards_with_status(ShardStatus status);
   // Counts of cells and shards per state, and prompts done/total; for one experiment or all.
@@ -96,6 +99,10 @@ class Store {
 
   // Records a launch (started now, status "running"). Returns the run id.
   std::int64_t begin_run(const RunRecord& run);
+  // A worker loaded a model for this run: updates the models row (sha256, architecture,
+  // n_params, chat template; empty fields keep what is stored) and adds the model, as loaded,
+  // to runs.models_json once. Throws DbError for an unknown run id.
+  void record_run_model(std::int64_t run_id, const ModelRecord& model);
   // Records its end. Throws DbError for an unknown run id.
   void end_run(std::int64_t run_id, int exit_code, const std::string& status);
 

@@ -104,8 +104,10 @@ void Store::commit_shard(const ShardResult& result) {
                     "commit_shard: generation for prompt ", generation.prompt_index, " lies outside ", describe(shard));
     auto insert = connection_->cached(
         "INSERT INTO generations(cell_id, prompt_index, prompt_id, prompt_sha256, rendered_sha256, output_text, "
-        "prompt_tokens, output_tokens, refused, judge_json, seconds) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT(cell_id, prompt_index) DO NOTHING");
+        "prompt_tokens, output_tokens, refused, judge_json, seconds, first_token_id, reference_first_token_id, "
+        "first_token_kl, kv_mse_key, kv_mse_value) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
+        "ON CONFLICT(cell_id, prompt_index) DO NOTHING");
     insert->bind(1, shard.cell_id).bind(2, generation.prompt_index).bind(3, generation.prompt_id);
     insert->bind(4, generation.prompt_sha256).bind(5, generation.rendered_sha256).bind(6, generation.output_text);
     insert->bind(7, generation.prompt_tokens).bind(8, generation.output_tokens);
@@ -119,7 +121,9 @@ void Store::commit_shard(const ShardResult& result) {
     } else {
       insert->bind(10, generation.judge_json);
     }
-    insert->bind(11, generation.seconds).run();
+    insert->bind(11, generation.seconds).bind(12, generation.first_token_id);
+    insert->bind(13, generation.reference_first_token_id).bind(14, generation.first_token_kl);
+    insert->bind(15, generation.kv_mse_key).bind(16, generation.kv_mse_value).run();
   }
   for (const PplWindowRow& window : result.ppl_windows) {
     KVSAFE_DB_CHECK(path_, window.window_index >= shard.begin && window.window_index < shard.end,
@@ -191,6 +195,28 @@ std::int64_t Store::requeue_in_flight() {
       "(SELECT 1 FROM shards WHERE shards.cell_id = cells.id AND shards.status IN ('running', 'done', 'failed'))");
   transaction.commit();
   if (requeued > 0) spdlog::info("{}: {} shards in flight put back to pending", path_.string(), requeued);
+  return requeued;
+}
+
+std::int64_t Store::requeue_failed() {
+  require_writable("requeue_failed");
+  Transaction transaction(*connection_);
+  std::vector<std::string> cells;
+  {
+    auto select = connection_->cached("SELECT DISTINCT cell_id FROM shards WHERE status = 'failed' ORDER BY cell_id");
+    while (select->step()) cells.push_back(select->column_text(0));
+  }
+  // NOTE: attempts start again from 0 (the user asked for a new round of retries); the last
+  // error stays on the shard until it runs again, for `kvsafe status` to show.
+  connection_->exec(
+      "UPDATE shards SET status = 'pending', attempts = 0, worker = NULL, started_at = NULL, finished_at = NULL "
+      "WHERE status = 'failed'");
+  const std::int64_t requeued = connection_->changes();
+  for (const std::string& cell : cells) refresh_cell_status(cell);
+  transaction.commit();
+  if (requeued > 0) {
+    spdlog::info("{}: {} failed shard(s) of {} cell(s) put back to pending", path_.string(), requeued, cells.size());
+  }
   return requeued;
 }
 

@@ -409,7 +409,10 @@ void parse_judge(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
   const MapEntry* model_entry = view->find("model");
   if (auto text = r.string(*model_entry, false)) {
     judge.model = *text;
-    if (grid->find_model(*text) == nullptr) {
+    if (const ModelSpec* named = grid->find_model(*text)) {
+      // A models name: resolved here, so a worker judging another model's cells needs no lookup.
+      judge.model_path = named->path;
+    } else {
       // Not one of the grid's models: a path to the judge's weights.
       if (auto resolved = expand_path(ctx, *text, model_entry->where, model_entry->path)) {
         judge.model_path = *resolved;

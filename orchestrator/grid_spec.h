@@ -70,7 +70,7 @@ struct JudgeSpec {
   std::optional<std::filesystem::path> markers_file{};  // keyword judge: replaces the built-in list
   bool strip_spaces_fallback = false;                   // keyword judge: also match with spaces removed
   std::string model{};                                  // model judge: a `models` name or a path
-  std::optional<std::filesystem::path> model_path{};    // resolved when `model` is not a models name
+  std::optional<std::filesystem::path> model_path{};    // the judge's weights (a models name resolved to its path)
   JudgeFormat format = JudgeFormat::kWildguard;         // model judge's prompt/answer format
 };
 

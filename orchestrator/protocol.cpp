@@ -32,11 +32,18 @@ std::optional<double> optional_from_json(const json& j) {
 }
 
 json generation_to_json(const db::GenerationRow& row) {
-  return json{{"i", row.prompt_index},   {"id", row.prompt_id},
+  json j{{"i", row.prompt_index},   {"id", row.prompt_id},
               {"ph", row.prompt_sha256}, {"rh", row.rendered_sha256},
               {"out", row.output_text},  {"pt", row.prompt_tokens},
               {"ot", row.output_tokens}, {"ref", row.refused ? json(*row.refused) : json(nullptr)},
               {"judge", row.judge_json}, {"s", row.seconds}};
+  // Divergence fields travel only when computed (a full-precision cell has none).
+  if (row.first_token_id) j["ft"] = *row.first_token_id;
+  if (row.reference_first_token_id) j["rft"] = *row.reference_first_token_id;
+  if (row.first_token_kl) j["kl"] = *row.first_token_kl;
+  if (row.kv_mse_key) j["mk"] = *row.kv_mse_key;
+  if (row.kv_mse_value) j["mv"] = *row.kv_mse_value;
+  return j;
 }
 
 db::GenerationRow generation_from_json(const json& j) {
@@ -51,6 +58,11 @@ db::GenerationRow generation_from_json(const json& j) {
   if (!j.at("ref").is_null()) row.refused = j.at("ref").get<bool>();
   row.judge_json = j.at("judge").get<std::string>();
   row.seconds = j.at("s").get<double>();
+  if (j.contains("ft")) row.first_token_id = j.at("ft").get<std::int64_t>();
+  if (j.contains("rft")) row.reference_first_token_id = j.at("rft").get<std::int64_t>();
+  if (j.contains("kl")) row.first_token_kl = j.at("kl").get<double>();
+  if (j.contains("mk")) row.kv_mse_key = j.at("mk").get<double>();
+  if (j.contains("mv")) row.kv_mse_value = j.at("mv").get<double>();
   return row;
 }
 
@@ -68,6 +80,22 @@ db::MetricRow metric_from_json(const json& j) {
           .ci_low = optional_from_json(j.at("lo")),
           .ci_high = optional_from_json(j.at("hi")),
           .n = j.at("n").get<std::int64_t>()};
+}
+
+json model_to_json(const db::ModelRecord& model) {
+  return json{{"name", model.name},       {"path", model.path},         {"sha256", model.sha256},
+              {"arch", model.architecture}, {"params", model.n_params}, {"template", model.chat_template},
+              {"template_sha256", model.chat_template_sha256}};
+}
+
+db::ModelRecord model_from_json(const json& j) {
+  return {.name = j.at("name").get<std::string>(),
+          .path = j.at("path").get<std::string>(),
+          .sha256 = j.at("sha256").get<std::string>(),
+          .architecture = j.at("arch").get<std::string>(),
+          .n_params = j.at("params").get<std::int64_t>(),
+          .chat_template = j.at("template").get<std::string>(),
+          .chat_template_sha256 = j.at("template_sha256").get<std::string>()};
 }
 
 json window_to_json(const db::PplWindowRow& row) {
@@ -96,12 +124,14 @@ json to_json(const Message& message) {
           for (const auto& row : m.result.metrics) metrics.push_back(metric_to_json(row));
           json windows = json::array();
           for (const auto& row : m.result.ppl_windows) windows.push_back(window_to_json(row));
-          return json{{"shard", shard_to_json(m.result.shard)},
-                      {"gen", std::move(rows)},
-                      {"met", std::move(metrics)},
-                      {"ppl", std::move(windows)},
-                      {"s", m.seconds},
-                      {"model", m.loaded_model}};
+          json j{{"shard", shard_to_json(m.result.shard)},
+                 {"gen", std::move(rows)},
+                 {"met", std::move(metrics)},
+                 {"ppl", std::move(windows)},
+                 {"s", m.seconds},
+                 {"model", m.loaded_model}};
+          if (m.model_loaded) j["load"] = model_to_json(*m.model_loaded);
+          return j;
         } else if constexpr (std::is_same_v<T, FailureMessage>) {
           return json{{"shard", shard_to_json(m.shard)}, {"error", m.error}, {"model", m.loaded_model}};
         } else if constexpr (std::is_same_v<T, ProgressMessage>) {
@@ -127,6 +157,7 @@ Message from_json(MessageTag tag, const json& j) {
       for (const auto& row : j.at("ppl")) m.result.ppl_windows.push_back(window_from_json(row));
       m.seconds = j.at("s").get<double>();
       m.loaded_model = j.at("model").get<std::string>();
+      if (j.contains("load")) m.model_loaded = model_from_json(j.at("load"));
       return m;
     }
     case MessageTag::kFailure:

@@ -12,6 +12,7 @@
 // in between); it sends kReady once, before anything else.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -47,6 +48,9 @@ struct ResultMessage {
   db::ShardResult result{};    // per-prompt rows, metrics, perplexity windows
   double seconds = 0;          // wall time the worker spent on the shard
   std::string loaded_model{};  // model the worker holds after the shard
+  // Set when the worker loaded a model for this shard: the weights' hash and the chat
+  // template as the worker found them (run provenance: runs.models_json).
+  std::optional<db::ModelRecord> model_loaded{};
 };
 
 struct FailureMessage {

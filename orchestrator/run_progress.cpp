@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "common/logging.h"
+
 namespace kvsafe::orchestrator {
 namespace {
 
@@ -47,17 +49,14 @@ void ProgressReporter::tick(const ProgressSnapshot& snapshot) {
   last_ = now;
   shown_ = true;
   if (live_) {
-    // NOTE: \r + clear-to-end rewrites the line; the terminal is stderr, logs go there too,
-    // so a log line in between simply scrolls the progress line up.
-    std::fprintf(stderr, "\r\x1b[2K%s", format_progress(snapshot).c_str());
-    std::fflush(stderr);
+    show_live_line(format_progress(snapshot));  // log lines go above it (common/logging.h)
   } else {
     spdlog::info("progress: {}", format_progress(snapshot));
   }
 }
 
 void ProgressReporter::finish(const ProgressSnapshot& snapshot) {
-  if (live_) std::fputs("\r\x1b[2K", stderr);
+  if (live_) clear_live_line();
   spdlog::info("progress: {}", format_progress(snapshot));
 }
 

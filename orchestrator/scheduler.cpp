@@ -83,6 +83,18 @@ struct Scheduler::State {
       ++report.shards_total;
       prompts_total += shard.end - shard.begin;
     }
+    // Cells an earlier run gave up on stay failed (their shards are not run again unless
+    // --retry-failed requeued them); the run's exit code still says the grid is not complete.
+    std::set<std::string> failed_before;
+    for (const db::ShardKey& shard : store.shards_with_status(db::ShardStatus::kFailed)) {
+      if (cells.count(shard.cell_id) != 0) failed_before.insert(shard.cell_id);
+    }
+    report.earlier_failed_cells = static_cast<std::int64_t>(failed_before.size());
+    if (!failed_before.empty()) {
+      spdlog::warn("scheduler: {} cell(s) failed in an earlier run and are not run again; "
+                   "`kvsafe run --retry-failed` retries them",
+                   failed_before.size());
+    }
   }
 
   void assign_idle() {
@@ -141,6 +153,15 @@ struct Scheduler::State {
     } catch (const Error& error) {
       on_failure(worker, shard, fmt::format("commit failed: {}", error.what()));
       return;
+    }
+    if (message.model_loaded && options.run_id) {
+      // NOTE: provenance only: a failure to record it is logged, the committed shard stands.
+      try {
+        store.record_run_model(*options.run_id, *message.model_loaded);
+      } catch (const Error& error) {
+        spdlog::warn("scheduler: could not record model {} for the run: {}", message.model_loaded->name,
+                     error.what());
+      }
     }
     ++report.shards_committed;
     report.prompts += shard.end - shard.begin;

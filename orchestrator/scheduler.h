@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,7 @@ struct SchedulerOptions {
   std::chrono::milliseconds poll{100};                // longest wait for a message before re-checking
   bool live_progress = false;                         // a live progress line (stderr is a terminal)
   std::chrono::milliseconds log_every{30'000};        // plain progress log interval otherwise
+  std::optional<std::int64_t> run_id{};               // runs row that gets the models workers load
 };
 
 struct SchedulerReport {
@@ -42,6 +44,7 @@ struct SchedulerReport {
   std::int64_t shards_committed = 0;        // finished and committed by this run
   std::int64_t failed_attempts = 0;         // attempts that failed (retried or not)
   std::vector<std::string> failed_cells{};  // cells this run marked failed, with their last error
+  std::int64_t earlier_failed_cells = 0;    // cells of this grid an earlier run marked failed (not rerun)
   std::int64_t shards_left = 0;             // not run: stopped, cell failed, or no worker left
   std::int64_t prompts = 0;                 // prompts in committed shards
   std::int64_t tokens = 0;                  // generated tokens in committed shards

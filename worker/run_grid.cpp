@@ -27,6 +27,7 @@
 #include "orchestrator/mpi_transport.h"
 #include "orchestrator/registration.h"
 #include "orchestrator/run_signals.h"
+#include "worker/run_preparation.h"
 #include "worker/worker_loop.h"
 
 namespace kvsafe::worker {
@@ -64,6 +65,7 @@ LoadedGrid parse_grid(const std::string& text, const RunGridOptions& options, bo
                " error(s); nothing run:\n", parsed.diagnostics.format());
   LoadedGrid grid{.spec = std::move(*parsed.grid), .cells = {}, .text = text};
   grid.cells = orch::expand_grid(grid.spec);
+  count_perplexity_windows(grid.cells, options.environment.data_dir);
   return grid;
 }
 
@@ -82,7 +84,8 @@ ShardExecutorOptions executor_options(const LoadedGrid& grid, const RunGridOptio
   return {.data_dir = options.environment.data_dir, .device = "cpu", .threads = threads, .judge = grid.spec.judge};
 }
 
-orch::SchedulerOptions scheduler_options(const LoadedGrid& grid, const RunGridOptions& options) {
+orch::SchedulerOptions scheduler_options(const LoadedGrid& grid, const RunGridOptions& options,
+                                        std::int64_t run_id) {
   const auto& execution = grid.spec.execution;
   return {.max_attempts = static_cast<int>(execution.retries) + 1,
           .worker_timeout = std::chrono::seconds(execution.worker_timeout_s),
@@ -90,7 +93,8 @@ orch::SchedulerOptions scheduler_options(const LoadedGrid& grid, const RunGridOp
           .signals = orch::RunSignals::counter(),
           .poll = std::chrono::milliseconds(100),
           .live_progress = options.live_progress,
-          .log_every = std::chrono::seconds(30)};
+          .log_every = std::chrono::seconds(30),
+          .run_id = run_id};
 }
 
 std::map<std::string, orch::Cell> cells_by_id(const std::vector<orch::Cell>& cells) {
@@ -101,14 +105,16 @@ std::map<std::string, orch::Cell> cells_by_id(const std::vector<orch::Cell>& cel
 
 int exit_code_for(const orch::SchedulerReport& report, const RunExitCodes& codes) {
   if (report.stopped_by_signal || report.stopped_at_once) return codes.interrupted;
-  if (!report.failed_cells.empty() || report.shards_left > 0) return codes.failed;
+  if (!report.failed_cells.empty() || report.shards_left > 0 || report.earlier_failed_cells > 0) {
+    return codes.failed;
+  }
   return codes.ok;
 }
 
 std::string status_text(const orch::SchedulerReport& report) {
   if (report.stopped_at_once) return "interrupted";
   if (report.stopped_by_signal) return report.shards_left > 0 ? "stopped" : "stopped (drained)";
-  if (!report.failed_cells.empty()) return "failed";
+  if (!report.failed_cells.empty() || report.earlier_failed_cells > 0) return "failed";
   if (report.shards_left > 0) return "incomplete";
   return "done";
 }
@@ -132,7 +138,9 @@ SchedulerSide prepare(const LoadedGrid& grid, const RunGridOptions& options, int
   side.store = db::Store::open(side.result.db_path, {.holder_description = options.command_line});
   const auto registered =
       orch::register_grid(*side.store, grid.spec, grid.cells, {.path = options.grid_path.string(), .text = grid.text});
+  register_benchmark_prompts(*side.store, grid.cells, options.environment.data_dir);
   side.result.requeued_shards = side.store->requeue_in_flight();
+  if (options.retry_failed) side.result.requeued_failed_shards = side.store->requeue_failed();
   spdlog::info("run: grid {} -> {}: {} cell(s) ({} new), {} shard(s) left running by an earlier run requeued",
                grid.spec.name, side.result.db_path.string(), grid.cells.size(), registered.cells.new_cells,
                side.result.requeued_shards);
@@ -169,7 +177,7 @@ RunGridResult run_in_process(const RunGridOptions& options, const orch::FaultPla
   std::exception_ptr scheduler_error;
   std::thread scheduler_thread([&] {
     try {
-      orch::Scheduler scheduler(*side.store, grid.cells, link.scheduler_side(), scheduler_options(grid, options));
+      orch::Scheduler scheduler(*side.store, grid.cells, link.scheduler_side(), scheduler_options(grid, options, side.run_id));
       const orch::SchedulerReport report = scheduler.run();
       finish(side, report, options.exit_codes);
       if (!report.abandoned_workers.empty()) {
@@ -236,7 +244,7 @@ RunGridResult run_mpi(const RunGridOptions& options, const orch::FaultPlan& faul
     spdlog::info("run: {} MPI ranks: rank 0 schedules, {} worker(s); {} thread(s) per worker on this node",
                  session.size(), session.size() - 1, threads_per_worker(session.local_workers(), options.environment));
     orch::MpiSchedulerTransport transport(session);
-    orch::Scheduler scheduler(*side.store, grid.cells, transport, scheduler_options(grid, options));
+    orch::Scheduler scheduler(*side.store, grid.cells, transport, scheduler_options(grid, options, side.run_id));
     const orch::SchedulerReport report = scheduler.run();
     finish(side, report, options.exit_codes);
     if (!report.abandoned_workers.empty()) {

@@ -30,6 +30,7 @@ struct RunGridOptions {
   std::filesystem::path grid_path{};  // the grid YAML
   std::filesystem::path db_path{};    // empty: results/<grid name>.db
   bool fresh = false;                 // move an existing database aside first (docs/run.md)
+  bool retry_failed = false;          // failed shards back to pending, attempts from 0 (Store::requeue_failed)
   std::string command_line{};         // argv, for the runs table
   Environment environment{};          // read once by the CLI
   bool live_progress = false;         // a live progress line (stderr is a terminal)
@@ -44,6 +45,7 @@ struct RunGridResult {
   std::filesystem::path db_path{};         // the database written (rank 0)
   orchestrator::SchedulerReport report{};  // rank 0 only
   std::int64_t requeued_shards = 0;        // shards a crashed run had left running
+  std::int64_t requeued_failed_shards = 0;  // failed shards put back by --retry-failed
 };
 
 RunGridResult run_grid(const RunGridOptions& options);

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "worker/answer_judge.h"
+#include "worker/model_provenance.h"
 #include "worker/shard_internal.h"
 
 namespace kvsafe::worker {
@@ -30,6 +31,7 @@ std::string describe(const orchestrator::Cell& cell, std::int64_t begin, std::in
 struct ShardExecutor::State {
   std::optional<detail::LoadedModel> loaded{};
   std::unique_ptr<AnswerJudge> judge{};  // made at the first generation shard, kept
+  std::optional<db::ModelRecord> model_loaded{};  // provenance of the last load, until taken
   std::string empty{};
 };
 
@@ -40,6 +42,10 @@ ShardExecutor::~ShardExecutor() = default;
 
 const std::string& ShardExecutor::loaded_model() const {
   return state_->loaded ? state_->loaded->name : state_->empty;
+}
+
+std::optional<db::ModelRecord> ShardExecutor::take_model_loaded() {
+  return std::exchange(state_->model_loaded, std::nullopt);
 }
 
 db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t begin, std::int64_t end,
@@ -69,6 +75,7 @@ db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t 
           cell.model.path,
           {.device = options_.device, .dtype = dtype_name(cell.model.dtype), .threads = options_.threads});
       loaded.tokenizer = engine::Tokenizer::load(cell.model.path);
+      state_->model_loaded = model_provenance(cell.model, *loaded.model);
       state_->loaded = std::move(loaded);
       spdlog::info("worker: loaded model {} from {} in {:.1f} s", cell.model.name, cell.model.path.string(),
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());

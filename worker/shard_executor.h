@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "db/records.h"
@@ -58,6 +59,11 @@ class ShardExecutor {
 
   // The grid name of the model held now; empty when none.
   const std::string& loaded_model() const;
+
+  // The provenance of the model the last load read (worker/model_provenance.h), once: later
+  // calls give nullopt until another model is loaded. The worker loop sends it with the next
+  // shard result, so rank 0 records it for the run.
+  std::optional<db::ModelRecord> take_model_loaded();
 
  private:
   struct State;

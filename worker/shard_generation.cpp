@@ -20,8 +20,6 @@
 
 namespace kvsafe::worker::detail {
 
-namespace {
-
 engine::ChatTemplate chat_template_for(const orchestrator::ModelSpec& model) {
   engine::ChatTemplateLoadOptions options;
   if (model.chat_template_path) {
@@ -31,6 +29,8 @@ engine::ChatTemplate chat_template_for(const orchestrator::ModelSpec& model) {
   }
   return engine::load_chat_template(model.path, options);
 }
+
+namespace {
 
 // GenerationSettings::system_prompt: absent = the template's default, "" = none, text = that text.
 engine::ChatOptions chat_options(const orchestrator::GenerationSettings& settings) {

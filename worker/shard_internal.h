@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "db/records.h"
+#include "engine/chat_template.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
 #include "orchestrator/cell.h"
@@ -26,6 +27,10 @@ struct LoadedModel {
   std::string corpus_key{};                        // "<benchmark>\n<data dir>" of corpus_tokens
   std::vector<engine::TokenId> corpus_tokens{};    // perplexity corpus, tokenized once per model
 };
+
+// The chat template the grid's model entry asks for: its template file, a built-in name, or
+// the one its weights carry (recognized by engine::load_chat_template).
+engine::ChatTemplate chat_template_for(const orchestrator::ModelSpec& model);
 
 // refusal / over_refusal: prompts [begin, end) rendered, generated in batches of the cell's
 // batch size aligned to cell indices (batch k = prompts [k*bs, (k+1)*bs)), judged.

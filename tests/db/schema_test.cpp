@@ -20,6 +20,7 @@ const std::vector<std::vector<std::string>> kTablesByVersion = {
      "metrics", "runs"},
     {"ppl_windows", "pcr_layers", "pcr_channels", "diagnoses"},
     {"judgements"},
+    {},  // v4 adds columns only (checked in KeepsDataAndReachesLatest)
 };
 
 bool has_table(Connection& connection, const std::string& table) {
@@ -112,6 +113,18 @@ TEST_P(MigrateFromOlderVersion, KeepsDataAndReachesLatest) {
         "INSERT INTO judgements(generation_id, judge_key, judge_label, judge_json, parsed, refused, raw_output, "
         "created_at) VALUES (1, 'k', 'keyword:default:substring', '{}', 1, 0, 'no', 'now')");
     EXPECT_EQ(testing::count_rows(path, "judgements"), 1);
+    // v4: the old generation has no divergence values (NULL, never 0), and the new columns exist.
+    Statement divergence(writer,
+                         "SELECT first_token_id IS NULL, reference_first_token_id IS NULL, first_token_kl IS NULL, "
+                         "kv_mse_key IS NULL, kv_mse_value IS NULL FROM generations");
+    ASSERT_TRUE(divergence.step());
+    for (int column = 0; column < 5; ++column) EXPECT_EQ(divergence.column_int64(column), 1) << column;
+    writer.exec(
+        "INSERT INTO runs(started_at, command_line, hosts, ranks) VALUES ('now', 'kvsafe run', '[]', 1);"
+        "UPDATE models SET chat_template = 'x' WHERE 0");
+    Statement models(writer, "SELECT models_json FROM runs");
+    ASSERT_TRUE(models.step());
+    EXPECT_EQ(models.column_text(0), "[]");
   }
   Connection connection(path, ConnectionOptions{.read_only = true});
   for (const auto& tables : kTablesByVersion) {

@@ -122,6 +122,46 @@ TEST_F(ShardTest, FailureRetriesThenFailsCellWithError) {
   EXPECT_EQ(rows("shards WHERE cell_id = 'c1' AND begin = 0 AND status = 'done'"), 1);
 }
 
+TEST_F(ShardTest, RetryFailedPutsFailedShardsBackWithFreshAttempts) {
+  ASSERT_TRUE(store_->claim_shard(c1_0_, "w"));
+  store_->commit_shard(make_result(c1_0_));
+  for (const ShardKey& shard : {c1_4_, c2_0_}) {
+    ASSERT_TRUE(store_->claim_shard(shard, "w"));
+    store_->fail_shard(shard, "out of memory", 1);
+  }
+  ASSERT_EQ(rows("cells WHERE status = 'failed'"), 2);
+  EXPECT_EQ(store_->requeue_failed(), 2);
+  EXPECT_EQ(rows("shards WHERE status = 'failed'"), 0);
+  EXPECT_EQ(rows("shards WHERE status = 'pending' AND attempts = 0"), 3);  // c1_4, c1_8 and c2_0
+  EXPECT_EQ(rows("cells WHERE id = 'c1' AND status = 'running' AND error IS NULL"), 1);  // one shard stays done
+  EXPECT_EQ(rows("cells WHERE id = 'c2' AND status = 'pending' AND error IS NULL"), 1);
+  EXPECT_EQ(rows("generations"), 4);  // nothing committed is touched
+  EXPECT_EQ(store_->requeue_failed(), 0);
+  // The retried shard can run and finish its cell.
+  for (const ShardKey& shard : {c2_0_}) {
+    ASSERT_TRUE(store_->claim_shard(shard, "w"));
+    store_->commit_shard(make_result(shard));
+  }
+  EXPECT_EQ(rows("cells WHERE id = 'c2' AND status = 'done'"), 1);
+}
+
+TEST_F(ShardTest, DivergenceColumnsRoundTripAndStayNullWhenUnset) {
+  ASSERT_TRUE(store_->claim_shard(c2_0_, "w"));
+  ShardResult result = make_result(c2_0_);
+  result.generations[1].first_token_id = 42;
+  result.generations[1].reference_first_token_id = 7;
+  result.generations[1].first_token_kl = 0.25;
+  result.generations[1].kv_mse_key = 1.5e-3;
+  result.generations[1].kv_mse_value = 2.5e-4;
+  store_->commit_shard(result);
+  EXPECT_EQ(rows("generations WHERE prompt_index = 1 AND first_token_id = 42 AND reference_first_token_id = 7 "
+                 "AND first_token_kl = 0.25 AND kv_mse_key = 1.5e-3 AND kv_mse_value = 2.5e-4"),
+            1);
+  EXPECT_EQ(rows("generations WHERE prompt_index != 1 AND first_token_id IS NULL AND first_token_kl IS NULL "
+                 "AND kv_mse_key IS NULL"),
+            3);
+}
+
 TEST_F(ShardTest, RequeueInFlightAfterCrash) {
   ASSERT_TRUE(store_->claim_shard(c1_0_, "w1"));
   ASSERT_TRUE(store_->claim_shard(c1_4_, "w2"));

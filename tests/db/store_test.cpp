@@ -180,6 +180,35 @@ TEST(StoreRuns, BeginAndEndRecordProvenance) {
             1);
 }
 
+TEST(StoreRuns, ModelsLoadedByWorkersAreRecordedOncePerRun) {
+  TempDir dir;
+  const auto path = dir / "r.db";
+  auto store = open_store(path);
+  store->register_model(ModelRecord{.name = "smol", .path = "/m/smol.gguf", .n_params = 135});  // from the grid
+  const std::int64_t run = store->begin_run(RunRecord{.command_line = "kvsafe run", .hosts = {"n"}, .ranks = 3});
+  const ModelRecord loaded{.name = "smol",
+                           .path = "/m/smol.gguf",
+                           .sha256 = "ab12",
+                           .architecture = "llama",
+                           .n_params = 134515008,
+                           .chat_template = "smollm2",
+                           .chat_template_sha256 = "cd34"};
+  store->record_run_model(run, loaded);
+  store->record_run_model(run, loaded);  // a second worker loads the same weights
+  EXPECT_THROW(store->record_run_model(run + 1, loaded), DbError);
+  // A later registration from the grid (no hash yet) keeps what the worker found.
+  store->register_model(ModelRecord{.name = "smol", .path = "/m/smol.gguf"});
+  store.reset();
+  EXPECT_EQ(count_rows(path, "runs WHERE json_array_length(models_json) = 1 "
+                             "AND json_extract(models_json, '$[0].sha256') = 'ab12' "
+                             "AND json_extract(models_json, '$[0].chat_template_sha256') = 'cd34' "
+                             "AND json_extract(models_json, '$[0].n_params') = 134515008"),
+            1);
+  EXPECT_EQ(count_rows(path, "models WHERE name = 'smol' AND sha256 = 'ab12' AND architecture = 'llama' "
+                             "AND n_params = 134515008 AND chat_template = 'smollm2' AND chat_template_sha256 = 'cd34'"),
+            1);
+}
+
 TEST(StoreReadOnly, ReadsButRefusesWrites) {
   TempDir dir;
   const auto path = dir / "r.db";

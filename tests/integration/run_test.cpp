@@ -16,6 +16,24 @@ TEST(RunInProcess, RunsEveryShardOnceAndRerunAddsNothing) {
   EXPECT_EQ(count(db, "SELECT count(*) FROM runs WHERE status = 'done' AND exit_code = 0 AND ranks = 1"), 1);
   EXPECT_GT(count(db, "SELECT sum(output_tokens) FROM generations"), 0);
 
+  // Provenance: the model as the worker loaded it (weights hash, architecture, the chat
+  // template the grid names with its hash) in the run's models_json and the models row.
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM runs WHERE json_array_length(models_json) = 1 "
+                  "AND json_extract(models_json, '$[0].name') = 'stories260k' "
+                  "AND length(json_extract(models_json, '$[0].sha256')) = 64 "
+                  "AND json_extract(models_json, '$[0].chat_template') = 'llama-2' "
+                  "AND length(json_extract(models_json, '$[0].chat_template_sha256')) = 64"),
+            1);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM models WHERE name = 'stories260k' AND length(sha256) = 64 "
+                      "AND architecture = 'llama' AND n_params > 200000 AND chat_template = 'llama-2'"),
+            1);
+  // The prompts table holds the benchmark's prompts; every answer finds its prompt text.
+  EXPECT_EQ(count(db, "SELECT count(*) FROM prompts WHERE benchmark = 'custom'"), 63);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM generations g JOIN prompts p ON p.benchmark = 'custom' "
+                      "AND p.prompt_id = g.prompt_id AND p.text_sha256 = g.prompt_sha256"),
+            kGenerations);
+
   const auto again = run_to_end(run_command(db), "", dir / "err2.txt");
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.err.find("0 shard(s) committed"), std::string::npos) << again.err;
@@ -106,6 +124,30 @@ TEST(RunInProcess, SecondWriterOnTheSameDatabaseIsRefused) {
       << second.err;
   ASSERT_EQ(first.wait(std::chrono::seconds(60)), 0) << first.err();
   EXPECT_EQ(count(db, "SELECT count(*) FROM generations"), kGenerations);
+}
+
+TEST(RunInProcess, RetryFailedRunsOnlyTheFailedShardsAgain) {
+  ScratchDir dir;
+  const auto db = dir / "retry_failed.db";
+  const auto failed = run_to_end(run_command(db), "KVSAFE_FAULT=throw:kv=int4-ptok-asym", dir / "err1.txt");
+  ASSERT_EQ(failed.exit_code, 1) << failed.err;
+  ASSERT_EQ(count(db, "SELECT count(*) FROM cells WHERE status = 'failed'"), 1);
+  ASSERT_EQ(count(db, "SELECT count(*) FROM shards WHERE status = 'failed'"), 1);
+  // A plain rerun runs the failed cell's shards that were never tried, not the failed one,
+  // and still exits 1: the cell stays failed.
+  const auto plain = run_to_end(run_command(db), "", dir / "err2.txt");
+  EXPECT_EQ(plain.exit_code, 1) << plain.err;
+  EXPECT_NE(plain.err.find("--retry-failed"), std::string::npos) << plain.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM generations"), kGenerations - 2);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM shards WHERE status = 'failed' AND attempts = 2"), 1);
+  // ...--retry-failed runs its shards again (the fault is gone) and commits only those.
+  const auto retried = run_to_end(run_command(db) + " --retry-failed", "", dir / "err3.txt");
+  ASSERT_EQ(retried.exit_code, 0) << retried.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM cells WHERE status = 'done'"), 3);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM generations"), kGenerations);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM (SELECT cell_id, prompt_index FROM generations "
+                      "GROUP BY cell_id, prompt_index HAVING count(*) > 1)"),
+            0);
 }
 
 TEST(RunInProcess, FreshMovesTheOldDatabaseAside) {

@@ -311,7 +311,8 @@ TEST(GridParser, SectionsParse) {
   const GridSpec& g = *result.grid;
   EXPECT_EQ(g.judge.kind, JudgeKind::kModel);
   EXPECT_EQ(g.judge.model, "m");
-  EXPECT_FALSE(g.judge.model_path.has_value());  // a models name, not a path
+  ASSERT_TRUE(g.judge.model_path.has_value());  // a models name, resolved to its path
+  EXPECT_EQ(*g.judge.model_path, g.models.at(0).path);
   EXPECT_EQ(g.judge.format, JudgeFormat::kLlamaGuard3);
   EXPECT_EQ(g.diagnose.bits, 4);
   EXPECT_EQ(g.execution.shard_size, 16);

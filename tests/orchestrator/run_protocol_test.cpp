@@ -24,12 +24,24 @@ ResultMessage sample_result() {
                                   .output_tokens = 16,
                                   .refused = true,
                                   .judge_json = R"({"matched":["I cannot"]})",
-                                  .seconds = 0.25});
+                                  .seconds = 0.25,
+                                  .first_token_id = 306,
+                                  .reference_first_token_id = 11,
+                                  .first_token_kl = 0.125,
+                                  .kv_mse_key = 3.5e-3,
+                                  .kv_mse_value = 1e-4});
   m.result.generations.push_back({.prompt_index = 9, .output_text = "", .refused = std::nullopt});
   m.result.metrics.push_back({.name = "refusal_rate", .value = 0.5, .ci_low = 0.1, .ci_high = std::nullopt, .n = 2});
   m.result.ppl_windows.push_back({.window_index = 8, .begin_token = 4096, .n_tokens = 512, .nll_sum = 1234.5});
   m.seconds = 1.5;
   m.loaded_model = "stories260k";
+  m.model_loaded = db::ModelRecord{.name = "stories260k",
+                                   .path = "/models/stories260K.gguf",
+                                   .sha256 = std::string(64, 'd'),
+                                   .architecture = "llama",
+                                   .n_params = 260000,
+                                   .chat_template = "chatml",
+                                   .chat_template_sha256 = std::string(64, 'e')};
   return m;
 }
 
@@ -54,7 +66,14 @@ TEST(RunProtocol, ResultRoundTripsEveryField) {
   EXPECT_EQ(a.refused, b.refused);
   EXPECT_EQ(a.judge_json, b.judge_json);
   EXPECT_EQ(a.seconds, b.seconds);
+  EXPECT_EQ(a.first_token_id, b.first_token_id);
+  EXPECT_EQ(a.reference_first_token_id, b.reference_first_token_id);
+  EXPECT_EQ(a.first_token_kl, b.first_token_kl);
+  EXPECT_EQ(a.kv_mse_key, b.kv_mse_key);
+  EXPECT_EQ(a.kv_mse_value, b.kv_mse_value);
   EXPECT_FALSE(got.result.generations[1].refused.has_value());
+  EXPECT_FALSE(got.result.generations[1].first_token_id.has_value());  // absent, not 0
+  EXPECT_FALSE(got.result.generations[1].first_token_kl.has_value());
   ASSERT_EQ(got.result.metrics.size(), 1U);
   EXPECT_EQ(got.result.metrics[0].ci_low, 0.1);
   EXPECT_FALSE(got.result.metrics[0].ci_high.has_value());
@@ -62,6 +81,16 @@ TEST(RunProtocol, ResultRoundTripsEveryField) {
   EXPECT_EQ(got.result.ppl_windows[0].nll_sum, 1234.5);
   EXPECT_EQ(got.seconds, 1.5);
   EXPECT_EQ(got.loaded_model, "stories260k");
+  ASSERT_TRUE(got.model_loaded.has_value());
+  EXPECT_EQ(got.model_loaded->sha256, sent.model_loaded->sha256);
+  EXPECT_EQ(got.model_loaded->path, sent.model_loaded->path);
+  EXPECT_EQ(got.model_loaded->architecture, "llama");
+  EXPECT_EQ(got.model_loaded->n_params, 260000);
+  EXPECT_EQ(got.model_loaded->chat_template, "chatml");
+  EXPECT_EQ(got.model_loaded->chat_template_sha256, sent.model_loaded->chat_template_sha256);
+  ResultMessage plain = sent;
+  plain.model_loaded.reset();
+  EXPECT_FALSE(std::get<ResultMessage>(round_trip(plain)).model_loaded.has_value());
 }
 
 TEST(RunProtocol, SmallMessagesRoundTrip) {
