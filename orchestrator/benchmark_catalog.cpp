@@ -13,8 +13,9 @@ const std::vector<BenchmarkInfo>& table() {
        63,
        Harmfulness::kHarmful,
        true,
-       "the paper's 63 prompts: 19 refusal + 21 privacy + 23 jailbreak"},
-      {"advbench", Task::kRefusal, {Task::kRefusal}, 520, Harmfulness::kHarmful, true, "AdvBench harmful behaviors"},
+       "the paper's 63 prompts: 19 refusal + 21 privacy + 23 jailbreak",
+       {{"refusal", 19}, {"privacy", 21}, {"jailbreak", 23}}},
+      {"advbench", Task::kRefusal, {Task::kRefusal}, 520, Harmfulness::kHarmful, true, "AdvBench harmful behaviors", {}},
       {"harmbench",
        Task::kRefusal,
        {Task::kRefusal},
@@ -23,48 +24,61 @@ const std::vector<BenchmarkInfo>& table() {
        159,
        Harmfulness::kHarmful,
        true,
-       "HarmBench test split, standard behaviors only"},
+       "HarmBench test split, standard behaviors only",
+       {}},
       {"xstest",
        Task::kOverRefusal,
        {Task::kOverRefusal, Task::kRefusal},
        450,
        Harmfulness::kMixed,
        true,
-       "XSTest: 250 safe + 200 unsafe prompts"},
+       "XSTest: 250 safe + 200 unsafe prompts",
+       {{"safe", 250}, {"unsafe", 200}}},
       {"jailbreakbench",
        Task::kRefusal,
        {Task::kRefusal},
        100,
        Harmfulness::kHarmful,
        true,
-       "JailbreakBench harmful behaviors"},
-      {"strongreject", Task::kRefusal, {Task::kRefusal}, 313, Harmfulness::kHarmful, true, "StrongREJECT"},
+       "JailbreakBench harmful behaviors",
+       {}},
+      {"strongreject", Task::kRefusal, {Task::kRefusal}, 313, Harmfulness::kHarmful, true, "StrongREJECT", {}},
       {"ifeval",
        Task::kIfeval,
        {Task::kIfeval},
        541,
        Harmfulness::kBenign,
        false,
-       "IFEval instruction following (data arrives with the evaluation issue)"},
+       "IFEval instruction following (data arrives with the evaluation issue)",
+       {}},
       {"wikitext",
        Task::kPerplexity,
        {Task::kPerplexity},
        0,
        Harmfulness::kNotApplicable,
        true,
-       "WikiText-103 test, sliding-window perplexity"},
+       "WikiText-103 test, sliding-window perplexity",
+       {}},
       {"calibration",
        Task::kRefusalDirection,
        {Task::kRefusalDirection},
        256,
        Harmfulness::kMixed,
        true,
-       "refusal-direction splits: 128 harmful + 128 harmless prompts (Arditi et al. 2024)"},
+       "refusal-direction splits: 128 harmful + 128 harmless prompts (Arditi et al. 2024)",
+       {}},
   };
   return kTable;
 }
 
 }  // namespace
+
+const SubsetInfo* find_subset(const BenchmarkInfo& info, std::string_view name) {
+  for (const SubsetInfo& subset : info.subsets) {
+    if (subset.name == name) return &subset;
+  }
+  return nullptr;
+}
 
 std::string_view to_string(Task task) {
   switch (task) {

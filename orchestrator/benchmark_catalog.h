@@ -23,6 +23,13 @@ std::optional<Task> parse_task(std::string_view text);
 // Whether a benchmark's prompts ask for harmful content (refusal expected).
 enum class Harmfulness { kHarmful, kBenign, kMixed, kNotApplicable };
 
+// A named part of a benchmark that a grid entry may select with `subset:` (eval/'s
+// Prompt::subset): XSTest's safe/unsafe prompts, the paper's custom refusal/privacy/jailbreak.
+struct SubsetInfo {
+  std::string_view name{};
+  std::int64_t prompt_count = 0;
+};
+
 struct BenchmarkInfo {
   std::string_view name{};
   Task default_task = Task::kRefusal;
@@ -31,6 +38,7 @@ struct BenchmarkInfo {
   Harmfulness harmfulness = Harmfulness::kHarmful;
   bool data_available = true;  // false: planning works, running says the data is not there yet
   std::string_view description{};
+  std::vector<SubsetInfo> subsets{};  // selectable parts, in file order; empty: none
 };
 
 // WikiText-103 test tokens assumed by the plan (≈ 245k words; ≈ 300k tokens with a
@@ -40,6 +48,9 @@ inline constexpr std::int64_t kWikitextPlanTokens = 300'000;
 // Sliding-window evaluation windows over `tokens` (max_length, stride as in the paper's
 // core/metrics.py: windows start every `stride` tokens until one reaches the end).
 std::int64_t perplexity_windows(std::int64_t tokens, std::int64_t max_length, std::int64_t stride);
+
+// The subset `name` of `info`, or nullptr.
+const SubsetInfo* find_subset(const BenchmarkInfo& info, std::string_view name);
 
 // All catalog entries, in documentation order.
 std::span<const BenchmarkInfo> benchmark_catalog();

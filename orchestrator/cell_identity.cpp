@@ -33,6 +33,8 @@ std::string model_identity_json(const ModelSpec& model) {
 std::string benchmark_identity_json(const BenchmarkSpec& benchmark) {
   nlohmann::json j = nlohmann::json::object();
   j["name"] = benchmark.name;
+  // NOTE: only when set, so cells without a subset keep their ids.
+  if (benchmark.subset) j["subset"] = *benchmark.subset;
   j["limit"] = optional_int(benchmark.limit);
   j["sample"] = optional_int(benchmark.sample);
   if (benchmark.sample) j["seed"] = benchmark.seed;

@@ -169,6 +169,10 @@ std::int64_t prompt_count(const BenchmarkSpec& benchmark) {
     n = perplexity_windows(kWikitextPlanTokens, benchmark.max_length, benchmark.stride);
   } else if (const BenchmarkInfo* info = find_benchmark(benchmark.name)) {
     n = info->prompt_count;
+    if (benchmark.subset) {
+      const SubsetInfo* subset = find_subset(*info, *benchmark.subset);
+      n = subset != nullptr ? subset->prompt_count : 0;
+    }
   }
   if (benchmark.limit) n = std::min(n, *benchmark.limit);
   if (benchmark.sample) n = std::min(n, *benchmark.sample);

@@ -14,8 +14,8 @@
 namespace kvsafe::orchestrator::detail {
 namespace {
 
-constexpr std::array<std::string_view, 7> kBenchmarkKeys = {"name", "task",       "limit", "sample",
-                                                            "seed", "max_length", "stride"};
+constexpr std::array<std::string_view, 8> kBenchmarkKeys = {"name",   "subset", "task",       "limit",
+                                                            "sample", "seed",   "max_length", "stride"};
 constexpr std::array<std::string_view, 5> kTasks = {"refusal", "over_refusal", "perplexity", "ifeval",
                                                     "refusal_direction"};
 constexpr std::array<std::string_view, 7> kGenerationKeys = {"max_new_tokens", "batch_size",    "temperature", "top_p",
@@ -113,14 +113,34 @@ void parse_benchmark(ParseContext& ctx, const YAML::Node& node, SourceLocation w
       ok = false;
     }
   }
+  std::int64_t available = info->prompt_count;
+  std::string available_of = bench.name;
+  if (const MapEntry* e = view->find("subset")) {
+    if (auto text = r.string(*e, false)) {
+      if (const SubsetInfo* subset = find_subset(*info, *text)) {
+        bench.subset = *text;
+        available = subset->prompt_count;
+        available_of = bench.name + " " + *text;
+      } else {
+        std::string valid;
+        for (const SubsetInfo& s : info->subsets) valid += (valid.empty() ? "" : ", ") + std::string(s.name);
+        r.error(e->where, e->path,
+                info->subsets.empty() ? "benchmark " + bench.name + " has no subsets"
+                                      : "unknown subset `" + *text + "` of " + bench.name + " (valid: " + valid + ")");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
   const MapEntry* limit_entry = view->find("limit");
   if (limit_entry != nullptr && !limit_entry->value.IsNull()) {
     if (auto limit = r.integer(*limit_entry, 1)) {
       bench.limit = limit;
-      if (info->prompt_count > 0 && *limit > info->prompt_count) {
+      if (available > 0 && *limit > available) {
         r.warning(limit_entry->where, limit_entry->path,
-                  "limit " + std::to_string(*limit) + " exceeds the " + std::to_string(info->prompt_count) +
-                      " prompts of " + bench.name);
+                  "limit " + std::to_string(*limit) + " exceeds the " + std::to_string(available) + " prompts of " +
+                      available_of);
       }
     } else {
       ok = false;

@@ -43,6 +43,7 @@ std::optional<double> infer_parameter_count(std::string_view model_name);
 
 struct BenchmarkSpec {
   std::string name{};                    // a catalog name (benchmark_catalog.h)
+  std::optional<std::string> subset{};   // only this part (xstest: safe|unsafe; custom: refusal|privacy|jailbreak)
   Task task = Task::kRefusal;            // default from the catalog
   std::optional<std::int64_t> limit{};   // first N prompts
   std::optional<std::int64_t> sample{};  // then a seeded sample of N of those

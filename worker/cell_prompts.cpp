@@ -13,6 +13,11 @@ eval::Benchmark load_cell_prompts(const orchestrator::BenchmarkSpec& benchmark, 
   const Status status = eval::load_benchmark(benchmark.name, data_dir, {}, &loaded);
   if (!status.is_ok()) throw InputError("benchmark " + benchmark.name + ": " + status.message());
   std::vector<eval::Prompt> prompts = std::move(loaded.prompts);
+  if (benchmark.subset) {
+    std::erase_if(prompts, [&](const eval::Prompt& prompt) { return prompt.subset != *benchmark.subset; });
+    KVSAFE_CHECK(!prompts.empty(), "benchmark ", benchmark.name, " has no prompts in subset '", *benchmark.subset,
+                 "' under ", data_dir.string());
+  }
   if (benchmark.limit && *benchmark.limit < static_cast<std::int64_t>(prompts.size())) {
     prompts.resize(static_cast<std::size_t>(*benchmark.limit));
   }

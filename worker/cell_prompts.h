@@ -1,8 +1,8 @@
 #pragma once
 // The prompts of a grid cell, selected exactly as the orchestrator counted them
-// (orchestrator::prompt_count): the benchmark's prompts in file order, then the first
-// `limit`, then a seeded sample of `sample` of those (eval/prompt_sampling.h; file order
-// kept). Cell prompt index i is position i of the result.
+// (orchestrator::prompt_count): the benchmark's prompts in file order (only those of its
+// `subset` when set), then the first `limit`, then a seeded sample of `sample` of those
+// (eval/prompt_sampling.h; file order kept). Cell prompt index i is position i of the result.
 //
 // NOTE: eval::LoadOptions applies sample before limit; the grid language (docs/grid.md)
 // applies limit first, so this selects itself instead of passing both to load_benchmark.

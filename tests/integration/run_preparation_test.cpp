@@ -17,6 +17,7 @@
 #include "orchestrator/grid_parser.h"
 #include "tests/integration/run_harness.h"
 #include "tests/testing/model_files.h"
+#include "worker/cell_prompts.h"
 #include "worker/model_provenance.h"
 
 namespace kvsafe::worker {
@@ -86,6 +87,24 @@ TEST(RunPreparation, PromptsTableHoldsEveryPromptOfTheBenchmarksRun) {
                                      std::to_string(xstest.prompts.size() - 1) + " AND prompt_id = '" +
                                      last.prompt_id + "' AND text_sha256 = '" + sha256_hex(last.text) + "'"),
             1);
+}
+
+TEST(CellPrompts, SubsetSelectsItsPromptsBeforeLimit) {
+  const Environment env = Environment::from_process();
+  const auto cells = expand(stories_grid("  - {name: xstest, subset: safe, limit: 40}\n"
+                                         "  - {name: xstest, subset: unsafe, task: refusal, limit: 3}\n"
+                                         "  - {name: xstest, limit: 40}\n"),
+                            env);
+  ASSERT_EQ(cells.size(), 3U);
+  const eval::Benchmark safe = load_cell_prompts(cells[0].benchmark, env.data_dir);
+  const eval::Benchmark unsafe = load_cell_prompts(cells[1].benchmark, env.data_dir);
+  const eval::Benchmark mixed = load_cell_prompts(cells[2].benchmark, env.data_dir);
+  ASSERT_EQ(static_cast<std::int64_t>(safe.prompts.size()), cells[0].n_prompts);
+  ASSERT_EQ(static_cast<std::int64_t>(unsafe.prompts.size()), cells[1].n_prompts);
+  EXPECT_EQ(safe.benign_count(), 40);  // the file interleaves blocks of 25: limit alone would mix them
+  EXPECT_EQ(unsafe.harmful_count(), 3);
+  EXPECT_EQ(mixed.benign_count(), 25);
+  EXPECT_NE(safe.prompts[25].prompt_id, mixed.prompts[25].prompt_id);
 }
 
 TEST(ModelProvenance, WeightsHashOfAFileAndOfAFolder) {

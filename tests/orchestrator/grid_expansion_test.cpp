@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "common/error.h"
+#include "orchestrator/cell_identity.h"
 #include "orchestrator/grid_expansion.h"
 #include "orchestrator/grid_parser.h"
 #include "orchestrator/shards.h"
@@ -185,6 +186,28 @@ TEST(GridExpansion, PromptCounts) {
   EXPECT_EQ(perplexity_windows(2048, 2048, 512), 1);
   EXPECT_EQ(perplexity_windows(2049, 2048, 512), 2);
   EXPECT_EQ(perplexity_windows(100, 2048, 512), 1);
+}
+
+TEST(GridExpansion, SubsetsCountTheirPromptsAndGetTheirOwnCells) {
+  const GridSpec grid = parse_ok(with_kv("  - scheme: none\n",
+                                         "benchmarks:\n"
+                                         "  - {name: xstest, subset: safe}\n"
+                                         "  - {name: xstest, subset: unsafe, task: refusal}\n"
+                                         "  - {name: xstest, subset: safe, limit: 300}\n"
+                                         "  - {name: custom, subset: jailbreak, limit: 8}\n"
+                                         "  - {name: custom}\n"));
+  const auto cells = expand_grid(grid);
+  std::vector<std::int64_t> prompts;
+  std::set<std::string> ids;
+  for (const Cell& c : cells) {
+    prompts.push_back(c.n_prompts);
+    ids.insert(c.id);
+  }
+  EXPECT_EQ(prompts, (std::vector<std::int64_t>{250, 200, 250, 8, 63}));
+  EXPECT_EQ(ids.size(), cells.size());
+  EXPECT_NE(canonical_json(cells[0]).find("\"subset\":\"safe\""), std::string::npos);
+  // No subset: the benchmark's identity is what it was before subsets existed.
+  EXPECT_EQ(canonical_json(cells[4]).find("subset"), std::string::npos);
 }
 
 TEST(Shards, RangesCoverThePromptsInOrder) {
