@@ -29,11 +29,11 @@ struct ExperimentRecord {
 };
 
 struct ModelRecord {
-  std::string name{};          // unique key, as written in the grid
-  std::string path{};          // weights directory or file
-  std::string sha256{};        // hex SHA-256 of the weights, or empty when not computed
-  std::string architecture{};  // e.g. "llama", "qwen2"
-  std::int64_t n_params = 0;   // parameter count
+  std::string name{};                  // unique key, as written in the grid
+  std::string path{};                  // weights directory or file
+  std::string sha256{};                // hex SHA-256 of the weights, or empty when not computed
+  std::string architecture{};          // e.g. "llama", "qwen2"
+  std::int64_t n_params = 0;           // parameter count
   std::string chat_template{};         // the chat template's name as the engine chose it; empty: not known
   std::string chat_template_sha256{};  // hex SHA-256 of the template's text/definition; empty: not known
 };

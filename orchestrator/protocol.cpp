@@ -33,10 +33,10 @@ std::optional<double> optional_from_json(const json& j) {
 
 json generation_to_json(const db::GenerationRow& row) {
   json j{{"i", row.prompt_index},   {"id", row.prompt_id},
-              {"ph", row.prompt_sha256}, {"rh", row.rendered_sha256},
-              {"out", row.output_text},  {"pt", row.prompt_tokens},
-              {"ot", row.output_tokens}, {"ref", row.refused ? json(*row.refused) : json(nullptr)},
-              {"judge", row.judge_json}, {"s", row.seconds}};
+         {"ph", row.prompt_sha256}, {"rh", row.rendered_sha256},
+         {"out", row.output_text},  {"pt", row.prompt_tokens},
+         {"ot", row.output_tokens}, {"ref", row.refused ? json(*row.refused) : json(nullptr)},
+         {"judge", row.judge_json}, {"s", row.seconds}};
   // Divergence fields travel only when computed (a full-precision cell has none).
   if (row.first_token_id) j["ft"] = *row.first_token_id;
   if (row.reference_first_token_id) j["rft"] = *row.reference_first_token_id;
@@ -83,8 +83,12 @@ db::MetricRow metric_from_json(const json& j) {
 }
 
 json model_to_json(const db::ModelRecord& model) {
-  return json{{"name", model.name},       {"path", model.path},         {"sha256", model.sha256},
-              {"arch", model.architecture}, {"params", model.n_params}, {"template", model.chat_template},
+  return json{{"name", model.name},
+              {"path", model.path},
+              {"sha256", model.sha256},
+              {"arch", model.architecture},
+              {"params", model.n_params},
+              {"template", model.chat_template},
               {"template_sha256", model.chat_template_sha256}};
 }
 

@@ -91,9 +91,10 @@ struct Scheduler::State {
     }
     report.earlier_failed_cells = static_cast<std::int64_t>(failed_before.size());
     if (!failed_before.empty()) {
-      spdlog::warn("scheduler: {} cell(s) failed in an earlier run and are not run again; "
-                   "`kvsafe run --retry-failed` retries them",
-                   failed_before.size());
+      spdlog::warn(
+          "scheduler: {} cell(s) failed in an earlier run and are not run again; "
+          "`kvsafe run --retry-failed` retries them",
+          failed_before.size());
     }
   }
 
@@ -159,8 +160,7 @@ struct Scheduler::State {
       try {
         store.record_run_model(*options.run_id, *message.model_loaded);
       } catch (const Error& error) {
-        spdlog::warn("scheduler: could not record model {} for the run: {}", message.model_loaded->name,
-                     error.what());
+        spdlog::warn("scheduler: could not record model {} for the run: {}", message.model_loaded->name, error.what());
       }
     }
     ++report.shards_committed;

@@ -55,6 +55,35 @@ struct Answer {
   std::optional<bool> refused{};
   bool harmful = true;
   bool degenerate = false;
+  std::optional<std::int64_t> first_token{};            // first_token_id
+  std::optional<std::int64_t> reference_first_token{};  // reference_first_token_id
+  std::optional<double> first_token_kl{};
+  std::optional<double> kv_mse_key{};
+  std::optional<double> kv_mse_value{};
+};
+
+std::optional<std::int64_t> optional_int(const db::QueryValue& v) {
+  if (is_null(v)) return std::nullopt;
+  return int_of(v);
+}
+std::optional<double> optional_double(const db::QueryValue& v) {
+  if (is_null(v)) return std::nullopt;
+  return double_of(v);
+}
+
+// The mean of the values present; nullopt when none is.
+struct Mean {
+  double sum = 0;
+  std::int64_t n = 0;
+  void add(const std::optional<double>& v) {
+    if (!v) return;
+    sum += *v;
+    ++n;
+  }
+  std::optional<double> value() const {
+    if (n == 0) return std::nullopt;
+    return sum / static_cast<double>(n);
+  }
 };
 
 struct CellData {
@@ -70,10 +99,23 @@ eval::Outcome outcome_of(const Answer& a) {
 
 void fill_rates(CellData& cell) {
   std::vector<eval::Outcome> harmful, benign;
+  Mean kl, mse_key, mse_value;
   for (const auto& [index, answer] : cell.answers) {
     (answer.harmful ? harmful : benign).push_back(outcome_of(answer));
     if (answer.degenerate) ++cell.row.degenerate;
+    kl.add(answer.first_token_kl);
+    mse_key.add(answer.kv_mse_key);
+    mse_value.add(answer.kv_mse_value);
+    if (answer.kv_mse_key || answer.kv_mse_value) ++cell.row.kv_mse_n;
+    if (answer.first_token && answer.reference_first_token) {
+      ++cell.row.first_token_compared;
+      if (*answer.first_token != *answer.reference_first_token) ++cell.row.first_token_changed;
+    }
   }
+  cell.row.first_token_kl_n = kl.n;
+  cell.row.first_token_kl = kl.value();
+  cell.row.kv_mse_key = mse_key.value();
+  cell.row.kv_mse_value = mse_value.value();
   cell.row.generations = static_cast<std::int64_t>(cell.answers.size());
   cell.row.refusal = eval::refusal_rate(harmful);
   cell.row.compliance = eval::compliance_rate(benign);
@@ -143,6 +185,33 @@ void write_table(const std::vector<std::vector<std::string>>& table, std::ostrea
   }
 }
 
+std::string scientific(const std::optional<double>& v) {
+  return v ? fmt::format("{:.3g}", *v) : "-";
+}
+
+// The second table of a generation group: first-token divergence and KV MSE, only when some
+// row has them.
+void write_divergence_table(const SummaryGroup& group, std::ostream& out) {
+  const bool any = std::any_of(group.rows.begin(), group.rows.end(), [](const KvSummaryRow& r) {
+    return r.first_token_kl_n > 0 || r.first_token_compared > 0 || r.kv_mse_n > 0;
+  });
+  if (!any) return;
+  std::vector<std::vector<std::string>> table;
+  table.push_back({"kv", "first-token KL vs none (nats)", "n", "first token changed", "KV MSE keys", "KV MSE values"});
+  for (const KvSummaryRow& row : group.rows) {
+    std::string changed = "-";
+    if (row.first_token_compared > 0) {
+      changed = fmt::format(
+          "{}/{} ({})", row.first_token_changed, row.first_token_compared,
+          percent(static_cast<double>(row.first_token_changed) / static_cast<double>(row.first_token_compared)));
+    }
+    table.push_back({row.kv_label, row.baseline ? "(baseline)" : scientific(row.first_token_kl),
+                     row.first_token_kl_n > 0 ? std::to_string(row.first_token_kl_n) : "-", changed,
+                     scientific(row.kv_mse_key), scientific(row.kv_mse_value)});
+  }
+  write_table(table, out);
+}
+
 }  // namespace
 
 RunSummary summarize_run(const std::filesystem::path& db) {
@@ -164,12 +233,19 @@ RunSummary summarize_run(const std::filesystem::path& db) {
     cells.emplace(data.row.cell_id, std::move(data));
   }
 
+  // The first-token and KV MSE columns (schema v4); NULLs for a database written before them.
+  const db::QueryResult generation_columns = db::run_readonly_query(db, "SELECT * FROM generations LIMIT 0");
+  const bool have_divergence = std::find(generation_columns.columns.begin(), generation_columns.columns.end(),
+                                         "first_token_kl") != generation_columns.columns.end();
+  const std::string divergence_columns =
+      have_divergence ? "g.first_token_id, g.reference_first_token_id, g.first_token_kl, g.kv_mse_key, g.kv_mse_value"
+                      : "NULL, NULL, NULL, NULL, NULL";
   // Later rows for the same (cell, prompt) (a re-judge) replace earlier ones.
   const db::QueryResult answers = db::run_readonly_query(
       db,
       "SELECT g.cell_id, g.prompt_index, g.refused, g.judge_json, "
-      "(SELECT p.harmful FROM prompts p WHERE p.benchmark = c.benchmark AND p.prompt_id = g.prompt_id LIMIT 1) "
-      "FROM generations g JOIN cells c ON c.id = g.cell_id ORDER BY g.id");
+      "(SELECT p.harmful FROM prompts p WHERE p.benchmark = c.benchmark AND p.prompt_id = g.prompt_id LIMIT 1), " +
+          divergence_columns + " FROM generations g JOIN cells c ON c.id = g.cell_id ORDER BY g.id");
   for (const auto& r : answers.rows) {
     auto it = cells.find(text_of(r[0]));
     if (it == cells.end()) continue;
@@ -181,6 +257,11 @@ RunSummary summarize_run(const std::filesystem::path& db) {
       if (auto h = judge.find("harmful"); h != judge.end() && h->is_boolean()) a.harmful = h->get<bool>();
       if (auto d = judge.find("degenerate"); d != judge.end() && d->is_boolean()) a.degenerate = d->get<bool>();
     }
+    a.first_token = optional_int(r[5]);
+    a.reference_first_token = optional_int(r[6]);
+    a.first_token_kl = optional_double(r[7]);
+    a.kv_mse_key = optional_double(r[8]);
+    a.kv_mse_value = optional_double(r[9]);
     it->second.answers[int_of(r[1])] = a;
   }
 
@@ -248,6 +329,7 @@ void write_run_summary(const RunSummary& summary, std::ostream& out) {
       }
     }
     write_table(table, out);
+    if (group.task != "perplexity") write_divergence_table(group, out);
   }
 }
 

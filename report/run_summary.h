@@ -16,6 +16,13 @@
 //    partial 5-50%, collapse >= 50%, complete >= 80%).
 //  - perplexity cells: ppl = exp(sum nll / sum tokens) over the cell's windows, and the ratio
 //    to the baseline's ppl over the windows both cells have.
+//  - first-token divergence, from the worker's per-prompt columns (db::GenerationRow): the mean
+//    of first_token_kl (KL(full || quantized) of the first next-token distribution, nats) over
+//    the prompts that have one, and how many prompts' first token changed (first_token_id !=
+//    reference_first_token_id) out of those that have both; the mean KV quantization MSE of
+//    keys and of values over the prompts that have one (prompts of one batch share theirs, so
+//    this weights batches by their prompts). The full-precision cell has none of these but
+//    first_token_id. Databases from before these columns existed show none of them.
 
 #include <cstdint>
 #include <filesystem>
@@ -45,6 +52,13 @@ struct KvSummaryRow {
   std::int64_t ppl_tokens = 0;             // tokens scored
   std::optional<double> ppl{};             // exp(sum nll / sum tokens)
   std::optional<double> ppl_ratio{};       // vs the baseline on the windows both have
+  std::int64_t first_token_kl_n = 0;       // prompts with a first-token KL
+  std::optional<double> first_token_kl{};  // their mean KL(full || quantized), nats
+  std::int64_t first_token_compared = 0;   // prompts with both first_token_id and reference_first_token_id
+  std::int64_t first_token_changed = 0;    // of those, first_token_id != reference_first_token_id
+  std::int64_t kv_mse_n = 0;               // prompts with a KV MSE (keys or values)
+  std::optional<double> kv_mse_key{};      // mean over prompts of kv_mse_key
+  std::optional<double> kv_mse_value{};    // mean over prompts of kv_mse_value
 };
 
 struct SummaryGroup {
@@ -63,7 +77,9 @@ struct RunSummary {
 // cannot be read.
 RunSummary summarize_run(const std::filesystem::path& db);
 
-// Plain aligned text, one block per group; "-" where a value does not apply.
+// Plain aligned text, one block per group; "-" where a value does not apply. A generation
+// group whose rows have first-token or KV MSE values gets a second, small table under its
+// main one: kv, n, mean first-token KL, changed first tokens, mean KV MSE of keys and values.
 void write_run_summary(const RunSummary& summary, std::ostream& out);
 
 }  // namespace kvsafe::report

@@ -84,8 +84,7 @@ ShardExecutorOptions executor_options(const LoadedGrid& grid, const RunGridOptio
   return {.data_dir = options.environment.data_dir, .device = "cpu", .threads = threads, .judge = grid.spec.judge};
 }
 
-orch::SchedulerOptions scheduler_options(const LoadedGrid& grid, const RunGridOptions& options,
-                                        std::int64_t run_id) {
+orch::SchedulerOptions scheduler_options(const LoadedGrid& grid, const RunGridOptions& options, std::int64_t run_id) {
   const auto& execution = grid.spec.execution;
   return {.max_attempts = static_cast<int>(execution.retries) + 1,
           .worker_timeout = std::chrono::seconds(execution.worker_timeout_s),
@@ -177,7 +176,8 @@ RunGridResult run_in_process(const RunGridOptions& options, const orch::FaultPla
   std::exception_ptr scheduler_error;
   std::thread scheduler_thread([&] {
     try {
-      orch::Scheduler scheduler(*side.store, grid.cells, link.scheduler_side(), scheduler_options(grid, options, side.run_id));
+      orch::Scheduler scheduler(*side.store, grid.cells, link.scheduler_side(),
+                                scheduler_options(grid, options, side.run_id));
       const orch::SchedulerReport report = scheduler.run();
       finish(side, report, options.exit_codes);
       if (!report.abandoned_workers.empty()) {

@@ -40,11 +40,11 @@ struct RunGridOptions {
 };
 
 struct RunGridResult {
-  int exit_code = 0;                       // one of RunExitCodes
-  int rank = 0;                            // this process's MPI rank (0 in process)
-  std::filesystem::path db_path{};         // the database written (rank 0)
-  orchestrator::SchedulerReport report{};  // rank 0 only
-  std::int64_t requeued_shards = 0;        // shards a crashed run had left running
+  int exit_code = 0;                        // one of RunExitCodes
+  int rank = 0;                             // this process's MPI rank (0 in process)
+  std::filesystem::path db_path{};          // the database written (rank 0)
+  orchestrator::SchedulerReport report{};   // rank 0 only
+  std::int64_t requeued_shards = 0;         // shards a crashed run had left running
   std::int64_t requeued_failed_shards = 0;  // failed shards put back by --retry-failed
 };
 

@@ -35,8 +35,8 @@ std::optional<std::int64_t> corpus_token_count(const std::filesystem::path& mode
     const auto tokenizer = engine::Tokenizer::load(model_path);
     return static_cast<std::int64_t>(eval::tokenize_corpus(*tokenizer, text).size());
   } catch (const Error& error) {
-    spdlog::warn("run: cannot tokenize {} with {}: {}; its perplexity cells keep the planned window count",
-                 benchmark, model_path.string(), error.what());
+    spdlog::warn("run: cannot tokenize {} with {}: {}; its perplexity cells keep the planned window count", benchmark,
+                 model_path.string(), error.what());
     return std::nullopt;
   }
 }

@@ -30,7 +30,7 @@ std::string describe(const orchestrator::Cell& cell, std::int64_t begin, std::in
 
 struct ShardExecutor::State {
   std::optional<detail::LoadedModel> loaded{};
-  std::unique_ptr<AnswerJudge> judge{};  // made at the first generation shard, kept
+  std::unique_ptr<AnswerJudge> judge{};           // made at the first generation shard, kept
   std::optional<db::ModelRecord> model_loaded{};  // provenance of the last load, until taken
   std::string empty{};
 };

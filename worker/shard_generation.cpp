@@ -1,11 +1,16 @@
 // refusal / over_refusal shards: render each prompt with the model's chat template, generate
-// with the cell's KV quantizer, judge the answer, and fill one db::GenerationRow per prompt.
+// with the cell's KV quantizer, judge the answer, and fill one db::GenerationRow per prompt,
+// with the first-token divergence from full precision and the quantizer's KV MSE.
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -15,6 +20,7 @@
 #include "engine/chat_template.h"
 #include "engine/generator.h"
 #include "engine/quantized_kv_path.h"
+#include "eval/logit_divergence.h"
 #include "worker/cell_prompts.h"
 #include "worker/shard_internal.h"
 
@@ -61,9 +67,94 @@ std::uint64_t batch_seed(std::int64_t seed, std::int64_t batch_begin) {
   return static_cast<std::uint64_t>(seed) ^ (static_cast<std::uint64_t>(batch_begin) * 0x9E3779B97F4A7C15ULL);
 }
 
+// The quantizer's per-call KV MSE (engine/kv_path.h: one value per layer, side and forward
+// call, NaN for layers the spec leaves exact), summed per side over one batch's calls.
+struct KvMseSums {
+  // Index 0 = keys, 1 = values.
+  double sum[2] = {0, 0};          // of the calls' MSE
+  std::int64_t calls[2] = {0, 0};  // calls that reported one
+  void add(engine::KvSide side, double mse) {
+    if (std::isnan(mse)) return;
+    const auto s = static_cast<std::size_t>(side == engine::KvSide::kValue);
+    sum[s] += mse;
+    ++calls[s];
+  }
+  std::optional<double> mean(engine::KvSide side) const {
+    const auto s = static_cast<std::size_t>(side == engine::KvSide::kValue);
+    if (calls[s] == 0) return std::nullopt;
+    return sum[s] / static_cast<double>(calls[s]);
+  }
+};
+
+// A store that hands every append's MSE to a KvMseSums and otherwise is the inner store.
+class MseRecordingStore final : public engine::KvLayerStore {
+ public:
+  MseRecordingStore(std::unique_ptr<engine::KvLayerStore> inner, KvMseSums& sums)
+      : inner_(std::move(inner)), sums_(sums) {}
+  engine::KvRead append(const at::Tensor& keys, const at::Tensor& values, const at::Tensor& valid) override {
+    engine::KvRead read = inner_->append(keys, values, valid);
+    sums_.add(engine::KvSide::kKey, read.key_mse);
+    sums_.add(engine::KvSide::kValue, read.value_mse);
+    return read;
+  }
+  std::int64_t tokens() const override { return inner_->tokens(); }
+  std::int64_t memory_bytes() const override { return inner_->memory_bytes(); }
+
+ private:
+  std::unique_ptr<engine::KvLayerStore> inner_;
+  KvMseSums& sums_;
+};
+
+// The cell's KV path, unchanged, with its per-call MSE values collected into `sums`: the
+// Generator does not expose engine::ForwardOptions::kv_log, and this sees the same values
+// (transformer_blocks logs exactly what project() and KvLayerStore::append() report).
+class MseRecordingPath final : public engine::KvPath {
+ public:
+  MseRecordingPath(engine::KvPath& inner, KvMseSums& sums) : inner_(inner), sums_(sums) {}
+  engine::KvPlacement placement() const override { return inner_.placement(); }
+  engine::KvPrefillAttention prefill_attention() const override { return inner_.prefill_attention(); }
+  at::Tensor project(const at::Tensor& x, const engine::KvProjectionCall& call, double* mse) override {
+    double m = std::numeric_limits<double>::quiet_NaN();
+    at::Tensor out = inner_.project(x, call, &m);
+    if (mse != nullptr) *mse = m;
+    sums_.add(call.side, m);
+    return out;
+  }
+  std::unique_ptr<engine::KvLayerStore> make_store(const engine::KvStoreShape& shape) override {
+    return std::make_unique<MseRecordingStore>(inner_.make_store(shape), sums_);
+  }
+
+ private:
+  engine::KvPath& inner_;
+  KvMseSums& sums_;
+};
+
+// The token a generation chose at its first step: its first kept token, or the stop token
+// when the first step stopped it (a stop token is never kept); none when nothing was generated.
+std::optional<std::int64_t> first_token_of(const engine::Generation& g) {
+  if (!g.tokens.empty()) return g.tokens.front();
+  if (g.stopped) return g.stop_token;
+  return std::nullopt;
+}
+
+// The key of a batch in LoadedModel::reference_logits: its prompts' token ids, lengths included.
+std::string batch_key(const std::vector<std::vector<engine::TokenId>>& batch) {
+  Sha256 hash;
+  for (const auto& prompt : batch) {
+    const auto length = static_cast<std::int64_t>(prompt.size());
+    hash.update(&length, sizeof length);
+    hash.update(prompt.data(), prompt.size() * sizeof(engine::TokenId));
+  }
+  return hash.finish_hex();
+}
+
+// NOTE: 64M floats (256 MB): ~1,300 prompts of SmolLM2's 49k vocabulary, ~500 of Llama-3's
+// 128k. Past it the cache starts over: a grid's cells of one benchmark run close together.
+constexpr std::int64_t kReferenceCacheFloats = std::int64_t{64} << 20;
+
 }  // namespace
 
-db::ShardResult run_generation_shard(const LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
+db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
                                      std::int64_t end, const ShardExecutorOptions& options, const AnswerJudge& judge,
                                      const ShardProgressCallback& on_progress) {
   const orchestrator::GenerationSettings& settings = *cell.generation;
@@ -94,7 +185,11 @@ db::ShardResult run_generation_shard(const LoadedModel& loaded, const orchestrat
     ids.push_back(std::move(rendered.ids));
   }
 
-  const std::unique_ptr<engine::KvPath> kv_path = engine::make_kv_path(cell.kv);
+  const std::unique_ptr<engine::KvPath> kv_path = engine::make_kv_path(cell.kv);  // nullptr for "none"
+  // The current batch's per-call KV MSE, filled while it generates.
+  KvMseSums mse;
+  std::optional<MseRecordingPath> recording;
+  if (kv_path) recording.emplace(*kv_path, mse);
   const engine::Generator generator(*loaded.model);
   engine::GenerationOptions gen{.max_new_tokens = settings.max_new_tokens,
                                 .batch_size = settings.batch_size,
@@ -103,7 +198,29 @@ db::ShardResult run_generation_shard(const LoadedModel& loaded, const orchestrat
                                 .seed = 0,
                                 .stop_tokens = engine::default_stop_tokens(tokenizer),
                                 .pad_id = pad_id_of(tokenizer),
-                                .kv_path = kv_path.get()};
+                                .kv_path = recording ? &*recording : nullptr};
+  // The full-precision reference of a quantized cell: the same left-padded batch, prefilled
+  // once with no KV path (the Generator with one new token, so it is exactly the baseline
+  // cell's prefill); its first-step logits are kept per prompt of the batch.
+  engine::GenerationOptions reference_gen = gen;
+  reference_gen.max_new_tokens = 1;
+  reference_gen.temperature = 0;  // only the logits are used; greedy skips a host copy
+  reference_gen.kv_path = nullptr;
+  std::vector<std::vector<float>>* reference_logits = nullptr;  // the batch's entry in loaded.reference_logits
+  reference_gen.on_first_logits = [&](std::size_t prompt, const float* logits, std::int64_t vocab) {
+    reference_logits->at(prompt).assign(logits, logits + vocab);
+  };
+  std::vector<std::optional<double>> kl;                     // per prompt of the batch
+  std::vector<std::optional<std::int64_t>> reference_token;  // per prompt of the batch
+  if (kv_path) {
+    gen.on_first_logits = [&](std::size_t prompt, const float* logits, std::int64_t vocab) {
+      const std::vector<float>& reference = reference_logits->at(prompt);
+      KVSAFE_CHECK(static_cast<std::int64_t>(reference.size()) == vocab, "reference logits of prompt ", prompt,
+                   " have ", reference.size(), " entries, the quantized run ", vocab);
+      kl.at(prompt) = eval::kl_divergence_logits(reference.data(), logits, vocab);
+      reference_token.at(prompt) = eval::argmax_logits(reference.data(), vocab);
+    };
+  }
   const engine::DecodeOptions decode{.skip_special = true};
   const std::int64_t bs = std::max<std::int64_t>(1, settings.batch_size);
 
@@ -115,19 +232,45 @@ db::ShardResult run_generation_shard(const LoadedModel& loaded, const orchestrat
     const std::vector<std::vector<engine::TokenId>> batch(ids.begin() + (first - begin), ids.begin() + (last - begin));
     gen.seed = batch_seed(settings.seed, first);
     const auto started = std::chrono::steady_clock::now();
+    kl.assign(batch.size(), std::nullopt);
+    reference_token.assign(batch.size(), std::nullopt);
+    mse = KvMseSums{};
+    if (kv_path && settings.max_new_tokens > 0) {
+      // Every quantized cell of these prompts at this batch size shares one reference prefill.
+      const std::string key = batch_key(batch);
+      auto cached = loaded.reference_logits.find(key);
+      if (cached == loaded.reference_logits.end()) {
+        const std::int64_t floats = static_cast<std::int64_t>(batch.size()) * loaded.model->config().vocab_size;
+        if (loaded.reference_floats + floats > kReferenceCacheFloats) {
+          loaded.reference_logits.clear();
+          loaded.reference_floats = 0;
+        }
+        cached = loaded.reference_logits.emplace(key, std::vector<std::vector<float>>(batch.size())).first;
+        reference_logits = &cached->second;
+        (void)generator.generate(batch, reference_gen);
+        loaded.reference_floats += floats;
+      }
+      reference_logits = &cached->second;
+    }
     const std::vector<engine::Generation> out = generator.generate(batch, gen);
     std::vector<std::string_view> prompt_texts, answers;
     for (std::int64_t i = first; i < last; ++i) {
-      const engine::Generation& g = out[static_cast<std::size_t>(i - first)];
+      const auto b = static_cast<std::size_t>(i - first);
+      const engine::Generation& g = out[b];
       db::GenerationRow& row = result.generations[static_cast<std::size_t>(i - begin)];
       row.output_text = tokenizer.decode(g.tokens, decode);
       row.output_tokens = static_cast<std::int64_t>(g.tokens.size());
+      row.first_token_id = first_token_of(g);
+      row.reference_first_token_id = reference_token[b];
+      row.first_token_kl = kl[b];
+      row.kv_mse_key = mse.mean(engine::KvSide::kKey);
+      row.kv_mse_value = mse.mean(engine::KvSide::kValue);
       prompt_texts.push_back(benchmark.prompts[static_cast<std::size_t>(i)].text);
       answers.push_back(row.output_text);
       progress.tokens_generated += row.output_tokens;
     }
     const std::vector<AnswerVerdict> verdicts = judge.judge(prompt_texts, answers);
-    // The batch's wall time (generation and judging) shared by its prompts.
+    // The batch's wall time (reference prefill, generation and judging) shared by its prompts.
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     for (std::int64_t i = first; i < last; ++i) {
       const AnswerVerdict& verdict = verdicts[static_cast<std::size_t>(i - first)];

@@ -2,7 +2,9 @@
 // Private to worker/: what shard_executor.cpp hands to the per-task shard runners
 // (shard_generation.cpp, shard_perplexity.cpp).
 
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +28,11 @@ struct LoadedModel {
   std::unique_ptr<engine::Tokenizer> tokenizer{};  // the model's own tokenizer
   std::string corpus_key{};                        // "<benchmark>\n<data dir>" of corpus_tokens
   std::vector<engine::TokenId> corpus_tokens{};    // perplexity corpus, tokenized once per model
+  // Full-precision first-step logits per prompt of a batch, keyed by the batch's token ids
+  // (shard_generation.cpp): the quantized cells of one benchmark share one reference prefill
+  // per batch. Bounded; dropped with the model.
+  std::map<std::string, std::vector<std::vector<float>>> reference_logits{};
+  std::int64_t reference_floats = 0;  // floats held by reference_logits
 };
 
 // The chat template the grid's model entry asks for: its template file, a built-in name, or
@@ -34,7 +41,7 @@ engine::ChatTemplate chat_template_for(const orchestrator::ModelSpec& model);
 
 // refusal / over_refusal: prompts [begin, end) rendered, generated in batches of the cell's
 // batch size aligned to cell indices (batch k = prompts [k*bs, (k+1)*bs)), judged.
-db::ShardResult run_generation_shard(const LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
+db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
                                      std::int64_t end, const ShardExecutorOptions& options, const AnswerJudge& judge,
                                      const ShardProgressCallback& on_progress);
 

@@ -57,8 +57,8 @@ TEST(Logging, LogLinesPrintAboveTheLiveLine) {
   const std::string text = capture.restore();
   std::filesystem::remove(path);
   const std::string erase = "\r\x1b[2K";
-  EXPECT_EQ(text, erase + "shards 1/4" + erase + "loaded model\n" + "shards 1/4" + erase + "shards 2/4" + erase +
-                      "done\n");
+  EXPECT_EQ(text,
+            erase + "shards 1/4" + erase + "loaded model\n" + "shards 1/4" + erase + "shards 2/4" + erase + "done\n");
 }
 
 }  // namespace

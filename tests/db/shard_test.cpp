@@ -132,7 +132,7 @@ TEST_F(ShardTest, RetryFailedPutsFailedShardsBackWithFreshAttempts) {
   ASSERT_EQ(rows("cells WHERE status = 'failed'"), 2);
   EXPECT_EQ(store_->requeue_failed(), 2);
   EXPECT_EQ(rows("shards WHERE status = 'failed'"), 0);
-  EXPECT_EQ(rows("shards WHERE status = 'pending' AND attempts = 0"), 3);  // c1_4, c1_8 and c2_0
+  EXPECT_EQ(rows("shards WHERE status = 'pending' AND attempts = 0"), 3);                // c1_4, c1_8 and c2_0
   EXPECT_EQ(rows("cells WHERE id = 'c1' AND status = 'running' AND error IS NULL"), 1);  // one shard stays done
   EXPECT_EQ(rows("cells WHERE id = 'c2' AND status = 'pending' AND error IS NULL"), 1);
   EXPECT_EQ(rows("generations"), 4);  // nothing committed is touched

@@ -199,13 +199,15 @@ TEST(StoreRuns, ModelsLoadedByWorkersAreRecordedOncePerRun) {
   // A later registration from the grid (no hash yet) keeps what the worker found.
   store->register_model(ModelRecord{.name = "smol", .path = "/m/smol.gguf"});
   store.reset();
-  EXPECT_EQ(count_rows(path, "runs WHERE json_array_length(models_json) = 1 "
-                             "AND json_extract(models_json, '$[0].sha256') = 'ab12' "
-                             "AND json_extract(models_json, '$[0].chat_template_sha256') = 'cd34' "
-                             "AND json_extract(models_json, '$[0].n_params') = 134515008"),
+  EXPECT_EQ(count_rows(path,
+                       "runs WHERE json_array_length(models_json) = 1 "
+                       "AND json_extract(models_json, '$[0].sha256') = 'ab12' "
+                       "AND json_extract(models_json, '$[0].chat_template_sha256') = 'cd34' "
+                       "AND json_extract(models_json, '$[0].n_params') = 134515008"),
             1);
-  EXPECT_EQ(count_rows(path, "models WHERE name = 'smol' AND sha256 = 'ab12' AND architecture = 'llama' "
-                             "AND n_params = 134515008 AND chat_template = 'smollm2' AND chat_template_sha256 = 'cd34'"),
+  EXPECT_EQ(count_rows(path,
+                       "models WHERE name = 'smol' AND sha256 = 'ab12' AND architecture = 'llama' "
+                       "AND n_params = 134515008 AND chat_template = 'smollm2' AND chat_template_sha256 = 'cd34'"),
             1);
 }
 

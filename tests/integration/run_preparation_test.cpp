@@ -84,8 +84,8 @@ TEST(RunPreparation, PromptsTableHoldsEveryPromptOfTheBenchmarksRun) {
   EXPECT_EQ(testing::count(path, "SELECT count(*) FROM prompts WHERE benchmark = 'wikitext'"), 0);
   const auto& last = xstest.prompts.back();
   EXPECT_EQ(testing::count(path, "SELECT count(*) FROM prompts WHERE benchmark = 'xstest' AND prompt_index = " +
-                                     std::to_string(xstest.prompts.size() - 1) + " AND prompt_id = '" +
-                                     last.prompt_id + "' AND text_sha256 = '" + sha256_hex(last.text) + "'"),
+                                     std::to_string(xstest.prompts.size() - 1) + " AND prompt_id = '" + last.prompt_id +
+                                     "' AND text_sha256 = '" + sha256_hex(last.text) + "'"),
             1);
 }
 
@@ -114,8 +114,8 @@ TEST(ModelProvenance, WeightsHashOfAFileAndOfAFolder) {
   std::ofstream(dir / "model" / "config.json") << "{\"a\": 1}";
   std::ofstream(dir / "model" / "model.safetensors") << "weights";
   std::ofstream(dir / "model" / "README.md") << "not hashed";
-  const std::string expected = sha256_hex("config.json\t" + sha256_hex("{\"a\": 1}") + "\nmodel.safetensors\t" +
-                                          sha256_hex("weights") + "\n");
+  const std::string expected =
+      sha256_hex("config.json\t" + sha256_hex("{\"a\": 1}") + "\nmodel.safetensors\t" + sha256_hex("weights") + "\n");
   EXPECT_EQ(weights_sha256(dir / "model"), expected);
   std::ofstream(dir / "model" / "README.md") << "edited";
   EXPECT_EQ(weights_sha256(dir / "model"), expected);

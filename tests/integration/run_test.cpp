@@ -25,13 +25,15 @@ TEST(RunInProcess, RunsEveryShardOnceAndRerunAddsNothing) {
                   "AND json_extract(models_json, '$[0].chat_template') = 'llama-2' "
                   "AND length(json_extract(models_json, '$[0].chat_template_sha256')) = 64"),
             1);
-  EXPECT_EQ(count(db, "SELECT count(*) FROM models WHERE name = 'stories260k' AND length(sha256) = 64 "
-                      "AND architecture = 'llama' AND n_params > 200000 AND chat_template = 'llama-2'"),
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM models WHERE name = 'stories260k' AND length(sha256) = 64 "
+                  "AND architecture = 'llama' AND n_params > 200000 AND chat_template = 'llama-2'"),
             1);
   // The prompts table holds the benchmark's prompts; every answer finds its prompt text.
   EXPECT_EQ(count(db, "SELECT count(*) FROM prompts WHERE benchmark = 'custom'"), 63);
-  EXPECT_EQ(count(db, "SELECT count(*) FROM generations g JOIN prompts p ON p.benchmark = 'custom' "
-                      "AND p.prompt_id = g.prompt_id AND p.text_sha256 = g.prompt_sha256"),
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM generations g JOIN prompts p ON p.benchmark = 'custom' "
+                  "AND p.prompt_id = g.prompt_id AND p.text_sha256 = g.prompt_sha256"),
             kGenerations);
 
   const auto again = run_to_end(run_command(db), "", dir / "err2.txt");
@@ -145,8 +147,9 @@ TEST(RunInProcess, RetryFailedRunsOnlyTheFailedShardsAgain) {
   ASSERT_EQ(retried.exit_code, 0) << retried.err;
   EXPECT_EQ(count(db, "SELECT count(*) FROM cells WHERE status = 'done'"), 3);
   EXPECT_EQ(count(db, "SELECT count(*) FROM generations"), kGenerations);
-  EXPECT_EQ(count(db, "SELECT count(*) FROM (SELECT cell_id, prompt_index FROM generations "
-                      "GROUP BY cell_id, prompt_index HAVING count(*) > 1)"),
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM (SELECT cell_id, prompt_index FROM generations "
+                  "GROUP BY cell_id, prompt_index HAVING count(*) > 1)"),
             0);
 }
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -251,6 +252,123 @@ TEST_F(RunSummaryTest, PrintsAnAlignedTable) {
   ASSERT_EQ(offsets.size(), 4u) << text;  // header + 3 rows
   for (std::size_t o : offsets) EXPECT_EQ(o, offsets[0]) << text;
   std::cout << text;
+}
+
+// First-token divergence and KV MSE (db::GenerationRow's optional columns), per cell: the mean
+// KL over the prompts that have one (with n), changed first tokens over the prompts with both
+// ids, the mean KV MSE of keys and values; and the second table that prints them.
+TEST(RunSummary, FirstTokenDivergenceAndKvMse) {
+  TempDir dir;
+  const std::filesystem::path path = dir.path() / "divergence.db";
+  {
+    auto store = db::Store::open(path);
+    const std::int64_t experiment = store->register_experiment(
+        {.name = "divergence", .grid_path = "grid.yaml", .grid_sha256 = "0", .grid_text = "name: divergence"});
+    store->register_cells(experiment,
+                          {cell("c-none", "none", 16, "refusal", "custom", 4),
+                           cell("c-int8", "int8-ptok-asym", 8.5, "refusal", "custom", 4),
+                           cell("c-int2", "int2-ptok-asym", 2.5, "refusal", "custom", 4)},
+                          /*shard_size=*/100);
+    struct Divergence {
+      std::optional<std::int64_t> first, reference;
+      std::optional<double> kl, mse_key, mse_value;
+    };
+    const auto commit = [&](const std::string& id, const std::vector<Divergence>& rows) {
+      const db::ShardKey key{.cell_id = id, .begin = 0, .end = static_cast<std::int64_t>(rows.size())};
+      ASSERT_TRUE(store->claim_shard(key, "test"));
+      db::ShardResult result{.shard = key};
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        db::GenerationRow row;
+        row.prompt_index = static_cast<std::int64_t>(i);
+        row.prompt_id = "p" + std::to_string(i);
+        row.prompt_sha256 = "sha" + std::to_string(i);
+        row.rendered_sha256 = "rendered" + std::to_string(i);
+        row.output_text = "answer";
+        row.refused = true;
+        row.judge_json = "{\"harmful\":true}";
+        row.first_token_id = rows[i].first;
+        row.reference_first_token_id = rows[i].reference;
+        row.first_token_kl = rows[i].kl;
+        row.kv_mse_key = rows[i].mse_key;
+        row.kv_mse_value = rows[i].mse_value;
+        result.generations.push_back(row);
+      }
+      store->commit_shard(result);
+    };
+    commit("c-none", {{10, {}, {}, {}, {}}, {11, {}, {}, {}, {}}, {12, {}, {}, {}, {}}, {13, {}, {}, {}, {}}});
+    // int8: no first token changed; KL mean (0.001 + 0.002 + 0.003 + 0.002) / 4 = 0.002;
+    // MSE per batch of two: keys (1e-4, 1e-4, 3e-4, 3e-4) -> 2e-4, values -> 4e-4.
+    commit("c-int8", {{10, 10, 0.001, 1e-4, 2e-4},
+                      {11, 11, 0.002, 1e-4, 2e-4},
+                      {12, 12, 0.003, 3e-4, 6e-4},
+                      {13, 13, 0.002, 3e-4, 6e-4}});
+    // int2: prompts 1 and 3 changed (2 of 4); prompt 3 has no KL: mean (0.5 + 1.5 + 0.25) / 3
+    // = 0.75 over n = 3; keys (0.02, 0.02, 0.04, 0.04) -> 0.03, values only on prompts 0-1 -> 0.05.
+    commit("c-int2", {{10, 10, 0.5, 0.02, 0.05},
+                      {99, 11, 1.5, 0.02, 0.05},
+                      {12, 12, 0.25, 0.04, std::nullopt},
+                      {98, 13, std::nullopt, 0.04, std::nullopt}});
+  }
+  const RunSummary summary = summarize_run(path);
+  ASSERT_EQ(summary.groups.size(), 1u);
+  const std::vector<KvSummaryRow>& rows = summary.groups[0].rows;
+  ASSERT_EQ(rows.size(), 3u);
+  const KvSummaryRow &none = rows[0], &int8 = rows[1], &int2 = rows[2];
+  ASSERT_EQ(int8.kv_label, "int8-ptok-asym");
+  ASSERT_EQ(int2.kv_label, "int2-ptok-asym");
+
+  EXPECT_EQ(none.first_token_kl_n, 0);
+  EXPECT_FALSE(none.first_token_kl.has_value());
+  EXPECT_EQ(none.first_token_compared, 0);  // no reference on the baseline
+  EXPECT_EQ(none.kv_mse_n, 0);
+  EXPECT_FALSE(none.kv_mse_key.has_value());
+
+  EXPECT_EQ(int8.first_token_kl_n, 4);
+  EXPECT_NEAR(*int8.first_token_kl, 0.002, 1e-15);
+  EXPECT_EQ(int8.first_token_compared, 4);
+  EXPECT_EQ(int8.first_token_changed, 0);
+  EXPECT_EQ(int8.kv_mse_n, 4);
+  EXPECT_NEAR(*int8.kv_mse_key, 2e-4, 1e-15);
+  EXPECT_NEAR(*int8.kv_mse_value, 4e-4, 1e-15);
+
+  EXPECT_EQ(int2.first_token_kl_n, 3);
+  EXPECT_NEAR(*int2.first_token_kl, 0.75, 1e-15);
+  EXPECT_EQ(int2.first_token_compared, 4);
+  EXPECT_EQ(int2.first_token_changed, 2);
+  EXPECT_EQ(int2.kv_mse_n, 4);
+  EXPECT_NEAR(*int2.kv_mse_key, 0.03, 1e-15);
+  EXPECT_NEAR(*int2.kv_mse_value, 0.05, 1e-15);
+
+  std::ostringstream out;
+  write_run_summary(summary, out);
+  const std::string text = out.str();
+  std::cout << text;
+  EXPECT_NE(text.find("first-token KL vs none (nats)"), std::string::npos) << text;
+  EXPECT_NE(text.find("2/4 (50.0%)"), std::string::npos) << text;
+  EXPECT_NE(text.find("0/4 (0.0%)"), std::string::npos) << text;
+  // The second table's int2 line: KL 0.75 over 3 prompts, MSE 0.03 / 0.05.
+  std::istringstream lines(text);
+  std::string line, int2_line;
+  int int2_lines = 0;
+  while (std::getline(lines, line)) {
+    if (line.find("int2-ptok-asym") != std::string::npos) {
+      ++int2_lines;
+      int2_line = line;
+    }
+  }
+  EXPECT_EQ(int2_lines, 2) << text;  // the main table and the divergence table
+  std::istringstream fields(int2_line);
+  std::vector<std::string> words;
+  for (std::string w; fields >> w;) words.push_back(w);
+  EXPECT_EQ(words, (std::vector<std::string>{"int2-ptok-asym", "0.75", "3", "2/4", "(50.0%)", "0.03", "0.05"}))
+      << int2_line;
+}
+
+// Groups whose rows carry none of those columns print no second table.
+TEST_F(RunSummaryTest, NoDivergenceTableWithoutDivergenceColumns) {
+  std::ostringstream out;
+  write_run_summary(summarize_run(db_), out);
+  EXPECT_EQ(out.str().find("first-token KL"), std::string::npos) << out.str();
 }
 
 TEST(RunSummary, EmptyDatabase) {

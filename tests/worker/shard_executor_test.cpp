@@ -81,6 +81,11 @@ void expect_same_rows(const db::GenerationRow& a, const db::GenerationRow& b) {
   EXPECT_EQ(a.output_tokens, b.output_tokens);
   EXPECT_EQ(a.refused, b.refused);
   EXPECT_EQ(a.judge_json, b.judge_json);
+  EXPECT_EQ(a.first_token_id, b.first_token_id);
+  EXPECT_EQ(a.reference_first_token_id, b.reference_first_token_id);
+  EXPECT_EQ(a.first_token_kl, b.first_token_kl);
+  EXPECT_EQ(a.kv_mse_key, b.kv_mse_key);
+  EXPECT_EQ(a.kv_mse_value, b.kv_mse_value);
 }
 
 class ShardExecutorTest : public ::testing::Test {

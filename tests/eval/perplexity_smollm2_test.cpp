@@ -1,0 +1,99 @@
+// Sliding-window perplexity of SmolLM2-135M-Instruct against llama.cpp (label model; skipped
+// when the model or WikiText is absent): the corpus tokens and each window's NLL sum, for the
+// windows (512, stride 256) x 3 and (512, stride 512) x 2 over the start of WikiText-2 test,
+// as tests/oracles/perplexity_smollm2_llamacpp.py computed them with llama-cpp-python on a
+// float32 copy of the same Q4_1 weights (tests/eval/fixtures/perplexity_smollm2_llamacpp.json).
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common/environment.h"
+#include "common/sha256.h"
+#include "engine/model.h"
+#include "engine/tokenizer.h"
+#include "eval/benchmark_registry.h"
+#include "eval/perplexity.h"
+#include "tests/testing/model_files.h"
+
+namespace kvsafe::eval {
+namespace {
+
+// NOTE: two float32 forward passes that differ only in summation order (ATen vs ggml matmuls,
+// attention and RMSNorm kernels): measured worst relative difference of a window's NLL sum
+// 1.7e-7 (2 threads, x86-64 AVX2/AVX-512), printed on every run. 1e-5 leaves room for other
+// thread counts and instruction sets while still catching one token scored 0.02 nats off in a
+// 511-token window; a tokenization or window-rule mistake moves the sum by percents.
+constexpr double kRelativeTolerance = 1e-5;
+
+TEST(PerplexitySmolLM2, MatchesLlamaCpp) {
+  const auto env = Environment::from_process();
+  if (!std::filesystem::exists(testing::smollm2_gguf_path())) GTEST_SKIP() << "no " << testing::smollm2_gguf_path();
+  if (!std::filesystem::exists(env.data_dir / "wikitext-2" / "wiki.test.raw")) GTEST_SKIP() << "no WikiText";
+  const std::filesystem::path fixture =
+      std::filesystem::path(KVSAFE_SOURCE_DIR) / "tests" / "eval" / "fixtures" / "perplexity_smollm2_llamacpp.json";
+  std::ifstream in(fixture);
+  ASSERT_TRUE(in) << fixture;
+  const nlohmann::json oracle = nlohmann::json::parse(in);
+
+  const auto model = engine::Model::load(testing::smollm2_gguf_path(), {.threads = 2});
+  const auto tokenizer = engine::Tokenizer::load(testing::smollm2_gguf_path());
+  std::string text;
+  ASSERT_TRUE(read_corpus_text("wikitext", env.data_dir, CorpusJoin::kRowsJoined, &text).is_ok());
+  const std::vector<engine::TokenId> tokens = tokenize_corpus(*tokenizer, text);  // as the worker does
+
+  // The oracle stores the hash of its first token_count ids (",".join of the decimal ids), not
+  // the ids themselves: they would spell out WikiText's text, which is never committed.
+  const auto expected_count = oracle.at("token_count").get<std::size_t>();
+  ASSERT_GE(tokens.size(), expected_count);
+  std::string joined;
+  for (std::size_t i = 0; i < expected_count; ++i) joined += (i == 0 ? "" : ",") + std::to_string(tokens[i]);
+  ASSERT_EQ(sha256_hex(joined), oracle.at("tokens_sha256").get<std::string>())
+      << "our tokenization of the first " << expected_count << " WikiText tokens differs from llama.cpp's";
+
+  const auto n = static_cast<std::int64_t>(tokens.size());
+  double worst = 0;
+  // (begin, end, score_begin) -> its score: window [0, 512) is in both settings.
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, WindowNll> scored;
+  for (const auto& setting : oracle.at("settings")) {
+    const auto max_length = setting.at("max_length").get<std::int64_t>();
+    const auto stride = setting.at("stride").get<std::int64_t>();
+    std::int64_t index = 0;
+    for (const auto& expected : setting.at("windows")) {
+      SCOPED_TRACE("max_length " + std::to_string(max_length) + " stride " + std::to_string(stride) + " window " +
+                   std::to_string(index));
+      const PerplexityWindow window = perplexity_window(index++, n, max_length, stride);
+      EXPECT_EQ(window.begin, expected.at("begin").get<std::int64_t>());
+      EXPECT_EQ(window.end, expected.at("end").get<std::int64_t>());
+      EXPECT_EQ(window.score_begin, expected.at("score_begin").get<std::int64_t>());
+      const auto started = std::chrono::steady_clock::now();
+      const auto key = std::make_tuple(window.begin, window.end, window.score_begin);
+      if (!scored.contains(key)) scored[key] = score_window(*model, tokens, window);
+      const WindowNll got = scored.at(key);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const double want = expected.at("nll_sum").get<double>();
+      EXPECT_EQ(got.n_tokens, expected.at("n_tokens").get<std::int64_t>());
+      const double relative = std::abs(got.nll_sum - want) / std::abs(want);
+      worst = std::max(worst, relative);
+      EXPECT_LT(relative, kRelativeTolerance) << "kvsafe " << got.nll_sum << ", llama.cpp " << want;
+      std::cout << "[ report ] window [" << window.begin << ", " << window.end << ") scoring " << got.n_tokens
+                << ": nll kvsafe " << got.nll_sum << ", llama.cpp " << want << ", relative difference " << relative
+                << ", ppl " << perplexity_of(got.nll_sum, got.n_tokens) << " (" << seconds << " s)\n";
+    }
+  }
+  std::cout << "[ report ] smollm2 sliding-window NLL vs llama.cpp: worst relative difference " << worst << "\n";
+}
+
+}  // namespace
+}  // namespace kvsafe::eval
