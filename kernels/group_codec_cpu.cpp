@@ -1,6 +1,8 @@
 // CPU reference of the group codec (group_codec.h): one group at a time, groups in
 // parallel over ATen's thread pool. The per-group arithmetic is group_codec_impl.h, the
-// same code the CUDA kernels run.
+// same code the CUDA kernels run. On CPUs with AVX-512 the integer and fp8 codecs run
+// group_codec_cpu_avx512.cpp instead: the same operations sixteen lanes at a time, equal
+// bit for bit (tests/kernels/codec_test.cpp checks it against the per-group code here).
 
 #include <ATen/Parallel.h>
 
@@ -9,6 +11,7 @@
 #include "common/error.h"
 
 #include "kernels/group_codec.h"
+#include "kernels/group_codec_cpu_avx512.h"
 #include "kernels/group_codec_impl.h"
 
 namespace kvsafe::kernels {
@@ -24,7 +27,9 @@ std::int64_t grain(const CodecParams& p) {
 void quantize_pack_cpu(const float* x, const CodecParams& p, std::uint8_t* codes, void* scales, void* zeros) {
   check_codec_params(p);
   const std::int64_t cb = codes_bytes(p);
+  const bool simd = detail::avx512_available() && detail::avx512_covers(p);
   at::parallel_for(0, p.n_groups, grain(p), [&](std::int64_t begin, std::int64_t end) {
+    if (simd) return detail::quantize_groups_avx512(x, p, begin, end, codes, scales, zeros);
     for (std::int64_t g = begin; g < end; ++g) {
       detail::quantize_group(x + g * p.group_len, p, g, codes + g * cb, scales, zeros, static_cast<int>(cb));
     }
@@ -35,7 +40,9 @@ void unpack_dequantize_cpu(const std::uint8_t* codes, const void* scales, const 
                            float* out) {
   check_codec_params(p);
   const std::int64_t cb = codes_bytes(p);
+  const bool simd = detail::avx512_available() && detail::avx512_covers(p);
   at::parallel_for(0, p.n_groups, grain(p), [&](std::int64_t begin, std::int64_t end) {
+    if (simd) return detail::dequantize_groups_avx512(codes, scales, zeros, p, begin, end, out);
     for (std::int64_t g = begin; g < end; ++g) {
       detail::dequantize_group(codes + g * cb, scales, zeros, p, g, out + g * p.group_len);
     }

@@ -8,43 +8,13 @@
 
 #include "common/error.h"
 #include "kernels/kv_quant.h"
+#include "kernels/kv_quant_cache_layout.h"
 
 namespace kvsafe::kernels {
-namespace {
-
-bool token_grouped(const KvSideSpec& side) {
-  return side.granularity == Granularity::kPerChannel &&
-         (side.scheme == KvScheme::kInt || side.scheme == KvScheme::kKivi);
-}
-
-// Cache per_channel groups tokens in blocks of group_size (KIVI's G; 32 when unset).
-int token_group(const KvSideSpec& side) {
-  return side.group_size > 0 ? side.group_size : 32;
-}
-
-// Elements per group for the token-wise sides, over `dq` quantized channels.
-int row_group_len(const KvSideSpec& side, std::int64_t dq) {
-  if (is_llama_cpp(side.scheme)) return 32;
-  if (side.scheme == KvScheme::kKivi || side.granularity == Granularity::kPerGroup) {
-    return side.group_size > 0 ? side.group_size : 32;
-  }
-  return static_cast<int>(dq);  // per_token and fp8: one row
-}
-
-std::vector<int> quantized_channels(const KvSideSpec& side, std::int64_t d) {
-  KVSAFE_CHECK(side.outliers.explicit_list || side.outliers.count == 0, "outlier_channels ", side.outliers.count,
-               " needs calibration first: pass the channels from top_k_channels() as an explicit list");
-  std::vector<int> out;
-  for (int c = 0; c < d; ++c) {
-    const bool listed = std::binary_search(side.quantize_channels.begin(), side.quantize_channels.end(), c);
-    const bool outlier = std::binary_search(side.outliers.channels.begin(), side.outliers.channels.end(), c);
-    if ((side.quantize_channels.empty() || listed) && !outlier) out.push_back(c);
-  }
-  for (int c : side.quantize_channels) KVSAFE_CHECK(c < d, "channel ", c, " does not exist (head_dim ", d, ")");
-  return out;
-}
-
-}  // namespace
+using detail::cache_codec_params;
+using detail::quantized_channels;
+using detail::token_flush;
+using detail::token_grouped;
 
 std::int64_t PackedKv::memory_bytes() const {
   return codes.numel() + scales.numel() + zeros.numel() + 2 * valid_exact_elements;
@@ -66,19 +36,7 @@ PackedKv pack_cache(const at::Tensor& x, const at::Tensor& valid, const KvSideSp
   const std::vector<int> channels = quantize ? quantized_channels(side, D) : std::vector<int>{};
   const std::int64_t dq = static_cast<std::int64_t>(channels.size());
   CodecParams p;
-  if (quantize) {
-    p.codec = codec_for(side);
-    p.bits = side.bits;
-    p.fp32_scales = side.fp32_scales;
-    if (is_fp8(side.scheme)) {
-      KVSAFE_CHECK(options.fp8_scale > 0.0f || side.fp8_scale == Fp8ScaleSource::kUnit,
-                   "fp8_scale calibrated: pass the frozen scale (fp8_calibrated_scale) in CacheQuantOptions");
-      p.fp8_scale = options.fp8_scale > 0.0f ? options.fp8_scale : 1.0f;
-    }
-    p.group_len = token_grouped(side) ? token_group(side) : row_group_len(side, dq);
-    KVSAFE_CHECK(token_grouped(side) || (dq > 0 && dq % p.group_len == 0), "groups of ", p.group_len,
-                 " do not tile the ", dq, " quantized channels of a head (head_dim ", D, ")");
-  }
+  if (quantize) p = cache_codec_params(side, dq, D, options.fp8_scale);
   const bool* m = mask.data_ptr<bool>();
   std::vector<std::int64_t> groups;  // flat offsets, group_len per group
   std::vector<char> is_quantized(static_cast<std::size_t>(x.numel()), 0);
@@ -94,7 +52,7 @@ PackedKv pack_cache(const at::Tensor& x, const at::Tensor& valid, const KvSideSp
     for (std::int64_t h = 0; h < H; ++h) {
       const std::int64_t base = (b * H + h) * T * D;
       if (token_grouped(side)) {
-        const std::int64_t G = p.group_len, F = side.residual > 0 ? side.residual : G;
+        const std::int64_t G = p.group_len, F = token_flush(side);
         const std::int64_t nq = n / F * F;
         for (std::int64_t t0 = 0; t0 < nq; t0 += G) {
           for (int c : channels) {

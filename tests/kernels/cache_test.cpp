@@ -51,6 +51,49 @@ TEST(CacheMode, KiviAppendOneByOneEqualsBlockwiseAndWindowsHold) {
   }
 }
 
+TEST(CacheMode, AppendsQuantizeEachGroupOnceAndNeverRewriteHistory) {
+  // After every append (prefill with left padding, decode steps, one padded step): the cache
+  // equals pack_cache of the whole history, groups quantized so far equal pack_cache's group
+  // count (a re-quantized group would count twice), and every slot that was already
+  // quantized reads back bit for bit as before.
+  at::manual_seed(8);
+  const std::int64_t steps = 19;
+  for (const char* label : {"kivi2-g2-r4-cache", "int4-ptok-asym-r3-cache", "int3-g32-sym-cache", "fp8e4m3-cal-cache",
+                            "q4_0-cache", "int2-ptok-asym-cache+out[5,9]", "int4-pchan-asym-cache"}) {
+    KvQuantSpec spec = parse_kv_label(label);
+    if (spec.key_granularity == Granularity::kPerChannel) spec.group_size = 4;
+    const KvSideSpec key = resolve_side(spec, KvSide::kKey, 0), value = resolve_side(spec, KvSide::kValue, 0);
+    const at::Tensor k = at::randn({2, 2, 5 + steps, 64}), v = at::randn({2, 2, 5 + steps, 64}) * 3;
+    at::Tensor valid = at::ones({2, 5 + steps}, at::kBool);
+    valid.index_put_({1, at::indexing::Slice(0, 2)}, false);  // sequence 1: left padding in the prefill
+    valid.index_put_({0, 11}, false);                         // sequence 0: one padded decode slot
+    KvCacheQuantizer cache(key, value);
+    at::Tensor before_k, before_v;
+    for (std::int64_t end = 5; end <= 5 + steps; ++end) {
+      const std::int64_t begin = end == 5 ? 0 : end - 1;
+      cache.append(k.slice(2, begin, end), v.slice(2, begin, end), valid.slice(1, begin, end));
+      const auto [rk, rv] = cache.read();
+      const at::Tensor hk = k.slice(2, 0, end), hv = v.slice(2, 0, end), hm = valid.slice(1, 0, end);
+      const PackedKv pk = pack_cache(hk, hm, key, {.fp8_scale = cache.key_fp8_scale()});
+      const PackedKv pv = pack_cache(hv, hm, value, {.fp8_scale = cache.value_fp8_scale()});
+      ASSERT_TRUE(rk.equal(unpack_cache(pk))) << label << " tokens " << end;
+      ASSERT_TRUE(rv.equal(unpack_cache(pv))) << label << " tokens " << end;
+      EXPECT_EQ(cache.quantized_groups(), pk.params.n_groups + pv.params.n_groups) << label << " tokens " << end;
+      EXPECT_EQ(cache.memory_bytes(), pk.memory_bytes() + pv.memory_bytes()) << label << " tokens " << end;
+      if (before_k.defined()) {
+        // Slots quantized before this append (they differ from the input) are untouched.
+        const std::int64_t t = before_k.size(2);
+        const at::Tensor was_k = before_k.ne(hk.slice(2, 0, t)), was_v = before_v.ne(hv.slice(2, 0, t));
+        EXPECT_TRUE(rk.slice(2, 0, t).masked_select(was_k).equal(before_k.masked_select(was_k))) << label;
+        EXPECT_TRUE(rv.slice(2, 0, t).masked_select(was_v).equal(before_v.masked_select(was_v))) << label;
+      }
+      before_k = rk.clone();
+      before_v = rv.clone();
+    }
+    EXPECT_GT(cache.quantized_groups(), 0) << label;
+  }
+}
+
 TEST(CacheMode, PaddingNeverJoinsAGroup) {
   // Serving mode: a sequence's result is the same alone or next to a padded sequence.
   at::manual_seed(4);

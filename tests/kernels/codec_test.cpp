@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/group_codec.h"
+#include "kernels/group_codec_impl.h"
 #include "kernels/quant_math.h"
 
 namespace kvsafe::kernels {
@@ -214,6 +215,129 @@ TEST(LlamaCpp, Q4_1AndQ5Types) {
   // Scales are fp16: a d that is not representable is rounded in storage only.
   const Coded d = run(block({0.1f}, 0.0f), {.codec = Codec::kQ8_0, .group_len = 32});
   EXPECT_EQ(d.out[0], 127.0f * half_round(0.1f / 127.0f));
+}
+
+// quantize_pack_cpu / unpack_dequantize_cpu (vectorized where the CPU allows) against the
+// per-group reference (group_codec_impl.h, what the CUDA kernels run), bit for bit: codes,
+// scales, zeros and outputs, over widths, group lengths with tails, scale kinds, signed
+// zeros, constant groups, subnormals, fp8 rounding boundaries and saturation.
+void expect_matches_reference(const std::vector<float>& x, CodecParams p, const char* what) {
+  p.n_groups = static_cast<std::int64_t>(x.size()) / p.group_len;
+  const std::size_t cb = static_cast<std::size_t>(codes_bytes(p));
+  const std::size_t nc = static_cast<std::size_t>(p.n_groups) * cb;
+  const std::size_t ns = static_cast<std::size_t>(p.n_groups) * 4 + 4;
+  std::vector<std::uint8_t> codes(nc, 0xaa), scales(ns, 0), zeros(ns, 0);
+  std::vector<std::uint8_t> ref_codes(nc, 0x55), ref_scales(ns, 0), ref_zeros(ns, 0);
+  quantize_pack_cpu(x.data(), p, codes.data(), scales.data(), zeros.data());
+  for (std::int64_t g = 0; g < p.n_groups; ++g) {
+    detail::quantize_group(x.data() + g * p.group_len, p, g, ref_codes.data() + g * cb, ref_scales.data(),
+                           ref_zeros.data(), static_cast<int>(cb));
+  }
+  const auto info = [&] {
+    return std::string(what) + " codec " + std::to_string(static_cast<int>(p.codec)) + " bits " +
+           std::to_string(p.bits) + " group " + std::to_string(p.group_len) + " fp32 " + std::to_string(p.fp32_scales) +
+           " fp8 scale " + std::to_string(p.fp8_scale);
+  };
+  ASSERT_EQ(codes, ref_codes) << info();
+  ASSERT_EQ(scales, ref_scales) << info();
+  ASSERT_EQ(zeros, ref_zeros) << info();
+  // Dequantize the codes above and, separately, arbitrary bytes (every fp8 code included).
+  std::vector<std::uint8_t> any(nc);
+  for (std::size_t i = 0; i < nc; ++i) any[i] = static_cast<std::uint8_t>(i * 167 + 13);
+  for (const std::vector<std::uint8_t>* c : {&codes, &any}) {
+    std::vector<float> out(x.size(), 1.0f), ref(x.size(), 2.0f);
+    unpack_dequantize_cpu(c->data(), scales.data(), zeros.data(), p, out.data());
+    for (std::int64_t g = 0; g < p.n_groups; ++g) {
+      detail::dequantize_group(c->data() + g * cb, scales.data(), zeros.data(), p, g, ref.data() + g * p.group_len);
+    }
+    ASSERT_EQ(std::memcmp(out.data(), ref.data(), out.size() * sizeof(float)), 0) << info();
+  }
+}
+
+TEST(Codec, VectorizedPathsMatchThePerGroupReferenceBitForBit) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  const auto data = [&](int size, int kind) {
+    std::vector<float> x(static_cast<std::size_t>(size));
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      switch (kind) {
+        case 0:
+          x[i] = n(rng) * 3.0f;
+          break;
+        case 1:  // signed zeros with only positives (first half) or negatives: min/max ties on +-0
+          x[i] = rng() % 3 == 0 ? (rng() % 2 ? 0.0f : -0.0f) : static_cast<float>(1 + rng() % 7) * 0.5f;
+          if (2 * i >= x.size() && x[i] != 0.0f) x[i] = -x[i];
+          break;
+        case 2:  // constant runs, subnormals and wide exponents
+          x[i] = i % 7 < 4 ? 1.5f : std::ldexp(n(rng), static_cast<int>(rng() % 80) - 140);
+          break;
+        default:  // fp8 territory: exact halfway points and values around saturation
+          x[i] = std::ldexp(1.0f + static_cast<float>(rng() % 32) / 32.0f, static_cast<int>(rng() % 44) - 26) *
+                 (rng() % 2 ? -1.0f : 1.0f);
+          if (i % 11 == 0) x[i] = (rng() % 2 ? 464.0f : 57344.0f + 4096.0f) * (i % 2 ? -1.0f : 1.0f);
+          break;
+      }
+    }
+    return x;
+  };
+  // Quotients x / s on exact half-integers and one ulp either side, s the scale the group
+  // will store: where any shortcut for the division (a reciprocal multiply) would round
+  // differently.
+  const auto near_ties = [&](int size, const CodecParams& p) {
+    std::vector<float> x(static_cast<std::size_t>(size));
+    const bool asym = p.codec == Codec::kIntAsym;
+    const int qmax = asym ? (1 << p.bits) - 1 : (1 << (p.bits - 1)) - 1;
+    for (int g0 = 0; g0 < size; g0 += p.group_len) {
+      const float top = 0.37f * static_cast<float>(qmax) * (1.0f + static_cast<float>(rng() % 1000) / 100.0f);
+      float scale = top / static_cast<float>(qmax);
+      if (!p.fp32_scales) scale = half_round(scale);
+      for (int i = g0; i < g0 + p.group_len; ++i) {
+        const float k = static_cast<float>(rng() % static_cast<unsigned>(qmax));
+        float v = (k + 0.5f) * scale;
+        if (rng() % 3 == 1) v = std::nextafter(v, INFINITY);
+        if (rng() % 3 == 2) v = std::nextafter(v, -INFINITY);
+        x[static_cast<std::size_t>(i)] = std::fmin(v, top) * (!asym && rng() % 2 ? -1.0f : 1.0f);
+      }
+      x[static_cast<std::size_t>(g0)] = asym ? 0.0f : top;  // min 0 (asym), max |x| = top (sym)
+      if (p.group_len > 1) x[static_cast<std::size_t>(g0 + 1)] = top;
+    }
+    return x;
+  };
+  for (int group : {1, 5, 16, 31, 32, 64, 100, 128, 130, 200}) {
+    for (Codec codec : {Codec::kIntSym, Codec::kIntAsym}) {
+      for (int bits = 2; bits <= 8; ++bits) {
+        for (bool fp32 : {false, true}) {
+          const CodecParams p{.codec = codec, .bits = bits, .group_len = group, .fp32_scales = fp32};
+          expect_matches_reference(near_ties(group * 40, p), p, "ties");
+        }
+      }
+    }
+    for (int kind = 0; kind < 4; ++kind) {
+      const std::vector<float> x = data(group * 7, kind);
+      for (Codec codec : {Codec::kIntSym, Codec::kIntAsym}) {
+        for (int bits = 2; bits <= 8; ++bits) {
+          for (bool fp32 : {false, true}) {
+            expect_matches_reference(x, {.codec = codec, .bits = bits, .group_len = group, .fp32_scales = fp32}, "int");
+          }
+        }
+      }
+      for (Codec codec : {Codec::kFp8E4M3, Codec::kFp8E5M2}) {
+        for (float scale : {1.0f, 0.37f, 1e-3f, 3.0e4f}) {
+          expect_matches_reference(x, {.codec = codec, .group_len = group, .fp8_scale = scale}, "fp8");
+        }
+      }
+    }
+  }
+  // Every fp8 code's decoded value, re-encoded (a row of 256 values).
+  for (bool e4m3 : {true, false}) {
+    std::vector<float> all;
+    for (int c = 0; c < 256; ++c) {
+      const float v = math::fp8_decode(static_cast<std::uint8_t>(c), math::fp8_format(e4m3));
+      if (std::isfinite(v)) all.push_back(v);
+    }
+    const Codec codec = e4m3 ? Codec::kFp8E4M3 : Codec::kFp8E5M2;
+    expect_matches_reference(all, {.codec = codec, .group_len = static_cast<int>(all.size())}, "fp8 codes");
+  }
 }
 
 TEST(Codec, RefusesBadParameters) {
