@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -136,6 +137,11 @@ KvQuantSpec canonicalize(KvQuantSpec spec);
 
 // Sorted-key, whitespace-free JSON of canonicalize(spec) without the name.
 std::string canonical_json(const KvQuantSpec& spec);
+// Every key of the JSON form (canonical_json, kv_spec_from_json), in the order the grid
+// language sweeps them. The grid's kv_cache entries accept these plus their own `granularity`
+// (both sides at once), `name` and `zip` (orchestrator/kv_entry_schema.cpp): one list, so a
+// new spec field cannot be readable from JSON but unknown to grids, or the other way round.
+std::span<const std::string_view> kv_spec_json_keys();
 // Parses canonical_json's output (and hand-written JSON with the same keys; unknown keys
 // and bad values throw InputError naming the key). The result is canonicalized.
 KvQuantSpec kv_spec_from_json(std::string_view json);

@@ -7,7 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <set>
+#include <algorithm>
+#include <array>
 #include <string>
 
 #include "common/error.h"
@@ -108,6 +109,32 @@ std::string canonical_json(const KvQuantSpec& input) {
   return j.dump();  // nlohmann objects are std::map-ordered: keys come out sorted
 }
 
+std::span<const std::string_view> kv_spec_json_keys() {
+  // NOTE: the grid language crosses sweeps in this order; the first eleven are the original
+  // language, so new keys go at the end (existing grids keep their expansion order).
+  static constexpr std::array<std::string_view, 20> kKeys = {"scheme",
+                                                             "bits",
+                                                             "symmetric",
+                                                             "key_granularity",
+                                                             "value_granularity",
+                                                             "group_size",
+                                                             "placement",
+                                                             "prefill_attention",
+                                                             "residual",
+                                                             "protect_layers",
+                                                             "outlier_channels",
+                                                             "value_bits",
+                                                             "value_symmetric",
+                                                             "value_group_size",
+                                                             "layers",
+                                                             "layer_rules",
+                                                             "quantize_channels",
+                                                             "fp8_scale",
+                                                             "pre_rope",
+                                                             "fp32_scales"};
+  return kKeys;
+}
+
 KvQuantSpec kv_spec_from_json(std::string_view text) {
   nlohmann::json j;
   try {
@@ -116,28 +143,11 @@ KvQuantSpec kv_spec_from_json(std::string_view text) {
     throw InputError(std::string("KV spec JSON does not parse: ") + e.what());
   }
   KVSAFE_CHECK(j.is_object(), "KV spec JSON must be an object");
-  static const std::set<std::string> kKnown = {"scheme",
-                                               "bits",
-                                               "symmetric",
-                                               "key_granularity",
-                                               "value_granularity",
-                                               "group_size",
-                                               "placement",
-                                               "prefill_attention",
-                                               "residual",
-                                               "protect_layers",
-                                               "outlier_channels",
-                                               "value_bits",
-                                               "value_symmetric",
-                                               "value_group_size",
-                                               "layers",
-                                               "layer_rules",
-                                               "quantize_channels",
-                                               "fp8_scale",
-                                               "pre_rope",
-                                               "fp32_scales"};
+
   for (const auto& item : j.items()) {
-    KVSAFE_CHECK(kKnown.count(item.key()) > 0, "KV spec JSON: unknown key `", item.key(), "`");
+    const auto keys = kv_spec_json_keys();
+    KVSAFE_CHECK(std::find(keys.begin(), keys.end(), item.key()) != keys.end(), "KV spec JSON: unknown key `",
+                 item.key(), "`");
   }
   KvQuantSpec spec;
   spec.scheme = need_enum<KvScheme>(j, "scheme", parse_kv_scheme);

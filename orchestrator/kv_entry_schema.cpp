@@ -17,53 +17,31 @@
 namespace kvsafe::orchestrator::detail {
 namespace {
 
-constexpr std::array<std::string_view, 23> kKvKeys = {"scheme",
-                                                      "bits",
-                                                      "symmetric",
-                                                      "granularity",
-                                                      "key_granularity",
-                                                      "value_granularity",
-                                                      "group_size",
-                                                      "placement",
-                                                      "prefill_attention",
-                                                      "residual",
-                                                      "protect_layers",
-                                                      "outlier_channels",
-                                                      "value_bits",
-                                                      "value_symmetric",
-                                                      "value_group_size",
-                                                      "layers",
-                                                      "layer_rules",
-                                                      "quantize_channels",
-                                                      "fp8_scale",
-                                                      "pre_rope",
-                                                      "fp32_scales",
-                                                      "name",
-                                                      "zip"};
-// Keys whose values may sweep (everything but name and zip), in the order they cross.
-// NOTE: the first twelve are the original grid language; new keys go after them so the
-// expansion order of existing grids does not change.
-constexpr std::array<std::string_view, 21> kSweepKeys = {"scheme",
-                                                         "bits",
-                                                         "symmetric",
-                                                         "granularity",
-                                                         "key_granularity",
-                                                         "value_granularity",
-                                                         "group_size",
-                                                         "placement",
-                                                         "prefill_attention",
-                                                         "residual",
-                                                         "protect_layers",
-                                                         "outlier_channels",
-                                                         "value_bits",
-                                                         "value_symmetric",
-                                                         "value_group_size",
-                                                         "layers",
-                                                         "layer_rules",
-                                                         "quantize_channels",
-                                                         "fp8_scale",
-                                                         "pre_rope",
-                                                         "fp32_scales"};
+// Keys whose values may sweep, in the order they cross: the KV spec's JSON keys
+// (kernels/kv_quant_spec.h, the one list) with the grid's `granularity` (both sides at once)
+// after `symmetric`, where the original grid language had it.
+const std::vector<std::string_view>& sweep_keys() {
+  static const std::vector<std::string_view> keys = [] {
+    std::vector<std::string_view> out;
+    for (std::string_view key : kernels::kv_spec_json_keys()) {
+      out.push_back(key);
+      if (key == "symmetric") out.push_back("granularity");
+    }
+    return out;
+  }();
+  return keys;
+}
+
+// Every key a kv_cache entry accepts: the sweep keys, its `name` label and `zip`.
+const std::vector<std::string_view>& entry_keys() {
+  static const std::vector<std::string_view> keys = [] {
+    std::vector<std::string_view> out = sweep_keys();
+    out.push_back("name");
+    out.push_back("zip");
+    return out;
+  }();
+  return keys;
+}
 // List-valued keys: a list is one value, a list of lists a sweep.
 constexpr std::array<std::string_view, 5> kListKeys = {"protect_layers", "outlier_channels", "layers",
                                                        "quantize_channels", "layer_rules"};
@@ -112,7 +90,7 @@ class EntryParser {
 
   // Expands entry `index` into canonical specs (not yet deduplicated across entries).
   std::vector<KvSpec> parse(const YAML::Node& node, SourceLocation where, const std::string& path) {
-    const auto view = r_.map(node, where, path, kKvKeys);
+    const auto view = r_.map(node, where, path, entry_keys());
     if (!view) return {};
     entry_path_ = path;
     entry_where_ = view->where;
@@ -120,7 +98,7 @@ class EntryParser {
 
     std::vector<Axis> axes;
     bool ok = true;
-    for (std::string_view key : kSweepKeys) {
+    for (std::string_view key : sweep_keys()) {
       const MapEntry* e = view->find(key);
       if (e == nullptr) continue;
       std::optional<Axis> axis = read_axis(*e);
@@ -385,8 +363,9 @@ class EntryParser {
           ok = false;
           continue;
         }
-        if (std::find(kSweepKeys.begin(), kSweepKeys.end(), *key) == kSweepKeys.end()) {
-          r_.error(item_where, item_path, "zip names unknown key `" + *key + "`" + did_you_mean(*key, kSweepKeys));
+        const auto& sweepable = sweep_keys();
+        if (std::find(sweepable.begin(), sweepable.end(), *key) == sweepable.end()) {
+          r_.error(item_where, item_path, "zip names unknown key `" + *key + "`" + did_you_mean(*key, sweepable));
           ok = false;
           continue;
         }

@@ -1,6 +1,10 @@
 // kernels::KvQuantSpec: labels round-trip, canonical JSON stability, validation errors.
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <set>
+#include <string>
 
 #include "common/error.h"
 #include "kernels/kv_quant_spec.h"
@@ -54,6 +58,43 @@ TEST(KvQuantSpec, CanonicalJsonOfTheFirstGridLanguageIsUnchanged) {
   EXPECT_EQ(canonical_json(KvQuantSpec{}), R"({"scheme":"none"})");
   EXPECT_EQ(kv_spec_hash(KvQuantSpec{}).size(), 64u);
   EXPECT_NE(kv_spec_hash(parse_kv_label("fp8e4m3")), kv_spec_hash(parse_kv_label("fp8e4m3-cal")));
+}
+
+TEST(KvQuantSpec, JsonKeyListIsExactlyWhatCanonicalJsonWrites) {
+  // Two specs that together set every field to a non-default value: the keys their canonical
+  // JSON writes are the list the grid language and kv_spec_from_json both read.
+  KvQuantSpec a;
+  a.scheme = KvScheme::kInt;
+  a.bits = 4;
+  a.symmetric = true;
+  a.key_granularity = Granularity::kPerGroup;
+  a.value_granularity = Granularity::kPerGroup;
+  a.group_size = 64;
+  a.placement = Placement::kCache;
+  a.prefill_attention = PrefillAttention::kQuantized;
+  a.residual = 32;
+  a.protect_layers = {0};
+  a.value_bits = 8;
+  a.value_symmetric = false;
+  a.value_group_size = 32;
+  a.layers = {0, 1, 2};
+  a.layer_rules = {KvLayerRule{.layers = {1}, .bits = 8}};
+  a.quantize_channels = {3, 5};
+  a.pre_rope = true;
+  a.fp32_scales = true;
+  KvQuantSpec b;
+  b.scheme = KvScheme::kFp8E4M3;
+  b.placement = Placement::kCache;
+  b.fp8_scale = Fp8ScaleSource::kCalibrated;
+  std::set<std::string> written;
+  for (const KvQuantSpec& spec : {a, b}) {
+    const nlohmann::json object = nlohmann::json::parse(canonical_json(spec));
+    for (auto it = object.begin(); it != object.end(); ++it) written.insert(it.key());
+  }
+  const auto keys = kv_spec_json_keys();
+  EXPECT_EQ(written, std::set<std::string>(keys.begin(), keys.end()));
+  EXPECT_EQ(keys.size(), written.size()) << "a key is listed twice";
+  EXPECT_EQ(kv_spec_from_json(canonical_json(a)), canonicalize(a));
 }
 
 TEST(KvQuantSpec, EffectiveBits) {
