@@ -2,7 +2,8 @@
 // 8, 32, 64, beside what this machine can do: fp32 matmul GFLOP/s (-> the roofline, 2 x params
 // FLOP per token) and copy bandwidth (-> the batch-1 bound of streaming every fp32 weight
 // once per token). Counters: tokens/s and its fraction of each bound. Also prints which BLAS
-// libtorch loaded (reference BLAS is ~35x slower than OpenBLAS here) and the peak RSS.
+// libtorch loaded (reference BLAS is ~35x slower than OpenBLAS here), OpenBLAS's kernel set and
+// the peak RSS.
 // Numbers go into issue notes as ratios; never asserted.
 //
 //   build/bench/engine_bench [--benchmark_filter=Decode] [--benchmark_min_time=...]
@@ -12,11 +13,13 @@
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 #include <c10/core/InferenceMode.h>
+#include <dlfcn.h>
 #include <link.h>
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -131,6 +134,13 @@ int main(int argc, char** argv) {
   std::string blas;
   dl_iterate_phdr(&blas_libraries, &blas);
   std::printf("threads %d; BLAS loaded: %s\n", at::get_num_threads(), blas.empty() ? "(none found)" : blas.c_str());
+  // NOTE: OpenBLAS 0.3.21 falls back to its SSE3 "Prescott" kernels on CPUs it does not know
+  // (e.g. Xeon family 6 model 207); OPENBLAS_CORETYPE=SkylakeX at start-up selects AVX-512.
+  if (void* symbol = dlsym(RTLD_DEFAULT, "openblas_get_corename"); symbol != nullptr) {
+    char* (*corename)() = nullptr;
+    std::memcpy(&corename, &symbol, sizeof(symbol));
+    std::printf("OpenBLAS kernels: %s\n", corename());
+  }
   std::printf(
       "fp32 matmul %.1f GFLOP/s; copy %.1f GB/s; %.1fM parameters -> roofline %.0f tokens/s, batch-1 "
       "weight-streaming bound %.0f tokens/s\n",

@@ -61,7 +61,8 @@ std::vector<Generation> Generator::generate(const std::vector<std::vector<TokenI
     if (options.on_first_logits) {
       const at::Tensor first_logits = logits.reshape({b, vocab}).to(at::kCPU, at::kFloat).contiguous();
       for (std::size_t i = 0; i < count; ++i)
-        options.on_first_logits(first + i, first_logits.data_ptr<float>() + static_cast<std::int64_t>(i) * vocab, vocab);
+        options.on_first_logits(first + i, first_logits.data_ptr<float>() + static_cast<std::int64_t>(i) * vocab,
+                                vocab);
     }
     for (std::int64_t step = 0; step < options.max_new_tokens; ++step) {
       std::vector<std::int64_t> next(count, options.pad_id);

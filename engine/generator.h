@@ -29,14 +29,14 @@ class KvPath;
 using FirstLogitsCallback = std::function<void(std::size_t prompt, const float* logits, std::int64_t vocab)>;
 
 struct GenerationOptions {
-  std::int64_t max_new_tokens = 256;   // most tokens generated per prompt (a stop token counts)
-  std::int64_t batch_size = 4;         // prompts per forward batch
-  double temperature = 0.0;            // 0 = greedy; > 0 = sample from softmax(logits / temperature)
-  double top_p = 1.0;                  // nucleus: smallest set of tokens with probability >= top_p
-  std::uint64_t seed = 0;              // sampling seed (per prompt: seed and prompt index)
-  std::vector<TokenId> stop_tokens{};  // generation of one of these ends a sequence (default_stop_tokens)
-  TokenId pad_id = 0;                  // left padding, and what a stopped sequence is fed
-  KvPath* kv_path = nullptr;           // the quantizer's KV path; nullptr = full precision
+  std::int64_t max_new_tokens = 256;      // most tokens generated per prompt (a stop token counts)
+  std::int64_t batch_size = 4;            // prompts per forward batch
+  double temperature = 0.0;               // 0 = greedy; > 0 = sample from softmax(logits / temperature)
+  double top_p = 1.0;                     // nucleus: smallest set of tokens with probability >= top_p
+  std::uint64_t seed = 0;                 // sampling seed (per prompt: seed and prompt index)
+  std::vector<TokenId> stop_tokens{};     // generation of one of these ends a sequence (default_stop_tokens)
+  TokenId pad_id = 0;                     // left padding, and what a stopped sequence is fed
+  KvPath* kv_path = nullptr;              // the quantizer's KV path; nullptr = full precision
   FirstLogitsCallback on_first_logits{};  // optional; costs one device-to-host copy per batch
 };
 

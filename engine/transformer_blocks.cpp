@@ -5,7 +5,9 @@
 #include "engine/transformer_blocks.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -120,6 +122,27 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeCosSin& rope) {
   return at::cat({rot * cos + rotate_half(rot) * sin, pass}, -1);
 }
 
+at::Tensor linear_t(const at::Tensor& x, const at::Tensor& weight_t, const at::Tensor& bias) {
+  // NOTE: at::linear's own dispatch (ATen/native/Linear.cpp, v1.13), so that the bits agree:
+  // addmm for a 2-d or contiguous 3-d input with a bias, matmul (+ add_) otherwise.
+  if (bias.defined() && x.dim() == 2) return at::addmm(bias, x, weight_t);
+  if (bias.defined() && x.dim() == 3 && x.is_contiguous()) {
+    const at::Tensor out = at::addmm(bias, x.view({x.size(0) * x.size(1), x.size(2)}), weight_t);
+    return out.view({x.size(0), x.size(1), out.size(1)});
+  }
+  at::Tensor out = at::matmul(x, weight_t);
+  if (bias.defined()) out.add_(bias);
+  return out;
+}
+
+at::Tensor embed_tokens(const ModelWeights& weights, const at::Tensor& tokens) {
+  if (weights.embed.defined()) return at::embedding(weights.embed, tokens);
+  // Tied: the rows of the embedding are the columns of the transposed lm_head.
+  const at::Tensor flat = tokens.reshape({-1});
+  const at::Tensor rows = weights.lm_head.index_select(1, flat).t();  // [tokens, hidden]
+  return rows.reshape({tokens.size(0), tokens.size(1), weights.lm_head.size(0)});
+}
+
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   const at::Tensor xf = x.to(at::kFloat);
   const at::Tensor variance = xf.pow(2).mean(-1, /*keepdim=*/true);
@@ -154,14 +177,124 @@ at::Tensor heads_to_rows(const at::Tensor& x) {
 
 }  // namespace
 
+namespace {
+
+// Dot product with eight independent partial sums (the compiler vectorizes it without
+// -ffast-math); head_dim is a multiple of 8 in every supported model, the tail is scalar.
+inline float dot8(const float* __restrict__ a, const float* __restrict__ b, std::int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::int64_t d = 0;
+  for (; d + 8 <= n; d += 8) {
+    for (int j = 0; j < 8; ++j) acc[j] += a[d + j] * b[d + j];
+  }
+  float tail = 0;
+  for (; d < n; ++d) tail += a[d] * b[d];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
+}
+
+}  // namespace
+
+at::Tensor attention_core_reference(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
+                                    const at::Tensor& allowed, double scale, double softcap) {
+  // GQA without copies: query head h uses kv head h / group, so the group's queries are
+  // stacked along the token axis of their kv head: [batch, kv_heads, group * n, dim].
+  const std::int64_t batch = q.size(0), heads = q.size(1), n = q.size(2), dim = q.size(3);
+  const std::int64_t kv_heads = keys.size(1), group = heads / kv_heads, total = keys.size(2);
+  const at::Tensor qg = q.reshape({batch, kv_heads, group * n, dim});
+  at::Tensor scores = at::matmul(qg, keys.transpose(-1, -2)) * scale;
+  if (softcap > 0) scores = at::tanh(scores / softcap) * softcap;
+  scores = scores.view({batch, kv_heads, group, n, total});
+  scores = scores.masked_fill(at::logical_not(allowed.unsqueeze(1)), -std::numeric_limits<float>::infinity());
+  const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  return at::matmul(probs.view({batch, kv_heads, group * n, total}), values).view({batch, heads, n, dim});
+}
+
+at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys_in, const at::Tensor& values_in,
+                              const at::Tensor& allowed_in, double scale, double softcap) {
+  const std::int64_t batch = q.size(0), heads = q.size(1), n = q.size(2), dim = q.size(3);
+  const std::int64_t kv_heads = keys_in.size(1), group = heads / kv_heads, total = keys_in.size(2);
+  const std::int64_t rows = group * n;  // query rows per kv head: row g * n + i is head g, slot i
+  KVSAFE_ASSERT(q.scalar_type() == at::kFloat && keys_in.scalar_type() == at::kFloat &&
+                values_in.scalar_type() == at::kFloat && q.device().is_cpu());
+  // NOTE: the caches are narrow() views of a larger buffer: only the last dim must be dense.
+  const at::Tensor qg = q.reshape({batch, kv_heads, rows, dim}).contiguous();
+  const at::Tensor keys = keys_in.stride(3) == 1 ? keys_in : keys_in.contiguous();
+  const at::Tensor values = values_in.stride(3) == 1 ? values_in : values_in.contiguous();
+  const at::Tensor allowed = allowed_in.to(at::kBool).expand({batch, 1, n, total}).contiguous();
+  at::Tensor scores = at::empty({batch, kv_heads, rows, total}, q.options());
+  const float* qd = qg.data_ptr<float>();
+  const float* kd = keys.data_ptr<float>();
+  const float* vd = values.data_ptr<float>();
+  const bool* ad = allowed.data_ptr<bool>();
+  float* sd = scores.data_ptr<float>();
+  const std::int64_t ks0 = keys.stride(0), ks1 = keys.stride(1), ks2 = keys.stride(2);
+  const std::int64_t vs0 = values.stride(0), vs1 = values.stride(1), vs2 = values.stride(2);
+  const auto fscale = static_cast<float>(scale), fcap = static_cast<float>(softcap);
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+  const std::int64_t items = batch * kv_heads;
+  // Each (sequence, kv head) is independent: one task each; a grain keeps tiny calls serial.
+  const std::int64_t grain = std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(1, rows * total));
+  at::parallel_for(0, items, grain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t item = begin; item < end; ++item) {
+      const std::int64_t b = item / kv_heads, h = item % kv_heads;
+      const float* kh = kd + b * ks0 + h * ks1;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const float* qr = qd + (item * rows + r) * dim;
+        const bool* mask = ad + (b * n + r % n) * total;
+        float* __restrict__ sr = sd + (item * rows + r) * total;
+        for (std::int64_t t = 0; t < total; ++t) sr[t] = dot8(qr, kh + t * ks2, dim) * fscale;
+        if (fcap > 0) {
+          for (std::int64_t t = 0; t < total; ++t) sr[t] = std::tanh(sr[t] / fcap) * fcap;
+        }
+        for (std::int64_t t = 0; t < total; ++t) sr[t] = mask[t] ? sr[t] : minus_inf;
+      }
+    }
+  });
+  const at::Tensor probs = at::softmax(scores, -1, at::kFloat);  // as the reference: ATen's softmax
+  const float* pd = probs.data_ptr<float>();
+  at::Tensor out = at::zeros({batch, kv_heads, rows, dim}, q.options());
+  float* od = out.data_ptr<float>();
+  at::parallel_for(0, items, grain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t item = begin; item < end; ++item) {
+      const std::int64_t b = item / kv_heads, h = item % kv_heads;
+      const float* pi = pd + item * rows * total;
+      const float* vh = vd + b * vs0 + h * vs1;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const float* pr = pi + r * total;
+        float* __restrict__ o = od + (item * rows + r) * dim;
+        for (std::int64_t t = 0; t < total; ++t) {
+          const float p = pr[t];
+          if (p == 0.0f) continue;  // masked keys (exp(-inf) = 0)
+          const float* __restrict__ vt = vh + t * vs2;
+          for (std::int64_t d = 0; d < dim; ++d) o[d] += p * vt[d];
+        }
+      }
+    }
+  });
+  return out.view({batch, heads, n, dim});
+}
+
+at::Tensor attention_core(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
+                          const at::Tensor& allowed, double scale, double softcap) {
+  const bool cpu_float = q.device().is_cpu() && q.scalar_type() == at::kFloat && keys.scalar_type() == at::kFloat &&
+                         values.scalar_type() == at::kFloat;
+  // NOTE: decode steps (a few query rows per kv head) run batch * kv_heads tiny GEMMs through
+  // ATen's bmm (~15-25 us each, ~1/3 of a batch-32 decode step); one loop over the cache is
+  // bandwidth-bound instead. Prefill keeps BLAS.
+  if (cpu_float && q.size(2) <= kDecodeAttentionMaxTokens) {
+    return attention_core_cpu(q, keys, values, allowed, scale, softcap);
+  }
+  return attention_core_reference(q, keys, values, allowed, scale, softcap);
+}
+
 at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::Tensor& x, CallContext& ctx,
                            const AttentionOptions& options) {
   const ModelConfig& c = *ctx.config;
   const std::int64_t batch = x.size(0), n = x.size(1);
   const std::int64_t heads = c.num_heads, kv_heads = c.num_kv_heads, dim = c.head_dim;
-  at::Tensor q = at::linear(x, w.q_proj, w.q_bias);
-  at::Tensor k = at::linear(x, w.k_proj, w.k_bias);
-  at::Tensor v = at::linear(x, w.v_proj, w.v_bias);
+  at::Tensor q = linear_t(x, w.q_proj, w.q_bias);
+  at::Tensor k = linear_t(x, w.k_proj, w.k_bias);
+  at::Tensor v = linear_t(x, w.v_proj, w.v_bias);
 
   const bool projection = ctx.path != nullptr && ctx.path->placement() == KvPlacement::kProjection;
   const bool cache_path = ctx.path != nullptr && ctx.path->placement() == KvPlacement::kCache;
@@ -221,29 +354,19 @@ at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::
     }
   }
 
-  // GQA without copies: query head h uses kv head h / group, so the group's queries are
-  // stacked along the token axis of their kv head: [batch, kv_heads, group * n, dim].
-  const std::int64_t group = heads / kv_heads;
-  const std::int64_t total = keys.size(2);
-  const at::Tensor qg = q.reshape({batch, kv_heads, group * n, dim});
-  at::Tensor scores = at::matmul(qg, keys.transpose(-1, -2)) * options.scale;
-  if (options.softcap > 0) scores = at::tanh(scores / options.softcap) * options.softcap;
-  scores = scores.view({batch, kv_heads, group, n, total});
   const at::Tensor& allowed = options.sliding ? ctx.allowed_window : ctx.allowed;  // [batch, 1, n, total]
-  scores = scores.masked_fill(at::logical_not(allowed.unsqueeze(1)), -std::numeric_limits<float>::infinity());
-  const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
-  const at::Tensor out = at::matmul(probs.view({batch, kv_heads, group * n, total}), values)
+  const at::Tensor out = attention_core(q, keys, values, allowed, options.scale, options.softcap)
                              .view({batch, heads, n, dim})
                              .transpose(1, 2)
                              .reshape({batch, n, heads * dim});
-  at::Tensor o = at::linear(out, w.o_proj);
+  at::Tensor o = linear_t(out, w.o_proj);
   capture_if(ctx, CaptureKind::kAttentionOutput, layer, o);
   return o;
 }
 
 at::Tensor gated_mlp(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& up, const at::Tensor& down,
                      const std::string& act) {
-  at::Tensor g = at::linear(x, gate);
+  at::Tensor g = linear_t(x, gate);
   if (act == "silu") {
     g = at::silu(g);
   } else if (act == "gelu_pytorch_tanh") {
@@ -253,12 +376,12 @@ at::Tensor gated_mlp(const at::Tensor& x, const at::Tensor& gate, const at::Tens
   } else {
     KVSAFE_CHECK(false, "unsupported MLP activation '", act, "'");
   }
-  return at::linear(g * at::linear(x, up), down);
+  return linear_t(g * linear_t(x, up), down);
 }
 
 at::Tensor moe_mlp(const LayerWeights& w, const at::Tensor& x, std::int64_t top_k, const std::string& act) {
   const at::Tensor flat = x.reshape({-1, x.size(-1)});
-  const at::Tensor router_logits = at::linear(flat, w.router);
+  const at::Tensor router_logits = linear_t(flat, w.router);
   const at::Tensor routing = at::softmax(router_logits, 1, at::kFloat);
   auto [weights, experts] = routing.topk(top_k, -1);
   weights = (weights / weights.sum(-1, /*keepdim=*/true)).to(x.scalar_type());

@@ -18,7 +18,11 @@
 
 namespace kvsafe::engine {
 
-// One decoder layer's tensors; absent ones stay undefined. Matrices are [out, in].
+// One decoder layer's tensors; absent ones stay undefined. Matrices are stored transposed,
+// [in, out] contiguous (made once at load), and applied with linear_t().
+// NOTE: x @ W^T with W^T contiguous gives the same bits as at::linear(x, W) (the same BLAS
+// sgemm, only the transpose flag differs), but with one row (batch-1 decode) OpenBLAS streams
+// an [in, out] matrix about 1.5-3x faster than an [out, in] one, whose packing dominates.
 struct LayerWeights {
   at::Tensor input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm;
   at::Tensor q_proj, k_proj, v_proj, o_proj;
@@ -30,11 +34,18 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  at::Tensor embed;       // [vocab, hidden]
+  at::Tensor embed;       // [vocab, hidden]; undefined when tied (rows are read from lm_head)
   at::Tensor final_norm;  // [hidden]
-  at::Tensor lm_head;     // [vocab, hidden] (the embedding when tied)
+  at::Tensor lm_head;     // [hidden, vocab] (transposed; the embedding's transpose when tied)
   std::vector<LayerWeights> layers;
 };
+
+// x @ weight_t (+ bias): at::linear(x, weight_t.t(), bias), bit for bit. x: [..., in];
+// weight_t: [in, out] contiguous; bias: [out] or undefined.
+at::Tensor linear_t(const at::Tensor& x, const at::Tensor& weight_t, const at::Tensor& bias = {});
+
+// The embedding rows of `tokens` (int64 [batch, n]) -> [batch, n, hidden].
+at::Tensor embed_tokens(const ModelWeights& weights, const at::Tensor& tokens);
 
 // RoPE frequencies of one model (float32 [rotary_dim / 2]) and their scaling.
 struct RopeTables {
@@ -84,6 +95,21 @@ struct AttentionOptions {
 // x: [batch, n, hidden] (already normed). Returns [batch, n, hidden].
 at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::Tensor& x, CallContext& ctx,
                            const AttentionOptions& options);
+
+// Scaled dot-product attention with GQA, soft-capping and a mask, after RoPE:
+//   q: [batch, heads, n, head_dim]; keys, values: [batch, kv_heads, total, head_dim] (any
+//   strides); allowed: bool [batch, 1, n, total] (every row allows at least one key).
+// Returns [batch, heads, n, head_dim]: softmax(mask(cap(q k^T * scale))) v, softmax in float32.
+// attention_core() picks attention_core_cpu() for float32 CPU calls with n <=
+// kDecodeAttentionMaxTokens (decode steps) and attention_core_reference() (ATen matmuls)
+// otherwise; the two agree to float rounding (tests/engine/attention_core_test.cpp).
+inline constexpr std::int64_t kDecodeAttentionMaxTokens = 4;
+at::Tensor attention_core(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
+                          const at::Tensor& allowed, double scale, double softcap);
+at::Tensor attention_core_reference(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
+                                    const at::Tensor& allowed, double scale, double softcap);
+at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
+                              const at::Tensor& allowed, double scale, double softcap);
 
 // Gated MLP down(act(gate(x)) * up(x)); act: "silu", "gelu_pytorch_tanh" or "gelu".
 at::Tensor gated_mlp(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& up, const at::Tensor& down,

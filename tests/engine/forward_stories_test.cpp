@@ -91,7 +91,8 @@ TEST_F(Stories, FirstLogitsCallbackGivesEachPromptsFirstStepLogits) {
     const auto& golden = (*cases_)[prompt].logits;
     ASSERT_EQ(vocab, static_cast<std::int64_t>(golden.size()));
     float worst = 0;
-    for (std::int64_t v = 0; v < vocab; ++v) worst = std::max(worst, std::abs(logits[v] - golden[static_cast<std::size_t>(v)]));
+    for (std::int64_t v = 0; v < vocab; ++v)
+      worst = std::max(worst, std::abs(logits[v] - golden[static_cast<std::size_t>(v)]));
     EXPECT_LT(worst, 1e-4) << "prompt " << prompt;
   };
   generator.generate(prompts, options);

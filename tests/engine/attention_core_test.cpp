@@ -1,0 +1,64 @@
+// The decode attention kernel (engine/transformer_blocks.h attention_core_cpu) against the
+// ATen reference it replaces for float32 CPU decode steps: GQA, strided cache views (a
+// narrow() of a larger buffer, as ExactKvStore hands out), padding masks, a row that sees
+// every key, soft-capping, and several query tokens. Both compute the same formula; only the
+// summation order of the dot products differs, hence a float tolerance.
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "engine/transformer_blocks.h"
+
+namespace kvsafe::engine {
+namespace {
+
+struct Case {
+  std::int64_t batch, heads, kv_heads, n, total, dim;
+  double softcap;
+};
+
+void check(const Case& c) {
+  at::manual_seed(7);
+  const std::int64_t capacity = c.total + 17;
+  // q as attention_block makes it: [batch, n, heads, dim] viewed as [batch, heads, n, dim].
+  const at::Tensor q = at::randn({c.batch, c.n, c.heads, c.dim}).transpose(1, 2);
+  const at::Tensor k_buffer = at::randn({c.batch, c.kv_heads, capacity, c.dim});
+  const at::Tensor v_buffer = at::randn({c.batch, c.kv_heads, capacity, c.dim});
+  const at::Tensor keys = k_buffer.narrow(2, 0, c.total), values = v_buffer.narrow(2, 0, c.total);
+  at::Tensor allowed = at::rand({c.batch, 1, c.n, c.total}) > 0.3;
+  allowed.select(0, 0).select(0, 0).select(0, 0).fill_(true);  // one row sees every key
+  allowed.select(0, c.batch - 1).select(0, 0).select(0, c.n - 1).fill_(false);
+  allowed.select(0, c.batch - 1).select(0, 0).select(0, c.n - 1).select(0, 0).fill_(true);  // one key only
+  const double scale = 1.0 / std::sqrt(static_cast<double>(c.dim));
+  const at::Tensor want = attention_core_reference(q, keys, values, allowed, scale, c.softcap);
+  const at::Tensor got = attention_core_cpu(q, keys, values, allowed, scale, c.softcap);
+  ASSERT_EQ(got.sizes(), want.sizes());
+  EXPECT_LT((got - want).abs().max().item<double>(), 1e-5)
+      << "batch " << c.batch << " heads " << c.heads << "/" << c.kv_heads << " n " << c.n << " total " << c.total;
+  // attention_core dispatches decode-sized calls to the kernel.
+  if (c.n <= kDecodeAttentionMaxTokens) {
+    EXPECT_TRUE(at::equal(attention_core(q, keys, values, allowed, scale, c.softcap), got));
+  }
+}
+
+TEST(AttentionCore, CpuKernelMatchesReference) {
+  check({.batch = 1, .heads = 9, .kv_heads = 3, .n = 1, .total = 130, .dim = 64, .softcap = 0});
+  check({.batch = 4, .heads = 8, .kv_heads = 4, .n = 1, .total = 9, .dim = 8, .softcap = 0});
+  check({.batch = 3, .heads = 4, .kv_heads = 4, .n = 3, .total = 40, .dim = 20, .softcap = 0});  // tail dims
+  check({.batch = 2, .heads = 6, .kv_heads = 2, .n = 2, .total = 33, .dim = 16, .softcap = 50.0});
+  check({.batch = 2, .heads = 4, .kv_heads = 1, .n = 7, .total = 12, .dim = 32, .softcap = 0});  // prefill-sized
+}
+
+TEST(AttentionCore, ContiguousAndStridedCachesGiveTheSameBits) {
+  at::manual_seed(3);
+  const at::Tensor q = at::randn({2, 6, 1, 32});
+  const at::Tensor k = at::randn({2, 3, 50, 32}), v = at::randn({2, 3, 50, 32});
+  const at::Tensor allowed = at::rand({2, 1, 1, 21}) > 0.2;
+  const at::Tensor a = attention_core_cpu(q, k.narrow(2, 0, 21), v.narrow(2, 0, 21), allowed, 0.2, 0);
+  const at::Tensor b =
+      attention_core_cpu(q, k.narrow(2, 0, 21).contiguous(), v.narrow(2, 0, 21).contiguous(), allowed, 0.2, 0);
+  EXPECT_TRUE(at::equal(a, b));
+}
+
+}  // namespace
+}  // namespace kvsafe::engine
