@@ -2,12 +2,14 @@
 // on a WikiText slice against a hand-written NLL loop over the forward logits.
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <ATen/ATen.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <span>
 #include <string>
@@ -138,6 +140,43 @@ TEST(PerplexityStories, WikiTextSliceMatchesAHandWrittenLoop) {
   EXPECT_TRUE(std::isfinite(ppl));
   EXPECT_GT(ppl, 1.0);
   std::cout << "[ report ] stories260K WikiText ppl (first 300 tokens, 128/64): " << ppl << "\n";
+}
+
+TEST(PerplexityStories, MatchesTheReferenceForward) {
+  // tests/oracles/perplexity_stories260k_reference.py: the same windows scored by the
+  // independent pure-Python forward of ../shared/models/stories260K (float64), on a text of ours.
+  if (!std::filesystem::exists(testing::stories260k_gguf_path())) GTEST_SKIP() << "no stories260K";
+  std::ifstream in(std::filesystem::path(KVSAFE_SOURCE_DIR) / "tests" / "eval" / "fixtures" /
+                   "perplexity_stories260k_reference.json");
+  ASSERT_TRUE(in.good());
+  const nlohmann::json oracle = nlohmann::json::parse(in);
+  const auto model = engine::Model::load(testing::stories260k_gguf_path(), {.threads = 1});
+  const auto tokenizer = engine::Tokenizer::load(testing::stories260k_gguf_path());
+  const std::vector<engine::TokenId> tokens = tokenize_corpus(*tokenizer, oracle.at("text").get<std::string>());
+  ASSERT_EQ(tokens, oracle.at("token_ids").get<std::vector<engine::TokenId>>());
+  const auto n = static_cast<std::int64_t>(tokens.size());
+  const auto max_length = oracle.at("max_length").get<std::int64_t>();
+  const auto stride = oracle.at("stride").get<std::int64_t>();
+  const auto& expected = oracle.at("windows");
+  ASSERT_EQ(perplexity_window_count(n, max_length, stride), static_cast<std::int64_t>(expected.size()));
+  double nll = 0, reference_nll = 0;
+  std::int64_t scored = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const PerplexityWindow w = perplexity_window(static_cast<std::int64_t>(i), n, max_length, stride);
+    EXPECT_EQ(w.begin, expected[i].at("begin").get<std::int64_t>());
+    EXPECT_EQ(w.end, expected[i].at("end").get<std::int64_t>());
+    EXPECT_EQ(w.score_begin, expected[i].at("score_begin").get<std::int64_t>());
+    const WindowNll got = score_window(*model, tokens, w);
+    const double want = expected[i].at("nll_sum").get<double>();
+    EXPECT_EQ(got.n_tokens, expected[i].at("n_tokens").get<std::int64_t>());
+    // float32 engine vs a float64 reference: the golden logits agree within 1e-4 absolute.
+    EXPECT_NEAR(got.nll_sum, want, 1e-5 * std::abs(want)) << "window " << i;
+    nll += got.nll_sum;
+    reference_nll += want;
+    scored += got.n_tokens;
+  }
+  std::cout << "[ report ] stories260K ppl on the oracle text: " << perplexity_of(nll, scored) << " (reference "
+            << perplexity_of(reference_nll, scored) << ")\n";
 }
 
 }  // namespace
