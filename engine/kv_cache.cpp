@@ -88,6 +88,7 @@ at::Tensor KvCache::begin_call(const at::Tensor& valid_new, c10::Device device) 
   positions = at::where(valid, positions, at::ones_like(positions));
   lengths_ = lengths_ + counted.select(1, counted.size(1) - 1);
   valid_ = valid_.defined() ? at::cat({valid_, valid}, 1) : valid;
+  positions_ = positions_.defined() ? at::cat({positions_, positions}, 1) : positions;
   tokens_before_ = tokens_;
   tokens_ += valid.size(1);
   return positions;

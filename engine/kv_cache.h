@@ -36,6 +36,8 @@ class KvCache {
   const at::Tensor& valid() const { return valid_; }
   // int64 [batch]: each sequence's number of real tokens so far (= its next RoPE position).
   const at::Tensor& lengths() const { return lengths_; }
+  // int64 [batch, tokens()]: each slot's RoPE position (padding slots: 1, never attended to).
+  const at::Tensor& positions() const { return positions_; }
   // Bytes held by the layer stores.
   std::int64_t memory_bytes() const;
 
@@ -54,8 +56,9 @@ class KvCache {
   std::int64_t num_layers_ = 0;
   KvPath* path_ = nullptr;
   std::vector<std::unique_ptr<KvLayerStore>> stores_;
-  at::Tensor valid_;    // bool [batch, tokens]
-  at::Tensor lengths_;  // int64 [batch]
+  at::Tensor valid_;      // bool [batch, tokens]
+  at::Tensor lengths_;    // int64 [batch]
+  at::Tensor positions_;  // int64 [batch, tokens]
   std::int64_t tokens_ = 0;
   std::int64_t tokens_before_ = 0;
 };

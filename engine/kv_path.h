@@ -15,6 +15,9 @@
 //    valid-token mask. prefill_attention() kExact: a prompt's own prefill attends to its exact
 //    K/V while the store still receives them (vLLM); kQuantized: every read goes through the
 //    store. A store must never let a quantization group mix sequences or padding slots.
+//    KvPath::keys_before_rope() true (KVQuant's pre-RoPE key quantization): the store
+//    receives and returns keys BEFORE RoPE (values as always), and attention applies RoPE to
+//    the whole key history it reads back, each slot at its own position (KvCache::positions()).
 //
 // With no KvPath (nullptr) the cache stores exact K/V; IdentityProjectionPath and
 // ExactCachePath below are the no-quantizer paths of each placement, and both give exactly
@@ -64,9 +67,10 @@ struct KvRead {
 class KvLayerStore {
  public:
   virtual ~KvLayerStore() = default;
-  // Appends this call's post-RoPE keys and values, [batch, kv_heads, new_tokens, head_dim];
-  // `valid`: bool [batch, new_tokens]. Returns the whole history (earlier tokens first) as
-  // attention must use it. Slots appended as padding stay padding forever.
+  // Appends this call's post-RoPE keys (pre-RoPE when the path's keys_before_rope()) and
+  // values, [batch, kv_heads, new_tokens, head_dim]; `valid`: bool [batch, new_tokens].
+  // Returns the whole history (earlier tokens first) as attention must use it (keys still
+  // pre-RoPE when they came so). Slots appended as padding stay padding forever.
   virtual KvRead append(const at::Tensor& keys, const at::Tensor& values, const at::Tensor& valid) = 0;
   // Tokens (slots, padding included) held.
   virtual std::int64_t tokens() const = 0;
@@ -99,6 +103,10 @@ class KvPath {
   virtual KvPlacement placement() const = 0;
   // Meaningful for placement kCache only.
   virtual KvPrefillAttention prefill_attention() const { return KvPrefillAttention::kExact; }
+  // Meaningful for placement kCache only: the store receives keys before RoPE (after
+  // OLMo-2's k_norm) and returns them so; the engine rotates what it reads. Default: false
+  // (post-RoPE keys). NOTE: a KvPath that wraps another must forward this.
+  virtual bool keys_before_rope() const { return false; }
   // Placement kProjection: x is [batch, tokens, kv_heads * head_dim] (projection output, bias
   // included). Returns a tensor of the same shape, dtype and device. Sets *mse (when not
   // null) to this call's quantization MSE if it computes one. Default: x unchanged.

@@ -267,6 +267,12 @@ at::Tensor Model::forward(const at::Tensor& tokens_in, const at::Tensor& valid_i
     ctx.allowed_window = attention_mask(cache.valid(), before, n, *c.sliding_window);
   }
   ctx.rope = rope_cos_sin(m.rope, c.rotary_dim, positions, m.dtype);
+  if (ctx.path != nullptr && ctx.path->placement() == KvPlacement::kCache && ctx.path->keys_before_rope()) {
+    // NOTE: one table choice for the whole history (longrope switches to its long factors
+    // once any position passes the original context), where a post-RoPE cache keeps older
+    // keys rotated with the short factors; equal below the switch.
+    ctx.key_rope = rope_cos_sin(m.rope, c.rotary_dim, cache.positions(), m.dtype);
+  }
   if (ctx.capture != nullptr) ctx.capture->begin_call(positions, valid);
 
   const ModelWeights& w = m.weights;

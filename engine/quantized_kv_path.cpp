@@ -7,7 +7,6 @@
 #include <map>
 #include <utility>
 
-#include "common/error.h"
 #include "kernels/kv_cache_quantizer.h"
 #include "kernels/kv_quant.h"
 
@@ -60,6 +59,9 @@ class QuantizedKvPath final : public KvPath {
     return spec_.prefill_attention == kernels::PrefillAttention::kQuantized ? KvPrefillAttention::kQuantized
                                                                             : KvPrefillAttention::kExact;
   }
+  // KVQuant's pre-RoPE keys: the store quantizes keys before RoPE (canonicalize clears the
+  // flag for placement projection, whose hooks are pre-RoPE anyway).
+  bool keys_before_rope() const override { return spec_.pre_rope; }
 
   at::Tensor project(const at::Tensor& x, const KvProjectionCall& call, double* mse) override {
     const kernels::KvSideSpec side = kernels::resolve_side(spec_, to_kernels(call.side), static_cast<int>(call.layer));
@@ -103,8 +105,6 @@ std::unique_ptr<KvPath> make_kv_path(const kernels::KvQuantSpec& spec) {
   kernels::check_kv_spec(spec);
   const kernels::KvQuantSpec canonical = kernels::canonicalize(spec);
   if (canonical.scheme == kernels::KvScheme::kNone && canonical.layer_rules.empty()) return nullptr;
-  KVSAFE_CHECK(!canonical.pre_rope, "KV spec `", kernels::kv_label(canonical),
-               "`: pre_rope (quantizing cached keys before RoPE) is not supported by the engine yet");
   return std::make_unique<QuantizedKvPath>(canonical);
 }
 

@@ -10,7 +10,9 @@
 //    paper's per-call MSE is returned.
 //  - placement cache (serving): make_store() returns a store backed by
 //    kernels::KvCacheQuantizer (per sequence and KV head, padding excluded, KIVI residual,
-//    FP8 scale frozen at the first append); prefill_attention follows the spec.
+//    FP8 scale frozen at the first append); prefill_attention follows the spec. pre_rope
+//    (KVQuant): keys_before_rope() is true, the store quantizes keys before RoPE the same
+//    way, and attention rotates the dequantized history (engine/kv_path.h).
 // Layers the spec leaves exact (protect_layers, `layers`) pass through untouched.
 // The kNone spec gives no path at all: make_kv_path returns nullptr, the plain model.
 

@@ -326,8 +326,10 @@ at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::
     k = rms_norm(k, w.k_norm, c.rms_norm_eps);
   }
   q = apply_rope(q.view({batch, n, heads, dim}).transpose(1, 2), ctx.rope);
-  k = apply_rope(k.view({batch, n, kv_heads, dim}).transpose(1, 2), ctx.rope);
+  const at::Tensor k_before_rope = k.view({batch, n, kv_heads, dim}).transpose(1, 2);
+  k = apply_rope(k_before_rope, ctx.rope);
   v = v.view({batch, n, kv_heads, dim}).transpose(1, 2);
+  const bool keys_before_rope = cache_path && ctx.path->keys_before_rope();
 
   KvLayerStore& store = ctx.cache->store(layer, {.layer = layer,
                                                  .batch = batch,
@@ -335,8 +337,15 @@ at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::
                                                  .head_dim = dim,
                                                  .dtype = k.scalar_type(),
                                                  .device = k.device()});
-  KvRead read = store.append(k, v, ctx.valid_new);
+  KvRead read = store.append(keys_before_rope ? k_before_rope : k, v, ctx.valid_new);
   at::Tensor keys = read.keys, values = read.values;
+  if (keys_before_rope) {
+    // KVQuant (Hooper et al. 2024, sec. 3.2): keys are quantized before RoPE, which is applied
+    // to the dequantized history at every read, each slot at its own position.
+    // NOTE: this rotates the layer's whole key history per call, O(batch * kv_heads * tokens *
+    // head_dim) more elementwise work per layer and step; fine for CPU correctness runs.
+    keys = apply_rope(keys, ctx.key_rope);
+  }
   if (cache_path) {
     log_mse(ctx, layer, KvSide::kKey, batch * n, read.key_mse);
     log_mse(ctx, layer, KvSide::kValue, batch * n, read.value_mse);

@@ -76,6 +76,7 @@ struct CallContext {
   ActivationCapture* capture = nullptr;  // null = no capture
   KvCallLog* kv_log = nullptr;           // null = no MSE records
   RopeCosSin rope;                       // for this call's positions
+  RopeCosSin key_rope;                   // for every slot's position (pre-RoPE key caches only)
   at::Tensor valid_new;                  // bool [batch, n]
   at::Tensor allowed;                    // bool [batch, 1, n, total]: causal + valid keys
   at::Tensor allowed_window;             // same with the sliding window (undefined if none)

@@ -123,8 +123,9 @@ struct KvSpecProblem {
 // bits 2..8 (or 16 = none) for int, 2..8 for kivi; per_group needs group_size >= 1;
 // group_size without per_group (int) is unused; prefill_attention quantized needs
 // placement cache; residual >= 0; layer and channel ids >= 0; layer rules valid and
-// disjoint from each other and from protect_layers; fp8 scale calibrated only for fp8;
-// pre_rope only with placement cache. Empty when valid.
+// disjoint from each other and from protect_layers; fp8 scale calibrated only for fp8.
+// Empty when valid. (pre_rope with placement projection is not an error: canonicalize clears
+// it, since projection outputs are pre-RoPE by construction.)
 std::vector<KvSpecProblem> validate_kv_spec(const KvQuantSpec& spec);
 // Throws InputError naming the first problem ("invalid KV spec `label`: key: message").
 void check_kv_spec(const KvQuantSpec& spec);

@@ -113,6 +113,7 @@ class MseRecordingPath final : public engine::KvPath {
   MseRecordingPath(engine::KvPath& inner, KvMseSums& sums) : inner_(inner), sums_(sums) {}
   engine::KvPlacement placement() const override { return inner_.placement(); }
   engine::KvPrefillAttention prefill_attention() const override { return inner_.prefill_attention(); }
+  bool keys_before_rope() const override { return inner_.keys_before_rope(); }
   at::Tensor project(const at::Tensor& x, const engine::KvProjectionCall& call, double* mse) override {
     double m = std::numeric_limits<double>::quiet_NaN();
     at::Tensor out = inner_.project(x, call, &m);

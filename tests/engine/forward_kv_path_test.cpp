@@ -2,7 +2,9 @@
 // plain model's logits bit for bit; a stand-in quantizer (rounding) shows what each placement
 // sees and changes: projection hooks get [batch, tokens, kv_heads * head_dim] of the whole
 // call with its valid mask; cache stores get post-RoPE [batch, kv_heads, new, head_dim];
-// prefill_attention exact keeps the prompt's own logits exact. Also activation capture.
+// prefill_attention exact keeps the prompt's own logits exact. A cache that keeps keys before
+// RoPE (KvPath::keys_before_rope), stored exactly, gives the plain model's logits: the engine
+// rotates each slot at its own position, left padding included. Also activation capture.
 
 #include <gtest/gtest.h>
 
@@ -65,6 +67,19 @@ class RoundingCache final : public KvPath {
     return std::make_unique<RoundingStore>(shape);
   }
   int stores = 0;
+
+ private:
+  KvPrefillAttention prefill_;
+};
+
+// Cache placement with pre-RoPE keys stored exactly (ExactKvStore): the store sees unrotated
+// keys, so the plain model's logits come back only if attention rotates every slot it reads.
+class ExactPreRopeCache final : public KvPath {
+ public:
+  explicit ExactPreRopeCache(KvPrefillAttention prefill) : prefill_(prefill) {}
+  KvPlacement placement() const override { return KvPlacement::kCache; }
+  KvPrefillAttention prefill_attention() const override { return prefill_; }
+  bool keys_before_rope() const override { return true; }
 
  private:
   KvPrefillAttention prefill_;
@@ -144,6 +159,22 @@ TEST_F(KvPathTest, CachePlacementAndPrefillAttention) {
   RoundingCache quantized_prefill(KvPrefillAttention::kQuantized);
   const auto b = run(&quantized_prefill);
   EXPECT_GT(test::max_abs_diff(b[0], plain[0]), 1e-3) << "prefill reads the quantized cache";
+}
+
+TEST_F(KvPathTest, PreRopeKeyCacheRotatesEachSlotAtItsOwnPosition) {
+  // The rows are left-padded by 3 and 0 slots, so one slot index holds different positions;
+  // kQuantized makes the prefill read the store too. Rotation on read is a different
+  // rounding of the same product as rotation on write: equal to float rounding.
+  const auto plain = run(nullptr);
+  for (const auto prefill : {KvPrefillAttention::kExact, KvPrefillAttention::kQuantized}) {
+    ExactPreRopeCache path(prefill);
+    const auto pre = run(&path);
+    ASSERT_EQ(pre.size(), plain.size());
+    for (std::size_t i = 0; i < pre.size(); ++i) {
+      EXPECT_LT(test::max_abs_diff(pre[i], plain[i]), 1e-5)
+          << "call " << i << (prefill == KvPrefillAttention::kExact ? " exact" : " quantized") << " prefill";
+    }
+  }
 }
 
 TEST_F(KvPathTest, CaptureSelectsPositionsIndependentOfPadding) {

@@ -4,11 +4,12 @@
 // the exact projections of that call; protected layers stay exact; the per-call MSE log
 // is filled. Cache placement: the prefill's stored keys are exactly fake_quantize_cache of
 // the post-RoPE keys, padding excluded; prefill_attention exact keeps the prompt's logits
-// exact while later steps change; the stored form is smaller than the exact cache.
+// exact while later steps change; the stored form is smaller than the exact cache. Pre-RoPE
+// keys (KVQuant): the stored keys are fake_quantize_cache of the pre-RoPE keys, rotated by
+// the test's own RoPE at each token's position, and differ from post-RoPE quantization.
 
 #include <gtest/gtest.h>
 
-#include "common/error.h"
 #include "engine/activation_capture.h"
 #include "engine/quantized_kv_path.h"
 #include "kernels/kv_quant.h"
@@ -40,12 +41,33 @@ class QuantizedKvPathTest : public ::testing::Test {
 };
 Model* QuantizedKvPathTest::model_ = nullptr;
 
-TEST_F(QuantizedKvPathTest, NoneGivesNoPathAndPreRopeIsRefused) {
+// transformers' rotate_half RoPE (modeling_llama.py, default rope_type), float32 as there:
+// x [1, heads, n, dim] at positions 0..n-1.
+at::Tensor rope_reference(const at::Tensor& x, double theta) {
+  const std::int64_t n = x.size(2), dim = x.size(3), half = dim / 2;
+  const at::Tensor inv_freq = 1.0 / at::pow(theta, at::arange(0, dim, 2, at::kLong).to(at::kFloat) / dim);
+  const at::Tensor freqs = at::arange(n, at::kLong).to(at::kFloat).unsqueeze(1) * inv_freq.unsqueeze(0);
+  const at::Tensor emb = at::cat({freqs, freqs}, -1);  // [n, dim]
+  const at::Tensor rotated = at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  return x * emb.cos() + rotated * emb.sin();
+}
+
+TEST_F(QuantizedKvPathTest, NoneGivesNoPathAndPreRopeNeedsTheCache) {
   EXPECT_EQ(make_kv_path(parse_kv_label("none")), nullptr);
   EXPECT_NE(make_kv_path(parse_kv_label("int4-ptok-asym")), nullptr);
+  EXPECT_FALSE(make_kv_path(parse_kv_label("int4-ptok-asym-cache"))->keys_before_rope());
   kernels::KvQuantSpec spec = parse_kv_label("int4-ptok-asym-cache");
   spec.pre_rope = true;
-  EXPECT_THROW(make_kv_path(spec), InputError);
+  auto path = make_kv_path(spec);
+  ASSERT_NE(path, nullptr);
+  EXPECT_TRUE(path->keys_before_rope());
+  // Projection hooks are pre-RoPE already: canonicalize drops the flag.
+  spec = parse_kv_label("int4-ptok-asym");
+  spec.pre_rope = true;
+  path = make_kv_path(spec);
+  ASSERT_NE(path, nullptr);
+  EXPECT_EQ(path->placement(), KvPlacement::kProjection);
+  EXPECT_FALSE(path->keys_before_rope());
 }
 
 TEST_F(QuantizedKvPathTest, ProjectionPlacementIsThePaperFormulaOnTheWholeCall) {
@@ -140,6 +162,62 @@ TEST_F(QuantizedKvPathTest, CachePrefillExactKeepsPromptLogitsAndDecodeChanges) 
   EXPECT_TRUE(at::equal(exact[0].masked_select(mask), plain[0].masked_select(mask)));
   EXPECT_FALSE(at::equal(quantized[0].masked_select(mask), plain[0].masked_select(mask)));
   EXPECT_FALSE(at::equal(exact[1], plain[1]));
+}
+
+TEST_F(QuantizedKvPathTest, PreRopeCacheQuantizesKeysBeforeRopeAndRotatesOnRead) {
+  const auto spec = parse_kv_label("int4-g8-asym-cache-prerope");
+  auto pre_path = make_kv_path(spec);
+  auto post_path = make_kv_path(parse_kv_label("int4-g8-asym-cache"));
+  ASSERT_TRUE(pre_path->keys_before_rope());
+  const auto& c = model_->config();
+  ASSERT_EQ(c.rotary_dim, c.head_dim);
+  const auto b = batch();
+  // The pre-RoPE keys: the plain model's k_proj outputs. The exact prefill of the pre-RoPE
+  // path computes the same layer inputs, so its store receives these very bits.
+  ActivationCapture exact_capture(capture_all({CaptureKind::kKeyExact}));
+  KvCache plain(*model_, 2, nullptr);
+  const at::Tensor plain_logits = model_->forward(b.tokens, b.valid, plain, {.capture = &exact_capture});
+  ActivationCapture capture(capture_all({CaptureKind::kKeyExact, CaptureKind::kKeyUsed}));
+  KvCache cache(*model_, 2, pre_path.get());
+  EXPECT_TRUE(at::equal(model_->forward(b.tokens, b.valid, cache, {.capture = &capture}), plain_logits));
+  for (std::int64_t layer = 0; layer < c.num_layers; ++layer) {
+    const at::Tensor pre_rope = exact_capture.get(CaptureKind::kKeyExact, layer);
+    const at::Tensor post_rope = capture.get(CaptureKind::kKeyExact, layer);  // cache placement: post-RoPE
+    const at::Tensor used = capture.get(CaptureKind::kKeyUsed, layer);        // rotated dequantized keys
+    const kernels::KvSideSpec side = kernels::resolve_side(spec, kernels::KvSide::kKey, static_cast<int>(layer));
+    std::int64_t offset = 0;
+    for (const std::int64_t length : {5, 8}) {
+      const auto as_heads = [&](const at::Tensor& rows) {
+        return rows.narrow(0, offset, length)
+            .view({1, length, c.num_kv_heads, c.head_dim})
+            .transpose(1, 2)
+            .contiguous();
+      };
+      const auto as_rows = [&](const at::Tensor& heads) {
+        return heads.transpose(1, 2).reshape({length, c.num_kv_heads * c.head_dim});
+      };
+      const at::Tensor seq_pre = as_heads(pre_rope);
+      const at::Tensor seq_used = used.narrow(0, offset, length);
+      // The test's RoPE reproduces the engine's on exact keys (checks the oracle itself).
+      ASSERT_LT(test::max_abs_diff(as_rows(rope_reference(seq_pre, c.rope_theta)), post_rope.narrow(0, offset, length)),
+                1e-5);
+      const at::Tensor expected =
+          as_rows(rope_reference(kernels::fake_quantize_cache(seq_pre, at::Tensor(), side), c.rope_theta));
+      EXPECT_LT(test::max_abs_diff(seq_used, expected), 1e-5) << "layer " << layer << " row length " << length;
+      const at::Tensor post_quantized = as_rows(kernels::fake_quantize_cache(as_heads(post_rope), at::Tensor(), side));
+      EXPECT_GT(test::max_abs_diff(seq_used, post_quantized), 1e-3) << "layer " << layer << " row length " << length;
+      offset += length;
+    }
+  }
+  // Decode reads the store: pre-RoPE and post-RoPE quantization give different logits.
+  KvCache post_cache(*model_, 2, post_path.get());
+  model_->forward(b.tokens, b.valid, post_cache, {});
+  const at::Tensor next = at::full({2, 1}, 432, at::kLong);
+  const at::Tensor pre_step = model_->forward(next, at::Tensor(), cache, {});
+  const at::Tensor post_step = model_->forward(next, at::Tensor(), post_cache, {});
+  const at::Tensor plain_step = model_->forward(next, at::Tensor(), plain, {});
+  EXPECT_GT(test::max_abs_diff(pre_step, post_step), 1e-4);
+  EXPECT_GT(test::max_abs_diff(pre_step, plain_step), 1e-4);
 }
 
 }  // namespace

@@ -175,6 +175,38 @@ TEST_F(FirstTokenDivergenceTest, ExactPrefillCacheLeavesTheFirstTokenAlone) {
 // worker does (llama-2 template, its default system prompt), run the Generator over the same
 // batches once with no KV path and once with make_kv_path(cell.kv), and take the KL of the
 // first-step logits with ATen.
+TEST_F(FirstTokenDivergenceTest, PreRopeCellsQuantizeTheKeysBeforeRope) {
+  // The worker's MSE-recording wrapper must pass the path's pre-RoPE flag through: the
+  // worker's answers equal the engine's own generation with the pre-RoPE path, and differ
+  // from post-RoPE cache quantization.
+  const std::string kv = "int2-ptok-asym-cache-prerope";
+  const std::vector<db::GenerationRow> pre = executor_->run(stories_cell(kv), 0, kPrompts).generations;
+  const auto model = engine::Model::load(testing::stories260k_gguf_path(), {.threads = 1});
+  const auto tokenizer = engine::Tokenizer::load(testing::stories260k_gguf_path());
+  const engine::ChatTemplate chat = engine::load_chat_template(testing::stories260k_gguf_path(), {.name = "llama-2"});
+  const eval::Benchmark benchmark = load_cell_prompts(stories_cell(kv).benchmark, data_dir());
+  std::vector<std::vector<engine::TokenId>> prompts;
+  for (std::int64_t i = 0; i < kPrompts; ++i) {
+    const std::vector<engine::ChatMessage> turns{
+        {.role = engine::ChatRole::kUser, .content = benchmark.prompts[static_cast<std::size_t>(i)].text}};
+    prompts.push_back(chat.tokenize(*tokenizer, turns, {.merge_system_into_first_user = true}).ids);
+  }
+  const std::unique_ptr<engine::KvPath> path = engine::make_kv_path(kernels::parse_kv_label(kv));
+  ASSERT_TRUE(path->keys_before_rope());
+  const auto out =
+      engine::Generator(*model).generate(prompts, {.max_new_tokens = stories_cell(kv).generation->max_new_tokens,
+                                                   .batch_size = kBatch,
+                                                   .stop_tokens = engine::default_stop_tokens(*tokenizer),
+                                                   .pad_id = tokenizer->eos_id().value_or(0),
+                                                   .kv_path = path.get()});
+  int differs_from_post_rope = 0;
+  for (std::size_t i = 0; i < pre.size(); ++i) {
+    EXPECT_EQ(pre[i].output_text, tokenizer->decode(out[i].tokens, {.skip_special = true})) << "prompt " << i;
+    differs_from_post_rope += pre[i].output_text != rows("int2-ptok-asym-cache")[i].output_text ? 1 : 0;
+  }
+  EXPECT_GT(differs_from_post_rope, 0);
+}
+
 TEST_F(FirstTokenDivergenceTest, KlMatchesAnIndependentComputation) {
   const auto model = engine::Model::load(testing::stories260k_gguf_path(), {.threads = 1});
   const auto tokenizer = engine::Tokenizer::load(testing::stories260k_gguf_path());
