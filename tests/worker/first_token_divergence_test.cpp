@@ -23,6 +23,7 @@
 #include "engine/tokenizer.h"
 #include "kernels/kv_quant_spec.h"
 #include "tests/testing/model_files.h"
+#include "tests/worker/stories_cell.h"
 #include "worker/cell_prompts.h"
 #include "worker/shard_executor.h"
 
@@ -39,19 +40,8 @@ std::filesystem::path data_dir() {
 }
 
 Cell stories_cell(const std::string& kv) {
-  Cell cell;
-  cell.id = "0123456789abcdef-divergence-" + kv;
-  cell.model.name = "stories260k";
-  cell.model.path = testing::stories260k_gguf_path();
-  cell.model.chat_template = "llama-2";
-  cell.kv = kernels::parse_kv_label(kv);
-  cell.kv_label = kv;
-  cell.benchmark.name = "custom";
-  cell.benchmark.task = orchestrator::Task::kRefusal;
-  cell.benchmark.limit = kPrompts;
-  cell.generation = orchestrator::GenerationSettings{.max_new_tokens = 8, .batch_size = kBatch};
-  cell.n_prompts = kPrompts;
-  return cell;
+  return test_cells::stories_cell(
+      kv, {.prompts = kPrompts, .batch_size = kBatch, .max_new_tokens = 8, .id_tag = "divergence"});
 }
 
 // KL(P || Q) from ATen: log_softmax in double over the whole vocabulary.

@@ -20,6 +20,7 @@
 #include "kernels/kv_quant_spec.h"
 #include "orchestrator/benchmark_catalog.h"
 #include "tests/testing/model_files.h"
+#include "tests/worker/stories_cell.h"
 #include "worker/cell_prompts.h"
 #include "worker/shard_executor.h"
 
@@ -39,19 +40,7 @@ bool have_inputs() {
 }
 
 Cell stories_cell(const std::string& kv, std::int64_t n_prompts = 6, std::int64_t batch_size = 2) {
-  Cell cell;
-  cell.id = "0123456789abcdef-stories-" + kv;
-  cell.model.name = "stories260k";
-  cell.model.path = testing::stories260k_gguf_path();
-  cell.model.chat_template = "llama-2";
-  cell.kv = kernels::parse_kv_label(kv);
-  cell.kv_label = kv;
-  cell.benchmark.name = "custom";
-  cell.benchmark.task = Task::kRefusal;
-  cell.benchmark.limit = n_prompts;
-  cell.generation = orchestrator::GenerationSettings{.max_new_tokens = 12, .batch_size = batch_size};
-  cell.n_prompts = n_prompts;
-  return cell;
+  return test_cells::stories_cell(kv, {.prompts = n_prompts, .batch_size = batch_size});
 }
 
 Cell wikitext_cell(const std::string& kv) {
