@@ -1,5 +1,6 @@
 // `kvsafe status DB`: experiments, cells by state, failures with their errors; with --summary,
-// also the run summary (report/run_summary.h): refusal, flip and perplexity per KV label.
+// also the run summary (report/run_summary.h): refusal, flip and perplexity per KV label, and
+// first-token divergence and KV MSE.
 
 #include <CLI/CLI.hpp>
 
@@ -25,7 +26,7 @@ void register_status(CLI::App& app, CommandContext& context) {
   command->add_flag("--summary", *summary,
                     "Also print the run summary: per model and benchmark, refusal and compliance rates,\n"
                     "the conditional flip rate vs full precision (Wilson 95% CIs, regime) and the perplexity\n"
-                    "ratio, per KV quantizer");
+                    "ratio, per KV quantizer; then mean first-token KL, changed first tokens and KV MSE");
   command->callback([db_path, summary, &context] {
     auto store = db::Store::open(*db_path, {.read_only = true});
     const std::string text = db::format_status_report(store->status_report());

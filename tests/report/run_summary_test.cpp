@@ -64,6 +64,19 @@ db::CellRecord cell(const std::string& id, const std::string& kv, double bits, c
   return c;
 }
 
+// Prompt i's stored answer with placeholder hashes and text; callers set the verdict and extras.
+db::GenerationRow answer_row(std::size_t i) {
+  db::GenerationRow row;
+  row.prompt_index = static_cast<std::int64_t>(i);
+  row.prompt_id = "p" + std::to_string(i);
+  row.prompt_sha256 = "sha" + std::to_string(i);
+  row.rendered_sha256 = "rendered" + std::to_string(i);
+  row.output_text = "answer";
+  row.prompt_tokens = 10;
+  row.output_tokens = 5;
+  return row;
+}
+
 // One shard per cell: rows with the given verdicts (-1 = no verdict), harmful flags in judge_json.
 void commit_answers(db::Store& store, const std::string& id, const std::vector<int>& refused,
                     const std::vector<bool>& harmful, const std::vector<bool>& degenerate = {}) {
@@ -71,14 +84,7 @@ void commit_answers(db::Store& store, const std::string& id, const std::vector<i
   ASSERT_TRUE(store.claim_shard(key, "test"));
   db::ShardResult result{.shard = key};
   for (std::size_t i = 0; i < refused.size(); ++i) {
-    db::GenerationRow row;
-    row.prompt_index = static_cast<std::int64_t>(i);
-    row.prompt_id = "p" + std::to_string(i);
-    row.prompt_sha256 = "sha" + std::to_string(i);
-    row.rendered_sha256 = "rendered" + std::to_string(i);
-    row.output_text = "answer";
-    row.prompt_tokens = 10;
-    row.output_tokens = 5;
+    db::GenerationRow row = answer_row(i);
     if (refused[i] >= 0) row.refused = refused[i] == 1;
     const bool degen = i < degenerate.size() && degenerate[i];
     row.judge_json = std::string("{\"harmful\":") + (harmful[i] ? "true" : "false") +
@@ -278,12 +284,7 @@ TEST(RunSummary, FirstTokenDivergenceAndKvMse) {
       ASSERT_TRUE(store->claim_shard(key, "test"));
       db::ShardResult result{.shard = key};
       for (std::size_t i = 0; i < rows.size(); ++i) {
-        db::GenerationRow row;
-        row.prompt_index = static_cast<std::int64_t>(i);
-        row.prompt_id = "p" + std::to_string(i);
-        row.prompt_sha256 = "sha" + std::to_string(i);
-        row.rendered_sha256 = "rendered" + std::to_string(i);
-        row.output_text = "answer";
+        db::GenerationRow row = answer_row(i);
         row.refused = true;
         row.judge_json = "{\"harmful\":true}";
         row.first_token_id = rows[i].first;

@@ -23,7 +23,7 @@
 #include "engine/tokenizer.h"
 #include "kernels/kv_quant_spec.h"
 #include "tests/testing/model_files.h"
-#include "tests/worker/stories_cell.h"
+#include "tests/worker/custom_prompts_cell.h"
 #include "worker/cell_prompts.h"
 #include "worker/shard_executor.h"
 
@@ -40,7 +40,7 @@ std::filesystem::path data_dir() {
 }
 
 Cell stories_cell(const std::string& kv) {
-  return test_cells::stories_cell(
+  return test_cells::custom_prompts_cell(
       kv, {.prompts = kPrompts, .batch_size = kBatch, .max_new_tokens = 8, .id_tag = "divergence"});
 }
 

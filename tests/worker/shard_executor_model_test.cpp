@@ -20,6 +20,7 @@
 #include "engine/tokenizer.h"
 #include "kernels/kv_quant_spec.h"
 #include "tests/testing/model_files.h"
+#include "tests/worker/custom_prompts_cell.h"
 #include "worker/cell_prompts.h"
 #include "worker/shard_executor.h"
 
@@ -27,17 +28,13 @@ namespace kvsafe::worker {
 namespace {
 
 orchestrator::Cell smollm2_cell(const std::string& kv) {
-  orchestrator::Cell cell;
-  cell.id = "0123456789abcdef-smollm2-" + kv;
-  cell.model.name = "smollm2-135m";
-  cell.model.path = testing::smollm2_gguf_path();
-  cell.kv = kernels::parse_kv_label(kv);
-  cell.kv_label = kv;
-  cell.benchmark.name = "custom";
-  cell.benchmark.limit = 4;
-  cell.generation = orchestrator::GenerationSettings{.max_new_tokens = 32, .batch_size = 4};
-  cell.n_prompts = 4;
-  return cell;
+  return test_cells::custom_prompts_cell(kv, {.prompts = 4,
+                                              .batch_size = 4,
+                                              .max_new_tokens = 32,
+                                              .id_tag = "smollm2",
+                                              .model_name = "smollm2-135m",
+                                              .model_path = testing::smollm2_gguf_path(),
+                                              .chat_template = std::nullopt});
 }
 
 TEST(ShardExecutorSmolLM2, FullPrecisionAndInt4FinishAndAreJudged) {

@@ -20,7 +20,7 @@
 #include "kernels/kv_quant_spec.h"
 #include "orchestrator/benchmark_catalog.h"
 #include "tests/testing/model_files.h"
-#include "tests/worker/stories_cell.h"
+#include "tests/worker/custom_prompts_cell.h"
 #include "worker/cell_prompts.h"
 #include "worker/shard_executor.h"
 
@@ -40,7 +40,7 @@ bool have_inputs() {
 }
 
 Cell stories_cell(const std::string& kv, std::int64_t n_prompts = 6, std::int64_t batch_size = 2) {
-  return test_cells::stories_cell(kv, {.prompts = n_prompts, .batch_size = batch_size});
+  return test_cells::custom_prompts_cell(kv, {.prompts = n_prompts, .batch_size = batch_size});
 }
 
 Cell wikitext_cell(const std::string& kv) {
