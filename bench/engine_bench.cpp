@@ -3,7 +3,8 @@
 // FLOP per token) and copy bandwidth (-> the batch-1 bound of streaming every fp32 weight
 // once per token). Counters: tokens/s and its fraction of each bound. Also prints which BLAS
 // libtorch loaded (reference BLAS is ~35x slower than OpenBLAS here), OpenBLAS's kernel set and
-// the peak RSS.
+// the peak RSS. Run it alone: OMP_WAIT_POLICY=passive (what scripts/test exports for a busy
+// machine) costs batch-32 decode about 20% on a quiet one (docs/engine.md).
 // Numbers go into issue notes as ratios; never asserted.
 //
 //   build/bench/engine_bench [--benchmark_filter=Decode] [--benchmark_min_time=...]
@@ -13,19 +14,18 @@
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 #include <c10/core/InferenceMode.h>
-#include <dlfcn.h>
 #include <link.h>
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "common/environment.h"
+#include "engine/cpu_gemm.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 
@@ -121,9 +121,24 @@ int main(int argc, char** argv) {
   }
   c10::InferenceMode guard;
   Machine m;
-  m.model = Model::load(path);
+  // NOTE: the machine's fp32 matmul rate, measured twice: at::mm with OpenBLAS's own threads
+  // (before the model load makes the BLAS single-threaded, engine/cpu_gemm.h) and the
+  // engine's column split over ATen's pool; the roofline takes the faster.
   const at::Tensor a = at::randn({1024, 1024}), b = at::randn({1024, 1024});
-  m.matmul_gflops = 2.0 * 1024 * 1024 * 1024 / seconds([&] { benchmark::DoNotOptimize(at::mm(a, b)); }, 10) / 1e9;
+  at::Tensor c = at::empty({1024, 1024});
+  const double flops = 2.0 * 1024 * 1024 * 1024;
+  const double blas_threads_gflops = flops / seconds([&] { benchmark::DoNotOptimize(at::mm(a, b)); }, 10) / 1e9;
+  m.model = Model::load(path);
+  const kvsafe::engine::ColumnProduct product{.w = b.data_ptr<float>(), .n = 1024, .out = c.data_ptr<float>()};
+  const double split_gflops =
+      flops /
+      seconds(
+          [&] {
+            kvsafe::engine::matmul_split_columns(a.data_ptr<float>(), 1024, 1024, {&product, 1});
+          },
+          10) /
+      1e9;
+  m.matmul_gflops = std::max(blas_threads_gflops, split_gflops);
   const at::Tensor src = at::randn({64 * 1024 * 1024});  // 256 MiB
   at::Tensor dst = at::empty_like(src);
   m.copy_gbps = 2.0 * static_cast<double>(src.nbytes()) / seconds([&] { dst.copy_(src); }) / 1e9;
@@ -133,14 +148,12 @@ int main(int argc, char** argv) {
   machine = &m;
   std::string blas;
   dl_iterate_phdr(&blas_libraries, &blas);
-  std::printf("threads %d; BLAS loaded: %s\n", at::get_num_threads(), blas.empty() ? "(none found)" : blas.c_str());
+  std::printf("threads %d; BLAS libraries loaded: %s; calls go to %s\n", at::get_num_threads(),
+              blas.empty() ? "(none found)" : blas.c_str(), kvsafe::engine::blas_description());
   // NOTE: OpenBLAS 0.3.21 falls back to its SSE3 "Prescott" kernels on CPUs it does not know
   // (e.g. Xeon family 6 model 207); OPENBLAS_CORETYPE=SkylakeX at start-up selects AVX-512.
-  if (void* symbol = dlsym(RTLD_DEFAULT, "openblas_get_corename"); symbol != nullptr) {
-    char* (*corename)() = nullptr;
-    std::memcpy(&corename, &symbol, sizeof(symbol));
-    std::printf("OpenBLAS kernels: %s\n", corename());
-  }
+  std::printf("1024^3 fp32 matmul: %.1f GFLOP/s with OpenBLAS's threads, %.1f GFLOP/s split by the engine\n",
+              blas_threads_gflops, split_gflops);
   std::printf(
       "fp32 matmul %.1f GFLOP/s; copy %.1f GB/s; %.1fM parameters -> roofline %.0f tokens/s, batch-1 "
       "weight-streaming bound %.0f tokens/s\n",

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "engine/cpu_gemm.h"
 #include "engine/kv_cache.h"
 #include "engine/transformer_blocks.h"
 #include "engine/weights_loader.h"
@@ -170,6 +171,7 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& path, const Mode
   const c10::Device device = parse_device(options.device);
   const at::ScalarType dtype = parse_dtype(options.dtype, device);
   set_threads(options.threads);
+  use_single_threaded_blas();  // the engine splits its products over ATen's pool instead
   const auto weights = WeightsLoader::open(path);
   auto impl = std::make_unique<Impl>();
   impl->config = weights->config();

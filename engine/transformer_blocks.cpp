@@ -5,14 +5,15 @@
 #include "engine/transformer_blocks.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <numbers>
 
 #include "common/error.h"
+#include "engine/cpu_gemm.h"
 
 namespace kvsafe::engine {
 
@@ -122,7 +123,16 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeCosSin& rope) {
   return at::cat({rot * cos + rotate_half(rot) * sin, pass}, -1);
 }
 
-at::Tensor linear_t(const at::Tensor& x, const at::Tensor& weight_t, const at::Tensor& bias) {
+namespace {
+
+bool cpu_float_linear(const at::Tensor& x, const LinearWeights& w) {
+  return x.device().is_cpu() && x.scalar_type() == at::kFloat && w.weight_t.scalar_type() == at::kFloat &&
+         w.weight_t.is_contiguous() &&
+         (!w.bias.defined() || (w.bias.scalar_type() == at::kFloat && w.bias.is_contiguous()));
+}
+
+// ATen's own path, for other devices and dtypes.
+at::Tensor linear_t_aten(const at::Tensor& x, const at::Tensor& weight_t, const at::Tensor& bias) {
   // NOTE: at::linear's own dispatch (ATen/native/Linear.cpp, v1.13), so that the bits agree:
   // addmm for a 2-d or contiguous 3-d input with a bias, matmul (+ add_) otherwise.
   if (bias.defined() && x.dim() == 2) return at::addmm(bias, x, weight_t);
@@ -133,6 +143,40 @@ at::Tensor linear_t(const at::Tensor& x, const at::Tensor& weight_t, const at::T
   at::Tensor out = at::matmul(x, weight_t);
   if (bias.defined()) out.add_(bias);
   return out;
+}
+
+}  // namespace
+
+std::vector<at::Tensor> linear_t_group(const at::Tensor& x, std::span<const LinearWeights> weights) {
+  std::vector<at::Tensor> outs;
+  outs.reserve(weights.size());
+  if (!std::all_of(weights.begin(), weights.end(), [&](const LinearWeights& w) { return cpu_float_linear(x, w); })) {
+    for (const LinearWeights& w : weights) outs.push_back(linear_t_aten(x, w.weight_t, w.bias));
+    return outs;
+  }
+  const std::int64_t in = x.size(-1);
+  const at::Tensor rows = x.reshape({-1, in}).contiguous();
+  std::vector<ColumnProduct> products;
+  for (const LinearWeights& w : weights) {
+    KVSAFE_ASSERT(w.weight_t.dim() == 2 && w.weight_t.size(0) == in, "linear_t: weight does not take ", in, " inputs");
+    outs.push_back(at::empty({rows.size(0), w.weight_t.size(1)}, x.options()));
+    products.push_back({.w = w.weight_t.data_ptr<float>(),
+                        .n = w.weight_t.size(1),
+                        .bias = w.bias.defined() ? w.bias.data_ptr<float>() : nullptr,
+                        .out = outs.back().data_ptr<float>()});
+  }
+  matmul_split_columns(rows.data_ptr<float>(), rows.size(0), in, products);
+  std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end());
+  for (at::Tensor& out : outs) {
+    shape.back() = out.size(1);
+    out = out.view(shape);
+  }
+  return outs;
+}
+
+at::Tensor linear_t(const at::Tensor& x, const at::Tensor& weight_t, const at::Tensor& bias) {
+  const LinearWeights w{.weight_t = weight_t, .bias = bias};
+  return linear_t_group(x, std::span<const LinearWeights>(&w, 1)).front();
 }
 
 at::Tensor embed_tokens(const ModelWeights& weights, const at::Tensor& tokens) {
@@ -177,23 +221,6 @@ at::Tensor heads_to_rows(const at::Tensor& x) {
 
 }  // namespace
 
-namespace {
-
-// Dot product with eight independent partial sums (the compiler vectorizes it without
-// -ffast-math); head_dim is a multiple of 8 in every supported model, the tail is scalar.
-inline float dot8(const float* __restrict__ a, const float* __restrict__ b, std::int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  std::int64_t d = 0;
-  for (; d + 8 <= n; d += 8) {
-    for (int j = 0; j < 8; ++j) acc[j] += a[d + j] * b[d + j];
-  }
-  float tail = 0;
-  for (; d < n; ++d) tail += a[d] * b[d];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
-}
-
-}  // namespace
-
 at::Tensor attention_core_reference(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
                                     const at::Tensor& allowed, double scale, double softcap) {
   // GQA without copies: query head h uses kv head h / group, so the group's queries are
@@ -209,81 +236,11 @@ at::Tensor attention_core_reference(const at::Tensor& q, const at::Tensor& keys,
   return at::matmul(probs.view({batch, kv_heads, group * n, total}), values).view({batch, heads, n, dim});
 }
 
-at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys_in, const at::Tensor& values_in,
-                              const at::Tensor& allowed_in, double scale, double softcap) {
-  const std::int64_t batch = q.size(0), heads = q.size(1), n = q.size(2), dim = q.size(3);
-  const std::int64_t kv_heads = keys_in.size(1), group = heads / kv_heads, total = keys_in.size(2);
-  const std::int64_t rows = group * n;  // query rows per kv head: row g * n + i is head g, slot i
-  KVSAFE_ASSERT(q.scalar_type() == at::kFloat && keys_in.scalar_type() == at::kFloat &&
-                values_in.scalar_type() == at::kFloat && q.device().is_cpu());
-  // NOTE: the caches are narrow() views of a larger buffer: only the last dim must be dense.
-  const at::Tensor qg = q.reshape({batch, kv_heads, rows, dim}).contiguous();
-  const at::Tensor keys = keys_in.stride(3) == 1 ? keys_in : keys_in.contiguous();
-  const at::Tensor values = values_in.stride(3) == 1 ? values_in : values_in.contiguous();
-  const at::Tensor allowed = allowed_in.to(at::kBool).expand({batch, 1, n, total}).contiguous();
-  at::Tensor scores = at::empty({batch, kv_heads, rows, total}, q.options());
-  const float* qd = qg.data_ptr<float>();
-  const float* kd = keys.data_ptr<float>();
-  const float* vd = values.data_ptr<float>();
-  const bool* ad = allowed.data_ptr<bool>();
-  float* sd = scores.data_ptr<float>();
-  const std::int64_t ks0 = keys.stride(0), ks1 = keys.stride(1), ks2 = keys.stride(2);
-  const std::int64_t vs0 = values.stride(0), vs1 = values.stride(1), vs2 = values.stride(2);
-  const auto fscale = static_cast<float>(scale), fcap = static_cast<float>(softcap);
-  const float minus_inf = -std::numeric_limits<float>::infinity();
-  const std::int64_t items = batch * kv_heads;
-  // Each (sequence, kv head) is independent: one task each; a grain keeps tiny calls serial.
-  const std::int64_t grain = std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(1, rows * total));
-  at::parallel_for(0, items, grain, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t item = begin; item < end; ++item) {
-      const std::int64_t b = item / kv_heads, h = item % kv_heads;
-      const float* kh = kd + b * ks0 + h * ks1;
-      for (std::int64_t r = 0; r < rows; ++r) {
-        const float* qr = qd + (item * rows + r) * dim;
-        const bool* mask = ad + (b * n + r % n) * total;
-        float* __restrict__ sr = sd + (item * rows + r) * total;
-        for (std::int64_t t = 0; t < total; ++t) sr[t] = dot8(qr, kh + t * ks2, dim) * fscale;
-        if (fcap > 0) {
-          for (std::int64_t t = 0; t < total; ++t) sr[t] = std::tanh(sr[t] / fcap) * fcap;
-        }
-        for (std::int64_t t = 0; t < total; ++t) sr[t] = mask[t] ? sr[t] : minus_inf;
-      }
-    }
-  });
-  const at::Tensor probs = at::softmax(scores, -1, at::kFloat);  // as the reference: ATen's softmax
-  const float* pd = probs.data_ptr<float>();
-  at::Tensor out = at::zeros({batch, kv_heads, rows, dim}, q.options());
-  float* od = out.data_ptr<float>();
-  at::parallel_for(0, items, grain, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t item = begin; item < end; ++item) {
-      const std::int64_t b = item / kv_heads, h = item % kv_heads;
-      const float* pi = pd + item * rows * total;
-      const float* vh = vd + b * vs0 + h * vs1;
-      for (std::int64_t r = 0; r < rows; ++r) {
-        const float* pr = pi + r * total;
-        float* __restrict__ o = od + (item * rows + r) * dim;
-        for (std::int64_t t = 0; t < total; ++t) {
-          const float p = pr[t];
-          if (p == 0.0f) continue;  // masked keys (exp(-inf) = 0)
-          const float* __restrict__ vt = vh + t * vs2;
-          for (std::int64_t d = 0; d < dim; ++d) o[d] += p * vt[d];
-        }
-      }
-    }
-  });
-  return out.view({batch, heads, n, dim});
-}
-
 at::Tensor attention_core(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
                           const at::Tensor& allowed, double scale, double softcap) {
   const bool cpu_float = q.device().is_cpu() && q.scalar_type() == at::kFloat && keys.scalar_type() == at::kFloat &&
                          values.scalar_type() == at::kFloat;
-  // NOTE: decode steps (a few query rows per kv head) run batch * kv_heads tiny GEMMs through
-  // ATen's bmm (~15-25 us each, ~1/3 of a batch-32 decode step); one loop over the cache is
-  // bandwidth-bound instead. Prefill keeps BLAS.
-  if (cpu_float && q.size(2) <= kDecodeAttentionMaxTokens) {
-    return attention_core_cpu(q, keys, values, allowed, scale, softcap);
-  }
+  if (cpu_float) return attention_core_cpu(q, keys, values, allowed, scale, softcap);
   return attention_core_reference(q, keys, values, allowed, scale, softcap);
 }
 
@@ -292,9 +249,11 @@ at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::
   const ModelConfig& c = *ctx.config;
   const std::int64_t batch = x.size(0), n = x.size(1);
   const std::int64_t heads = c.num_heads, kv_heads = c.num_kv_heads, dim = c.head_dim;
-  at::Tensor q = linear_t(x, w.q_proj, w.q_bias);
-  at::Tensor k = linear_t(x, w.k_proj, w.k_bias);
-  at::Tensor v = linear_t(x, w.v_proj, w.v_bias);
+  const std::array<LinearWeights, 3> qkv_weights{LinearWeights{.weight_t = w.q_proj, .bias = w.q_bias},
+                                                 LinearWeights{.weight_t = w.k_proj, .bias = w.k_bias},
+                                                 LinearWeights{.weight_t = w.v_proj, .bias = w.v_bias}};
+  std::vector<at::Tensor> qkv = linear_t_group(x, qkv_weights);
+  at::Tensor q = std::move(qkv[0]), k = std::move(qkv[1]), v = std::move(qkv[2]);
 
   const bool projection = ctx.path != nullptr && ctx.path->placement() == KvPlacement::kProjection;
   const bool cache_path = ctx.path != nullptr && ctx.path->placement() == KvPlacement::kCache;
@@ -375,7 +334,10 @@ at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::
 
 at::Tensor gated_mlp(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& up, const at::Tensor& down,
                      const std::string& act) {
-  at::Tensor g = linear_t(x, gate);
+  const std::array<LinearWeights, 2> gate_up{LinearWeights{.weight_t = gate, .bias = {}},
+                                             LinearWeights{.weight_t = up, .bias = {}}};
+  std::vector<at::Tensor> projected = linear_t_group(x, gate_up);
+  at::Tensor g = std::move(projected[0]);
   if (act == "silu") {
     g = at::silu(g);
   } else if (act == "gelu_pytorch_tanh") {
@@ -385,7 +347,7 @@ at::Tensor gated_mlp(const at::Tensor& x, const at::Tensor& gate, const at::Tens
   } else {
     KVSAFE_CHECK(false, "unsupported MLP activation '", act, "'");
   }
-  return linear_t(g * linear_t(x, up), down);
+  return linear_t(g * projected[1], down);
 }
 
 at::Tensor moe_mlp(const LayerWeights& w, const at::Tensor& x, std::int64_t top_k, const std::string& act) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -41,8 +42,17 @@ struct ModelWeights {
 };
 
 // x @ weight_t (+ bias): at::linear(x, weight_t.t(), bias), bit for bit. x: [..., in];
-// weight_t: [in, out] contiguous; bias: [out] or undefined.
+// weight_t: [in, out] contiguous; bias: [out] or undefined. float32 on the CPU runs the BLAS
+// directly, split over ATen's pool (engine/cpu_gemm.h); other calls run ATen's matmul.
 at::Tensor linear_t(const at::Tensor& x, const at::Tensor& weight_t, const at::Tensor& bias = {});
+
+// Several linear_t() of one input (q, k and v; gate and up), in one parallel region on the
+// CPU; the same bits as separate calls. Returns one output per entry, in order.
+struct LinearWeights {
+  at::Tensor weight_t;  // [in, out] contiguous
+  at::Tensor bias;      // [out] or undefined
+};
+std::vector<at::Tensor> linear_t_group(const at::Tensor& x, std::span<const LinearWeights> weights);
 
 // The embedding rows of `tokens` (int64 [batch, n]) -> [batch, n, hidden].
 at::Tensor embed_tokens(const ModelWeights& weights, const at::Tensor& tokens);
@@ -101,9 +111,11 @@ at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::
 //   q: [batch, heads, n, head_dim]; keys, values: [batch, kv_heads, total, head_dim] (any
 //   strides); allowed: bool [batch, 1, n, total] (every row allows at least one key).
 // Returns [batch, heads, n, head_dim]: softmax(mask(cap(q k^T * scale))) v, softmax in float32.
-// attention_core() picks attention_core_cpu() for float32 CPU calls with n <=
-// kDecodeAttentionMaxTokens (decode steps) and attention_core_reference() (ATen matmuls)
-// otherwise; the two agree to float rounding (tests/engine/attention_core_test.cpp).
+// attention_core() picks attention_core_cpu() (engine/attention_core_cpu.cpp) for float32
+// CPU calls and attention_core_reference() (ATen matmuls) otherwise; the two agree to float
+// rounding (tests/engine/attention_core_test.cpp). attention_core_cpu runs vector loops over
+// the cache for calls of at most kDecodeAttentionMaxTokens query tokens (decode steps) and
+// BLAS products otherwise.
 inline constexpr std::int64_t kDecodeAttentionMaxTokens = 4;
 at::Tensor attention_core(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
                           const at::Tensor& allowed, double scale, double softcap);

@@ -1,10 +1,13 @@
-// The decode attention kernel (engine/transformer_blocks.h attention_core_cpu) against the
-// ATen reference it replaces for float32 CPU decode steps: GQA, strided cache views (a
-// narrow() of a larger buffer, as ExactKvStore hands out), padding masks, a row that sees
-// every key, soft-capping, and several query tokens. Both compute the same formula; only the
-// summation order of the dot products differs, hence a float tolerance.
+// The CPU attention kernel (engine/attention_core_cpu.cpp) against the ATen reference it
+// replaces for float32 CPU calls: the vector decode loops (head_dim a multiple of 16 up to
+// 256, scalar loops otherwise) and the BLAS path of longer calls (query rows in blocks), with
+// GQA, strided cache views (a narrow() of a larger buffer, as ExactKvStore hands out), padding
+// masks, a row that sees every key, one that sees a single key, and soft-capping. Both compute
+// the same formula; only the summation order of the dot products differs, hence a float
+// tolerance. Results must not depend on the thread count.
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include "engine/transformer_blocks.h"
@@ -35,10 +38,13 @@ void check(const Case& c) {
   ASSERT_EQ(got.sizes(), want.sizes());
   EXPECT_LT((got - want).abs().max().item<double>(), 1e-5)
       << "batch " << c.batch << " heads " << c.heads << "/" << c.kv_heads << " n " << c.n << " total " << c.total;
-  // attention_core dispatches decode-sized calls to the kernel.
-  if (c.n <= kDecodeAttentionMaxTokens) {
-    EXPECT_TRUE(at::equal(attention_core(q, keys, values, allowed, scale, c.softcap), got));
-  }
+  // attention_core dispatches float32 CPU calls to the kernel.
+  EXPECT_TRUE(at::equal(attention_core(q, keys, values, allowed, scale, c.softcap), got));
+  const int threads = at::get_num_threads();
+  at::set_num_threads(threads == 1 ? 2 : 1);
+  EXPECT_TRUE(at::equal(attention_core_cpu(q, keys, values, allowed, scale, c.softcap), got))
+      << "the thread count changed the bits";
+  at::set_num_threads(threads);
 }
 
 TEST(AttentionCore, CpuKernelMatchesReference) {
@@ -47,6 +53,22 @@ TEST(AttentionCore, CpuKernelMatchesReference) {
   check({.batch = 3, .heads = 4, .kv_heads = 4, .n = 3, .total = 40, .dim = 20, .softcap = 0});  // tail dims
   check({.batch = 2, .heads = 6, .kv_heads = 2, .n = 2, .total = 33, .dim = 16, .softcap = 50.0});
   check({.batch = 2, .heads = 4, .kv_heads = 1, .n = 7, .total = 12, .dim = 32, .softcap = 0});  // prefill-sized
+}
+
+TEST(AttentionCore, VectorDecodeLoopsCoverEveryHeadDim) {
+  // 16 (one vector), SmolLM2's 64, Phi-3's 96, 128, Gemma-2's 256 with soft-capping; 4 query
+  // tokens (the largest decode call) and a long cache.
+  check({.batch = 2, .heads = 2, .kv_heads = 1, .n = 1, .total = 5, .dim = 16, .softcap = 0});
+  check({.batch = 3, .heads = 9, .kv_heads = 3, .n = 4, .total = 300, .dim = 64, .softcap = 0});
+  check({.batch = 2, .heads = 4, .kv_heads = 2, .n = 1, .total = 70, .dim = 96, .softcap = 0});
+  check({.batch = 1, .heads = 8, .kv_heads = 8, .n = 2, .total = 41, .dim = 128, .softcap = 0});
+  check({.batch = 2, .heads = 4, .kv_heads = 2, .n = 1, .total = 37, .dim = 256, .softcap = 30.0});
+}
+
+TEST(AttentionCore, BlasPathSplitsLongCallsIntoRowBlocks) {
+  // A prefill whose GQA rows (3 x 100) span three blocks of 128, and a long single-head one.
+  check({.batch = 2, .heads = 6, .kv_heads = 2, .n = 100, .total = 100, .dim = 64, .softcap = 0});
+  check({.batch = 1, .heads = 1, .kv_heads = 1, .n = 260, .total = 260, .dim = 8, .softcap = 20.0});
 }
 
 TEST(AttentionCore, ContiguousAndStridedCachesGiveTheSameBits) {

@@ -1,7 +1,7 @@
 # Forward-pass tests (engine/forward.cmake). engine_forward_test (unit): stories260K against
 # its golden file, the KV path placements, capture, and the tiny random-weight models of
-# every family against transformers (fixtures from tests/oracles/forward_tiny_models.py), and the
-# decode attention kernel against its ATen reference.
+# every family against transformers (fixtures from tests/oracles/forward_tiny_models.py), the
+# CPU attention kernel against its ATen reference, and the engine's BLAS calls against ATen's.
 # engine_forward_model_test (label model): SmolLM2-135M-Instruct against llama.cpp
 # (tests/oracles/forward_smollm2_llamacpp.py), skipped when the model is absent.
 kvsafe_test(engine_forward_test
@@ -10,6 +10,7 @@ kvsafe_test(engine_forward_test
     ${CMAKE_CURRENT_SOURCE_DIR}/forward_families_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/forward_kv_path_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/attention_core_test.cpp
+    ${CMAKE_CURRENT_SOURCE_DIR}/cpu_gemm_test.cpp
   DEPS kvsafe_engine nlohmann_json::nlohmann_json
   LABELS unit)
 target_compile_definitions(engine_forward_test PRIVATE ${KVSAFE_TEST_DEFINES})

@@ -1,0 +1,289 @@
+// attention_core_cpu (engine/transformer_blocks.h): float32 attention on the CPU, one task
+// per (sequence, kv head, block of query rows) over ATen's pool.
+//
+// Decode steps (a few query rows per kv head) run vector loops over the cache: per key, its
+// dot products with every query row of the GQA group; per value row, one multiply-add into
+// accumulators that stay in registers. Longer calls (prefill, perplexity windows) run two
+// single-threaded BLAS calls per task (engine/cpu_gemm.h). The softmax between them is
+// ATen's, over the whole score tensor, as in attention_core_reference.
+
+// NOTE: the 64-byte vector helpers below are always inlined, so no call passes a vector in
+// registers across targets; GCC's ABI note about such calls (-Wpsabi) does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "common/error.h"
+#include "engine/cpu_gemm.h"
+#include "engine/transformer_blocks.h"
+
+namespace kvsafe::engine {
+namespace {
+
+// Query rows per task on the BLAS path: enough rows for an efficient product, enough tasks
+// to balance a single sequence's kv heads over the pool.
+constexpr std::int64_t kBlasRowBlock = 128;
+
+// The raw operands of one (sequence, kv head): rows [row_begin, row_end) of its queries.
+struct Task {
+  const float* q;       // [rows, dim] dense: row g * n + i is group member g, token i
+  const float* keys;    // [total, dim], rows key_stride apart
+  const float* values;  // [total, dim], rows value_stride apart
+  const bool* allowed;  // [n, total]: query token i may see key t
+  float* scores;        // [rows, total] dense
+  float* out;           // [rows, dim] dense
+  std::int64_t key_stride, value_stride;
+  std::int64_t n, total, dim;
+  std::int64_t row_begin, row_end;
+};
+
+// GCC vector extensions: sixteen float lanes, lowered to whatever the function's target
+// has (one AVX-512 register, or two AVX / four SSE registers). Each lane does plain IEEE
+// float arithmetic, so every target gives the same bits (-ffp-contract is off in C++20 mode).
+using Lanes16 = float __attribute__((vector_size(64)));
+using Lanes8 = float __attribute__((vector_size(32)));
+using Lanes4 = float __attribute__((vector_size(16)));
+
+[[gnu::always_inline]] inline Lanes16 load16(const float* p) {
+  Lanes16 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+[[gnu::always_inline]] inline float lane_sum(Lanes16 v) {
+  Lanes8 lo, hi;
+  std::memcpy(&lo, &v, sizeof(lo));
+  std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof(lo), sizeof(hi));
+  const Lanes8 s8 = lo + hi;
+  Lanes4 a, b;
+  std::memcpy(&a, &s8, sizeof(a));
+  std::memcpy(&b, reinterpret_cast<const char*>(&s8) + sizeof(a), sizeof(b));
+  const Lanes4 s4 = a + b;
+  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
+// Scores of a decode task, head_dim = 16 * kChunks: each key row is loaded once for all
+// the task's query rows.
+template <int kChunks>
+[[gnu::always_inline]] inline void decode_scores_body(const Task& t, float scale) {
+  for (std::int64_t key = 0; key < t.total; ++key) {
+    const float* k = t.keys + key * t.key_stride;
+    Lanes16 kv[kChunks];
+    for (int c = 0; c < kChunks; ++c) kv[c] = load16(k + 16 * c);
+    for (std::int64_t r = t.row_begin; r < t.row_end; ++r) {
+      const float* q = t.q + r * t.dim;
+      Lanes16 acc = kv[0] * load16(q);
+      for (int c = 1; c < kChunks; ++c) acc += kv[c] * load16(q + 16 * c);
+      t.scores[r * t.total + key] = lane_sum(acc) * scale;
+    }
+  }
+}
+
+// Output rows of a decode task from its probabilities: the accumulators of one query row
+// stay in registers over the whole cache; keys with probability 0 (masked) are skipped.
+template <int kChunks>
+[[gnu::always_inline]] inline void decode_values_body(const Task& t, const float* probs) {
+  for (std::int64_t r = t.row_begin; r < t.row_end; ++r) {
+    const float* p = probs + r * t.total;
+    Lanes16 acc[kChunks];
+    for (int c = 0; c < kChunks; ++c) acc[c] = Lanes16{};
+    for (std::int64_t key = 0; key < t.total; ++key) {
+      if (p[key] == 0.0f) continue;
+      const float* v = t.values + key * t.value_stride;
+      for (int c = 0; c < kChunks; ++c) acc[c] += p[key] * load16(v + 16 * c);
+    }
+    std::memcpy(t.out + r * t.dim, acc, sizeof(acc));
+  }
+}
+
+template <int kChunks>
+void decode_scores_generic(const Task& t, float scale) {
+  decode_scores_body<kChunks>(t, scale);
+}
+template <int kChunks>
+void decode_values_generic(const Task& t, const float* probs) {
+  decode_values_body<kChunks>(t, probs);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define KVSAFE_ATTENTION_AVX512 1
+// The same bodies compiled for AVX-512 (one register per 16 lanes); chosen at run time.
+template <int kChunks>
+[[gnu::target("avx512f")]] void decode_scores_avx512(const Task& t, float scale) {
+  decode_scores_body<kChunks>(t, scale);
+}
+template <int kChunks>
+[[gnu::target("avx512f")]] void decode_values_avx512(const Task& t, const float* probs) {
+  decode_values_body<kChunks>(t, probs);
+}
+bool cpu_has_avx512() {
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return ok;
+}
+#endif
+
+using ScoresKernel = void (*)(const Task&, float);
+using ValuesKernel = void (*)(const Task&, const float*);
+struct DecodeKernels {
+  ScoresKernel scores;
+  ValuesKernel values;
+};
+
+constexpr int kMaxChunks = 16;  // head_dim up to 256 (Gemma-2)
+
+template <std::size_t... I>
+constexpr std::array<DecodeKernels, sizeof...(I)> generic_kernels(std::index_sequence<I...>) {
+  return {DecodeKernels{&decode_scores_generic<I + 1>, &decode_values_generic<I + 1>}...};
+}
+#if defined(KVSAFE_ATTENTION_AVX512)
+template <std::size_t... I>
+constexpr std::array<DecodeKernels, sizeof...(I)> avx512_kernels(std::index_sequence<I...>) {
+  return {DecodeKernels{&decode_scores_avx512<I + 1>, &decode_values_avx512<I + 1>}...};
+}
+#endif
+
+// The vector kernels for head_dim, or nullptr members when it is not a multiple of 16 up
+// to 256 (then the scalar loops below run).
+DecodeKernels decode_kernels(std::int64_t dim) {
+  if (dim % 16 != 0 || dim / 16 < 1 || dim / 16 > kMaxChunks) return {nullptr, nullptr};
+  const auto index = static_cast<std::size_t>(dim / 16 - 1);
+#if defined(KVSAFE_ATTENTION_AVX512)
+  static constexpr auto kAvx512 = avx512_kernels(std::make_index_sequence<kMaxChunks>{});
+  if (cpu_has_avx512()) return kAvx512[index];
+#endif
+  static constexpr auto kGeneric = generic_kernels(std::make_index_sequence<kMaxChunks>{});
+  return kGeneric[index];
+}
+
+// Scalar loops for any head_dim (stories260K has 8).
+void decode_scores_scalar(const Task& t, float scale) {
+  for (std::int64_t r = t.row_begin; r < t.row_end; ++r) {
+    const float* q = t.q + r * t.dim;
+    for (std::int64_t key = 0; key < t.total; ++key) {
+      const float* k = t.keys + key * t.key_stride;
+      float acc = 0.0f;
+      for (std::int64_t d = 0; d < t.dim; ++d) acc += q[d] * k[d];
+      t.scores[r * t.total + key] = acc * scale;
+    }
+  }
+}
+void decode_values_scalar(const Task& t, const float* probs) {
+  for (std::int64_t r = t.row_begin; r < t.row_end; ++r) {
+    const float* p = probs + r * t.total;
+    float* o = t.out + r * t.dim;
+    std::fill(o, o + t.dim, 0.0f);
+    for (std::int64_t key = 0; key < t.total; ++key) {
+      if (p[key] == 0.0f) continue;
+      const float* v = t.values + key * t.value_stride;
+      for (std::int64_t d = 0; d < t.dim; ++d) o[d] += p[key] * v[d];
+    }
+  }
+}
+
+// Soft-capping and the mask, on a task's score rows.
+void cap_and_mask(const Task& t, float softcap) {
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+  for (std::int64_t r = t.row_begin; r < t.row_end; ++r) {
+    float* s = t.scores + r * t.total;
+    const bool* allowed = t.allowed + (r % t.n) * t.total;
+    if (softcap > 0) {
+      for (std::int64_t key = 0; key < t.total; ++key) s[key] = std::tanh(s[key] / softcap) * softcap;
+    }
+    for (std::int64_t key = 0; key < t.total; ++key) s[key] = allowed[key] ? s[key] : minus_inf;
+  }
+}
+
+}  // namespace
+
+at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys_in, const at::Tensor& values_in,
+                              const at::Tensor& allowed_in, double scale, double softcap) {
+  const std::int64_t batch = q.size(0), heads = q.size(1), n = q.size(2), dim = q.size(3);
+  const std::int64_t kv_heads = keys_in.size(1), group = heads / kv_heads, total = keys_in.size(2);
+  const std::int64_t rows = group * n;  // query rows per kv head: row g * n + i is head g, slot i
+  KVSAFE_ASSERT(q.scalar_type() == at::kFloat && keys_in.scalar_type() == at::kFloat &&
+                values_in.scalar_type() == at::kFloat && q.device().is_cpu());
+  // NOTE: the caches are narrow() views of a larger buffer: only the last dim must be dense.
+  const at::Tensor qg = q.reshape({batch, kv_heads, rows, dim}).contiguous();
+  const at::Tensor keys = keys_in.stride(3) == 1 ? keys_in : keys_in.contiguous();
+  const at::Tensor values = values_in.stride(3) == 1 ? values_in : values_in.contiguous();
+  const at::Tensor allowed = allowed_in.to(at::kBool).expand({batch, 1, n, total}).contiguous();
+  at::Tensor scores = at::empty({batch, kv_heads, rows, total}, q.options());
+  at::Tensor out = at::empty({batch, kv_heads, rows, dim}, q.options());
+
+  const bool decode = n <= kDecodeAttentionMaxTokens;
+  const DecodeKernels vector = decode ? decode_kernels(dim) : DecodeKernels{nullptr, nullptr};
+  const std::int64_t row_block = decode ? rows : kBlasRowBlock;
+  const std::int64_t blocks = (rows + row_block - 1) / row_block;
+  const float* qd = qg.data_ptr<float>();
+  const float* kd = keys.data_ptr<float>();
+  const float* vd = values.data_ptr<float>();
+  const bool* ad = allowed.data_ptr<bool>();
+  float* sd = scores.data_ptr<float>();
+  float* od = out.data_ptr<float>();
+  const std::int64_t ks0 = keys.stride(0), ks1 = keys.stride(1), ks2 = keys.stride(2);
+  const std::int64_t vs0 = values.stride(0), vs1 = values.stride(1), vs2 = values.stride(2);
+  const auto task = [&](std::int64_t index) {
+    const std::int64_t item = index / blocks, block = index % blocks;
+    const std::int64_t b = item / kv_heads, h = item % kv_heads;
+    return Task{.q = qd + item * rows * dim,
+                .keys = kd + b * ks0 + h * ks1,
+                .values = vd + b * vs0 + h * vs1,
+                .allowed = ad + b * n * total,
+                .scores = sd + item * rows * total,
+                .out = od + item * rows * dim,
+                .key_stride = ks2,
+                .value_stride = vs2,
+                .n = n,
+                .total = total,
+                .dim = dim,
+                .row_begin = block * row_block,
+                .row_end = std::min(rows, (block + 1) * row_block)};
+  };
+  const auto fscale = static_cast<float>(scale), fcap = static_cast<float>(softcap);
+  const std::int64_t tasks = batch * kv_heads * blocks;
+  // A grain keeps tiny calls on the calling thread.
+  const std::int64_t grain = std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(1, row_block * total));
+  at::parallel_for(0, tasks, grain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t index = begin; index < end; ++index) {
+      const Task t = task(index);
+      if (vector.scores != nullptr) {
+        vector.scores(t, fscale);
+      } else if (decode) {
+        decode_scores_scalar(t, fscale);
+      } else {
+        sgemm_row_major({.m = t.row_end - t.row_begin, .n = total, .k = dim, .transpose_b = true, .alpha = fscale},
+                        t.q + t.row_begin * dim, dim, t.keys, t.key_stride, t.scores + t.row_begin * total, total);
+      }
+      cap_and_mask(t, fcap);
+    }
+  });
+  const at::Tensor probs = at::softmax(scores, -1, at::kFloat);  // as the reference: ATen's softmax
+  const float* pd = probs.data_ptr<float>();
+  at::parallel_for(0, tasks, grain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t index = begin; index < end; ++index) {
+      const Task t = task(index);
+      const float* p = pd + (t.scores - sd);
+      if (vector.values != nullptr) {
+        vector.values(t, p);
+      } else if (decode) {
+        decode_values_scalar(t, p);
+      } else {
+        sgemm_row_major({.m = t.row_end - t.row_begin, .n = dim, .k = total}, p + t.row_begin * total, total, t.values,
+                        t.value_stride, t.out + t.row_begin * dim, dim);
+      }
+    }
+  });
+  return out.view({batch, heads, n, dim});
+}
+
+}  // namespace kvsafe::engine
