@@ -21,9 +21,10 @@ namespace kvsafe::engine {
 
 // One decoder layer's tensors; absent ones stay undefined. Matrices are stored transposed,
 // [in, out] contiguous (made once at load), and applied with linear_t().
-// NOTE: x @ W^T with W^T contiguous gives the same bits as at::linear(x, W) (the same BLAS
-// sgemm, only the transpose flag differs), but with one row (batch-1 decode) OpenBLAS streams
-// an [in, out] matrix about 1.5-3x faster than an [out, in] one, whose packing dominates.
+// NOTE: x @ W^T with W^T contiguous equals at::linear(x, W) (the same BLAS sgemm, only the
+// transpose flag differs; bit for bit with OpenBLAS's Prescott kernels, to float rounding with
+// its SkylakeX ones), but with one row (batch-1 decode) OpenBLAS streams an [in, out] matrix
+// about 1.5-3x faster than an [out, in] one, whose packing dominates.
 struct LayerWeights {
   at::Tensor input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm;
   at::Tensor q_proj, k_proj, v_proj, o_proj;
@@ -41,7 +42,8 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
 };
 
-// x @ weight_t (+ bias): at::linear(x, weight_t.t(), bias), bit for bit. x: [..., in];
+// x @ weight_t (+ bias): at::linear(x, weight_t.t(), bias), with the same bits at every
+// thread count (see LayerWeights on bits against at::linear). x: [..., in];
 // weight_t: [in, out] contiguous; bias: [out] or undefined. float32 on the CPU runs the BLAS
 // directly, split over ATen's pool (engine/cpu_gemm.h); other calls run ATen's matmul.
 at::Tensor linear_t(const at::Tensor& x, const at::Tensor& weight_t, const at::Tensor& bias = {});
