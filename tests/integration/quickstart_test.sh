@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's quickstart grid end to end (label slow; ~7 min on 2 cores): `kvsafe run` on
+# The README's quickstart grid end to end (label slow; ~6 min on 2 cores): `kvsafe run` on
 # experiments/quickstart.yaml into a fresh database, then checks with SQL that every cell is
 # done with one row per prompt and no duplicates, that a second run adds nothing, and that
 # the summary prints every KV label. Skips (77) without the model in the cache.
