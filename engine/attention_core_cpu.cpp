@@ -15,6 +15,7 @@
 #include <ATen/Parallel.h>
 
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -45,8 +46,10 @@ struct Task {
 };
 
 // GCC vector extensions: sixteen float lanes, lowered to whatever the function's target
-// has (one AVX-512 register, or two AVX / four SSE registers). Each lane does plain IEEE
-// float arithmetic, so every target gives the same bits (-ffp-contract is off in C++20 mode).
+// has (one AVX-512 register, or two AVX / four SSE registers). NOTE: GCC contracts a
+// multiply and an add into an FMA where the target has one (-ffp-contract=fast is its C++
+// default), so the AVX-512 copy and the generic one agree to float rounding, not bit for bit;
+// each gives the same bits at every thread count, as the BLAS kernels do per CPU type.
 using Lanes16 = float __attribute__((vector_size(64)));
 using Lanes8 = float __attribute__((vector_size(32)));
 using Lanes4 = float __attribute__((vector_size(16)));
@@ -152,6 +155,8 @@ constexpr std::array<DecodeKernels, sizeof...(I)> avx512_kernels(std::index_sequ
 }
 #endif
 
+std::atomic<bool> generic_only{false};  // set_decode_attention_generic_only (tests)
+
 // The vector kernels for head_dim, or nullptr members when it is not a multiple of 16 up
 // to 256 (then the scalar loops below run).
 DecodeKernels decode_kernels(std::int64_t dim) {
@@ -159,7 +164,7 @@ DecodeKernels decode_kernels(std::int64_t dim) {
   const auto index = static_cast<std::size_t>(dim / 16 - 1);
 #if defined(KVSAFE_ATTENTION_AVX512)
   static constexpr auto kAvx512 = avx512_kernels(std::make_index_sequence<kMaxChunks>{});
-  if (cpu_has_avx512()) return kAvx512[index];
+  if (cpu_has_avx512() && !generic_only.load(std::memory_order_relaxed)) return kAvx512[index];
 #endif
   static constexpr auto kGeneric = generic_kernels(std::make_index_sequence<kMaxChunks>{});
   return kGeneric[index];
@@ -204,6 +209,10 @@ void cap_and_mask(const Task& t, float softcap) {
 }
 
 }  // namespace
+
+void set_decode_attention_generic_only(bool generic) {
+  generic_only.store(generic, std::memory_order_relaxed);
+}
 
 at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys_in, const at::Tensor& values_in,
                               const at::Tensor& allowed_in, double scale, double softcap) {

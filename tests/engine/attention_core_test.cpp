@@ -65,6 +65,23 @@ TEST(AttentionCore, VectorDecodeLoopsCoverEveryHeadDim) {
   check({.batch = 2, .heads = 4, .kv_heads = 2, .n = 1, .total = 37, .dim = 256, .softcap = 30.0});
 }
 
+TEST(AttentionCore, GenericDecodeLoopsAgreeWithTheAvx512Copy) {
+  // The decode loops are one template body compiled twice; the generic copy runs on CPUs
+  // without AVX-512. GCC fuses multiply-adds only in the AVX-512 copy, hence a tolerance.
+  at::manual_seed(5);
+  for (const std::int64_t dim : {16, 64, 96, 256}) {
+    const at::Tensor q = at::randn({3, 6, 2, dim});
+    const at::Tensor k = at::randn({3, 2, 75, dim}), v = at::randn({3, 2, 75, dim});
+    const at::Tensor allowed = at::rand({3, 1, 2, 75}) > 0.2;
+    const at::Tensor vector = attention_core_cpu(q, k, v, allowed, 0.125, 0);
+    set_decode_attention_generic_only(true);
+    const at::Tensor generic = attention_core_cpu(q, k, v, allowed, 0.125, 0);
+    set_decode_attention_generic_only(false);
+    EXPECT_LT((vector - generic).abs().max().item<double>(), 1e-5) << "head_dim " << dim;
+    EXPECT_LT((attention_core_reference(q, k, v, allowed, 0.125, 0) - generic).abs().max().item<double>(), 1e-5);
+  }
+}
+
 TEST(AttentionCore, BlasPathSplitsLongCallsIntoRowBlocks) {
   // A prefill whose GQA rows (3 x 100) span three blocks of 128, and a long single-head one.
   check({.batch = 2, .heads = 6, .kv_heads = 2, .n = 100, .total = 100, .dim = 64, .softcap = 0});
