@@ -4,7 +4,8 @@
 // once per token). Counters: tokens/s and its fraction of each bound. Also prints which BLAS
 // libtorch loaded (reference BLAS is ~35x slower than OpenBLAS here), OpenBLAS's kernel set and
 // the peak RSS. Run it alone: OMP_WAIT_POLICY=passive (what scripts/test exports for a busy
-// machine) costs batch-32 decode about 20% on a quiet one (docs/engine.md).
+// machine) costs batch-32 decode about 15% on a quiet one (engine/README.md). The kernel set
+// follows OPENBLAS_CORETYPE (scripts/cpu-env); report which one a figure was taken with.
 // Numbers go into issue notes as ratios; never asserted.
 //
 //   build/bench/engine_bench [--benchmark_filter=Decode] [--benchmark_min_time=...]
@@ -150,8 +151,6 @@ int main(int argc, char** argv) {
   dl_iterate_phdr(&blas_libraries, &blas);
   std::printf("threads %d; BLAS libraries loaded: %s; calls go to %s\n", at::get_num_threads(),
               blas.empty() ? "(none found)" : blas.c_str(), kvsafe::engine::blas_description());
-  // NOTE: OpenBLAS 0.3.21 falls back to its SSE3 "Prescott" kernels on CPUs it does not know
-  // (e.g. Xeon family 6 model 207); OPENBLAS_CORETYPE=SkylakeX at start-up selects AVX-512.
   std::printf("1024^3 fp32 matmul: %.1f GFLOP/s with OpenBLAS's threads, %.1f GFLOP/s split by the engine\n",
               blas_threads_gflops, split_gflops);
   std::printf(

@@ -210,8 +210,13 @@ void cap_and_mask(const Task& t, float softcap) {
 
 }  // namespace
 
-void set_decode_attention_generic_only(bool generic) {
+bool set_decode_attention_generic_only(bool generic) {
   generic_only.store(generic, std::memory_order_relaxed);
+#if defined(KVSAFE_ATTENTION_AVX512)
+  return cpu_has_avx512();
+#else
+  return false;
+#endif
 }
 
 at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys_in, const at::Tensor& values_in,

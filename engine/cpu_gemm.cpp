@@ -54,11 +54,10 @@ const char* blas_description() {
   static const std::string description = [] {
     auto* config = find_symbol<char*()>("openblas_get_config");
     auto* core = find_symbol<char*()>("openblas_get_corename");
-    if (config != nullptr) {
-      return std::string("OpenBLAS ") + config() + (core != nullptr ? std::string(" (") + core() + " kernels)" : "");
-    }
-    return std::string(find_symbol<void()>("sgemm_") != nullptr ? "a BLAS without OpenBLAS's API (reference BLAS?)"
-                                                                : "unknown BLAS");
+    // NOTE: openblas_get_config() already starts with "OpenBLAS <version>". sgemm_ itself is
+    // always there (the engine links it), so any other library is "not OpenBLAS".
+    if (config == nullptr) return std::string("a BLAS without OpenBLAS's API (reference BLAS?)");
+    return std::string(config()) + (core != nullptr ? std::string(" (") + core() + " kernels)" : "");
   }();
   return description.c_str();
 }

@@ -18,8 +18,8 @@ namespace kvsafe::engine {
 // A no-op for other BLAS libraries. Safe to call more than once, from any thread.
 void use_single_threaded_blas();
 
-// The BLAS this process calls, e.g. "OpenBLAS 0.3.21 (Prescott kernels)", "reference BLAS"
-// or "unknown BLAS" (for logs and benchmark reports).
+// The BLAS this process calls, e.g. "OpenBLAS 0.3.21 ... (Prescott kernels)" or "a BLAS
+// without OpenBLAS's API (reference BLAS?)" (for logs and benchmark reports).
 const char* blas_description();
 
 // One BLAS sgemm on the calling thread, in row-major terms:

@@ -127,7 +127,8 @@ at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys, const
                               const at::Tensor& allowed, double scale, double softcap);
 // Tests only: makes attention_core_cpu's decode loops take their generic (non-AVX-512) copy
 // on a CPU that would pick AVX-512 (the two agree to float rounding: FMA contraction).
-void set_decode_attention_generic_only(bool generic);
+// Returns whether this CPU has the AVX-512 copy at all (else every call is generic anyway).
+bool set_decode_attention_generic_only(bool generic);
 
 // Gated MLP down(act(gate(x)) * up(x)); act: "silu", "gelu_pytorch_tanh" or "gelu".
 at::Tensor gated_mlp(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& up, const at::Tensor& down,

@@ -69,16 +69,23 @@ TEST(AttentionCore, GenericDecodeLoopsAgreeWithTheAvx512Copy) {
   // The decode loops are one template body compiled twice; the generic copy runs on CPUs
   // without AVX-512. GCC fuses multiply-adds only in the AVX-512 copy, hence a tolerance.
   at::manual_seed(5);
+  bool any_bit_differs = false;
+  bool has_avx512 = false;
   for (const std::int64_t dim : {16, 64, 96, 256}) {
     const at::Tensor q = at::randn({3, 6, 2, dim});
     const at::Tensor k = at::randn({3, 2, 75, dim}), v = at::randn({3, 2, 75, dim});
     const at::Tensor allowed = at::rand({3, 1, 2, 75}) > 0.2;
     const at::Tensor vector = attention_core_cpu(q, k, v, allowed, 0.125, 0);
-    set_decode_attention_generic_only(true);
+    has_avx512 = set_decode_attention_generic_only(true);
     const at::Tensor generic = attention_core_cpu(q, k, v, allowed, 0.125, 0);
     set_decode_attention_generic_only(false);
+    any_bit_differs = any_bit_differs || !at::equal(vector, generic);
     EXPECT_LT((vector - generic).abs().max().item<double>(), 1e-5) << "head_dim " << dim;
     EXPECT_LT((attention_core_reference(q, k, v, allowed, 0.125, 0) - generic).abs().max().item<double>(), 1e-5);
+  }
+  // Proof that the hook switched copies: with AVX-512 the FMAs change some bits.
+  if (has_avx512) {
+    EXPECT_TRUE(any_bit_differs) << "the generic copy did not run";
   }
 }
 
