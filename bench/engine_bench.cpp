@@ -24,11 +24,13 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/environment.h"
 #include "engine/cpu_gemm.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
+#include "engine/packed_gemm.h"
 
 namespace {
 
@@ -124,22 +126,24 @@ int main(int argc, char** argv) {
   Machine m;
   // NOTE: the machine's fp32 matmul rate, measured twice: at::mm with OpenBLAS's own threads
   // (before the model load makes the BLAS single-threaded, engine/cpu_gemm.h) and the
-  // engine's column split over ATen's pool; the roofline takes the faster.
+  // engine's packed kernels over ATen's pool (engine/packed_gemm.h); the roofline takes the
+  // faster.
   const at::Tensor a = at::randn({1024, 1024}), b = at::randn({1024, 1024});
   at::Tensor c = at::empty({1024, 1024});
   const double flops = 2.0 * 1024 * 1024 * 1024;
   const double blas_threads_gflops = flops / seconds([&] { benchmark::DoNotOptimize(at::mm(a, b)); }, 10) / 1e9;
   m.model = Model::load(path);
-  const kvsafe::engine::ColumnProduct product{.w = b.data_ptr<float>(), .n = 1024, .out = c.data_ptr<float>()};
-  const double split_gflops =
-      flops /
-      seconds(
-          [&] {
-            kvsafe::engine::matmul_split_columns(a.data_ptr<float>(), 1024, 1024, {&product, 1});
-          },
-          10) /
-      1e9;
-  m.matmul_gflops = std::max(blas_threads_gflops, split_gflops);
+  std::vector<float> panels(static_cast<std::size_t>(kvsafe::engine::packed_floats(1024, 1024)));
+  kvsafe::engine::pack_panels(b.data_ptr<float>(), 1024, 1024, panels.data());
+  const kvsafe::engine::PackedProduct product{.panels = panels.data(), .n = 1024, .out = c.data_ptr<float>()};
+  const double packed_gflops = flops /
+                               seconds(
+                                   [&] {
+                                     kvsafe::engine::packed_matmul(a.data_ptr<float>(), 1024, 1024, {&product, 1});
+                                   },
+                                   10) /
+                               1e9;
+  m.matmul_gflops = std::max(blas_threads_gflops, packed_gflops);
   const at::Tensor src = at::randn({64 * 1024 * 1024});  // 256 MiB
   at::Tensor dst = at::empty_like(src);
   m.copy_gbps = 2.0 * static_cast<double>(src.nbytes()) / seconds([&] { dst.copy_(src); }) / 1e9;
@@ -151,8 +155,8 @@ int main(int argc, char** argv) {
   dl_iterate_phdr(&blas_libraries, &blas);
   std::printf("threads %d; BLAS libraries loaded: %s; calls go to %s\n", at::get_num_threads(),
               blas.empty() ? "(none found)" : blas.c_str(), kvsafe::engine::blas_description());
-  std::printf("1024^3 fp32 matmul: %.1f GFLOP/s with OpenBLAS's threads, %.1f GFLOP/s split by the engine\n",
-              blas_threads_gflops, split_gflops);
+  std::printf("1024^3 fp32 matmul: %.1f GFLOP/s with OpenBLAS's threads, %.1f GFLOP/s in the engine's %s kernels\n",
+              blas_threads_gflops, packed_gflops, kvsafe::engine::packed_matmul_kernels());
   std::printf(
       "fp32 matmul %.1f GFLOP/s; copy %.1f GB/s; %.1fM parameters -> roofline %.0f tokens/s, batch-1 "
       "weight-streaming bound %.0f tokens/s\n",

@@ -1,11 +1,12 @@
 // attention_core_cpu (engine/transformer_blocks.h): float32 attention on the CPU, one task
 // per (sequence, kv head, block of query rows) over ATen's pool.
 //
-// Decode steps (a few query rows per kv head) run vector loops over the cache: per key, its
-// dot products with every query row of the GQA group; per value row, one multiply-add into
-// accumulators that stay in registers. Longer calls (prefill, perplexity windows) run two
-// single-threaded BLAS calls per task (engine/cpu_gemm.h). The softmax between them is
-// ATen's, over the whole score tensor, as in attention_core_reference.
+// Decode steps (a few query rows per kv head) run vector loops over the cache, one task at a
+// time: per key, its dot products with every query row of the GQA group; the softmax of the
+// task's rows (its own vector exp); per value row, one multiply-add into accumulators that
+// stay in registers. Longer calls (prefill, perplexity windows) run two single-threaded BLAS
+// calls per task (engine/cpu_gemm.h) with ATen's softmax between them, over the whole score
+// tensor, as in attention_core_reference.
 
 // NOTE: the 64-byte vector helpers below are always inlined, so no call passes a vector in
 // registers across targets; GCC's ABI note about such calls (-Wpsabi) does not apply.
@@ -72,34 +73,122 @@ using Lanes4 = float __attribute__((vector_size(16)));
   return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
+// e^x on sixteen lanes, to about 2 ulp (Cephes' expf scheme: x = n ln2 + r with |r| <= ln2/2,
+// a degree-6 polynomial for e^r, 2^n put into the exponent bits). Below -87.3 (e^x under the
+// smallest normal float, masked scores' -inf included) it is exactly 0, so masked keys get
+// probability 0 as with ATen's softmax.
+[[gnu::always_inline]] inline Lanes16 exp16(Lanes16 x) {
+  using Ints16 = std::int32_t __attribute__((vector_size(64)));
+  constexpr float kLowest = -87.33654f, kHighest = 88.72283f;
+  const Ints16 underflow = x < kLowest;
+  x = x < kLowest ? Lanes16{} + kLowest : x;
+  x = x > kHighest ? Lanes16{} + kHighest : x;
+  // n = round(x / ln2), by adding and subtracting 1.5 * 2^23 (|x / ln2| < 2^22).
+  constexpr float kRound = 12582912.0f;
+  const Lanes16 n = (x * 1.44269504088896341f + kRound) - kRound;
+  const Lanes16 r = (x - n * 0.693359375f) - n * -2.12194440e-4f;  // ln2 split for exactness
+  Lanes16 p = Lanes16{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const Lanes16 y = p * r * r + r + 1.0f;
+  const Ints16 exponent = (__builtin_convertvector(n, Ints16) + 127) << 23;
+  Lanes16 scale;
+  std::memcpy(&scale, &exponent, sizeof(scale));
+  return underflow ? Lanes16{} : y * scale;
+}
+
+[[gnu::always_inline]] inline float lane_max(Lanes16 v) {
+  float m = v[0];
+  for (int i = 1; i < 16; ++i) m = std::max(m, v[i]);
+  return m;
+}
+
+// Softmax over each of a task's score rows, in place. The row's tail past a multiple of 16
+// goes through a padded copy (padding -inf: probability 0, nothing added to the sum).
+[[gnu::always_inline]] inline void softmax_rows(const Task& t) {
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+  const std::int64_t full = t.total / 16 * 16;
+  for (std::int64_t r = t.row_begin; r < t.row_end; ++r) {
+    float* s = t.scores + r * t.total;
+    alignas(64) float tail[16];
+    std::fill(tail, tail + 16, minus_inf);
+    std::copy(s + full, s + t.total, tail);
+    Lanes16 m = load16(tail);
+    for (std::int64_t i = 0; i < full; i += 16) {
+      const Lanes16 v = load16(s + i);
+      m = v > m ? v : m;
+    }
+    const float row_max = lane_max(m);
+    Lanes16 sum{};
+    for (std::int64_t i = 0; i < full; i += 16) {
+      const Lanes16 e = exp16(load16(s + i) - row_max);
+      std::memcpy(s + i, &e, sizeof(e));
+      sum += e;
+    }
+    const Lanes16 e_tail = exp16(load16(tail) - row_max);
+    sum += e_tail;
+    const float inverse = 1.0f / lane_sum(sum);
+    for (std::int64_t i = 0; i < full; i += 16) {
+      const Lanes16 p = load16(s + i) * inverse;
+      std::memcpy(s + i, &p, sizeof(p));
+    }
+    std::memcpy(tail, &e_tail, sizeof(tail));
+    for (std::int64_t i = full; i < t.total; ++i) s[i] = tail[i - full] * inverse;
+  }
+}
+
+// NOTE: a decode step reads the whole cache once (SmolLM2 batch 32: ~40 MB of keys and as much
+// of values), each (sequence, kv head) a stream of a few hundred rows, too short for the
+// hardware prefetcher to ramp up: the loads waited on memory (attention was a quarter of a
+// batch-32 step). These rows ahead are requested early. Prefetching past a task's last row
+// only touches the next task's rows or wastes a request: no fault.
+constexpr std::int64_t kScoresPrefetchRows = 8, kValuesPrefetchRows = 16;
+
+template <int kChunks>
+[[gnu::always_inline]] inline void prefetch_row(const float* row) {
+#pragma GCC unroll 16
+  for (int c = 0; c < kChunks; ++c) __builtin_prefetch(row + 16 * c, 0, 3);
+}
+
 // Scores of a decode task, head_dim = 16 * kChunks: each key row is loaded once for all
 // the task's query rows.
 template <int kChunks>
 [[gnu::always_inline]] inline void decode_scores_body(const Task& t, float scale) {
   for (std::int64_t key = 0; key < t.total; ++key) {
     const float* k = t.keys + key * t.key_stride;
+    prefetch_row<kChunks>(k + kScoresPrefetchRows * t.key_stride);
     Lanes16 kv[kChunks];
+#pragma GCC unroll 16
     for (int c = 0; c < kChunks; ++c) kv[c] = load16(k + 16 * c);
     for (std::int64_t r = t.row_begin; r < t.row_end; ++r) {
       const float* q = t.q + r * t.dim;
       Lanes16 acc = kv[0] * load16(q);
+#pragma GCC unroll 16
       for (int c = 1; c < kChunks; ++c) acc += kv[c] * load16(q + 16 * c);
       t.scores[r * t.total + key] = lane_sum(acc) * scale;
     }
   }
 }
 
-// Output rows of a decode task from its probabilities: the accumulators of one query row
-// stay in registers over the whole cache; keys with probability 0 (masked) are skipped.
+// Output rows of a decode task: the softmax of its (capped, masked) score rows in place, then
+// the values; the accumulators of one query row stay in registers over the whole cache; keys
+// with probability 0 (masked) are skipped.
 template <int kChunks>
-[[gnu::always_inline]] inline void decode_values_body(const Task& t, const float* probs) {
+[[gnu::always_inline]] inline void decode_values_body(const Task& t) {
+  softmax_rows(t);
   for (std::int64_t r = t.row_begin; r < t.row_end; ++r) {
-    const float* p = probs + r * t.total;
+    const float* p = t.scores + r * t.total;
     Lanes16 acc[kChunks];
+#pragma GCC unroll 16
     for (int c = 0; c < kChunks; ++c) acc[c] = Lanes16{};
     for (std::int64_t key = 0; key < t.total; ++key) {
-      if (p[key] == 0.0f) continue;
       const float* v = t.values + key * t.value_stride;
+      prefetch_row<kChunks>(v + kValuesPrefetchRows * t.value_stride);
+      if (p[key] == 0.0f) continue;
+#pragma GCC unroll 16
       for (int c = 0; c < kChunks; ++c) acc[c] += p[key] * load16(v + 16 * c);
     }
     std::memcpy(t.out + r * t.dim, acc, sizeof(acc));
@@ -111,8 +200,8 @@ void decode_scores_generic(const Task& t, float scale) {
   decode_scores_body<kChunks>(t, scale);
 }
 template <int kChunks>
-void decode_values_generic(const Task& t, const float* probs) {
-  decode_values_body<kChunks>(t, probs);
+void decode_values_generic(const Task& t) {
+  decode_values_body<kChunks>(t);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -123,8 +212,8 @@ template <int kChunks>
   decode_scores_body<kChunks>(t, scale);
 }
 template <int kChunks>
-[[gnu::target("avx512f")]] void decode_values_avx512(const Task& t, const float* probs) {
-  decode_values_body<kChunks>(t, probs);
+[[gnu::target("avx512f")]] void decode_values_avx512(const Task& t) {
+  decode_values_body<kChunks>(t);
 }
 bool cpu_has_avx512() {
   static const bool ok = [] {
@@ -136,7 +225,7 @@ bool cpu_has_avx512() {
 #endif
 
 using ScoresKernel = void (*)(const Task&, float);
-using ValuesKernel = void (*)(const Task&, const float*);
+using ValuesKernel = void (*)(const Task&);
 struct DecodeKernels {
   ScoresKernel scores;
   ValuesKernel values;
@@ -182,9 +271,10 @@ void decode_scores_scalar(const Task& t, float scale) {
     }
   }
 }
-void decode_values_scalar(const Task& t, const float* probs) {
+void decode_values_scalar(const Task& t) {
+  softmax_rows(t);
   for (std::int64_t r = t.row_begin; r < t.row_end; ++r) {
-    const float* p = probs + r * t.total;
+    const float* p = t.scores + r * t.total;
     float* o = t.out + r * t.dim;
     std::fill(o, o + t.dim, 0.0f);
     for (std::int64_t key = 0; key < t.total; ++key) {
@@ -267,17 +357,33 @@ at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys_in, co
   const std::int64_t tasks = batch * kv_heads * blocks;
   // A grain keeps tiny calls on the calling thread.
   const std::int64_t grain = std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(1, row_block * total));
+  if (decode) {
+    // NOTE: one region per call: scores, softmax and values of a task run back to back while
+    // its score rows are in L1 (a region per stage cost two more barriers per layer and an
+    // ATen softmax on the calling thread).
+    at::parallel_for(0, tasks, grain, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t index = begin; index < end; ++index) {
+        const Task t = task(index);
+        if (vector.scores != nullptr) {
+          vector.scores(t, fscale);
+        } else {
+          decode_scores_scalar(t, fscale);
+        }
+        cap_and_mask(t, fcap);
+        if (vector.values != nullptr) {
+          vector.values(t);
+        } else {
+          decode_values_scalar(t);
+        }
+      }
+    });
+    return out.view({batch, heads, n, dim});
+  }
   at::parallel_for(0, tasks, grain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t index = begin; index < end; ++index) {
       const Task t = task(index);
-      if (vector.scores != nullptr) {
-        vector.scores(t, fscale);
-      } else if (decode) {
-        decode_scores_scalar(t, fscale);
-      } else {
-        sgemm_row_major({.m = t.row_end - t.row_begin, .n = total, .k = dim, .transpose_b = true, .alpha = fscale},
-                        t.q + t.row_begin * dim, dim, t.keys, t.key_stride, t.scores + t.row_begin * total, total);
-      }
+      sgemm_row_major({.m = t.row_end - t.row_begin, .n = total, .k = dim, .transpose_b = true, .alpha = fscale},
+                      t.q + t.row_begin * dim, dim, t.keys, t.key_stride, t.scores + t.row_begin * total, total);
       cap_and_mask(t, fcap);
     }
   });
@@ -286,15 +392,8 @@ at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys_in, co
   at::parallel_for(0, tasks, grain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t index = begin; index < end; ++index) {
       const Task t = task(index);
-      const float* p = pd + (t.scores - sd);
-      if (vector.values != nullptr) {
-        vector.values(t, p);
-      } else if (decode) {
-        decode_values_scalar(t, p);
-      } else {
-        sgemm_row_major({.m = t.row_end - t.row_begin, .n = dim, .k = total}, p + t.row_begin * total, total, t.values,
-                        t.value_stride, t.out + t.row_begin * dim, dim);
-      }
+      sgemm_row_major({.m = t.row_end - t.row_begin, .n = dim, .k = total}, pd + (t.scores - sd) + t.row_begin * total,
+                      total, t.values, t.value_stride, t.out + t.row_begin * dim, dim);
     }
   });
   return out.view({batch, heads, n, dim});

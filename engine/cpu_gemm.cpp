@@ -2,10 +2,8 @@
 
 #include "engine/cpu_gemm.h"
 
-#include <ATen/Parallel.h>
 #include <dlfcn.h>
 
-#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -20,11 +18,6 @@ extern "C" void sgemm_(const char* transa, const char* transb, const int* m, con
 
 namespace kvsafe::engine {
 namespace {
-
-// Below this many multiply-adds a call is not worth waking the pool for.
-constexpr std::int64_t kSplitMinWork = std::int64_t{1} << 18;
-// Column chunks are multiples of this (OpenBLAS's widest sgemm micro-tile).
-constexpr std::int64_t kColumnAlign = 16;
 
 template <typename Function>
 Function* find_symbol(const char* name) {
@@ -71,35 +64,6 @@ void sgemm_row_major(const RowMajorGemm& shape, const float* a, std::int64_t lda
   const int ld_b = blas_int(ldb, "ldb"), ld_a = blas_int(lda, "lda"), ld_c = blas_int(ldc, "ldc");
   const char trans_b = shape.transpose_b ? 'T' : 'N', trans_a = 'N';
   sgemm_(&trans_b, &trans_a, &m, &n, &k, &shape.alpha, b, &ld_b, a, &ld_a, &shape.beta, c, &ld_c);
-}
-
-void matmul_split_columns(const float* x, std::int64_t m, std::int64_t k, std::span<const ColumnProduct> products) {
-  // Columns [begin, end) of the products laid end to end.
-  const auto columns = [&](std::int64_t begin, std::int64_t end) {
-    std::int64_t offset = 0;
-    for (const ColumnProduct& p : products) {
-      const std::int64_t first = std::max(begin, offset) - offset, last = std::min(end, offset + p.n) - offset;
-      offset += p.n;
-      if (first >= last) continue;
-      if (p.bias != nullptr) {
-        for (std::int64_t row = 0; row < m; ++row) std::copy(p.bias + first, p.bias + last, p.out + row * p.n + first);
-      }
-      sgemm_row_major({.m = m, .n = last - first, .k = k, .beta = p.bias != nullptr ? 1.0f : 0.0f}, x, k, p.w + first,
-                      p.n, p.out + first, p.n);
-    }
-  };
-  std::int64_t n = 0;
-  for (const ColumnProduct& p : products) n += p.n;
-  const std::int64_t threads = at::in_parallel_region() ? 1 : at::get_num_threads();
-  if (threads <= 1 || m * n * k < kSplitMinWork || n < 2 * kColumnAlign) {
-    columns(0, n);
-    return;
-  }
-  const std::int64_t chunk = ((n + threads - 1) / threads + kColumnAlign - 1) / kColumnAlign * kColumnAlign;
-  const std::int64_t chunks = (n + chunk - 1) / chunk;
-  at::parallel_for(0, chunks, 1, [&](std::int64_t first, std::int64_t last) {
-    for (std::int64_t c = first; c < last; ++c) columns(c * chunk, std::min(n, (c + 1) * chunk));
-  });
 }
 
 }  // namespace kvsafe::engine

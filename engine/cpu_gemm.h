@@ -1,5 +1,6 @@
 #pragma once
-// float32 matrix products on the CPU with one thread pool for the whole engine.
+// The BLAS on the CPU: one sgemm on the calling thread (attention's prefill products,
+// engine/attention_core_cpu.cpp), with one thread pool for the whole engine.
 //
 // NOTE: Debian's libtorch calls OpenBLAS, whose pthread build keeps its own pool of one
 // thread per core beside ATen's OpenMP pool. On a decode step the two pools took turns on
@@ -7,10 +8,10 @@
 // elementwise loops run (about a fifth of a batch-32 SmolLM2 step on 2 cores went to that),
 // and with several workers per node each worker's OpenBLAS started one thread per core
 // whatever at::set_num_threads said. So the engine makes the BLAS single-threaded and splits
-// its own products over ATen's pool (at::set_num_threads, engine/model.h LoadOptions::threads).
+// its own products over ATen's pool (at::set_num_threads, engine/model.h LoadOptions::threads);
+// the linear layers do not call the BLAS at all (engine/packed_gemm.h).
 
 #include <cstdint>
-#include <span>
 
 namespace kvsafe::engine {
 
@@ -34,22 +35,5 @@ struct RowMajorGemm {
 };
 void sgemm_row_major(const RowMajorGemm& shape, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
                      float* c, std::int64_t ldc);
-
-// One product of matmul_split_columns: out[m, n] = x[m, k] @ w[k, n] (+ bias[n]), w and out
-// dense row-major, bias nullptr or [n].
-struct ColumnProduct {
-  const float* w = nullptr;     // [k, n]
-  std::int64_t n = 0;           // output columns
-  const float* bias = nullptr;  // [n] or nullptr
-  float* out = nullptr;         // [m, n]
-};
-
-// The products of one input x[m, k] (dense row-major) with several weights (q, k and v; gate
-// and up), their output columns split evenly over ATen's pool in one parallel region. Each
-// output element is what one BLAS call over the whole matrix gives (its sum over k runs in the
-// same order whichever columns a call holds), so the result has the same bits for any thread
-// count and any grouping. A bias is written first and the product added with beta = 1, as
-// at::addmm does (one rounding). Inside a parallel region everything runs on the calling thread.
-void matmul_split_columns(const float* x, std::int64_t m, std::int64_t k, std::span<const ColumnProduct> products);
 
 }  // namespace kvsafe::engine

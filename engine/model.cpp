@@ -98,26 +98,20 @@ class TensorLoader {
     count_ += t.numel();
     return t.to(device_, dtype_);
   }
-  // A matrix transposed to [in, out] and made contiguous (LayerWeights).
-  at::Tensor get_t(const std::string& name, bool required = true) {
+  // A linear layer's weight, packed or transposed for linear_t() (make_matrix).
+  Matrix get_matrix(const std::string& name, bool required = true) {
     const WeightInfo* info = weights_.find(name);
     if (info == nullptr) {
       KVSAFE_CHECK(!required, weights_.config().architecture, ": tensor '", name, "' is missing");
       return {};
     }
     KVSAFE_ASSERT(info->shape.size() == 2, "tensor '", name, "' is not a matrix");
-    // NOTE: the result is allocated before the [out, in] scratch, so that each scratch is
-    // freed at the top of the heap and reused by the next matrix: no fragmentation, peak
-    // memory stays one matrix above the weights.
-    const auto f32 = at::TensorOptions().dtype(at::kFloat);
-    at::Tensor out = at::empty({info->shape[1], info->shape[0]}, f32);
-    {
-      at::Tensor scratch = at::empty(info->shape, f32);
-      weights_.load(name, std::span<float>(scratch.data_ptr<float>(), static_cast<std::size_t>(scratch.numel())));
-      out.copy_(scratch.t());
-    }
-    count_ += out.numel();
-    return out.to(device_, dtype_);
+    // NOTE: the [out, in] scratch is freed before the next matrix is read, so the heap reuses
+    // it: peak memory stays one matrix above the weights.
+    at::Tensor scratch = at::empty(info->shape, at::TensorOptions().dtype(at::kFloat));
+    weights_.load(name, std::span<float>(scratch.data_ptr<float>(), static_cast<std::size_t>(scratch.numel())));
+    count_ += scratch.numel();
+    return make_matrix(scratch.to(device_, dtype_));
   }
 
  private:
@@ -136,10 +130,10 @@ LayerWeights load_layer(TensorLoader& t, const ModelConfig& c, std::int64_t i) {
   w.pre_feedforward_norm =
       t.get(p + "pre_feedforward_layernorm.weight", c.norm_placement == NormPlacement::kPreAndPost);
   w.post_feedforward_norm = t.get(p + "post_feedforward_layernorm.weight", c.norm_placement != NormPlacement::kPre);
-  w.q_proj = t.get_t(p + "self_attn.q_proj.weight");
-  w.k_proj = t.get_t(p + "self_attn.k_proj.weight");
-  w.v_proj = t.get_t(p + "self_attn.v_proj.weight");
-  w.o_proj = t.get_t(p + "self_attn.o_proj.weight");
+  w.q_proj = t.get_matrix(p + "self_attn.q_proj.weight");
+  w.k_proj = t.get_matrix(p + "self_attn.k_proj.weight");
+  w.v_proj = t.get_matrix(p + "self_attn.v_proj.weight");
+  w.o_proj = t.get_matrix(p + "self_attn.o_proj.weight");
   w.q_bias = t.get(p + "self_attn.q_proj.bias", c.attention_bias);
   w.k_bias = t.get(p + "self_attn.k_proj.bias", c.attention_bias);
   w.v_bias = t.get(p + "self_attn.v_proj.bias", c.attention_bias);
@@ -147,17 +141,17 @@ LayerWeights load_layer(TensorLoader& t, const ModelConfig& c, std::int64_t i) {
   w.k_norm = t.get(p + "self_attn.k_norm.weight", c.qk_norm);
   if (c.num_experts > 0) {
     const std::string m = p + "block_sparse_moe.";
-    w.router = t.get_t(m + "gate.weight");
+    w.router = t.get_matrix(m + "gate.weight");
     for (std::int64_t e = 0; e < c.num_experts; ++e) {
       const std::string ep = m + "experts." + std::to_string(e) + ".";
-      w.expert_w1.push_back(t.get_t(ep + "w1.weight"));
-      w.expert_w2.push_back(t.get_t(ep + "w2.weight"));
-      w.expert_w3.push_back(t.get_t(ep + "w3.weight"));
+      w.expert_w1.push_back(t.get_matrix(ep + "w1.weight"));
+      w.expert_w2.push_back(t.get_matrix(ep + "w2.weight"));
+      w.expert_w3.push_back(t.get_matrix(ep + "w3.weight"));
     }
   } else {
-    w.gate_proj = t.get_t(p + "mlp.gate_proj.weight");
-    w.up_proj = t.get_t(p + "mlp.up_proj.weight");
-    w.down_proj = t.get_t(p + "mlp.down_proj.weight");
+    w.gate_proj = t.get_matrix(p + "mlp.gate_proj.weight");
+    w.up_proj = t.get_matrix(p + "mlp.up_proj.weight");
+    w.down_proj = t.get_matrix(p + "mlp.down_proj.weight");
   }
   return w;
 }
@@ -188,10 +182,10 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& path, const Mode
   // the embedding reads its columns (embed_tokens).
   const bool tied = c.tie_word_embeddings || weights->find("lm_head.weight") == nullptr;
   if (tied) {
-    w.lm_head = t.get_t("model.embed_tokens.weight");
+    w.lm_head = t.get_matrix("model.embed_tokens.weight");
   } else {
     w.embed = t.get("model.embed_tokens.weight");
-    w.lm_head = t.get_t("lm_head.weight");
+    w.lm_head = t.get_matrix("lm_head.weight");
   }
   for (std::int64_t i = 0; i < c.num_layers; ++i) w.layers.push_back(load_layer(t, c, i));
   spdlog::info("engine: loaded {} ({}, {} layers, {:.1f}M parameters) on {} as {}; {} CPU threads", path.string(),

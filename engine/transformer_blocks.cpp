@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "engine/cpu_gemm.h"
+#include "engine/packed_gemm.h"
 
 namespace kvsafe::engine {
 
@@ -125,12 +126,6 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeCosSin& rope) {
 
 namespace {
 
-bool cpu_float_linear(const at::Tensor& x, const LinearWeights& w) {
-  return x.device().is_cpu() && x.scalar_type() == at::kFloat && w.weight_t.scalar_type() == at::kFloat &&
-         w.weight_t.is_contiguous() &&
-         (!w.bias.defined() || (w.bias.scalar_type() == at::kFloat && w.bias.is_contiguous()));
-}
-
 // ATen's own path, for other devices and dtypes.
 at::Tensor linear_t_aten(const at::Tensor& x, const at::Tensor& weight_t, const at::Tensor& bias) {
   // NOTE: at::linear's own dispatch (ATen/native/Linear.cpp, v1.13), so that the bits agree:
@@ -147,25 +142,52 @@ at::Tensor linear_t_aten(const at::Tensor& x, const at::Tensor& weight_t, const 
 
 }  // namespace
 
+Matrix make_matrix(const at::Tensor& w) {
+  KVSAFE_ASSERT(w.dim() == 2, "make_matrix: not a matrix");
+  Matrix m{.panels = {}, .weight_t = {}, .in = w.size(1), .out = w.size(0)};
+  if (w.device().is_cpu() && w.scalar_type() == at::kFloat) {
+    const at::Tensor dense = w.contiguous();
+    m.panels = at::empty({packed_floats(m.in, m.out)}, w.options());
+    pack_panels(dense.data_ptr<float>(), m.in, m.out, m.panels.data_ptr<float>());
+  } else {
+    m.weight_t = w.t().contiguous();
+  }
+  return m;
+}
+
 std::vector<at::Tensor> linear_t_group(const at::Tensor& x, std::span<const LinearWeights> weights) {
   std::vector<at::Tensor> outs;
   outs.reserve(weights.size());
-  if (!std::all_of(weights.begin(), weights.end(), [&](const LinearWeights& w) { return cpu_float_linear(x, w); })) {
-    for (const LinearWeights& w : weights) outs.push_back(linear_t_aten(x, w.weight_t, w.bias));
+  const std::int64_t in = x.size(-1);
+  for (const LinearWeights& w : weights) {
+    KVSAFE_ASSERT(w.matrix != nullptr && w.matrix->in == in, "linear_t: weight does not take ", in, " inputs");
+  }
+  const bool packed =
+      std::all_of(weights.begin(), weights.end(), [](const LinearWeights& w) { return w.matrix->panels.defined(); });
+  if (!packed) {
+    for (const LinearWeights& w : weights) {
+      if (w.matrix->panels.defined()) {
+        outs.push_back(linear_t(x, *w.matrix, w.bias));
+      } else {
+        outs.push_back(linear_t_aten(x, w.matrix->weight_t, w.bias));
+      }
+    }
     return outs;
   }
-  const std::int64_t in = x.size(-1);
+  KVSAFE_ASSERT(x.device().is_cpu() && x.scalar_type() == at::kFloat,
+                "linear_t: packed weights take float32 CPU inputs");
   const at::Tensor rows = x.reshape({-1, in}).contiguous();
-  std::vector<ColumnProduct> products;
+  std::vector<PackedProduct> products;
   for (const LinearWeights& w : weights) {
-    KVSAFE_ASSERT(w.weight_t.dim() == 2 && w.weight_t.size(0) == in, "linear_t: weight does not take ", in, " inputs");
-    outs.push_back(at::empty({rows.size(0), w.weight_t.size(1)}, x.options()));
-    products.push_back({.w = w.weight_t.data_ptr<float>(),
-                        .n = w.weight_t.size(1),
-                        .bias = w.bias.defined() ? w.bias.data_ptr<float>() : nullptr,
+    KVSAFE_ASSERT(!w.bias.defined() || (w.bias.scalar_type() == at::kFloat && w.bias.numel() == w.matrix->out));
+    const at::Tensor bias = w.bias.defined() ? w.bias.contiguous() : w.bias;
+    outs.push_back(at::empty({rows.size(0), w.matrix->out}, x.options()));
+    products.push_back({.panels = w.matrix->panels.data_ptr<float>(),
+                        .n = w.matrix->out,
+                        .bias = bias.defined() ? bias.data_ptr<float>() : nullptr,
                         .out = outs.back().data_ptr<float>()});
   }
-  matmul_split_columns(rows.data_ptr<float>(), rows.size(0), in, products);
+  packed_matmul(rows.data_ptr<float>(), rows.size(0), in, products);
   std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end());
   for (at::Tensor& out : outs) {
     shape.back() = out.size(1);
@@ -174,17 +196,28 @@ std::vector<at::Tensor> linear_t_group(const at::Tensor& x, std::span<const Line
   return outs;
 }
 
-at::Tensor linear_t(const at::Tensor& x, const at::Tensor& weight_t, const at::Tensor& bias) {
-  const LinearWeights w{.weight_t = weight_t, .bias = bias};
-  return linear_t_group(x, std::span<const LinearWeights>(&w, 1)).front();
+at::Tensor linear_t(const at::Tensor& x, const Matrix& w, const at::Tensor& bias) {
+  const LinearWeights lw{.matrix = &w, .bias = bias};
+  return linear_t_group(x, std::span<const LinearWeights>(&lw, 1)).front();
 }
 
 at::Tensor embed_tokens(const ModelWeights& weights, const at::Tensor& tokens) {
   if (weights.embed.defined()) return at::embedding(weights.embed, tokens);
-  // Tied: the rows of the embedding are the columns of the transposed lm_head.
-  const at::Tensor flat = tokens.reshape({-1});
-  const at::Tensor rows = weights.lm_head.index_select(1, flat).t();  // [tokens, hidden]
-  return rows.reshape({tokens.size(0), tokens.size(1), weights.lm_head.size(0)});
+  // Tied: the rows of the embedding are the columns of lm_head.
+  const Matrix& head = weights.lm_head;
+  const at::Tensor flat = tokens.reshape({-1}).to(at::kCPU, at::kLong).contiguous();
+  at::Tensor rows;
+  if (head.panels.defined()) {
+    rows = at::empty({flat.numel(), head.in}, head.panels.options());
+    const auto* ids = flat.data_ptr<std::int64_t>();
+    for (std::int64_t i = 0; i < flat.numel(); ++i) {
+      KVSAFE_CHECK(ids[i] >= 0 && ids[i] < head.out, "token id ", ids[i], " is outside the vocabulary of ", head.out);
+      unpack_column(head.panels.data_ptr<float>(), head.in, ids[i], rows.data_ptr<float>() + i * head.in);
+    }
+  } else {
+    rows = head.weight_t.index_select(1, flat.to(head.weight_t.device())).t();  // [tokens, hidden]
+  }
+  return rows.reshape({tokens.size(0), tokens.size(1), head.in});
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
@@ -249,9 +282,9 @@ at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::
   const ModelConfig& c = *ctx.config;
   const std::int64_t batch = x.size(0), n = x.size(1);
   const std::int64_t heads = c.num_heads, kv_heads = c.num_kv_heads, dim = c.head_dim;
-  const std::array<LinearWeights, 3> qkv_weights{LinearWeights{.weight_t = w.q_proj, .bias = w.q_bias},
-                                                 LinearWeights{.weight_t = w.k_proj, .bias = w.k_bias},
-                                                 LinearWeights{.weight_t = w.v_proj, .bias = w.v_bias}};
+  const std::array<LinearWeights, 3> qkv_weights{LinearWeights{.matrix = &w.q_proj, .bias = w.q_bias},
+                                                 LinearWeights{.matrix = &w.k_proj, .bias = w.k_bias},
+                                                 LinearWeights{.matrix = &w.v_proj, .bias = w.v_bias}};
   std::vector<at::Tensor> qkv = linear_t_group(x, qkv_weights);
   at::Tensor q = std::move(qkv[0]), k = std::move(qkv[1]), v = std::move(qkv[2]);
 
@@ -332,10 +365,10 @@ at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::
   return o;
 }
 
-at::Tensor gated_mlp(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& up, const at::Tensor& down,
+at::Tensor gated_mlp(const at::Tensor& x, const Matrix& gate, const Matrix& up, const Matrix& down,
                      const std::string& act) {
-  const std::array<LinearWeights, 2> gate_up{LinearWeights{.weight_t = gate, .bias = {}},
-                                             LinearWeights{.weight_t = up, .bias = {}}};
+  const std::array<LinearWeights, 2> gate_up{LinearWeights{.matrix = &gate, .bias = {}},
+                                             LinearWeights{.matrix = &up, .bias = {}}};
   std::vector<at::Tensor> projected = linear_t_group(x, gate_up);
   at::Tensor g = std::move(projected[0]);
   if (act == "silu") {

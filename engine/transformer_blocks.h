@@ -19,40 +19,50 @@
 
 namespace kvsafe::engine {
 
-// One decoder layer's tensors; absent ones stay undefined. Matrices are stored transposed,
-// [in, out] contiguous (made once at load), and applied with linear_t().
-// NOTE: x @ W^T with W^T contiguous equals at::linear(x, W) (the same BLAS sgemm, only the
-// transpose flag differs; bit for bit with OpenBLAS's Prescott kernels, to float rounding with
-// its SkylakeX ones), but with one row (batch-1 decode) OpenBLAS streams an [in, out] matrix
-// about 1.5-3x faster than an [out, in] one, whose packing dominates.
+// A linear layer's weight as linear_t() applies it. float32 on the CPU: packed once at load
+// into column panels (engine/packed_gemm.h; a decode step reads each panel from memory once
+// and reuses it from cache for every row). Other devices and dtypes: transposed [in, out]
+// contiguous for ATen's matmul.
+struct Matrix {
+  at::Tensor panels;    // float32 CPU: packed_floats(in, out) floats, else undefined
+  at::Tensor weight_t;  // otherwise: [in, out] contiguous, else undefined
+  std::int64_t in = 0, out = 0;
+  bool defined() const { return in > 0; }
+};
+
+// Packs or transposes w ([out, in], the checkpoint's layout) for linear_t(); the result is on
+// w's device in w's dtype.
+Matrix make_matrix(const at::Tensor& w);
+
+// One decoder layer's tensors; absent ones stay undefined.
 struct LayerWeights {
   at::Tensor input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm;
-  at::Tensor q_proj, k_proj, v_proj, o_proj;
+  Matrix q_proj, k_proj, v_proj, o_proj;
   at::Tensor q_bias, k_bias, v_bias;
   at::Tensor q_norm, k_norm;  // OLMo-2: over all heads
-  at::Tensor gate_proj, up_proj, down_proj;
-  at::Tensor router;                                        // MoE gate [experts, hidden]
-  std::vector<at::Tensor> expert_w1, expert_w2, expert_w3;  // MoE: gate, down, up per expert
+  Matrix gate_proj, up_proj, down_proj;
+  Matrix router;                                        // MoE gate [experts, hidden]
+  std::vector<Matrix> expert_w1, expert_w2, expert_w3;  // MoE: gate, down, up per expert
 };
 
 struct ModelWeights {
   at::Tensor embed;       // [vocab, hidden]; undefined when tied (rows are read from lm_head)
   at::Tensor final_norm;  // [hidden]
-  at::Tensor lm_head;     // [hidden, vocab] (transposed; the embedding's transpose when tied)
+  Matrix lm_head;         // [hidden -> vocab] (the embedding when tied)
   std::vector<LayerWeights> layers;
 };
 
-// x @ weight_t (+ bias): at::linear(x, weight_t.t(), bias), with the same bits at every
-// thread count (see LayerWeights on bits against at::linear). x: [..., in];
-// weight_t: [in, out] contiguous; bias: [out] or undefined. float32 on the CPU runs the BLAS
-// directly, split over ATen's pool (engine/cpu_gemm.h); other calls run ATen's matmul.
-at::Tensor linear_t(const at::Tensor& x, const at::Tensor& weight_t, const at::Tensor& bias = {});
+// x @ W^T (+ bias), what at::linear(x, W, bias) computes, with the same bits at every thread
+// count and for every batch composition on the CPU (a row's result does not depend on the
+// other rows). x: [..., in]; bias: [out] or undefined. float32 on the CPU runs the packed
+// kernels (engine/packed_gemm.h) split over ATen's pool; other calls run ATen's matmul.
+at::Tensor linear_t(const at::Tensor& x, const Matrix& w, const at::Tensor& bias = {});
 
 // Several linear_t() of one input (q, k and v; gate and up), in one parallel region on the
 // CPU; the same bits as separate calls. Returns one output per entry, in order.
 struct LinearWeights {
-  at::Tensor weight_t;  // [in, out] contiguous
-  at::Tensor bias;      // [out] or undefined
+  const Matrix* matrix = nullptr;
+  at::Tensor bias;  // [out] or undefined
 };
 std::vector<at::Tensor> linear_t_group(const at::Tensor& x, std::span<const LinearWeights> weights);
 
@@ -131,7 +141,7 @@ at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys, const
 bool set_decode_attention_generic_only(bool generic);
 
 // Gated MLP down(act(gate(x)) * up(x)); act: "silu", "gelu_pytorch_tanh" or "gelu".
-at::Tensor gated_mlp(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& up, const at::Tensor& down,
+at::Tensor gated_mlp(const at::Tensor& x, const Matrix& gate, const Matrix& up, const Matrix& down,
                      const std::string& act);
 // Mixtral's sparse MoE: softmax router in float32, top-k, renormalized weights.
 at::Tensor moe_mlp(const LayerWeights& w, const at::Tensor& x, std::int64_t top_k, const std::string& act);

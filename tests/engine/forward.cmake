@@ -11,6 +11,7 @@ kvsafe_test(engine_forward_test
     ${CMAKE_CURRENT_SOURCE_DIR}/forward_kv_path_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/attention_core_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/cpu_gemm_test.cpp
+    ${CMAKE_CURRENT_SOURCE_DIR}/packed_gemm_test.cpp
   DEPS kvsafe_engine nlohmann_json::nlohmann_json
   LABELS unit)
 target_compile_definitions(engine_forward_test PRIVATE ${KVSAFE_TEST_DEFINES})

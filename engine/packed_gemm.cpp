@@ -1,0 +1,334 @@
+// engine/packed_gemm.h: packed weight panels and their products with activation rows.
+
+#include "engine/packed_gemm.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "common/error.h"
+
+// NOTE: the kernels pass 64-byte vectors between always-inline functions of one target;
+// GCC's ABI note about such calls (-Wpsabi) does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace kvsafe::engine {
+namespace {
+
+// GCC vector extensions: sixteen float lanes, lowered to the function's target (one AVX-512
+// register, two AVX registers, four SSE registers). NOTE: GCC contracts a multiply and an add
+// into an FMA where the target has one (-ffp-contract=fast is its C++ default): the AVX-512 and
+// AVX2 copies give the same bits, the baseline copy agrees with them to float rounding.
+using Lanes16 = float __attribute__((vector_size(64)));
+
+[[gnu::always_inline]] inline Lanes16 load16(const float* p) {
+  Lanes16 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+[[gnu::always_inline]] inline void store16(float* p, const Lanes16& v) {
+  std::memcpy(p, &v, sizeof(v));
+}
+
+// One panel times one block of `kRows` activation rows. `xp` is the block packed [in][kRows]
+// (a row's inputs for one k sit together, so each is one broadcast), `panel` is [in][32].
+struct BlockArgs {
+  const float* xp;
+  const float* panel;
+  std::int64_t in;
+  float* out;                   // the block's first row, at the panel's first column
+  std::int64_t ldo;             // out's row stride
+  std::int64_t columns;         // valid columns of this panel (32 except in the last)
+  const float* bias;            // at the panel's first column, or nullptr
+  const float* prefetch;        // lines of the next panel to bring into L2 meanwhile
+  std::int64_t prefetch_lines;  // how many (64-byte lines, 16 floats each)
+};
+
+template <int kRows>
+[[gnu::always_inline]] inline void panel_block(const BlockArgs& a) {
+  Lanes16 lo[kRows], hi[kRows];
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) lo[r] = hi[r] = Lanes16{};
+  const float* w = a.panel;
+  const float* xp = a.xp;
+  std::int64_t owed = 0, line = 0;  // prefetches due, times in; lines issued
+  for (std::int64_t k = 0; k < a.in; ++k, w += kPanelColumns, xp += kRows) {
+    // NOTE: the next panel is requested while this one computes, or the first row block of
+    // each panel waits on memory and streaming never overlaps compute (SmolLM2's matrices at
+    // 32 rows, 2 threads: 67 ms a step without, 53 with two lines per iteration until done,
+    // 42 spread evenly over the loop: bursts fill the line-fill buffers and stall the loads
+    // that compute needs).
+    for (owed += a.prefetch_lines; owed >= a.in; owed -= a.in, ++line) {
+      __builtin_prefetch(a.prefetch + line * 16, 0, /*locality: L2=*/2);
+    }
+    const Lanes16 w0 = load16(w), w1 = load16(w + 16);
+#pragma GCC unroll 16
+    for (int r = 0; r < kRows; ++r) {
+      lo[r] += xp[r] * w0;
+      hi[r] += xp[r] * w1;
+    }
+  }
+  Lanes16 bias_lo{}, bias_hi{};
+  alignas(64) float padded_bias[kPanelColumns] = {};
+  if (a.bias != nullptr) {
+    std::memcpy(padded_bias, a.bias, static_cast<std::size_t>(a.columns) * sizeof(float));
+    bias_lo = load16(padded_bias);
+    bias_hi = load16(padded_bias + 16);
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) {
+    // NOTE: the bias is added after the sum, not used as its start, as at::addmm's beta=1
+    // does; without one nothing is added (0 + -0 would turn a -0 into +0).
+    const Lanes16 v0 = a.bias != nullptr ? lo[r] + bias_lo : lo[r];
+    const Lanes16 v1 = a.bias != nullptr ? hi[r] + bias_hi : hi[r];
+    float* row = a.out + r * a.ldo;
+    if (a.columns == kPanelColumns) {
+      store16(row, v0);
+      store16(row + 16, v1);
+    } else {
+      alignas(64) float tmp[kPanelColumns];
+      store16(tmp, v0);
+      store16(tmp + 16, v1);
+      std::memcpy(row, tmp, static_cast<std::size_t>(a.columns) * sizeof(float));
+    }
+  }
+}
+
+using BlockKernel = void (*)(const BlockArgs&);
+
+template <int kRows>
+void block_generic(const BlockArgs& a) {
+  panel_block<kRows>(a);
+}
+
+// One copy per instruction set, each with the widest row block its registers hold: AVX-512
+// has 32 vector registers (24 accumulators for 12 rows x 32 columns, 2 panel rows, a
+// broadcast); AVX2 has 16 of half the width; SSE2 16 of a quarter.
+struct KernelSet {
+  const char* name;
+  int max_rows;
+  const BlockKernel* kernels;  // kernels[r - 1] takes r rows
+};
+
+template <std::size_t... I>
+constexpr std::array<BlockKernel, sizeof...(I)> generic_table(std::index_sequence<I...>) {
+  return {&block_generic<static_cast<int>(I) + 1>...};
+}
+constexpr int kGenericRows = 2;
+constexpr auto kGenericKernels = generic_table(std::make_index_sequence<kGenericRows>());
+
+#if defined(__x86_64__) && defined(__GNUC__)
+template <int kRows>
+[[gnu::target("avx512f")]] void block_avx512(const BlockArgs& a) {
+  panel_block<kRows>(a);
+}
+template <int kRows>
+[[gnu::target("avx2,fma")]] void block_avx2(const BlockArgs& a) {
+  panel_block<kRows>(a);
+}
+template <std::size_t... I>
+constexpr std::array<BlockKernel, sizeof...(I)> avx512_table(std::index_sequence<I...>) {
+  return {&block_avx512<static_cast<int>(I) + 1>...};
+}
+template <std::size_t... I>
+constexpr std::array<BlockKernel, sizeof...(I)> avx2_table(std::index_sequence<I...>) {
+  return {&block_avx2<static_cast<int>(I) + 1>...};
+}
+constexpr int kAvx512Rows = 12, kAvx2Rows = 3;
+constexpr auto kAvx512Kernels = avx512_table(std::make_index_sequence<kAvx512Rows>());
+constexpr auto kAvx2Kernels = avx2_table(std::make_index_sequence<kAvx2Rows>());
+#endif
+
+const KernelSet kGenericSet{"generic", kGenericRows, kGenericKernels.data()};
+#if defined(__x86_64__) && defined(__GNUC__)
+const KernelSet kAvx512Set{"avx512", kAvx512Rows, kAvx512Kernels.data()};
+const KernelSet kAvx2Set{"avx2", kAvx2Rows, kAvx2Kernels.data()};
+#endif
+
+// The copies this CPU runs, best first.
+const std::vector<const KernelSet*>& runnable_kernels() {
+  static const std::vector<const KernelSet*> sets = [] {
+    std::vector<const KernelSet*> out;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) out.push_back(&kAvx512Set);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back(&kAvx2Set);
+#endif
+    out.push_back(&kGenericSet);
+    return out;
+  }();
+  return sets;
+}
+
+std::atomic<const KernelSet*> g_chosen{nullptr};  // nullptr: the best
+
+const KernelSet& chosen_kernels() {
+  const KernelSet* chosen = g_chosen.load(std::memory_order_relaxed);
+  return chosen != nullptr ? *chosen : *runnable_kernels().front();
+}
+
+// Below this many multiply-adds a call is not worth waking the pool for.
+constexpr std::int64_t kSplitMinWork = std::int64_t{1} << 18;
+// The activation rows one pass over a thread's panels holds: about 384 KiB of packed inputs,
+// which stay in the core's L2 beside the panel being read.
+constexpr std::int64_t kChunkBytes = std::int64_t{384} << 10;
+
+struct RowBlock {
+  std::int64_t first, rows;  // x rows [first, first + rows); packed at xp + first * in
+};
+
+// Row blocks of at most max_rows, as even as possible (11 + 11 + 10 rather than 12 + 12 + 8).
+std::vector<RowBlock> row_blocks(std::int64_t m, int max_rows) {
+  const std::int64_t count = (m + max_rows - 1) / max_rows;
+  std::vector<RowBlock> blocks;
+  blocks.reserve(static_cast<std::size_t>(count));
+  std::int64_t first = 0;
+  for (std::int64_t b = 0; b < count; ++b) {
+    const std::int64_t rows = m / count + (b < m % count ? 1 : 0);
+    blocks.push_back({first, rows});
+    first += rows;
+  }
+  return blocks;
+}
+
+void pack_block(const float* x, std::int64_t in, const RowBlock& block, float* xp) {
+  float* dst = xp + block.first * in;
+  const float* src = x + block.first * in;
+  for (std::int64_t r = 0; r < block.rows; ++r) {
+    for (std::int64_t k = 0; k < in; ++k) dst[k * block.rows + r] = src[r * in + k];
+  }
+}
+
+}  // namespace
+
+std::int64_t packed_floats(std::int64_t in, std::int64_t out) {
+  return (out + kPanelColumns - 1) / kPanelColumns * in * kPanelColumns;
+}
+
+void pack_panels(const float* w, std::int64_t in, std::int64_t out, float* panels) {
+  const std::int64_t count = (out + kPanelColumns - 1) / kPanelColumns;
+  for (std::int64_t p = 0; p < count; ++p) {
+    float* panel = panels + p * in * kPanelColumns;
+    const std::int64_t columns = std::min(kPanelColumns, out - p * kPanelColumns);
+    for (std::int64_t c = 0; c < kPanelColumns; ++c) {
+      const float* row = w + (p * kPanelColumns + c) * in;
+      for (std::int64_t k = 0; k < in; ++k) panel[k * kPanelColumns + c] = c < columns ? row[k] : 0.0f;
+    }
+  }
+}
+
+void unpack_column(const float* panels, std::int64_t in, std::int64_t column, float* dst) {
+  const float* panel = panels + column / kPanelColumns * in * kPanelColumns + column % kPanelColumns;
+  for (std::int64_t k = 0; k < in; ++k) dst[k] = panel[k * kPanelColumns];
+}
+
+void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<const PackedProduct> products) {
+  if (m == 0 || products.empty()) return;
+  const KernelSet& kernels = chosen_kernels();
+  const std::vector<RowBlock> blocks = row_blocks(m, kernels.max_rows);
+
+  // Panels of all products, end to end: (product, panel index within it).
+  std::vector<std::pair<std::size_t, std::int64_t>> panels;
+  std::int64_t n_total = 0;
+  for (std::size_t i = 0; i < products.size(); ++i) {
+    KVSAFE_ASSERT(products[i].panels != nullptr && products[i].out != nullptr);
+    n_total += products[i].n;
+    for (std::int64_t p = 0; p * kPanelColumns < products[i].n; ++p) panels.emplace_back(i, p);
+  }
+  const auto panel_count = static_cast<std::int64_t>(panels.size());
+
+  const bool split = !at::in_parallel_region() && at::get_num_threads() > 1 && m * n_total * in >= kSplitMinWork;
+  thread_local std::vector<float> packed_x;
+  packed_x.resize(static_cast<std::size_t>(m * in));
+  float* xp = packed_x.data();
+  const auto block_count = static_cast<std::int64_t>(blocks.size());
+  const auto pack_range = [&](std::int64_t first, std::int64_t last) {
+    for (std::int64_t b = first; b < last; ++b) pack_block(x, in, blocks[static_cast<std::size_t>(b)], xp);
+  };
+  if (split && m * in >= kSplitMinWork) {
+    at::parallel_for(0, block_count, 1, pack_range);
+  } else {
+    pack_range(0, block_count);
+  }
+
+  // Blocks per pass: their packed inputs fit kChunkBytes (at least one block).
+  const std::int64_t chunk_rows =
+      std::max<std::int64_t>(1, kChunkBytes / (in * static_cast<std::int64_t>(sizeof(float))));
+  const auto run_panels = [&](std::int64_t first_panel, std::int64_t last_panel) {
+    std::size_t chunk_begin = 0;
+    while (chunk_begin < blocks.size()) {
+      std::size_t chunk_end = chunk_begin + 1;
+      while (chunk_end < blocks.size() &&
+             blocks[chunk_end].first + blocks[chunk_end].rows - blocks[chunk_begin].first <= chunk_rows) {
+        ++chunk_end;
+      }
+      const auto blocks_in_chunk = static_cast<std::int64_t>(chunk_end - chunk_begin);
+      const std::int64_t panel_lines = in * kPanelColumns / 16;
+      for (std::int64_t p = first_panel; p < last_panel; ++p) {
+        const auto [product_index, panel] = panels[static_cast<std::size_t>(p)];
+        const PackedProduct& product = products[product_index];
+        const std::int64_t column = panel * kPanelColumns;
+        const float* next = nullptr;
+        if (p + 1 < last_panel) {
+          const auto [next_product, next_panel] = panels[static_cast<std::size_t>(p + 1)];
+          next = products[next_product].panels + next_panel * in * kPanelColumns;
+        }
+        for (std::size_t b = chunk_begin; b < chunk_end; ++b) {
+          const RowBlock& block = blocks[b];
+          // Block i of the chunk prefetches the i-th share of the next panel's lines.
+          const auto i = static_cast<std::int64_t>(b - chunk_begin);
+          const std::int64_t line_first = panel_lines * i / blocks_in_chunk;
+          const std::int64_t line_last = panel_lines * (i + 1) / blocks_in_chunk;
+          const BlockArgs args{.xp = xp + block.first * in,
+                               .panel = product.panels + panel * in * kPanelColumns,
+                               .in = in,
+                               .out = product.out + block.first * product.n + column,
+                               .ldo = product.n,
+                               .columns = std::min(kPanelColumns, product.n - column),
+                               .bias = product.bias != nullptr ? product.bias + column : nullptr,
+                               .prefetch = next != nullptr ? next + line_first * 16 : nullptr,
+                               .prefetch_lines = next != nullptr ? line_last - line_first : 0};
+          kernels.kernels[block.rows - 1](args);
+        }
+      }
+      chunk_begin = chunk_end;
+    }
+  };
+  if (!split) {
+    run_panels(0, panel_count);
+    return;
+  }
+  const std::int64_t threads = at::get_num_threads();
+  const std::int64_t per_thread = (panel_count + threads - 1) / threads;
+  at::parallel_for(0, threads, 1, [&](std::int64_t first, std::int64_t last) {
+    for (std::int64_t t = first; t < last; ++t) {
+      run_panels(std::min(panel_count, t * per_thread), std::min(panel_count, (t + 1) * per_thread));
+    }
+  });
+}
+
+bool use_packed_matmul_kernels(const char* name) {
+  if (name == nullptr) {
+    g_chosen.store(nullptr, std::memory_order_relaxed);
+    return true;
+  }
+  for (const KernelSet* set : runnable_kernels()) {
+    if (std::strcmp(set->name, name) == 0) {
+      g_chosen.store(set, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* packed_matmul_kernels() {
+  return chosen_kernels().name;
+}
+
+}  // namespace kvsafe::engine

@@ -1,0 +1,55 @@
+#pragma once
+// float32 weight matrices packed once at load into column panels, and their products with
+// activations: the engine's CPU matrix products (engine/transformer_blocks.h linear_t).
+//
+// NOTE: why not the BLAS. A decode step multiplies a few rows (the batch) by every weight
+// matrix. OpenBLAS repacks the weight on every call (sgemm_itcopy was 36% of a batch-32
+// SmolLM2 step) and only then computes, so streaming and compute never overlap. Packed once,
+// a panel is read from memory once per call, and its rows are reused from cache by every
+// activation row while the next panel streams in.
+//
+// Layout: panel p holds output columns [32p, 32p + 32) as [in][32] floats (zero-padded past
+// the last column); panels follow one another. Every output element is one sum over the
+// input dimension in order 0, 1, ..., in - 1 (an FMA chain on CPUs with FMA), whatever the
+// number of rows, the threads, or which panels a thread holds: a row's result does not depend
+// on the other rows of its batch, nor on the thread count.
+
+#include <cstdint>
+#include <span>
+
+namespace kvsafe::engine {
+
+inline constexpr std::int64_t kPanelColumns = 32;
+
+// Floats a packed [in, out] matrix takes: ceil(out / 32) * in * 32.
+std::int64_t packed_floats(std::int64_t in, std::int64_t out);
+
+// Packs w, stored [out, in] row-major (the checkpoint's nn.Linear layout), into panels.
+// `panels` has packed_floats(in, out) floats.
+void pack_panels(const float* w, std::int64_t in, std::int64_t out, float* panels);
+
+// Column `column` of a packed matrix (= row `column` of the [out, in] original) into dst[in].
+void unpack_column(const float* panels, std::int64_t in, std::int64_t column, float* dst);
+
+// One product of packed_matmul: out[m, n] = x[m, in] @ W^T (+ bias[n]), out dense row-major.
+struct PackedProduct {
+  const float* panels = nullptr;  // packed [in, n]
+  std::int64_t n = 0;             // output columns
+  const float* bias = nullptr;    // [n] or nullptr; added after the sum
+  float* out = nullptr;           // [m, n]
+};
+
+// The products of one input x[m, in] (dense row-major) with several packed weights (q, k and
+// v; gate and up), their panels split over ATen's pool in one parallel region. Inside a
+// parallel region everything runs on the calling thread.
+void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<const PackedProduct> products);
+
+// Tests: makes packed_matmul run one copy of its kernels, "avx512", "avx2" (both with FMA)
+// or "generic" (the baseline x86-64 target, no FMA), or with nullptr the best copy this CPU
+// runs. Returns false, changing nothing, when the CPU cannot run that copy.
+bool use_packed_matmul_kernels(const char* name);
+
+// The copy packed_matmul runs now ("avx512", "avx2" or "generic").
+const char* packed_matmul_kernels();
+
+}  // namespace kvsafe::engine

@@ -1,0 +1,175 @@
+// The linear layers' CPU kernels (engine/packed_gemm.h) behind linear_t (engine/transformer_blocks.h).
+// The products must equal ATen's at::linear to float rounding, and have the same bits for any
+// thread count, any grouping of weights and any batch around a row, because the engine's
+// outputs must not depend on how many cores a worker has (the MPI tests compare 2-thread and
+// 1-thread workers row by row) nor on which prompts share a batch.
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/packed_gemm.h"
+#include "engine/transformer_blocks.h"
+
+namespace kvsafe::engine {
+namespace {
+
+// Runs `body` with ATen's pool at `threads`, then restores it.
+template <typename Body>
+void with_threads(int threads, Body body) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(threads);
+  body();
+  at::set_num_threads(before);
+}
+
+// Runs `body` with one copy of the kernels, then goes back to the best one.
+template <typename Body>
+bool with_kernels(const char* name, Body body) {
+  if (!use_packed_matmul_kernels(name)) return false;
+  body();
+  use_packed_matmul_kernels(nullptr);
+  return true;
+}
+
+struct Shape {
+  std::int64_t rows, in, out;
+};
+// Decode rows (1, 4, 32), a prefill block (129 rows), widths that are not a multiple of the
+// 32-column panel (200, 1000, 17, 33), SmolLM2's 576 -> 1536, a tiny product that stays on
+// one thread, and 700 rows x 576 inputs, more than one pass's worth of packed rows.
+const std::vector<Shape> kShapes{{1, 576, 1536}, {4, 64, 200}, {32, 576, 192}, {129, 96, 1000},
+                                 {3, 8, 17},     {7, 300, 33}, {700, 576, 64}};
+
+std::string name(const Shape& s) {
+  return std::to_string(s.rows) + "x" + std::to_string(s.in) + "x" + std::to_string(s.out);
+}
+
+TEST(PackedGemm, PackingKeepsEveryWeightAndPadsWithZeros) {
+  at::manual_seed(1);
+  const at::Tensor w = at::randn({45, 7});  // 45 outputs: one full panel and one of 13 columns
+  std::vector<float> panels(static_cast<std::size_t>(packed_floats(7, 45)), -1.0f);
+  ASSERT_EQ(panels.size(), 2U * 7U * 32U);
+  pack_panels(w.data_ptr<float>(), 7, 45, panels.data());
+  for (std::int64_t column = 0; column < 45; ++column) {
+    std::vector<float> got(7);
+    unpack_column(panels.data(), 7, column, got.data());
+    EXPECT_TRUE(at::equal(at::from_blob(got.data(), {7}), w[column])) << column;
+  }
+  for (std::int64_t k = 0; k < 7; ++k) {
+    for (std::int64_t c = 13; c < 32; ++c) EXPECT_EQ(panels[static_cast<std::size_t>((7 + k) * 32 + c)], 0.0f);
+  }
+}
+
+TEST(PackedGemm, LinearMatchesAtenAndHasTheSameBitsAtEveryThreadCount) {
+  at::manual_seed(2);
+  for (const Shape& s : kShapes) {
+    const at::Tensor x = at::randn({s.rows, s.in}), weight = at::randn({s.out, s.in}), bias = at::randn({s.out});
+    const Matrix w = make_matrix(weight);
+    ASSERT_TRUE(w.panels.defined());
+    const at::Tensor want = at::linear(x, weight), want_bias = at::linear(x, weight, bias);
+    at::Tensor one_thread, one_thread_bias;
+    with_threads(1, [&] {
+      one_thread = linear_t(x, w);
+      one_thread_bias = linear_t(x, w, bias);
+    });
+    EXPECT_TRUE(at::allclose(one_thread, want, 1e-5, 1e-4)) << name(s);
+    EXPECT_TRUE(at::allclose(one_thread_bias, want_bias, 1e-5, 1e-4)) << name(s);
+    // The bias is added after the sum, as at::addmm does: exactly the sum plus the bias.
+    EXPECT_TRUE(at::equal(one_thread_bias, one_thread + bias)) << name(s);
+    for (const int threads : {2, 3}) {
+      with_threads(threads, [&] {
+        EXPECT_TRUE(at::equal(linear_t(x, w), one_thread)) << name(s) << ", " << threads << " threads";
+        EXPECT_TRUE(at::equal(linear_t(x, w, bias), one_thread_bias))
+            << name(s) << " with bias, " << threads << " threads";
+      });
+    }
+    // [batch, tokens, in] keeps its leading dims.
+    EXPECT_EQ(linear_t(x.view({1, s.rows, s.in}), w).sizes(), (std::vector<std::int64_t>{1, s.rows, s.out}));
+  }
+}
+
+TEST(PackedGemm, ARowHasTheSameBitsWhateverBatchItIsIn) {
+  // Batch 1 against batch 8 in generation, prefill against decode: a row's output must not
+  // depend on how many rows share the call (row blocks of other sizes, other passes).
+  at::manual_seed(3);
+  const at::Tensor x = at::randn({700, 576}), weight = at::randn({100, 576});
+  const Matrix w = make_matrix(weight);
+  const at::Tensor all = linear_t(x, w);
+  for (const std::int64_t first : {0, 5, 31, 650}) {
+    for (const std::int64_t rows : {1, 2, 7, 12, 13, 32, 50}) {
+      const at::Tensor part = linear_t(x.narrow(0, first, rows), w);
+      EXPECT_TRUE(at::equal(part, all.narrow(0, first, rows))) << "rows " << first << " + " << rows;
+    }
+  }
+}
+
+TEST(PackedGemm, GroupedProductsEqualSeparateOnes) {
+  at::manual_seed(4);
+  // q, k, v of a GQA layer with a bias (Qwen2); the split points of the panels land inside
+  // different weights at 2 and 3 threads.
+  const at::Tensor x = at::randn({2, 5, 96});
+  const std::vector<at::Tensor> dense{at::randn({96, 96}), at::randn({40, 96}), at::randn({32, 96})};
+  const std::vector<at::Tensor> biases{at::randn({96}), at::randn({40}), at::Tensor()};
+  std::vector<Matrix> matrices;
+  for (const at::Tensor& d : dense) matrices.push_back(make_matrix(d));
+  std::vector<LinearWeights> weights;
+  for (std::size_t i = 0; i < dense.size(); ++i) weights.push_back({.matrix = &matrices[i], .bias = biases[i]});
+  std::vector<at::Tensor> separate;
+  with_threads(1, [&] {
+    for (const LinearWeights& w : weights) separate.push_back(linear_t(x, *w.matrix, w.bias));
+  });
+  for (const int threads : {1, 2, 3}) {
+    with_threads(threads, [&] {
+      const std::vector<at::Tensor> grouped = linear_t_group(x, weights);
+      ASSERT_EQ(grouped.size(), 3U);
+      for (std::size_t i = 0; i < weights.size(); ++i) {
+        EXPECT_TRUE(at::equal(grouped[i], separate[i])) << i << ", " << threads << " threads";
+        EXPECT_TRUE(at::allclose(grouped[i], at::linear(x, dense[i], biases[i]), 1e-5, 1e-4)) << i;
+      }
+    });
+  }
+}
+
+TEST(PackedGemm, EveryCopyOfTheKernelsAgrees) {
+  // The copies for other CPUs run here too. The AVX-512 and AVX2 copies both chain FMAs in the
+  // same order: the same bits. The baseline copy rounds each product: equal to rounding, and
+  // (proof that the hook switched copies) not everywhere equal bit for bit.
+  at::manual_seed(5);
+  const at::Tensor x = at::randn({37, 576}), weight = at::randn({200, 576}), bias = at::randn({200});
+  const Matrix w = make_matrix(weight);
+  const std::string best = packed_matmul_kernels();
+  const at::Tensor native = linear_t(x, w, bias);
+  at::Tensor generic;
+  ASSERT_TRUE(with_kernels("generic", [&] {
+    EXPECT_STREQ(packed_matmul_kernels(), "generic");
+    generic = linear_t(x, w, bias);
+  }));
+  EXPECT_STREQ(packed_matmul_kernels(), best.c_str());
+  EXPECT_TRUE(at::allclose(generic, at::linear(x, weight, bias), 1e-5, 1e-4));
+  EXPECT_TRUE(at::allclose(generic, native, 1e-5, 1e-4));
+  if (best != "generic") {
+    EXPECT_FALSE(at::equal(generic, native)) << "the generic copy did not run";
+  }
+  const bool avx2 = with_kernels("avx2", [&] { EXPECT_TRUE(at::equal(linear_t(x, w, bias), native)); });
+  if (best == "avx512") {
+    EXPECT_TRUE(avx2) << "an AVX-512 CPU without AVX2 and FMA";
+  }
+  EXPECT_FALSE(use_packed_matmul_kernels("neon"));
+  EXPECT_STREQ(packed_matmul_kernels(), best.c_str());
+}
+
+TEST(PackedGemm, TiedEmbeddingRowsComeFromThePackedHead) {
+  at::manual_seed(6);
+  ModelWeights weights;
+  const at::Tensor table = at::randn({70, 24});  // [vocab, hidden]
+  weights.lm_head = make_matrix(table);
+  const at::Tensor tokens = at::tensor({0, 69, 33, 32, 31, 5}, at::kLong).view({2, 3});
+  EXPECT_TRUE(at::equal(embed_tokens(weights, tokens), at::embedding(table, tokens)));
+}
+
+}  // namespace
+}  // namespace kvsafe::engine
