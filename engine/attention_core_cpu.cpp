@@ -8,10 +8,6 @@
 // calls per task (engine/cpu_gemm.h) with ATen's softmax between them, over the whole score
 // tensor, as in attention_core_reference.
 
-// NOTE: the 64-byte vector helpers below are always inlined, so no call passes a vector in
-// registers across targets; GCC's ABI note about such calls (-Wpsabi) does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -24,10 +20,17 @@
 
 #include "common/error.h"
 #include "engine/cpu_gemm.h"
+#include "engine/lanes16.h"
 #include "engine/transformer_blocks.h"
 
 namespace kvsafe::engine {
 namespace {
+
+using lanes::exp16;
+using lanes::lane_max;
+using lanes::lane_sum;
+using lanes::Lanes16;
+using lanes::load16;
 
 // Query rows per task on the BLAS path: enough rows for an efficient product, enough tasks
 // to balance a single sequence's kv heads over the pool.
@@ -45,66 +48,6 @@ struct Task {
   std::int64_t n, total, dim;
   std::int64_t row_begin, row_end;
 };
-
-// GCC vector extensions: sixteen float lanes, lowered to whatever the function's target
-// has (one AVX-512 register, or two AVX / four SSE registers). NOTE: GCC contracts a
-// multiply and an add into an FMA where the target has one (-ffp-contract=fast is its C++
-// default), so the AVX-512 copy and the generic one agree to float rounding, not bit for bit;
-// each gives the same bits at every thread count, as the BLAS kernels do per CPU type.
-using Lanes16 = float __attribute__((vector_size(64)));
-using Lanes8 = float __attribute__((vector_size(32)));
-using Lanes4 = float __attribute__((vector_size(16)));
-
-[[gnu::always_inline]] inline Lanes16 load16(const float* p) {
-  Lanes16 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-[[gnu::always_inline]] inline float lane_sum(Lanes16 v) {
-  Lanes8 lo, hi;
-  std::memcpy(&lo, &v, sizeof(lo));
-  std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof(lo), sizeof(hi));
-  const Lanes8 s8 = lo + hi;
-  Lanes4 a, b;
-  std::memcpy(&a, &s8, sizeof(a));
-  std::memcpy(&b, reinterpret_cast<const char*>(&s8) + sizeof(a), sizeof(b));
-  const Lanes4 s4 = a + b;
-  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
-}
-
-// e^x on sixteen lanes, to about 2 ulp (Cephes' expf scheme: x = n ln2 + r with |r| <= ln2/2,
-// a degree-6 polynomial for e^r, 2^n put into the exponent bits). Below -87.3 (e^x under the
-// smallest normal float, masked scores' -inf included) it is exactly 0, so masked keys get
-// probability 0 as with ATen's softmax.
-[[gnu::always_inline]] inline Lanes16 exp16(Lanes16 x) {
-  using Ints16 = std::int32_t __attribute__((vector_size(64)));
-  constexpr float kLowest = -87.33654f, kHighest = 88.72283f;
-  const Ints16 underflow = x < kLowest;
-  x = x < kLowest ? Lanes16{} + kLowest : x;
-  x = x > kHighest ? Lanes16{} + kHighest : x;
-  // n = round(x / ln2), by adding and subtracting 1.5 * 2^23 (|x / ln2| < 2^22).
-  constexpr float kRound = 12582912.0f;
-  const Lanes16 n = (x * 1.44269504088896341f + kRound) - kRound;
-  const Lanes16 r = (x - n * 0.693359375f) - n * -2.12194440e-4f;  // ln2 split for exactness
-  Lanes16 p = Lanes16{} + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const Lanes16 y = p * r * r + r + 1.0f;
-  const Ints16 exponent = (__builtin_convertvector(n, Ints16) + 127) << 23;
-  Lanes16 scale;
-  std::memcpy(&scale, &exponent, sizeof(scale));
-  return underflow ? Lanes16{} : y * scale;
-}
-
-[[gnu::always_inline]] inline float lane_max(Lanes16 v) {
-  float m = v[0];
-  for (int i = 1; i < 16; ++i) m = std::max(m, v[i]);
-  return m;
-}
 
 // Softmax over each of a task's score rows, in place. The row's tail past a multiple of 16
 // goes through a padded copy (padding -inf: probability 0, nothing added to the sum).

@@ -8,6 +8,7 @@ list(APPEND KVSAFE_ENGINE_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/attention_core_cpu.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/cpu_gemm.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/packed_gemm.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/elementwise_cpu.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/family_llama.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/family_mistral.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/family_qwen2.cpp

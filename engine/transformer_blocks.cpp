@@ -115,6 +115,7 @@ at::Tensor rotate_half(const at::Tensor& x) {
 }  // namespace
 
 at::Tensor apply_rope(const at::Tensor& x, const RopeCosSin& rope) {
+  if (apply_rope_cpu_applies(x, rope)) return apply_rope_cpu(x, rope);
   const at::Tensor cos = rope.cos.unsqueeze(1);  // [batch, 1, n, rotary_dim]
   const at::Tensor sin = rope.sin.unsqueeze(1);
   const std::int64_t rotary = rope.cos.size(-1);
@@ -221,6 +222,7 @@ at::Tensor embed_tokens(const ModelWeights& weights, const at::Tensor& tokens) {
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (rms_norm_cpu_applies(x, weight)) return rms_norm_cpu(x, weight, eps);
   const at::Tensor xf = x.to(at::kFloat);
   const at::Tensor variance = xf.pow(2).mean(-1, /*keepdim=*/true);
   const at::Tensor normed = xf * at::rsqrt(variance + eps);
@@ -371,6 +373,7 @@ at::Tensor gated_mlp(const at::Tensor& x, const Matrix& gate, const Matrix& up, 
                                              LinearWeights{.matrix = &up, .bias = {}}};
   std::vector<at::Tensor> projected = linear_t_group(x, gate_up);
   at::Tensor g = std::move(projected[0]);
+  if (act == "silu" && silu_mul_cpu_applies(g, projected[1])) return linear_t(silu_mul_cpu(g, projected[1]), down);
   if (act == "silu") {
     g = at::silu(g);
   } else if (act == "gelu_pytorch_tanh") {

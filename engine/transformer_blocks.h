@@ -90,6 +90,17 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeCosSin& rope);
 // HF RMSNorm: float32 math, weight multiplied in float32, result cast back to x's dtype.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 
+// rms_norm, apply_rope and SwiGLU's silu(g) * u for float32 on the CPU, one pass per row
+// (engine/elementwise_cpu.cpp); equal to the ATen versions to float rounding. apply_rope_cpu
+// returns a contiguous tensor.
+bool rms_norm_cpu_applies(const at::Tensor& x, const at::Tensor& weight);
+at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& weight, double eps);
+bool apply_rope_cpu_applies(const at::Tensor& x, const RopeCosSin& rope);
+at::Tensor apply_rope_cpu(const at::Tensor& x, const RopeCosSin& rope);
+// at::silu(g) * u (SwiGLU), to float rounding, g and u contiguous of one shape.
+bool silu_mul_cpu_applies(const at::Tensor& g, const at::Tensor& u);
+at::Tensor silu_mul_cpu(const at::Tensor& g, const at::Tensor& u);
+
 // The call-wide state every layer reads.
 struct CallContext {
   const ModelConfig* config = nullptr;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/cpu-env: OPENBLAS_CORETYPE=SkylakeX exactly when the CPU flags hold all five AVX-512
 # subsets its kernels use, values already in the environment win, OMP_WAIT_POLICY defaults to
-# passive. The CPU is a written cpuinfo file (KVSAFE_CPUINFO).
+# passive, glibc's malloc puts large blocks on transparent huge pages. The CPU is a written
+# cpuinfo file (KVSAFE_CPUINFO).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 scratch="$(mktemp -d)"
@@ -28,4 +29,12 @@ check "a wait policy already set wins" "SkylakeX active" "$(run "$skx" "OMP_WAIT
 check "no cpuinfo -> OpenBLAS's own choice" "unset passive" \
   "$(env -u OPENBLAS_CORETYPE -u OMP_WAIT_POLICY KVSAFE_CPUINFO="$scratch/none" bash -c \
     'source "$0/scripts/cpu-env"; echo "${OPENBLAS_CORETYPE:-unset} ${OMP_WAIT_POLICY:-unset}"' "$root")"
+# GLIBC_TUNABLES after sourcing cpu-env with extra environment $1.
+tunables() {
+  env -u GLIBC_TUNABLES $1 bash -c 'source "$0/scripts/cpu-env"; echo "${GLIBC_TUNABLES:-unset}"' "$root"
+}
+check "huge pages for malloc's large blocks" "glibc.malloc.hugetlb=1" "$(tunables "")"
+check "other tunables are kept" "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1" \
+  "$(tunables "GLIBC_TUNABLES=glibc.malloc.arena_max=2")"
+check "a hugetlb setting already there wins" "glibc.malloc.hugetlb=0" "$(tunables "GLIBC_TUNABLES=glibc.malloc.hugetlb=0")"
 exit $((failures > 0))
