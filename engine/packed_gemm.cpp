@@ -21,10 +21,14 @@ using lanes::Lanes16;
 using lanes::load16;
 using lanes::store16;
 
-// One panel times one block of `kRows` activation rows. `xp` is the block packed [in][kRows]
-// (a row's inputs for one k sit together, so each is one broadcast), `panel` is [in][32].
+// One panel times one block of `kRows` activation rows, read in place: per input k, one
+// broadcast from each row. `panel` is [in][32].
+// NOTE: packing the rows first ([in][rows], one contiguous broadcast stream) ran serially
+// before each parallel region (2-3% of a decode step) and was slower even without that: 32.4
+// against 31.7 ms for a SmolLM2 step's products at 32 rows, 282 against 300 GFLOP/s at 1024.
 struct BlockArgs {
-  const float* xp;
+  const float* x;    // the block's first row
+  std::int64_t ldx;  // x's row stride
   const float* panel;
   std::int64_t in;
   float* out;                   // the block's first row, at the panel's first column
@@ -41,9 +45,11 @@ template <int kRows>
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) lo[r] = hi[r] = Lanes16{};
   const float* w = a.panel;
-  const float* xp = a.xp;
+  const float* rows[kRows];
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) rows[r] = a.x + r * a.ldx;
   std::int64_t owed = 0, line = 0;  // prefetches due, times in; lines issued
-  for (std::int64_t k = 0; k < a.in; ++k, w += kPanelColumns, xp += kRows) {
+  for (std::int64_t k = 0; k < a.in; ++k, w += kPanelColumns) {
     // NOTE: the next panel is requested while this one computes, or the first row block of
     // each panel waits on memory and streaming never overlaps compute (SmolLM2's matrices at
     // 32 rows, 2 threads: 67 ms a step without, 53 with two lines per iteration until done,
@@ -55,8 +61,9 @@ template <int kRows>
     const Lanes16 w0 = load16(w), w1 = load16(w + 16);
 #pragma GCC unroll 16
     for (int r = 0; r < kRows; ++r) {
-      lo[r] += xp[r] * w0;
-      hi[r] += xp[r] * w1;
+      const float input = rows[r][k];
+      lo[r] += input * w0;
+      hi[r] += input * w1;
     }
   }
   Lanes16 bias_lo{}, bias_hi{};
@@ -105,9 +112,6 @@ template <std::size_t... I>
 constexpr std::array<BlockKernel, sizeof...(I)> generic_table(std::index_sequence<I...>) {
   return {&block_generic<static_cast<int>(I) + 1>...};
 }
-// The widest row block any copy may have (pack_block's tile).
-constexpr int kMaxBlockRows = 16;
-
 constexpr int kGenericRows = 2;
 constexpr auto kGenericKernels = generic_table(std::make_index_sequence<kGenericRows>());
 
@@ -129,7 +133,6 @@ constexpr std::array<BlockKernel, sizeof...(I)> avx2_table(std::index_sequence<I
   return {&block_avx2<static_cast<int>(I) + 1>...};
 }
 constexpr int kAvx512Rows = 12, kAvx2Rows = 3;
-static_assert(kAvx512Rows <= kMaxBlockRows && kAvx2Rows <= kMaxBlockRows);
 constexpr auto kAvx512Kernels = avx512_table(std::make_index_sequence<kAvx512Rows>());
 constexpr auto kAvx2Kernels = avx2_table(std::make_index_sequence<kAvx2Rows>());
 #endif
@@ -164,12 +167,12 @@ const KernelSet& chosen_kernels() {
 
 // Below this many multiply-adds a call is not worth waking the pool for.
 constexpr std::int64_t kSplitMinWork = std::int64_t{1} << 18;
-// The activation rows one pass over a thread's panels holds: about 384 KiB of packed inputs,
+// The activation rows one pass over a thread's panels holds: about 384 KiB of inputs,
 // which stay in the core's L2 beside the panel being read.
 constexpr std::int64_t kChunkBytes = std::int64_t{384} << 10;
 
 struct RowBlock {
-  std::int64_t first, rows;  // x rows [first, first + rows); packed at xp + first * in
+  std::int64_t first, rows;  // x rows [first, first + rows)
 };
 
 // Row blocks of at most max_rows, as even as possible (11 + 11 + 10 rather than 12 + 12 + 8).
@@ -186,27 +189,6 @@ std::vector<RowBlock> row_blocks(std::int64_t m, int max_rows) {
   return blocks;
 }
 
-void pack_block(const float* x, std::int64_t in, const RowBlock& block, float* xp) {
-  float* dst = xp + block.first * in;
-  const float* src = x + block.first * in;
-  const std::int64_t rows = block.rows;
-  // NOTE: through an L1 tile of 16 inputs per row. Reading the rows strided in place ran into
-  // cache-set conflicts (rows 6 KiB apart map to two L1 sets) and was 3% of a single-threaded
-  // decode step, on the calling thread.
-  alignas(64) float tile[kMaxBlockRows][16];
-  std::int64_t k = 0;
-  for (; k + 16 <= in; k += 16) {
-    for (std::int64_t r = 0; r < rows; ++r) std::memcpy(tile[r], src + r * in + k, sizeof(tile[r]));
-    float* d = dst + k * rows;
-    for (int j = 0; j < 16; ++j) {
-      for (std::int64_t r = 0; r < rows; ++r) d[j * rows + r] = tile[r][j];
-    }
-  }
-  for (; k < in; ++k) {
-    for (std::int64_t r = 0; r < rows; ++r) dst[k * rows + r] = src[r * in + k];
-  }
-}
-
 }  // namespace
 
 std::int64_t packed_floats(std::int64_t in, std::int64_t out) {
@@ -219,8 +201,12 @@ void pack_panels(const float* w, std::int64_t in, std::int64_t out, float* panel
     float* panel = panels + p * in * kPanelColumns;
     const std::int64_t columns = std::min(kPanelColumns, out - p * kPanelColumns);
     for (std::int64_t c = 0; c < kPanelColumns; ++c) {
+      if (c >= columns) {
+        for (std::int64_t k = 0; k < in; ++k) panel[k * kPanelColumns + c] = 0.0f;
+        continue;
+      }
       const float* row = w + (p * kPanelColumns + c) * in;
-      for (std::int64_t k = 0; k < in; ++k) panel[k * kPanelColumns + c] = c < columns ? row[k] : 0.0f;
+      for (std::int64_t k = 0; k < in; ++k) panel[k * kPanelColumns + c] = row[k];
     }
   }
 }
@@ -246,20 +232,7 @@ void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<co
   const auto panel_count = static_cast<std::int64_t>(panels.size());
 
   const bool split = !at::in_parallel_region() && at::get_num_threads() > 1 && m * n_total * in >= kSplitMinWork;
-  thread_local std::vector<float> packed_x;
-  packed_x.resize(static_cast<std::size_t>(m * in));
-  float* xp = packed_x.data();
-  const auto block_count = static_cast<std::int64_t>(blocks.size());
-  const auto pack_range = [&](std::int64_t first, std::int64_t last) {
-    for (std::int64_t b = first; b < last; ++b) pack_block(x, in, blocks[static_cast<std::size_t>(b)], xp);
-  };
-  if (split && m * in >= kSplitMinWork) {
-    at::parallel_for(0, block_count, 1, pack_range);
-  } else {
-    pack_range(0, block_count);
-  }
-
-  // Blocks per pass: their packed inputs fit kChunkBytes (at least one block).
+  // Blocks per pass: their rows fit kChunkBytes (at least one block).
   const std::int64_t chunk_rows =
       std::max<std::int64_t>(1, kChunkBytes / (in * static_cast<std::int64_t>(sizeof(float))));
   std::vector<std::pair<std::size_t, std::size_t>> chunks;  // [first, last) of blocks
@@ -286,7 +259,8 @@ void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<co
       const auto i = static_cast<std::int64_t>(b - chunk.first);
       const std::int64_t line_first = panel_lines * i / blocks_in_chunk;
       const std::int64_t line_last = panel_lines * (i + 1) / blocks_in_chunk;
-      const BlockArgs args{.xp = xp + block.first * in,
+      const BlockArgs args{.x = x + block.first * in,
+                           .ldx = in,
                            .panel = panel_data(p),
                            .in = in,
                            .out = product.out + block.first * product.n + column,
