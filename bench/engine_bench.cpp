@@ -4,8 +4,10 @@
 // once per token). Counters: tokens/s and its fraction of each bound. Also prints which BLAS
 // libtorch loaded (reference BLAS is ~35x slower than OpenBLAS here), OpenBLAS's kernel set and
 // the peak RSS. Run it alone: OMP_WAIT_POLICY=passive (what scripts/test exports for a busy
-// machine) costs batch-32 decode about 15% on a quiet one (engine/README.md). The kernel set
-// follows OPENBLAS_CORETYPE (scripts/cpu-env); report which one a figure was taken with.
+// machine) costs batch-32 decode about 28% on a quiet one (engine/README.md). The roofline's
+// matmul rate is the faster of OpenBLAS (its kernel set follows OPENBLAS_CORETYPE,
+// scripts/cpu-env) and the engine's own packed kernels; report which ones a figure was taken
+// with.
 // Numbers go into issue notes as ratios; never asserted.
 //
 //   build/bench/engine_bench [--benchmark_filter=Decode] [--benchmark_min_time=...]
