@@ -52,9 +52,9 @@ template <int kRows>
   for (std::int64_t k = 0; k < a.in; ++k, w += kPanelColumns) {
     // NOTE: the next panel is requested while this one computes, or the first row block of
     // each panel waits on memory and streaming never overlaps compute (SmolLM2's matrices at
-    // 32 rows, 2 threads: 67 ms a step without, 53 with two lines per iteration until done,
-    // 42 spread evenly over the loop: bursts fill the line-fill buffers and stall the loads
-    // that compute needs).
+    // 32 rows, 2 threads, passive OpenMP threads: 67 ms a step without, 53 with two lines per
+    // iteration until done, 42 spread evenly over the loop: bursts fill the line-fill buffers
+    // and stall the loads that compute needs).
     for (owed += a.prefetch_lines; owed >= a.in; owed -= a.in, ++line) {
       __builtin_prefetch(a.prefetch + line * 16, 0, /*locality: L2=*/2);
     }
