@@ -86,8 +86,8 @@ struct Task {
 // NOTE: a decode step reads the whole cache once (SmolLM2 batch 32: ~40 MB of keys and as much
 // of values), each (sequence, kv head) a stream of a few hundred rows, too short for the
 // hardware prefetcher to ramp up: the loads waited on memory (attention was a quarter of a
-// batch-32 step). These rows ahead are requested early. Prefetching past a task's last row
-// only touches the next task's rows or wastes a request: no fault.
+// batch-32 step). These rows ahead are requested early, up to the task's last row (a pointer
+// past the cache's allocation would be undefined behaviour even though a prefetch never faults).
 constexpr std::int64_t kScoresPrefetchRows = 8, kValuesPrefetchRows = 16;
 
 template <int kChunks>
@@ -102,7 +102,7 @@ template <int kChunks>
 [[gnu::always_inline]] inline void decode_scores_body(const Task& t, float scale) {
   for (std::int64_t key = 0; key < t.total; ++key) {
     const float* k = t.keys + key * t.key_stride;
-    prefetch_row<kChunks>(k + kScoresPrefetchRows * t.key_stride);
+    prefetch_row<kChunks>(t.keys + std::min(key + kScoresPrefetchRows, t.total - 1) * t.key_stride);
     Lanes16 kv[kChunks];
 #pragma GCC unroll 16
     for (int c = 0; c < kChunks; ++c) kv[c] = load16(k + 16 * c);
@@ -129,7 +129,7 @@ template <int kChunks>
     for (int c = 0; c < kChunks; ++c) acc[c] = Lanes16{};
     for (std::int64_t key = 0; key < t.total; ++key) {
       const float* v = t.values + key * t.value_stride;
-      prefetch_row<kChunks>(v + kValuesPrefetchRows * t.value_stride);
+      prefetch_row<kChunks>(t.values + std::min(key + kValuesPrefetchRows, t.total - 1) * t.value_stride);
       if (p[key] == 0.0f) continue;
 #pragma GCC unroll 16
       for (int c = 0; c < kChunks; ++c) acc[c] += p[key] * load16(v + 16 * c);

@@ -100,8 +100,8 @@ void silu_mul_generic(const float* g, const float* u, float* out, std::int64_t n
 }  // namespace
 
 bool rms_norm_cpu_applies(const at::Tensor& x, const at::Tensor& weight) {
-  return x.device().is_cpu() && x.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat &&
-         weight.dim() == 1 && weight.size(0) == x.size(-1);
+  return x.device().is_cpu() && weight.device().is_cpu() && x.scalar_type() == at::kFloat &&
+         weight.scalar_type() == at::kFloat && x.dim() >= 1 && weight.dim() == 1 && weight.size(0) == x.size(-1);
 }
 
 at::Tensor rms_norm_cpu(const at::Tensor& x_in, const at::Tensor& weight_in, double eps) {
@@ -124,10 +124,11 @@ at::Tensor rms_norm_cpu(const at::Tensor& x_in, const at::Tensor& weight_in, dou
 }
 
 bool apply_rope_cpu_applies(const at::Tensor& x, const RopeCosSin& rope) {
-  return x.device().is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 4 && x.stride(3) == 1 &&
-         rope.cos.scalar_type() == at::kFloat && rope.sin.scalar_type() == at::kFloat && rope.cos.dim() == 3 &&
-         rope.cos.size(0) == x.size(0) && rope.cos.size(1) == x.size(2) && rope.cos.size(2) <= x.size(3) &&
-         rope.cos.size(2) % 2 == 0 && rope.sin.sizes() == rope.cos.sizes();
+  return x.device().is_cpu() && rope.cos.device().is_cpu() && rope.sin.device().is_cpu() &&
+         x.scalar_type() == at::kFloat && x.dim() == 4 && x.stride(3) == 1 && rope.cos.scalar_type() == at::kFloat &&
+         rope.sin.scalar_type() == at::kFloat && rope.cos.dim() == 3 && rope.cos.size(0) == x.size(0) &&
+         rope.cos.size(1) == x.size(2) && rope.cos.size(2) <= x.size(3) && rope.cos.size(2) % 2 == 0 &&
+         rope.sin.sizes() == rope.cos.sizes();
 }
 
 at::Tensor apply_rope_cpu(const at::Tensor& x, const RopeCosSin& rope) {
@@ -158,7 +159,7 @@ at::Tensor apply_rope_cpu(const at::Tensor& x, const RopeCosSin& rope) {
 }
 
 bool silu_mul_cpu_applies(const at::Tensor& g, const at::Tensor& u) {
-  return g.device().is_cpu() && g.scalar_type() == at::kFloat && u.scalar_type() == at::kFloat &&
+  return g.device().is_cpu() && u.device().is_cpu() && g.scalar_type() == at::kFloat && u.scalar_type() == at::kFloat &&
          g.sizes() == u.sizes() && g.is_contiguous() && u.is_contiguous();
 }
 

@@ -1,9 +1,9 @@
 #pragma once
 // Internal to engine/: sixteen float lanes as GCC vector extensions, for the CPU kernels
 // (attention_core_cpu.cpp, packed_gemm.cpp, elementwise_cpu.cpp). Everything is always
-// inlined, so each kernel's target-specific copy ([[gnu::target("avx512f")]] and the baseline
-// one) compiles these for its own instruction set: one AVX-512 register, two AVX or four SSE
-// registers per vector.
+// inlined, so each kernel's target-specific copy ([[gnu::target("avx512f")]], packed_gemm's
+// "avx2,fma" one, and the baseline one) compiles these for its own instruction set: one
+// AVX-512 register, two AVX or four SSE registers per vector.
 //
 // NOTE: GCC contracts a multiply and an add into an FMA where the target has one
 // (-ffp-contract=fast is its C++ default): a kernel's AVX-512 copy and its baseline copy agree
@@ -54,10 +54,11 @@ using Ints16 = std::int32_t __attribute__((vector_size(64)));
 // e^x on sixteen lanes, to about 2 ulp (Cephes' expf scheme: x = n ln2 + r with |r| <= ln2/2,
 // a degree-6 polynomial for e^r, 2^n put into the exponent bits). Below -87.3 (e^x under the
 // smallest normal float, -inf included) it is exactly 0, so masked scores get probability 0
-// as with ATen's softmax; above 88.7 it saturates at e^88.7 (the callers never get there).
+// as with ATen's softmax. Above 88.376 it saturates at e^88.376 (~2.4e38): 2^n must stay a
+// normal float (n <= 127), or the exponent bits would spell +inf. NaN stays NaN.
 [[gnu::always_inline]] inline Lanes16 exp16(const Lanes16& in) {
   Lanes16 x = in;
-  constexpr float kLowest = -87.33654f, kHighest = 88.72283f;
+  constexpr float kLowest = -87.33654f, kHighest = 88.3762626f;
   const Ints16 underflow = x < kLowest;
   x = x < kLowest ? Lanes16{} + kLowest : x;
   x = x > kHighest ? Lanes16{} + kHighest : x;

@@ -106,8 +106,8 @@ class TensorLoader {
       return {};
     }
     KVSAFE_ASSERT(info->shape.size() == 2, "tensor '", name, "' is not a matrix");
-    // NOTE: the [out, in] scratch is freed before the next matrix is read, so the heap reuses
-    // it: peak memory stays one matrix above the weights.
+    // NOTE: the [out, in] scratch is freed before the next matrix is read: peak memory stays
+    // about one matrix above the weights (large blocks are mmap'd and returned on free).
     at::Tensor scratch = at::empty(info->shape, at::TensorOptions().dtype(at::kFloat));
     weights_.load(name, std::span<float>(scratch.data_ptr<float>(), static_cast<std::size_t>(scratch.numel())));
     count_ += scratch.numel();

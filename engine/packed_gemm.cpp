@@ -218,6 +218,14 @@ void unpack_column(const float* panels, std::int64_t in, std::int64_t column, fl
 
 void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<const PackedProduct> products) {
   if (m == 0 || products.empty()) return;
+  if (in == 0) {  // empty sums: the bias, or zeros
+    for (const PackedProduct& p : products) {
+      for (std::int64_t row = 0; row < m; ++row) {
+        for (std::int64_t c = 0; c < p.n; ++c) p.out[row * p.n + c] = p.bias != nullptr ? p.bias[c] : 0.0f;
+      }
+    }
+    return;
+  }
   const KernelSet& kernels = chosen_kernels();
   const std::vector<RowBlock> blocks = row_blocks(m, kernels.max_rows);
 

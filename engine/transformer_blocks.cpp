@@ -177,7 +177,9 @@ std::vector<at::Tensor> linear_t_group(const at::Tensor& x, std::span<const Line
   }
   KVSAFE_ASSERT(x.device().is_cpu() && x.scalar_type() == at::kFloat,
                 "linear_t: packed weights take float32 CPU inputs");
-  const at::Tensor rows = x.reshape({-1, in}).contiguous();
+  std::int64_t row_count = 1;  // the leading dims (not numel / in: in may be 0)
+  for (std::int64_t d = 0; d + 1 < x.dim(); ++d) row_count *= x.size(d);
+  const at::Tensor rows = x.reshape({row_count, in}).contiguous();
   std::vector<PackedProduct> products;
   for (const LinearWeights& w : weights) {
     KVSAFE_ASSERT(!w.bias.defined() || (w.bias.scalar_type() == at::kFloat && w.bias.numel() == w.matrix->out));
@@ -206,9 +208,9 @@ at::Tensor embed_tokens(const ModelWeights& weights, const at::Tensor& tokens) {
   if (weights.embed.defined()) return at::embedding(weights.embed, tokens);
   // Tied: the rows of the embedding are the columns of lm_head.
   const Matrix& head = weights.lm_head;
-  const at::Tensor flat = tokens.reshape({-1}).to(at::kCPU, at::kLong).contiguous();
   at::Tensor rows;
   if (head.panels.defined()) {
+    const at::Tensor flat = tokens.reshape({-1}).to(at::kCPU, at::kLong).contiguous();
     rows = at::empty({flat.numel(), head.in}, head.panels.options());
     const auto* ids = flat.data_ptr<std::int64_t>();
     for (std::int64_t i = 0; i < flat.numel(); ++i) {
@@ -216,7 +218,7 @@ at::Tensor embed_tokens(const ModelWeights& weights, const at::Tensor& tokens) {
       unpack_column(head.panels.data_ptr<float>(), head.in, ids[i], rows.data_ptr<float>() + i * head.in);
     }
   } else {
-    rows = head.weight_t.index_select(1, flat.to(head.weight_t.device())).t();  // [tokens, hidden]
+    rows = head.weight_t.index_select(1, tokens.reshape({-1})).t();  // [tokens, hidden], on the head's device
   }
   return rows.reshape({tokens.size(0), tokens.size(1), head.in});
 }

@@ -58,11 +58,27 @@ TEST(ElementwiseCpu, RopeEqualsRotateHalfFormula) {
   }
 }
 
+TEST(ElementwiseCpu, InputsTheCpuVersionsDoNotTakeGoThroughAten) {
+  // RoPE tables for one sequence broadcast over a batch of two: ATen's path, same formula.
+  at::manual_seed(4);
+  const at::Tensor x = at::randn({2, 3, 4, 16});
+  const RopeCosSin one{.cos = at::randn({1, 4, 16}), .sin = at::randn({1, 4, 16})};
+  EXPECT_FALSE(apply_rope_cpu_applies(x, one));
+  const RopeCosSin two{.cos = one.cos.expand({2, 4, 16}).contiguous(), .sin = one.sin.expand({2, 4, 16}).contiguous()};
+  ASSERT_TRUE(apply_rope_cpu_applies(x, two));
+  EXPECT_LT(max_abs(apply_rope(x, one), apply_rope(x, two)), 1e-5);
+  // float64 stays on ATen.
+  const at::Tensor d = at::randn({2, 8}, at::kDouble);
+  EXPECT_FALSE(rms_norm_cpu_applies(d, at::ones({8}, at::kDouble)));
+  EXPECT_EQ(rms_norm(d, at::ones({8}, at::kDouble), 1e-6).scalar_type(), at::kDouble);
+  EXPECT_FALSE(silu_mul_cpu_applies(d, d));
+}
+
 TEST(ElementwiseCpu, SiluTimesUpEqualsAten) {
   at::manual_seed(3);
   for (const std::int64_t n : {1536, 40, 7}) {
     at::Tensor g = at::randn({3, n}) * 4;
-    g[0][0] = -100.0f;  // e^100 saturates: silu is ~0
+    g[0][0] = -100.0f;  // e^100 saturates at ~2.4e38: silu is ~0
     g[1][0] = 100.0f;   // e^-100 underflows to 0: silu is g
     const at::Tensor u = at::randn({3, n});
     ASSERT_TRUE(silu_mul_cpu_applies(g, u));
@@ -72,28 +88,72 @@ TEST(ElementwiseCpu, SiluTimesUpEqualsAten) {
   }
 }
 
-TEST(ElementwiseCpu, VectorExpIsWithinFourUlpAndZeroBelowTheNormalRange) {
-  using lanes::Lanes16;
+using ExpFn = void (*)(const float*, float*);
+void exp_generic(const float* x, float* y) {
+  lanes::store16(y, lanes::exp16(lanes::load16(x)));
+}
+#if defined(__x86_64__) && defined(__GNUC__)
+[[gnu::target("avx512f")]] void exp_avx512(const float* x, float* y) {
+  lanes::store16(y, lanes::exp16(lanes::load16(x)));
+}
+#endif
+
+// The copies of exp16 this CPU runs: the baseline one and, where the CPU has it, the AVX-512
+// one (what the kernels use there; it contracts the polynomial into FMAs).
+std::vector<ExpFn> exp_copies() {
+  std::vector<ExpFn> copies{&exp_generic};
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) copies.push_back(&exp_avx512);
+#endif
+  return copies;
+}
+
+TEST(ElementwiseCpu, VectorExpIsWithinFourUlpAndExactAtTheEnds) {
   std::vector<float> xs;
-  for (float x = -87.0f; x <= 88.0f; x += 0.01953125f) xs.push_back(x);
+  for (float x = -87.0f; x <= 88.37f; x += 0.01953125f) xs.push_back(x);
   xs.push_back(0.0f);
   xs.push_back(-0.0f);
   while (xs.size() % 16 != 0) xs.push_back(1.0f);
-  for (std::size_t i = 0; i < xs.size(); i += 16) {
-    const Lanes16 y = lanes::exp16(lanes::load16(xs.data() + i));
-    for (int lane = 0; lane < 16; ++lane) {
-      const double want = std::exp(static_cast<double>(xs[i + static_cast<std::size_t>(lane)]));
-      const double ulp =
-          std::nextafter(static_cast<float>(want), std::numeric_limits<float>::infinity()) - static_cast<float>(want);
-      ASSERT_LE(std::abs(static_cast<double>(y[lane]) - want), 4 * ulp)
-          << "x = " << xs[i + static_cast<std::size_t>(lane)];
+  for (const ExpFn exp : exp_copies()) {
+    for (std::size_t i = 0; i < xs.size(); i += 16) {
+      alignas(64) float y[16];
+      exp(xs.data() + i, y);
+      for (std::size_t lane = 0; lane < 16; ++lane) {
+        const double want = std::exp(static_cast<double>(xs[i + lane]));
+        const double ulp =
+            std::nextafter(static_cast<float>(want), std::numeric_limits<float>::infinity()) - static_cast<float>(want);
+        ASSERT_LE(std::abs(static_cast<double>(y[lane]) - want), 4 * ulp) << "x = " << xs[i + lane];
+      }
     }
+    // Below the normal range exactly 0 (-inf included); above 88.376 a finite saturation, never
+    // +inf (2^128 would spell it in the exponent bits); NaN stays NaN.
+    const float inf = std::numeric_limits<float>::infinity();
+    alignas(64) const float ends[16] = {-88.0f,
+                                        -100.0f,
+                                        -1e30f,
+                                        -inf,
+                                        88.38f,
+                                        88.5f,
+                                        88.72f,
+                                        100.0f,
+                                        1e30f,
+                                        inf,
+                                        std::numeric_limits<float>::quiet_NaN(),
+                                        0.0f,
+                                        0.0f,
+                                        0.0f,
+                                        0.0f,
+                                        0.0f};
+    alignas(64) float y[16];
+    exp(ends, y);
+    for (int lane = 0; lane < 4; ++lane) EXPECT_EQ(y[lane], 0.0f) << ends[lane];
+    for (int lane = 4; lane < 10; ++lane) {
+      EXPECT_TRUE(std::isfinite(y[lane])) << ends[lane] << " -> " << y[lane];
+      EXPECT_GT(y[lane], 2e38f) << ends[lane];
+    }
+    EXPECT_TRUE(std::isnan(y[10]));
   }
-  alignas(64) float low[16];
-  for (int lane = 0; lane < 16; ++lane) low[lane] = -88.0f - static_cast<float>(lane) * 10.0f;
-  low[15] = -std::numeric_limits<float>::infinity();
-  const Lanes16 zero = lanes::exp16(lanes::load16(low));
-  for (int lane = 0; lane < 16; ++lane) EXPECT_EQ(zero[lane], 0.0f) << low[lane];
 }
 
 }  // namespace
