@@ -26,6 +26,7 @@
 namespace kvsafe::engine {
 namespace {
 
+using lanes::cpu_has_avx512;
 using lanes::exp16;
 using lanes::lane_max;
 using lanes::lane_sum;
@@ -157,13 +158,6 @@ template <int kChunks>
 template <int kChunks>
 [[gnu::target("avx512f")]] void decode_values_avx512(const Task& t) {
   decode_values_body<kChunks>(t);
-}
-bool cpu_has_avx512() {
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
-  }();
-  return ok;
 }
 #endif
 

@@ -1,12 +1,12 @@
 // rms_norm, apply_rope and the SwiGLU product (engine/transformer_blocks.h) for float32 on the
 // CPU: one pass per row instead of ATen's chain of small kernels.
 //
-// NOTE: why. A SmolLM2 decode step at batch 32 is ~60 ms, and ATen's per-kernel overhead on
-// tensors this small (32 x 576) made up most of the time spent outside the matrix products and
-// attention: RMSNorm is six kernels (pow, mean, add, rsqrt, two muls) and RoPE five per tensor
-// (narrow, neg, cat, two muls and an add), ~25 per layer. Each ran on the calling thread while
-// the pool's other threads waited. The results equal ATen's to float rounding (the sum of
-// squares runs in another order; the compiler may contract RoPE's multiply-add into an FMA).
+// NOTE: why. On tensors this small (a batch-32 decode step's 32 x 576) ATen's per-kernel
+// overhead dominates: RMSNorm is six kernels (pow, mean, add, rsqrt, two muls) and RoPE five
+// per tensor (narrow, neg, cat, two muls and an add), ~25 per layer, each on the calling thread
+// while the pool's other threads waited. One pass each took a SmolLM2 step from ~57 to ~52 ms. The results equal ATen's
+// to float rounding (the sum of squares runs in another order; the compiler may contract RoPE's multiply-add into an
+// FMA).
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -85,13 +85,6 @@ void rms_norm_rows_generic(const RmsNormArgs& a, std::int64_t begin, std::int64_
 [[gnu::target("avx512f")]] void silu_mul_avx512(const float* g, const float* u, float* out, std::int64_t n) {
   silu_mul_body(g, u, out, n);
 }
-bool cpu_has_avx512() {
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
-  }();
-  return ok;
-}
 #endif
 void silu_mul_generic(const float* g, const float* u, float* out, std::int64_t n) {
   silu_mul_body(g, u, out, n);
@@ -115,7 +108,7 @@ at::Tensor rms_norm_cpu(const at::Tensor& x_in, const at::Tensor& weight_in, dou
   const auto feps = static_cast<float>(eps);
   auto* rows_fn = &rms_norm_rows_generic;
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (cpu_has_avx512()) rows_fn = &rms_norm_rows_avx512;
+  if (lanes::cpu_has_avx512()) rows_fn = &rms_norm_rows_avx512;
 #endif
   at::parallel_for(0, rows, row_grain(width), [&](std::int64_t begin, std::int64_t end) {
     rows_fn({.x = xd, .weight = wd, .out = od, .width = width, .eps = feps}, begin, end);
@@ -171,7 +164,7 @@ at::Tensor silu_mul_cpu(const at::Tensor& g, const at::Tensor& u) {
   float* od = out.data_ptr<float>();
   auto* span = &silu_mul_generic;
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (cpu_has_avx512()) span = &silu_mul_avx512;
+  if (lanes::cpu_has_avx512()) span = &silu_mul_avx512;
 #endif
   // Chunks of whole 16-lane vectors, so the bits do not depend on the split.
   const std::int64_t n = g.numel(), vectors = (n + 15) / 16;

@@ -23,6 +23,19 @@ using Lanes8 = float __attribute__((vector_size(32)));
 using Lanes4 = float __attribute__((vector_size(16)));
 using Ints16 = std::int32_t __attribute__((vector_size(64)));
 
+// Whether this CPU runs the kernels' [[gnu::target("avx512f")]] copies (checked once).
+inline bool cpu_has_avx512() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
 [[gnu::always_inline]] inline Lanes16 load16(const float* p) {
   Lanes16 v;
   std::memcpy(&v, p, sizeof(v));

@@ -148,8 +148,7 @@ const std::vector<const KernelSet*>& runnable_kernels() {
   static const std::vector<const KernelSet*> sets = [] {
     std::vector<const KernelSet*> out;
 #if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) out.push_back(&kAvx512Set);
+    if (lanes::cpu_has_avx512()) out.push_back(&kAvx512Set);
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back(&kAvx2Set);
 #endif
     out.push_back(&kGenericSet);
@@ -281,16 +280,13 @@ void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<co
     }
   };
   // Panels [first, last) over every chunk, each panel prefetching the one after it.
-  const auto run_range = [&](std::int64_t first, std::int64_t last, std::int64_t after) {
+  const auto run_range = [&](std::int64_t first, std::int64_t last) {
     for (const auto& chunk : chunks) {
-      for (std::int64_t p = first; p < last; ++p) {
-        const std::int64_t next = p + 1 < last ? p + 1 : after;
-        run_panel(p, chunk, next >= 0 && next < panel_count ? panel_data(next) : nullptr);
-      }
+      for (std::int64_t p = first; p < last; ++p) run_panel(p, chunk, p + 1 < last ? panel_data(p + 1) : nullptr);
     }
   };
   if (!split) {
-    run_range(0, panel_count, -1);
+    run_range(0, panel_count);
     return;
   }
   // NOTE: even shares of panels. Threads taking runs of panels from a shared counter instead
@@ -300,7 +296,7 @@ void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<co
   const std::int64_t per_thread = (panel_count + threads - 1) / threads;
   at::parallel_for(0, threads, 1, [&](std::int64_t first, std::int64_t last) {
     for (std::int64_t t = first; t < last; ++t) {
-      run_range(std::min(panel_count, t * per_thread), std::min(panel_count, (t + 1) * per_thread), -1);
+      run_range(std::min(panel_count, t * per_thread), std::min(panel_count, (t + 1) * per_thread));
     }
   });
 }

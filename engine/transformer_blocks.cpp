@@ -13,7 +13,6 @@
 #include <numbers>
 
 #include "common/error.h"
-#include "engine/cpu_gemm.h"
 #include "engine/packed_gemm.h"
 
 namespace kvsafe::engine {

@@ -27,7 +27,6 @@ struct Matrix {
   at::Tensor panels;    // float32 CPU: packed_floats(in, out) floats, else undefined
   at::Tensor weight_t;  // otherwise: [in, out] contiguous, else undefined
   std::int64_t in = 0, out = 0;
-  bool defined() const { return in > 0; }
 };
 
 // Packs or transposes w ([out, in], the checkpoint's layout) for linear_t(); the result is on
