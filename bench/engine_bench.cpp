@@ -1,9 +1,10 @@
 // Engine throughput (Google Benchmark): SmolLM2-135M prefill and decode tokens/s at batch 1,
-// 8, 32, 64, beside what this machine can do: fp32 matmul GFLOP/s (-> the roofline, 2 x params
-// FLOP per token) and copy bandwidth (-> the batch-1 bound of streaming every fp32 weight
-// once per token). Counters: tokens/s and its fraction of each bound. Also prints which BLAS
-// libtorch loaded (reference BLAS is ~35x slower than OpenBLAS here), OpenBLAS's kernel set and
-// the peak RSS. Run it alone: OMP_WAIT_POLICY=passive (what scripts/test exports for a busy
+// 8, 32, 64, with the weights as the engine keeps them by default (the Q4_1 / Q8_0 matrices
+// quantized, engine/quantized_panels.h) and expanded to fp32 at load (fp32:1), beside what
+// this machine can do: fp32 matmul GFLOP/s (-> the roofline, 2 x params FLOP per token) and
+// copy bandwidth (-> the batch-1 bound of streaming the weights, as held, once per token). Counters: tokens/s and its
+// fraction of each bound. Also prints which BLAS libtorch loaded (reference BLAS is ~35x slower than OpenBLAS here),
+// OpenBLAS's kernel set and the peak RSS. Run it alone: OMP_WAIT_POLICY=passive (what scripts/test exports for a busy
 // machine) costs batch-32 decode about 28% on a quiet one (engine/README.md). The roofline's
 // matmul rate is the faster of OpenBLAS (its kernel set follows OPENBLAS_CORETYPE,
 // scripts/cpu-env) and the engine's own packed kernels; report which ones a figure was taken
@@ -43,11 +44,11 @@ constexpr std::int64_t kPromptTokens = 128;  // prefill length per sequence
 constexpr std::int64_t kDecodeSteps = 32;    // decode steps timed per iteration
 
 struct Machine {
-  std::unique_ptr<Model> model;
-  double matmul_gflops = 0;  // fp32, 1024^3
-  double copy_gbps = 0;      // read + write
-  double roofline = 0;       // tokens/s if every FLOP ran at matmul_gflops
-  double weight_bound = 0;   // batch-1 tokens/s if each token streams every fp32 weight once
+  std::unique_ptr<Model> model;        // as loaded by default: Q4_1 / Q8_0 matrices kept quantized
+  std::unique_ptr<Model> float_model;  // keep_quantized = false: every weight expanded to fp32
+  double matmul_gflops = 0;            // fp32, 1024^3
+  double copy_gbps = 0;                // read + write
+  double roofline = 0;                 // tokens/s if every FLOP ran at matmul_gflops
 };
 Machine* machine = nullptr;
 
@@ -70,16 +71,26 @@ int blas_libraries(dl_phdr_info* info, std::size_t, void* out) {
   return 0;
 }
 
+// The model a benchmark runs: argument 1 is 1 for float32 weights.
+const Model& model_of(const benchmark::State& state) {
+  return state.range(1) != 0 ? *machine->float_model : *machine->model;
+}
+
+// The batch-1 bound: tokens/s if each token streams the model's weights once, as they are held.
+double weight_bound(const Model& model) {
+  return machine->copy_gbps * 1e9 / static_cast<double>(model.weight_bytes());
+}
+
 void set_rates(benchmark::State& state, double tokens, double elapsed) {
   const double rate = tokens / elapsed;
   state.counters["tokens/s"] = rate;
   state.counters["of_roofline"] = rate / machine->roofline;
-  state.counters["of_weight_bound"] = rate / machine->weight_bound;
+  state.counters["of_weight_bound"] = rate / weight_bound(model_of(state));
 }
 
 void BM_Prefill(benchmark::State& state) {
   const std::int64_t batch = state.range(0);
-  const Model& model = *machine->model;
+  const Model& model = model_of(state);
   const at::Tensor tokens = at::randint(10, model.config().vocab_size, {batch, kPromptTokens}, at::kLong);
   double elapsed = 0, tokens_done = 0;
   for (auto _ : state) {
@@ -94,7 +105,7 @@ void BM_Prefill(benchmark::State& state) {
 
 void BM_Decode(benchmark::State& state) {
   const std::int64_t batch = state.range(0);
-  const Model& model = *machine->model;
+  const Model& model = model_of(state);
   const at::Tensor tokens = at::randint(10, model.config().vocab_size, {batch, kPromptTokens}, at::kLong);
   double elapsed = 0, tokens_done = 0;
   for (auto _ : state) {
@@ -112,8 +123,17 @@ void BM_Decode(benchmark::State& state) {
   set_rates(state, tokens_done, elapsed);
 }
 
-BENCHMARK(BM_Prefill)->Arg(1)->Arg(8)->Arg(32)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Decode)->Arg(1)->Arg(8)->Arg(32)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+// batch x {weights as stored, float32 weights}
+BENCHMARK(BM_Prefill)
+    ->ArgNames({"batch", "fp32"})
+    ->ArgsProduct({{1, 8, 32, 64}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_Decode)
+    ->ArgNames({"batch", "fp32"})
+    ->ArgsProduct({{1, 8, 32, 64}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 
@@ -135,6 +155,7 @@ int main(int argc, char** argv) {
   const double flops = 2.0 * 1024 * 1024 * 1024;
   const double blas_threads_gflops = flops / seconds([&] { benchmark::DoNotOptimize(at::mm(a, b)); }, 10) / 1e9;
   m.model = Model::load(path);
+  m.float_model = Model::load(path, {.keep_quantized = false});
   std::vector<float> panels(static_cast<std::size_t>(kvsafe::engine::packed_floats(1024, 1024)));
   kvsafe::engine::pack_panels(b.data_ptr<float>(), 1024, 1024, panels.data());
   const kvsafe::engine::PackedProduct product{.panels = panels.data(), .n = 1024, .out = c.data_ptr<float>()};
@@ -151,7 +172,6 @@ int main(int argc, char** argv) {
   m.copy_gbps = 2.0 * static_cast<double>(src.nbytes()) / seconds([&] { dst.copy_(src); }) / 1e9;
   const double params = static_cast<double>(m.model->parameter_count());
   m.roofline = m.matmul_gflops * 1e9 / (2.0 * params);
-  m.weight_bound = m.copy_gbps * 1e9 / (params * 4.0);
   machine = &m;
   std::string blas;
   dl_iterate_phdr(&blas_libraries, &blas);
@@ -160,9 +180,11 @@ int main(int argc, char** argv) {
   std::printf("1024^3 fp32 matmul: %.1f GFLOP/s with OpenBLAS's threads, %.1f GFLOP/s in the engine's %s kernels\n",
               blas_threads_gflops, packed_gflops, kvsafe::engine::packed_matmul_kernels());
   std::printf(
-      "fp32 matmul %.1f GFLOP/s; copy %.1f GB/s; %.1fM parameters -> roofline %.0f tokens/s, batch-1 "
-      "weight-streaming bound %.0f tokens/s\n",
-      m.matmul_gflops, m.copy_gbps, params / 1e6, m.roofline, m.weight_bound);
+      "fp32 matmul %.1f GFLOP/s; copy %.1f GB/s; %.1fM parameters -> roofline %.0f tokens/s; batch-1 "
+      "weight-streaming bound %.0f tokens/s for the weights as stored (%.0f MB), %.0f for float32 (%.0f MB)\n",
+      m.matmul_gflops, m.copy_gbps, params / 1e6, m.roofline, weight_bound(*m.model),
+      static_cast<double>(m.model->weight_bytes()) / 1e6, weight_bound(*m.float_model),
+      static_cast<double>(m.float_model->weight_bytes()) / 1e6);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   rusage usage{};

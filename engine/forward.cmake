@@ -8,6 +8,7 @@ list(APPEND KVSAFE_ENGINE_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/attention_core_cpu.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/cpu_gemm.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/packed_gemm.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/quantized_panels.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/elementwise_cpu.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/family_llama.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/family_mistral.cpp
@@ -23,3 +24,6 @@ list(APPEND KVSAFE_ENGINE_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/quantized_kv_path.cpp
 )
 list(APPEND KVSAFE_ENGINE_DEPS kvsafe_kernels ${TORCH_LIBRARIES})
+# NOTE: the reference expansion of quantized panels multiplies, then adds, as ggml's
+# dequantizer does (gguf_dequantize.cpp has the same flag); see quantized_panels.h.
+set_source_files_properties(${CMAKE_CURRENT_SOURCE_DIR}/quantized_panels.cpp PROPERTIES COMPILE_OPTIONS "-ffp-contract=off")

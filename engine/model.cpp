@@ -28,6 +28,7 @@ struct Model::Impl {
   RopeTables rope;
   LayerFunction layer_fn = nullptr;
   std::int64_t parameters = 0;
+  std::int64_t weight_bytes = 0;
 };
 
 namespace {
@@ -83,8 +84,9 @@ void set_threads(int threads) {
 
 class TensorLoader {
  public:
-  TensorLoader(const WeightsLoader& weights, c10::Device device, at::ScalarType dtype, std::int64_t& count)
-      : weights_(weights), device_(device), dtype_(dtype), count_(count) {}
+  TensorLoader(const WeightsLoader& weights, c10::Device device, at::ScalarType dtype, bool keep_quantized,
+               std::int64_t& count)
+      : weights_(weights), device_(device), dtype_(dtype), keep_quantized_(keep_quantized), count_(count) {}
 
   // The tensor under `name`, converted; undefined when absent and not required.
   at::Tensor get(const std::string& name, bool required = true) {
@@ -111,6 +113,17 @@ class TensorLoader {
     at::Tensor scratch = at::empty(info->shape, at::TensorOptions().dtype(at::kFloat));
     weights_.load(name, std::span<float>(scratch.data_ptr<float>(), static_cast<std::size_t>(scratch.numel())));
     count_ += scratch.numel();
+    if (keep_quantized_ && device_.is_cpu() && dtype_ == at::kFloat) {
+      if (const auto blocks = weights_.load_blocks(name)) {
+        if (const auto format = panel_format_for(blocks->type)) {
+          if (auto quantized = make_quantized_matrix(*format, blocks->bytes, scratch)) return std::move(*quantized);
+          // NOTE: not reached with ggml's formats (tests/engine/quantized_panels_test.cpp);
+          // if a file ever makes a weight expand differently, it is packed as floats.
+          spdlog::warn("{}: '{}' does not expand exactly from its {} blocks; keeping it as float32",
+                       weights_.config().architecture, name, ggml_type_name(blocks->type));
+        }
+      }
+    }
     return make_matrix(scratch.to(device_, dtype_));
   }
 
@@ -118,6 +131,7 @@ class TensorLoader {
   const WeightsLoader& weights_;
   c10::Device device_;
   at::ScalarType dtype_;
+  bool keep_quantized_;
   std::int64_t& count_;
 };
 
@@ -156,6 +170,27 @@ LayerWeights load_layer(TensorLoader& t, const ModelConfig& c, std::int64_t i) {
   return w;
 }
 
+// Bytes the loaded weights take on their device.
+std::int64_t bytes_of(const ModelWeights& w) {
+  const auto tensor = [](const at::Tensor& t) { return t.defined() ? static_cast<std::int64_t>(t.nbytes()) : 0; };
+  const auto matrix = [&](const Matrix& m) { return tensor(m.panels) + tensor(m.weight_t); };
+  std::int64_t total = tensor(w.embed) + tensor(w.final_norm) + matrix(w.lm_head);
+  for (const LayerWeights& l : w.layers) {
+    for (const at::Tensor* t : {&l.input_norm, &l.post_attention_norm, &l.pre_feedforward_norm,
+                                &l.post_feedforward_norm, &l.q_bias, &l.k_bias, &l.v_bias, &l.q_norm, &l.k_norm}) {
+      total += tensor(*t);
+    }
+    for (const Matrix* m :
+         {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj, &l.router}) {
+      total += matrix(*m);
+    }
+    for (const auto* experts : {&l.expert_w1, &l.expert_w2, &l.expert_w3}) {
+      for (const Matrix& m : *experts) total += matrix(m);
+    }
+  }
+  return total;
+}
+
 }  // namespace
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -175,7 +210,7 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& path, const Mode
   impl->layer_fn = layer_function(impl->config.family);
   impl->rope = make_rope_tables(impl->config, device);
   const ModelConfig& c = impl->config;
-  TensorLoader t(*weights, device, dtype, impl->parameters);
+  TensorLoader t(*weights, device, dtype, options.keep_quantized, impl->parameters);
   ModelWeights& w = impl->weights;
   w.final_norm = t.get("model.norm.weight");
   // NOTE: some GGUF files omit output.weight when tied. Tied: one transposed copy serves both,
@@ -188,9 +223,11 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& path, const Mode
     w.lm_head = t.get_matrix("lm_head.weight");
   }
   for (std::int64_t i = 0; i < c.num_layers; ++i) w.layers.push_back(load_layer(t, c, i));
-  spdlog::info("engine: loaded {} ({}, {} layers, {:.1f}M parameters) on {} as {}; {} CPU threads", path.string(),
-               model_family_name(c.family), c.num_layers, static_cast<double>(impl->parameters) / 1e6, device.str(),
-               c10::toString(dtype), at::get_num_threads());
+  impl->weight_bytes = bytes_of(w);
+  spdlog::info("engine: loaded {} ({}, {} layers, {:.1f}M parameters in {:.0f} MB) on {} as {}; {} CPU threads",
+               path.string(), model_family_name(c.family), c.num_layers, static_cast<double>(impl->parameters) / 1e6,
+               static_cast<double>(impl->weight_bytes) / 1e6, device.str(), c10::toString(dtype),
+               at::get_num_threads());
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 
@@ -208,6 +245,9 @@ at::ScalarType Model::dtype() const {
 }
 std::int64_t Model::parameter_count() const {
   return impl_->parameters;
+}
+std::int64_t Model::weight_bytes() const {
+  return impl_->weight_bytes;
 }
 
 namespace {

@@ -41,6 +41,11 @@ struct ModelLoadOptions {
   // Intra-op threads for CPU math; 0 = one per hardware core (Debian's libtorch starts with
   // 1), < 0 = leave libtorch's setting alone.
   int threads = 0;
+  // float32 on the CPU: GGUF q4_0 / q4_1 / q8_0 matrices stay in their blocks in memory and
+  // are expanded a panel at a time as the products run (engine/quantized_panels.h): the same
+  // floats, so the same outputs, with 4-7x less memory and weight traffic. false expands them
+  // at load, as every other type is.
+  bool keep_quantized = true;
 };
 
 // What forward() returns.
@@ -72,6 +77,8 @@ class Model {
   c10::Device device() const;
   at::ScalarType dtype() const;
   std::int64_t parameter_count() const;  // elements in the weights (tied embeddings once)
+  // Bytes the weights take on the device (quantized matrices at their stored size).
+  std::int64_t weight_bytes() const;
 
   // One forward call over new tokens appended to `cache` (empty for a prefill).
   //   tokens: int64 [batch, n] on any device; valid: bool [batch, n] (false = padding),

@@ -14,8 +14,11 @@
 // number of rows, the threads, or which panels a thread holds: a row's result does not depend
 // on the other rows of its batch, nor on the thread count.
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
+
+#include "engine/quantized_panels.h"
 
 namespace kvsafe::engine {
 
@@ -32,11 +35,14 @@ void pack_panels(const float* w, std::int64_t in, std::int64_t out, float* panel
 void unpack_column(const float* panels, std::int64_t in, std::int64_t column, float* dst);
 
 // One product of packed_matmul: out[m, n] = x[m, in] @ W^T (+ bias[n]), out dense row-major.
+// Quantized panels (engine/quantized_panels.h) are expanded a panel at a time into a float32
+// buffer in cache, then multiplied like float panels: the same sums of the same floats.
 struct PackedProduct {
-  const float* panels = nullptr;  // packed [in, n]
-  std::int64_t n = 0;             // output columns
-  const float* bias = nullptr;    // [n] or nullptr; added after the sum
-  float* out = nullptr;           // [m, n]
+  const void* panels = nullptr;  // packed [in, n]: floats, or tiles of `format`
+  PanelFormat format = PanelFormat::kFloat32;
+  std::int64_t n = 0;           // output columns
+  const float* bias = nullptr;  // [n] or nullptr; added after the sum
+  float* out = nullptr;         // [m, n]
 };
 
 // The products of one input x[m, in] (dense row-major) with several packed weights (q, k and
@@ -48,6 +54,10 @@ void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<co
 // or "generic" (the baseline x86-64 target, no FMA), or with nullptr the best copy this CPU
 // runs. Returns false, changing nothing, when the CPU cannot run that copy.
 bool use_packed_matmul_kernels(const char* name);
+
+// Tile `tile` of format `format` expanded by the chosen copy's vector code into dst[32 * 32]
+// ([input][column]); tests compare it with expand_tile_reference().
+void expand_tile(PanelFormat format, const std::byte* tile, float* dst);
 
 // The copy packed_matmul runs now ("avx512", "avx2" or "generic").
 const char* packed_matmul_kernels();

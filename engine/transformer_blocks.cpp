@@ -144,13 +144,32 @@ at::Tensor linear_t_aten(const at::Tensor& x, const at::Tensor& weight_t, const 
 
 Matrix make_matrix(const at::Tensor& w) {
   KVSAFE_ASSERT(w.dim() == 2, "make_matrix: not a matrix");
-  Matrix m{.panels = {}, .weight_t = {}, .in = w.size(1), .out = w.size(0)};
+  Matrix m{.panels = {}, .format = PanelFormat::kFloat32, .weight_t = {}, .in = w.size(1), .out = w.size(0)};
   if (w.device().is_cpu() && w.scalar_type() == at::kFloat) {
     const at::Tensor dense = w.contiguous();
     m.panels = at::empty({packed_floats(m.in, m.out)}, w.options());
     pack_panels(dense.data_ptr<float>(), m.in, m.out, m.panels.data_ptr<float>());
   } else {
     m.weight_t = w.t().contiguous();
+  }
+  return m;
+}
+
+std::optional<Matrix> make_quantized_matrix(PanelFormat format, std::span<const std::byte> blocks,
+                                            const at::Tensor& w) {
+  KVSAFE_ASSERT(w.dim() == 2 && w.device().is_cpu() && w.scalar_type() == at::kFloat,
+                "make_quantized_matrix: not a float32 CPU matrix");
+  const std::int64_t in = w.size(1), out = w.size(0);
+  if (in % kTileInputs != 0) return std::nullopt;
+  const at::Tensor dense = w.contiguous();
+  Matrix m{.panels = at::empty({packed_bytes(format, in, out)}, at::TensorOptions().dtype(at::kByte)),
+           .format = format,
+           .weight_t = {},
+           .in = in,
+           .out = out};
+  const std::span<const float> expected(dense.data_ptr<float>(), static_cast<std::size_t>(dense.numel()));
+  if (!load_quantized_panels(format, blocks, expected, in, out, reinterpret_cast<std::byte*>(m.panels.data_ptr()))) {
+    return std::nullopt;
   }
   return m;
 }
@@ -184,7 +203,8 @@ std::vector<at::Tensor> linear_t_group(const at::Tensor& x, std::span<const Line
     KVSAFE_ASSERT(!w.bias.defined() || (w.bias.scalar_type() == at::kFloat && w.bias.numel() == w.matrix->out));
     const at::Tensor bias = w.bias.defined() ? w.bias.contiguous() : w.bias;
     outs.push_back(at::empty({rows.size(0), w.matrix->out}, x.options()));
-    products.push_back({.panels = w.matrix->panels.data_ptr<float>(),
+    products.push_back({.panels = w.matrix->panels.data_ptr(),
+                        .format = w.matrix->format,
                         .n = w.matrix->out,
                         .bias = bias.defined() ? bias.data_ptr<float>() : nullptr,
                         .out = outs.back().data_ptr<float>()});
@@ -210,11 +230,17 @@ at::Tensor embed_tokens(const ModelWeights& weights, const at::Tensor& tokens) {
   at::Tensor rows;
   if (head.panels.defined()) {
     const at::Tensor flat = tokens.reshape({-1}).to(at::kCPU, at::kLong).contiguous();
-    rows = at::empty({flat.numel(), head.in}, head.panels.options());
+    rows = at::empty({flat.numel(), head.in}, at::TensorOptions().dtype(at::kFloat));
     const auto* ids = flat.data_ptr<std::int64_t>();
     for (std::int64_t i = 0; i < flat.numel(); ++i) {
       KVSAFE_CHECK(ids[i] >= 0 && ids[i] < head.out, "token id ", ids[i], " is outside the vocabulary of ", head.out);
-      unpack_column(head.panels.data_ptr<float>(), head.in, ids[i], rows.data_ptr<float>() + i * head.in);
+      float* row = rows.data_ptr<float>() + i * head.in;
+      if (head.format == PanelFormat::kFloat32) {
+        unpack_column(head.panels.data_ptr<float>(), head.in, ids[i], row);
+      } else {
+        unpack_quantized_column(head.format, reinterpret_cast<const std::byte*>(head.panels.data_ptr()), head.in,
+                                ids[i], row);
+      }
     }
   } else {
     rows = head.weight_t.index_select(1, tokens.reshape({-1})).t();  // [tokens, hidden], on the head's device

@@ -16,15 +16,18 @@
 #include "engine/kv_cache.h"
 #include "engine/kv_path.h"
 #include "engine/model_config.h"
+#include "engine/quantized_panels.h"
 
 namespace kvsafe::engine {
 
 // A linear layer's weight as linear_t() applies it. float32 on the CPU: packed once at load
 // into column panels (engine/packed_gemm.h; a decode step reads each panel from memory once
-// and reuses it from cache for every row). Other devices and dtypes: transposed [in, out]
-// contiguous for ATen's matmul.
+// and reuses it from cache for every row), and a GGUF q4_0 / q4_1 / q8_0 matrix is kept in
+// its blocks (engine/quantized_panels.h), expanded a panel at a time to the same floats.
+// Other devices and dtypes: transposed [in, out] contiguous for ATen's matmul.
 struct Matrix {
-  at::Tensor panels;    // float32 CPU: packed_floats(in, out) floats, else undefined
+  at::Tensor panels;  // float32 CPU: packed_bytes(format, in, out) bytes (float or uint8), else undefined
+  PanelFormat format = PanelFormat::kFloat32;
   at::Tensor weight_t;  // otherwise: [in, out] contiguous, else undefined
   std::int64_t in = 0, out = 0;
 };
@@ -32,6 +35,11 @@ struct Matrix {
 // Packs or transposes w ([out, in], the checkpoint's layout) for linear_t(); the result is on
 // w's device in w's dtype.
 Matrix make_matrix(const at::Tensor& w);
+
+// A float32 CPU matrix kept quantized: `blocks` are its [out, in] rows as ggml blocks of
+// `format`, `w` the same matrix dequantized ([out, in] float32 CPU). nullopt when a weight
+// would not expand to exactly w's bits (the caller then packs w with make_matrix).
+std::optional<Matrix> make_quantized_matrix(PanelFormat format, std::span<const std::byte> blocks, const at::Tensor& w);
 
 // One decoder layer's tensors; absent ones stay undefined.
 struct LayerWeights {

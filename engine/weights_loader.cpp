@@ -49,26 +49,41 @@ std::optional<std::pair<std::int64_t, std::string>> split_block_name(std::string
 
 }  // namespace
 
-void unpermute_qk_rows(std::span<float> data, std::int64_t n_heads, std::int64_t row_len) {
-  KVSAFE_CHECK(n_heads > 0 && row_len > 0, "unpermute_qk_rows: bad geometry");
-  const auto total_rows = static_cast<std::int64_t>(data.size()) / row_len;
-  KVSAFE_CHECK(total_rows * row_len == static_cast<std::int64_t>(data.size()) && total_rows % n_heads == 0 &&
-                   (total_rows / n_heads) % 2 == 0,
-               "unpermute_qk_rows: ", data.size(), " floats are not ", n_heads, " heads of an even number of rows of ",
-               row_len);
-  const std::int64_t head_dim = total_rows / n_heads;
-  const std::int64_t half = head_dim / 2;
-  std::vector<float> head(static_cast<std::size_t>(head_dim * row_len));
+namespace {
+
+// The row shuffle of unpermute_qk_rows() on rows of `row_bytes` bytes.
+void unpermute_rows(std::span<std::byte> data, std::int64_t n_heads, std::int64_t row_bytes) {
+  const auto total_rows = static_cast<std::int64_t>(data.size()) / row_bytes;
+  const std::int64_t head_rows = total_rows / n_heads;
+  const std::int64_t half = head_rows / 2;
+  std::vector<std::byte> head(static_cast<std::size_t>(head_rows * row_bytes));
   for (std::int64_t h = 0; h < n_heads; ++h) {
-    float* base = data.data() + h * head_dim * row_len;
-    std::memcpy(head.data(), base, head.size() * sizeof(float));
+    std::byte* base = data.data() + h * head_rows * row_bytes;
+    std::memcpy(head.data(), base, head.size());
     for (std::int64_t i = 0; i < half; ++i) {
       for (std::int64_t j = 0; j < 2; ++j) {
-        std::memcpy(base + (j * half + i) * row_len, head.data() + (2 * i + j) * row_len,
-                    static_cast<std::size_t>(row_len) * sizeof(float));
+        std::memcpy(base + (j * half + i) * row_bytes, head.data() + (2 * i + j) * row_bytes,
+                    static_cast<std::size_t>(row_bytes));
       }
     }
   }
+}
+
+// Throws InputError unless `size` values are n_heads heads of an even number of rows of row_len.
+void check_unpermute_geometry(std::uint64_t size, std::int64_t n_heads, std::int64_t row_len) {
+  KVSAFE_CHECK(n_heads > 0 && row_len > 0, "unpermute_qk_rows: bad geometry");
+  const auto total_rows = static_cast<std::int64_t>(size) / row_len;
+  KVSAFE_CHECK(static_cast<std::uint64_t>(total_rows * row_len) == size && total_rows % n_heads == 0 &&
+                   (total_rows / n_heads) % 2 == 0,
+               "unpermute_qk_rows: ", size, " values are not ", n_heads, " heads of an even number of rows of ",
+               row_len);
+}
+
+}  // namespace
+
+void unpermute_qk_rows(std::span<float> data, std::int64_t n_heads, std::int64_t row_len) {
+  check_unpermute_geometry(data.size(), n_heads, row_len);
+  unpermute_rows(std::as_writable_bytes(data), n_heads, row_len * static_cast<std::int64_t>(sizeof(float)));
 }
 
 WeightsLoader::WeightsLoader() = default;
@@ -305,6 +320,24 @@ const WeightInfo& WeightsLoader::info(std::string_view name) const {
 std::vector<float> WeightsLoader::load(std::string_view name) const {
   std::vector<float> out(info(name).n_elements);
   load(name, out);
+  return out;
+}
+
+std::optional<StoredBlocks> WeightsLoader::load_blocks(std::string_view name) const {
+  const Source& s = *sources_.find(info(name).name)->second;
+  if (s.gguf == nullptr || s.add_one) return std::nullopt;
+  const GgufTensorInfo& t = *s.gguf;
+  const auto traits = ggml_type_traits(static_cast<std::uint32_t>(t.type));
+  const std::uint64_t row_bytes = s.row_len / traits->block_size * traits->type_size;
+  const auto bytes = gguf_->tensor_data(t).subspan(s.row_begin * row_bytes, s.rows * row_bytes);
+  StoredBlocks out{.type = t.type,
+                   .bytes = std::vector<std::byte>(bytes.begin(), bytes.end()),
+                   .rows = s.rows,
+                   .row_len = s.row_len};
+  if (s.unpermute_heads > 0) {
+    check_unpermute_geometry(s.rows * s.row_len, s.unpermute_heads, static_cast<std::int64_t>(s.row_len));
+    unpermute_rows(out.bytes, s.unpermute_heads, static_cast<std::int64_t>(row_bytes));
+  }
   return out;
 }
 

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,6 +36,14 @@ struct WeightInfo {
   std::uint64_t n_elements = 0;
   std::string stored_type{};  // storage type in the file ("q4_1", "f32", "BF16")
   std::string stored_name{};  // name in the file ("blk.0.ffn_up.weight")
+};
+
+// A GGUF tensor's stored blocks, rows in the order load() returns them (Q/K rows
+// un-permuted): `rows` rows of `row_len` elements, each row_len / block_size blocks of `type`.
+struct StoredBlocks {
+  GgmlType type = GgmlType::kF32;
+  std::vector<std::byte> bytes{};
+  std::uint64_t rows = 0, row_len = 0;
 };
 
 class WeightsLoader {
@@ -60,6 +69,10 @@ class WeightsLoader {
   std::vector<float> load(std::string_view name) const;
   // Same into `out` (exactly n_elements entries).
   void load(std::string_view name, std::span<float> out) const;
+  // The tensor's blocks as stored, for keeping a quantized matrix quantized in memory
+  // (engine/quantized_panels.h); nullopt for safetensors and for tensors load() changes
+  // beyond a row order (Gemma's 1 + w norms). Throws ModelFileError when absent.
+  std::optional<StoredBlocks> load_blocks(std::string_view name) const;
 
   struct Source;  // where a tensor's bytes are and what to do to them (weights_loader.cpp)
   WeightsLoader();

@@ -1,8 +1,9 @@
 # Forward-pass tests (engine/forward.cmake). engine_forward_test (unit): stories260K against
 # its golden file, the KV path placements, capture, and the tiny random-weight models of
 # every family against transformers (fixtures from tests/oracles/forward_tiny_models.py), the
-# CPU attention kernel against its ATen reference, the packed linear kernels and one-pass
-# elementwise ops against ATen, and the engine's BLAS calls against ATen's.
+# CPU attention kernel against its ATen reference, the packed linear kernels (float and
+# quantized panels) and one-pass elementwise ops against ATen, and the engine's BLAS calls
+# against ATen's.
 # engine_forward_model_test (label model): SmolLM2-135M-Instruct against llama.cpp
 # (tests/oracles/forward_smollm2_llamacpp.py), skipped when the model is absent.
 kvsafe_test(engine_forward_test
@@ -13,6 +14,7 @@ kvsafe_test(engine_forward_test
     ${CMAKE_CURRENT_SOURCE_DIR}/attention_core_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/cpu_gemm_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/packed_gemm_test.cpp
+    ${CMAKE_CURRENT_SOURCE_DIR}/quantized_panels_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/elementwise_cpu_test.cpp
   DEPS kvsafe_engine nlohmann_json::nlohmann_json
   LABELS unit)

@@ -152,6 +152,30 @@ TEST_F(SmolLM2, Batch1VersusBatch8Greedy) {
   EXPECT_GE(same, 18);
 }
 
+TEST_F(SmolLM2, QuantizedWeightsGiveTheFloatModelsBits) {
+  // The file's Q4_1 layers and Q8_0 embedding stay quantized in memory by default
+  // (engine/quantized_panels.h); expanded at load instead, every logit must be the same bits:
+  // prefill (sliced expansion), decode at batch 4 (in registers) and the tied embedding.
+  const auto expanded = Model::load(test::smollm2_gguf(), {.keep_quantized = false});
+  std::printf("SmolLM2 weights: %.1f MB quantized, %.1f MB expanded\n",
+              static_cast<double>(model_->weight_bytes()) / 1e6, static_cast<double>(expanded->weight_bytes()) / 1e6);
+  // Every matrix kept quantized (one left as floats would add at least 1.3 MB): 4.5-10 bits
+  // a weight against 32.
+  EXPECT_LT(model_->weight_bytes() * 4, expanded->weight_bytes());
+  const std::vector<std::vector<TokenId>> rows(prompts_.begin(), prompts_.begin() + 4);
+  const auto batch = test::left_pad(rows, *tokenizer_->eos_id());
+  KvCache ours(*model_, 4), theirs(*expanded, 4);
+  at::Tensor a = model_->forward(batch.tokens, batch.valid, ours, {.logits = LogitsMode::kAll});
+  at::Tensor b = expanded->forward(batch.tokens, batch.valid, theirs, {.logits = LogitsMode::kAll});
+  EXPECT_TRUE(at::equal(a, b)) << "prefill";
+  for (int step = 0; step < 8; ++step) {
+    const at::Tensor next = a.select(1, a.size(1) - 1).argmax(-1).unsqueeze(1);
+    a = model_->forward(next, at::Tensor(), ours, {.logits = LogitsMode::kAll});
+    b = expanded->forward(next, at::Tensor(), theirs, {.logits = LogitsMode::kAll});
+    EXPECT_TRUE(at::equal(a, b)) << "decode step " << step;
+  }
+}
+
 TEST_F(SmolLM2, ChatTemplateTokensEqualTheOracles) {
   const ChatTemplate chat = load_chat_template(test::smollm2_gguf());
   const std::vector<ChatMessage> turns{{.role = ChatRole::kUser, .content = "What is the capital of Germany?"}};

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cctype>
+#include <cstring>
 #include <fstream>
 
 #include "common/sha256.h"
@@ -75,6 +76,28 @@ TEST_F(SmolLM2, DequantizationBitExact) {
     EXPECT_EQ(sha256_hex(std::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float))),
               hash.get<std::string>());
   }
+}
+
+TEST_F(SmolLM2, StoredBlocksDequantizeToWhatLoadReturns) {
+  // load_blocks() hands the engine the blocks it keeps quantized (engine/quantized_panels.h):
+  // their rows must be load()'s rows, the Q and K rows un-permuted from ggml's RoPE order.
+  const auto w = WeightsLoader::open(smollm2_path());
+  for (const char* name : {"model.layers.0.self_attn.q_proj.weight", "model.layers.3.self_attn.k_proj.weight",
+                           "model.layers.0.self_attn.v_proj.weight", "model.layers.29.mlp.down_proj.weight",
+                           "model.embed_tokens.weight"}) {
+    SCOPED_TRACE(name);
+    const auto blocks = w->load_blocks(name);
+    ASSERT_TRUE(blocks.has_value());
+    const auto& info = w->info(name);
+    EXPECT_EQ(ggml_type_name(blocks->type), info.stored_type);
+    EXPECT_EQ(blocks->rows, static_cast<std::uint64_t>(info.shape[0]));
+    EXPECT_EQ(blocks->row_len, static_cast<std::uint64_t>(info.shape[1]));
+    std::vector<float> from_blocks(info.n_elements);
+    dequantize_to_float(blocks->type, blocks->bytes, from_blocks);
+    const auto loaded = w->load(name);
+    EXPECT_EQ(std::memcmp(from_blocks.data(), loaded.data(), loaded.size() * sizeof(float)), 0);
+  }
+  EXPECT_THROW(w->load_blocks("model.layers.0.no_such.weight"), ModelFileError);
 }
 
 TEST_F(SmolLM2, ModelConfigAndLayout) {

@@ -150,6 +150,12 @@ TEST_F(StoriesTwin, GgufAndSafetensorsLoadIdentically) {
   EXPECT_EQ(c.rope_theta, 10000.0);
   EXPECT_FALSE(c.tie_word_embeddings);
   expect_same_tensors(*gguf, *hf);
+  // Stored blocks are a GGUF thing: the engine keeps quantized only what a GGUF file holds.
+  EXPECT_FALSE(hf->load_blocks("model.layers.0.self_attn.q_proj.weight").has_value());
+  const auto q_blocks = gguf->load_blocks("model.layers.0.self_attn.q_proj.weight");
+  ASSERT_TRUE(q_blocks.has_value());
+  EXPECT_EQ(q_blocks->type, GgmlType::kF32);
+  EXPECT_EQ(q_blocks->bytes.size(), gguf->info("model.layers.0.self_attn.q_proj.weight").n_elements * 4);
   EXPECT_EQ(gguf->info("model.layers.0.self_attn.q_proj.weight").stored_name, "blk.0.attn_q.weight");
   EXPECT_EQ(gguf->info("model.layers.0.self_attn.k_proj.weight").shape, (std::vector<std::int64_t>{32, 64}));
 }
