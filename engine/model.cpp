@@ -113,16 +113,15 @@ class TensorLoader {
     at::Tensor scratch = at::empty(info->shape, at::TensorOptions().dtype(at::kFloat));
     weights_.load(name, std::span<float>(scratch.data_ptr<float>(), static_cast<std::size_t>(scratch.numel())));
     count_ += scratch.numel();
-    if (keep_quantized_ && device_.is_cpu() && dtype_ == at::kFloat) {
-      if (const auto blocks = weights_.load_blocks(name)) {
-        if (const auto format = panel_format_for(blocks->type)) {
-          if (auto quantized = make_quantized_matrix(*format, blocks->bytes, scratch)) return std::move(*quantized);
-          // NOTE: not reached with ggml's formats (tests/engine/quantized_panels_test.cpp);
-          // if a file ever makes a weight expand differently, it is packed as floats.
-          spdlog::warn("{}: '{}' does not expand exactly from its {} blocks; keeping it as float32",
-                       weights_.config().architecture, name, ggml_type_name(blocks->type));
-        }
-      }
+    const auto stored = weights_.stored_ggml_type(name);
+    const auto format = stored.has_value() ? panel_format_for(*stored) : std::nullopt;
+    if (keep_quantized_ && device_.is_cpu() && dtype_ == at::kFloat && format.has_value()) {
+      const auto blocks = weights_.load_blocks(name);
+      if (auto quantized = make_quantized_matrix(*format, blocks->bytes, scratch)) return std::move(*quantized);
+      // NOTE: ggml's scales always expand exactly (tests/engine/quantized_panels_test.cpp);
+      // this is a file with inf or NaN scales, which is packed as floats.
+      spdlog::warn("{}: '{}' does not expand exactly from its {} blocks; keeping it as float32",
+                   weights_.config().architecture, name, ggml_type_name(*stored));
     }
     return make_matrix(scratch.to(device_, dtype_));
   }

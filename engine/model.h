@@ -42,9 +42,9 @@ struct ModelLoadOptions {
   // 1), < 0 = leave libtorch's setting alone.
   int threads = 0;
   // float32 on the CPU: GGUF q4_0 / q4_1 / q8_0 matrices stay in their blocks in memory and
-  // are expanded a panel at a time as the products run (engine/quantized_panels.h): the same
-  // floats, so the same outputs, with 4-7x less memory and weight traffic. false expands them
-  // at load, as every other type is.
+  // are expanded as the products run (engine/quantized_panels.h): the same floats, so the
+  // same outputs, with 3-7x less memory and weight traffic. false expands them at load, as
+  // every other type is.
   bool keep_quantized = true;
 };
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -137,6 +138,7 @@ template <int kRows>
 // bytes to ints (__builtin_convertvector from 16 bytes) became byte-by-byte scalar code in
 // GCC 12, and the first version expanded 10x slower than the memory it saved.
 using lanes::Ints16;
+static_assert(std::endian::native == std::endian::little, "the code lanes hold input j in byte j");
 
 [[gnu::always_inline]] inline Ints16 load_ints16(const std::byte* p) {
   Ints16 v;
@@ -546,6 +548,7 @@ void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<co
       !tiles_in_registers && std::any_of(products.begin(), products.end(),
                                          [](const PackedProduct& p) { return p.format != PanelFormat::kFloat32; });
   const auto run_range = [&](std::int64_t first, std::int64_t last) {
+    if (first >= last) return;
     Scratch scratch;
     if (any_sliced) {
       scratch.expanded.resize(static_cast<std::size_t>(kSliceInputs * kPanelColumns));

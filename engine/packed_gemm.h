@@ -35,8 +35,9 @@ void pack_panels(const float* w, std::int64_t in, std::int64_t out, float* panel
 void unpack_column(const float* panels, std::int64_t in, std::int64_t column, float* dst);
 
 // One product of packed_matmul: out[m, n] = x[m, in] @ W^T (+ bias[n]), out dense row-major.
-// Quantized panels (engine/quantized_panels.h) are expanded a panel at a time into a float32
-// buffer in cache, then multiplied like float panels: the same sums of the same floats.
+// Quantized panels (engine/quantized_panels.h) are expanded to float32 as they are used (in
+// registers for a few rows, else 128 inputs at a time into a buffer in L1): the same sums of
+// the same floats as float panels.
 struct PackedProduct {
   const void* panels = nullptr;  // packed [in, n]: floats, or tiles of `format`
   PanelFormat format = PanelFormat::kFloat32;

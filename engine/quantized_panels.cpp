@@ -4,6 +4,7 @@
 
 #include "engine/quantized_panels.h"
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -204,6 +205,17 @@ void unpack_quantized_column(PanelFormat format, const std::byte* panels, std::i
 bool load_quantized_panels(PanelFormat format, std::span<const std::byte> rows, std::span<const float> expected,
                            std::int64_t in, std::int64_t out, std::byte* panels) {
   KVSAFE_ASSERT(static_cast<std::int64_t>(expected.size()) == in * out);
+  if (format == PanelFormat::kFloat32 || in % kTileInputs != 0 ||
+      static_cast<std::int64_t>(rows.size()) != out * (in / kTileInputs) * ggml_block_bytes(format)) {
+    return false;
+  }
+  // NOTE: inf or NaN scales are refused although the scalar expansion would match them: the
+  // kernels' FMA may carry another NaN's payload than the reference's multiply-then-add.
+  const std::int64_t block_bytes = ggml_block_bytes(format);
+  for (std::int64_t b = 0; b * block_bytes < static_cast<std::int64_t>(rows.size()); ++b) {
+    const Block block = read_ggml_block(format, rows.data() + b * block_bytes);
+    if (!std::isfinite(block.d) || !std::isfinite(block.m)) return false;
+  }
   pack_quantized_panels(format, rows, in, out, panels);
   std::vector<float> column(static_cast<std::size_t>(in));
   for (std::int64_t j = 0; j < out; ++j) {

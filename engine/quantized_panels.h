@@ -1,7 +1,8 @@
 #pragma once
 // GGUF block-quantized weight matrices kept quantized in memory, laid out as the column panels
-// of engine/packed_gemm.h: the packed kernels expand a panel to float32 in cache, just before
-// multiplying by it, instead of the whole model being expanded at load.
+// of engine/packed_gemm.h: the packed kernels expand the weights to float32 as they multiply
+// (in registers, or a slice of inputs at a time in L1), instead of the whole model being
+// expanded at load.
 //
 // NOTE: why. A decode step streams every weight from memory. SmolLM2-135M-Instruct's Q4_1
 // file expanded to float32 is 538 MB a step; kept as below it is about 110 MB, and the
@@ -21,7 +22,8 @@
 //     4-bit: column c (low nibble) and column c + 16 (high nibble)
 //     8-bit: column c in the first 16 lanes, column c + 16 in the second (signed)
 //   so that expanding input k is shifts and masks of whole lanes, no byte shuffles.
-// Columns past the matrix's last have d = m = 0 and codes 0: they expand to zeros.
+// Columns past the matrix's last have d = m = 0 and codes 0: they expand to zeros (-0 for
+// Q4_0), and their sums are never stored.
 
 #include <cstddef>
 #include <cstdint>
@@ -68,7 +70,8 @@ void expand_tile_reference(PanelFormat format, const std::byte* tile, float* dst
 
 // Packs `rows` (see pack_quantized_panels) and checks that every weight expands to exactly
 // `expected` ([out, in] row-major floats, the reference dequantizer's output). Returns false,
-// leaving `panels` unspecified, on the first difference (then the caller packs floats).
+// leaving `panels` unspecified (then the caller packs floats), on the first difference, when
+// a scale or offset is inf or NaN, or when `rows` is not out x in / 32 blocks of `format`.
 bool load_quantized_panels(PanelFormat format, std::span<const std::byte> rows, std::span<const float> expected,
                            std::int64_t in, std::int64_t out, std::byte* panels);
 

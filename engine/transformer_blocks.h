@@ -23,7 +23,7 @@ namespace kvsafe::engine {
 // A linear layer's weight as linear_t() applies it. float32 on the CPU: packed once at load
 // into column panels (engine/packed_gemm.h; a decode step reads each panel from memory once
 // and reuses it from cache for every row), and a GGUF q4_0 / q4_1 / q8_0 matrix is kept in
-// its blocks (engine/quantized_panels.h), expanded a panel at a time to the same floats.
+// its blocks (engine/quantized_panels.h), expanded to the same floats as it is multiplied.
 // Other devices and dtypes: transposed [in, out] contiguous for ATen's matmul.
 struct Matrix {
   at::Tensor panels;  // float32 CPU: packed_bytes(format, in, out) bytes (float or uint8), else undefined
@@ -38,7 +38,9 @@ Matrix make_matrix(const at::Tensor& w);
 
 // A float32 CPU matrix kept quantized: `blocks` are its [out, in] rows as ggml blocks of
 // `format`, `w` the same matrix dequantized ([out, in] float32 CPU). nullopt when a weight
-// would not expand to exactly w's bits (the caller then packs w with make_matrix).
+// would not expand to exactly w's bits, in the reference expansion or in the packed kernels
+// this CPU runs, or when the blocks do not fit w's shape (the caller then packs w with
+// make_matrix).
 std::optional<Matrix> make_quantized_matrix(PanelFormat format, std::span<const std::byte> blocks, const at::Tensor& w);
 
 // One decoder layer's tensors; absent ones stay undefined.

@@ -323,11 +323,23 @@ std::vector<float> WeightsLoader::load(std::string_view name) const {
   return out;
 }
 
+std::optional<GgmlType> WeightsLoader::stored_ggml_type(std::string_view name) const {
+  const Source& s = *sources_.find(info(name).name)->second;
+  if (s.gguf == nullptr || s.add_one) return std::nullopt;
+  return s.gguf->type;
+}
+
 std::optional<StoredBlocks> WeightsLoader::load_blocks(std::string_view name) const {
   const Source& s = *sources_.find(info(name).name)->second;
   if (s.gguf == nullptr || s.add_one) return std::nullopt;
   const GgufTensorInfo& t = *s.gguf;
   const auto traits = ggml_type_traits(static_cast<std::uint32_t>(t.type));
+  if (!traits.has_value() || traits->block_size == 0 || s.row_len % traits->block_size != 0) {
+    throw ModelFileError(gguf_->path(), fmt::format("tensor '{}'", t.name),
+                         fmt::format("rows of {} elements are not whole blocks of {}", s.row_len,
+                                     traits.has_value() ? std::string(traits->name) : ggml_type_name(t.type)),
+                         gguf_->data_offset() + t.offset);
+  }
   const std::uint64_t row_bytes = s.row_len / traits->block_size * traits->type_size;
   const auto bytes = gguf_->tensor_data(t).subspan(s.row_begin * row_bytes, s.rows * row_bytes);
   StoredBlocks out{.type = t.type,

@@ -71,8 +71,12 @@ class WeightsLoader {
   void load(std::string_view name, std::span<float> out) const;
   // The tensor's blocks as stored, for keeping a quantized matrix quantized in memory
   // (engine/quantized_panels.h); nullopt for safetensors and for tensors load() changes
-  // beyond a row order (Gemma's 1 + w norms). Throws ModelFileError when absent.
+  // beyond a row order (Gemma's 1 + w norms). Throws ModelFileError when absent, or when its
+  // rows are not whole blocks.
   std::optional<StoredBlocks> load_blocks(std::string_view name) const;
+  // The ggml type load_blocks() would return, without reading anything; nullopt where it
+  // returns nullopt. Throws ModelFileError when absent.
+  std::optional<GgmlType> stored_ggml_type(std::string_view name) const;
 
   struct Source;  // where a tensor's bytes are and what to do to them (weights_loader.cpp)
   WeightsLoader();

@@ -155,7 +155,8 @@ TEST_F(SmolLM2, Batch1VersusBatch8Greedy) {
 TEST_F(SmolLM2, QuantizedWeightsGiveTheFloatModelsBits) {
   // The file's Q4_1 layers and Q8_0 embedding stay quantized in memory by default
   // (engine/quantized_panels.h); expanded at load instead, every logit must be the same bits:
-  // prefill (sliced expansion), decode at batch 4 (in registers) and the tied embedding.
+  // prefill (sliced expansion), decode at batch 4 (in registers with the AVX-512 and AVX2
+  // kernels, sliced with the baseline ones) and the tied embedding.
   const auto expanded = Model::load(test::smollm2_gguf(), {.keep_quantized = false});
   std::printf("SmolLM2 weights: %.1f MB quantized, %.1f MB expanded\n",
               static_cast<double>(model_->weight_bytes()) / 1e6, static_cast<double>(expanded->weight_bytes()) / 1e6);

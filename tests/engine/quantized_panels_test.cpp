@@ -35,7 +35,7 @@ const std::vector<FormatCase> kFormats{{PanelFormat::kQ4_0, GgmlType::kQ4_0, 18,
 
 // An fp16 bit pattern for a scale: mostly ordinary magnitudes of either sign, sometimes zero
 // (+0 and -0, which the expansion must keep) or subnormal. Finite: a file with inf or NaN
-// scales is kept as floats (load_quantized_panels compares bits).
+// scales is kept as floats (load_quantized_panels refuses them).
 std::uint16_t random_scale(std::mt19937& rng) {
   const std::uint32_t pick = rng() % 16;
   const std::uint16_t sign = (rng() & 1U) != 0 ? 0x8000 : 0;
@@ -75,12 +75,20 @@ Matrix quantized_matrix(const FormatCase& f, const std::vector<std::byte>& block
   return m.has_value() ? std::move(*m) : Matrix{};
 }
 
+// Restore ATen's thread count and the best kernel copy even when an assertion returns early.
+struct ThreadsGuard {
+  int before = at::get_num_threads();
+  ~ThreadsGuard() { at::set_num_threads(before); }
+};
+struct KernelsGuard {
+  ~KernelsGuard() { use_packed_matmul_kernels(nullptr); }
+};
+
 template <typename Body>
 void with_threads(int threads, Body body) {
-  const int before = at::get_num_threads();
+  const ThreadsGuard guard;
   at::set_num_threads(threads);
   body();
-  at::set_num_threads(before);
 }
 
 const std::vector<const char*> kCopies{"avx512", "avx2", "generic"};
@@ -126,11 +134,29 @@ TEST(QuantizedPanels, AnyDifferenceFromTheExpectedFloatsIsRefused) {
   std::memcpy(w.data_ptr<float>() + 1000, &bits, 4);
   EXPECT_FALSE(load_quantized_panels(f.format, blocks, {w.data_ptr<float>(), 32 * 64}, 64, 32, panels.data()));
   EXPECT_FALSE(make_quantized_matrix(f.format, blocks, w).has_value());
-  // Inputs that are not whole blocks cannot be kept quantized.
-  EXPECT_FALSE(make_quantized_matrix(f.format, blocks, at::zeros({64, 32})).has_value());
+  // Inputs that are not whole blocks, or blocks of another shape, cannot be kept quantized.
+  EXPECT_FALSE(make_quantized_matrix(f.format, blocks, at::zeros({32, 48})).has_value());
+  EXPECT_FALSE(make_quantized_matrix(f.format, blocks, at::zeros({16, 64})).has_value());
+}
+
+TEST(QuantizedPanels, InfiniteOrNanScalesAreKeptAsFloats) {
+  // The scalar expansion would match them bit for bit, but the kernels' FMA may pick another
+  // NaN's payload than the reference's multiply-then-add: such a matrix stays float32.
+  for (const FormatCase& f : kFormats) {
+    for (const std::uint16_t bad : {std::uint16_t{0x7C00}, std::uint16_t{0xFE00}}) {  // +inf, a NaN
+      for (const int offset : {0, 2}) {                                               // d, then m
+        if (offset == 2 && f.format != PanelFormat::kQ4_1) continue;
+        std::vector<std::byte> blocks = random_blocks(f, 32, 64, 20);
+        std::memcpy(blocks.data() + 3 * f.block_bytes + offset, &bad, 2);
+        const at::Tensor w = dequantized(f, blocks, 32, 64);
+        EXPECT_FALSE(make_quantized_matrix(f.format, blocks, w).has_value()) << f.name << " " << bad;
+      }
+    }
+  }
 }
 
 TEST(QuantizedPanels, EveryCopyExpandsATileLikeTheReference) {
+  const KernelsGuard kernels_guard;
   for (const FormatCase& f : kFormats) {
     const std::vector<std::byte> blocks = random_blocks(f, 32, 32, 13);
     std::vector<std::byte> panels(static_cast<std::size_t>(packed_bytes(f.format, 32, 32)));
@@ -148,13 +174,15 @@ TEST(QuantizedPanels, EveryCopyExpandsATileLikeTheReference) {
 
 TEST(QuantizedPanels, ProductsHaveTheBitsOfFloatPanelsOnEveryCopyRowCountAndThreadCount) {
   at::manual_seed(14);
-  // 576 inputs: four slices of 128 and one of 64 when sliced; 96: a single short slice.
-  // Rows: in registers (1, 3, 8 on AVX-512), sliced (9, 32, 129), and the copies' own limits.
+  // 576 inputs: four slices of 128 and one of 64 when sliced; 96: a single short slice;
+  // 3072: rows of 12 KiB, so 129 rows take several passes (chunks) over the panels.
+  // Rows: every in-register block size of every copy (1-8), then sliced (9, 32, 129).
   struct Shape {
     std::int64_t in, out;
   };
+  const KernelsGuard kernels_guard;
   for (const FormatCase& f : kFormats) {
-    for (const Shape s : {Shape{576, 70}, Shape{96, 200}}) {
+    for (const Shape s : {Shape{576, 70}, Shape{96, 200}, Shape{3072, 40}}) {
       const std::vector<std::byte> blocks = random_blocks(f, s.out, s.in, 15);
       const at::Tensor w = dequantized(f, blocks, s.out, s.in);
       const Matrix quantized = quantized_matrix(f, blocks, w);
@@ -163,7 +191,7 @@ TEST(QuantizedPanels, ProductsHaveTheBitsOfFloatPanelsOnEveryCopyRowCountAndThre
       const at::Tensor bias = at::randn({s.out});
       for (const char* copy : kCopies) {
         if (!use_packed_matmul_kernels(copy)) continue;
-        for (const std::int64_t rows : {1, 3, 8, 9, 32, 129}) {
+        for (const std::int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 32, 129}) {
           const at::Tensor x = at::randn({rows, s.in});
           at::Tensor want, want_bias;
           with_threads(1, [&] {
