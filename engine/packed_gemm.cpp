@@ -8,7 +8,9 @@
 #include <array>
 #include <atomic>
 #include <bit>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -384,6 +386,23 @@ constexpr std::int64_t kSplitMinWork = std::int64_t{1} << 18;
 // which stay in the core's L2 beside the panel being read.
 constexpr std::int64_t kChunkBytes = std::int64_t{384} << 10;
 
+// A 64-byte aligned float buffer (one cache line per 16 floats).
+class AlignedFloats {
+ public:
+  AlignedFloats() = default;
+  explicit AlignedFloats(std::int64_t count)
+      : data_(static_cast<float*>(std::aligned_alloc(64, static_cast<std::size_t>((count * 4 + 63) / 64 * 64)))) {
+    KVSAFE_CHECK(data_ != nullptr, "packed_matmul: out of memory for ", count, " floats of scratch");
+  }
+  float* data() const { return data_.get(); }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> data_;
+};
+
 struct RowBlock {
   std::int64_t first, rows;  // x rows [first, first + rows)
 };
@@ -484,9 +503,11 @@ void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<co
   for (const auto& [first, last] : chunks) {
     largest_chunk = std::max(largest_chunk, blocks[last - 1].first + blocks[last - 1].rows - blocks[first].first);
   }
+  // NOTE: 64-byte aligned, as panels are: malloc's 16-byte alignment split every vector load
+  // and store of the expanded weights over two cache lines.
   struct Scratch {
-    std::vector<float> expanded;  // [kSliceInputs][32]
-    std::vector<float> partial;   // [rows of a chunk][32]
+    AlignedFloats expanded;  // [kSliceInputs][32]
+    AlignedFloats partial;   // [rows of a chunk][32]
   };
   // One panel times the blocks of one chunk, while the lines of panel `next` (or none, -1)
   // come in.
@@ -551,8 +572,8 @@ void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<co
     if (first >= last) return;
     Scratch scratch;
     if (any_sliced) {
-      scratch.expanded.resize(static_cast<std::size_t>(kSliceInputs * kPanelColumns));
-      scratch.partial.resize(static_cast<std::size_t>(largest_chunk * kPanelColumns));
+      scratch.expanded = AlignedFloats(kSliceInputs * kPanelColumns);
+      scratch.partial = AlignedFloats(largest_chunk * kPanelColumns);
     }
     for (const auto& chunk : chunks) {
       for (std::int64_t p = first; p < last; ++p) run_panel(p, chunk, p + 1 < last ? p + 1 : -1, scratch);
