@@ -4,6 +4,8 @@
 
 #include "engine/quantized_panels.h"
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -203,7 +205,7 @@ void unpack_quantized_column(PanelFormat format, const std::byte* panels, std::i
 }
 
 bool load_quantized_panels(PanelFormat format, std::span<const std::byte> rows, std::span<const float> expected,
-                           std::int64_t in, std::int64_t out, std::byte* panels) {
+                           std::int64_t in, std::int64_t out, std::byte* panels, TileExpander expand) {
   KVSAFE_ASSERT(static_cast<std::int64_t>(expected.size()) == in * out);
   if (format == PanelFormat::kFloat32 || in % kTileInputs != 0 ||
       static_cast<std::int64_t>(rows.size()) != out * (in / kTileInputs) * ggml_block_bytes(format)) {
@@ -213,15 +215,30 @@ bool load_quantized_panels(PanelFormat format, std::span<const std::byte> rows, 
   // kernels' FMA may carry another NaN's payload than the reference's multiply-then-add.
   const std::int64_t block_bytes = ggml_block_bytes(format);
   for (std::int64_t b = 0; b * block_bytes < static_cast<std::int64_t>(rows.size()); ++b) {
-    const Block block = read_ggml_block(format, rows.data() + b * block_bytes);
-    if (!std::isfinite(block.d) || !std::isfinite(block.m)) return false;
+    const std::byte* block = rows.data() + b * block_bytes;
+    if (!std::isfinite(load_f16(block))) return false;
+    if (has_offset(format) && !std::isfinite(load_f16(block + 2))) return false;
   }
   pack_quantized_panels(format, rows, in, out, panels);
-  std::vector<float> column(static_cast<std::size_t>(in));
-  for (std::int64_t j = 0; j < out; ++j) {
-    unpack_quantized_column(format, panels, in, j, column.data());
-    // Bits, not values: -0 and NaN payloads must survive too.
-    if (std::memcmp(column.data(), expected.data() + j * in, column.size() * sizeof(float)) != 0) return false;
+  // Every tile expanded as `expand` does it, against the expected floats' bits (-0 and NaN
+  // payloads included).
+  std::vector<float> tile(static_cast<std::size_t>(kTileInputs * kTileInputs));
+  const std::int64_t tiles_per_panel = in / kTileInputs;
+  const std::int64_t tile_size = tile_bytes(format);
+  for (std::int64_t p = 0; p * kTileInputs < out; ++p) {
+    const std::int64_t columns = std::min(kTileInputs, out - p * kTileInputs);
+    for (std::int64_t t = 0; t < tiles_per_panel; ++t) {
+      expand(format, panels + (p * tiles_per_panel + t) * tile_size, tile.data());
+      for (std::int64_t c = 0; c < columns; ++c) {
+        const float* want = expected.data() + (p * kTileInputs + c) * in + t * kTileInputs;
+        bool same = true;
+        for (std::int64_t k = 0; k < kTileInputs; ++k) {
+          same &= std::bit_cast<std::uint32_t>(tile[static_cast<std::size_t>(k * kTileInputs + c)]) ==
+                  std::bit_cast<std::uint32_t>(want[k]);
+        }
+        if (!same) return false;
+      }
+    }
   }
   return true;
 }

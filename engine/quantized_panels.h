@@ -68,11 +68,17 @@ void unpack_quantized_column(PanelFormat format, const std::byte* panels, std::i
 // The packed kernels run vector copies of it (packed_gemm.cpp); tests compare the two.
 void expand_tile_reference(PanelFormat format, const std::byte* tile, float* dst);
 
-// Packs `rows` (see pack_quantized_panels) and checks that every weight expands to exactly
-// `expected` ([out, in] row-major floats, the reference dequantizer's output). Returns false,
-// leaving `panels` unspecified (then the caller packs floats), on the first difference, when
-// a scale or offset is inf or NaN, or when `rows` is not out x in / 32 blocks of `format`.
+// How a tile expands: expand_tile_reference, or the packed kernels' copy (packed_gemm.h
+// expand_tile).
+using TileExpander = void (*)(PanelFormat format, const std::byte* tile, float* dst);
+
+// Packs `rows` (see pack_quantized_panels) and checks that every weight, expanded by `expand`,
+// has exactly the bits of `expected` ([out, in] row-major floats, the reference dequantizer's
+// output). Returns false, leaving `panels` unspecified (then the caller packs floats), on the
+// first difference, when a scale or offset is inf or NaN, or when `rows` is not out x in / 32
+// blocks of `format`.
 bool load_quantized_panels(PanelFormat format, std::span<const std::byte> rows, std::span<const float> expected,
-                           std::int64_t in, std::int64_t out, std::byte* panels);
+                           std::int64_t in, std::int64_t out, std::byte* panels,
+                           TileExpander expand = &expand_tile_reference);
 
 }  // namespace kvsafe::engine
