@@ -95,7 +95,7 @@ void set_rates(benchmark::State& state, double tokens, double elapsed) {
 void warm_up(const Model& model, const at::Tensor& tokens) {
   KvCache cache(model, tokens.size(0));
   const at::Tensor logits = model.forward(tokens, at::Tensor(), cache);
-  benchmark::DoNotOptimize(model.forward(logits.argmax(-1).unsqueeze(1), at::Tensor(), cache));
+  benchmark::DoNotOptimize(model.forward(kvsafe::engine::greedy_tokens(logits).unsqueeze(1), at::Tensor(), cache));
 }
 
 void BM_Prefill(benchmark::State& state) {
@@ -127,7 +127,7 @@ void BM_Decode(benchmark::State& state) {
     state.ResumeTiming();
     const auto start = std::chrono::steady_clock::now();
     for (std::int64_t s = 0; s < kDecodeSteps; ++s) {
-      logits = model.forward(logits.argmax(-1).unsqueeze(1), at::Tensor(), cache);
+      logits = model.forward(kvsafe::engine::greedy_tokens(logits).unsqueeze(1), at::Tensor(), cache);
     }
     elapsed += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     tokens_done += static_cast<double>(batch * kDecodeSteps);

@@ -21,6 +21,7 @@ list(APPEND KVSAFE_ENGINE_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/activation_capture.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/generator.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/sampling.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/greedy_cpu.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/quantized_kv_path.cpp
 )
 list(APPEND KVSAFE_ENGINE_DEPS kvsafe_kernels ${TORCH_LIBRARIES})

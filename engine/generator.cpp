@@ -69,7 +69,7 @@ std::vector<Generation> Generator::generate(const std::vector<std::vector<TokenI
       at::Tensor chosen;
       at::Tensor cpu_logits;
       if (options.temperature == 0) {
-        chosen = logits.argmax(-1).to(at::kCPU).contiguous();
+        chosen = greedy_tokens(logits).to(at::kCPU).contiguous();
       } else {
         cpu_logits = logits.to(at::kCPU, at::kFloat).contiguous();
       }

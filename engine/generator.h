@@ -70,7 +70,8 @@ class Generator {
 std::vector<TokenId> default_stop_tokens(const Tokenizer& tokenizer);
 
 // The token sampled from `logits` (vocab floats) at `temperature` > 0 with nucleus `top_p`,
-// with uniform draws from `next_uniform` (values in [0, 1)). Greedy callers use argmax.
+// with uniform draws from `next_uniform` (values in [0, 1)). Greedy callers use greedy_tokens
+// (engine/model.h).
 TokenId sample_token(const float* logits, std::int64_t vocab, double temperature, double top_p,
                      const std::function<double()>& next_uniform);
 

@@ -55,6 +55,12 @@ enum class LogitsMode {
   kNone,  // an undefined tensor: only the cache and the hooks are wanted
 };
 
+// Greedy picks from forward()'s logits: at::argmax(logits, -1) (the first index of each row's
+// maximum; a NaN counts as the maximum, the first NaN wins), int64 with the leading
+// dimensions. Float32 CPU logits run vector passes with the rows split over ATen's pool
+// (engine/greedy_cpu.cpp); anything else calls at::argmax.
+at::Tensor greedy_tokens(const at::Tensor& logits);
+
 struct ForwardOptions {
   LogitsMode logits = LogitsMode::kLast;  // which logits to compute (the lm_head is costly)
   ActivationCapture* capture = nullptr;   // records activations when set; nullptr costs nothing

@@ -407,14 +407,17 @@ struct RowBlock {
   std::int64_t first, rows;  // x rows [first, first + rows)
 };
 
-// Row blocks of at most max_rows, as even as possible (11 + 11 + 10 rather than 12 + 12 + 8).
+// Row blocks of max_rows, then the rest (12 + 12 + 8, not 11 + 11 + 10).
+// NOTE: a block of 10 or 11 rows takes as long per input as one of 12 on the AVX-512 box
+// (SmolLM2's gate/up products: 13.4 ms at 32 rows, 13.6 at 36): full blocks, then a smaller
+// one, made a step's products at 32 rows 33.9 -> 32.3 ms with quantized panels.
 std::vector<RowBlock> row_blocks(std::int64_t m, int max_rows) {
   const std::int64_t count = (m + max_rows - 1) / max_rows;
   std::vector<RowBlock> blocks;
   blocks.reserve(static_cast<std::size_t>(count));
   std::int64_t first = 0;
   for (std::int64_t b = 0; b < count; ++b) {
-    const std::int64_t rows = m / count + (b < m % count ? 1 : 0);
+    const std::int64_t rows = std::min<std::int64_t>(max_rows, m - first);
     blocks.push_back({first, rows});
     first += rows;
   }

@@ -15,6 +15,7 @@ kvsafe_test(engine_forward_test
     ${CMAKE_CURRENT_SOURCE_DIR}/cpu_gemm_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/packed_gemm_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/quantized_panels_test.cpp
+    ${CMAKE_CURRENT_SOURCE_DIR}/greedy_tokens_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/elementwise_cpu_test.cpp
   DEPS kvsafe_engine nlohmann_json::nlohmann_json
   LABELS unit)
