@@ -90,6 +90,48 @@ void silu_mul_generic(const float* g, const float* u, float* out, std::int64_t n
   silu_mul_body(g, u, out, n);
 }
 
+// RoPE over rows [begin, end) of x [batch, heads, n, dim] (any strides but a unit last one)
+// into the contiguous out: x * cos + rotate_half(x) * sin on the first `rotary` lanes,
+// rotate_half(x) = (-x[half:], x[:half]); the rest copied.
+struct RopeArgs {
+  const float* x;
+  std::int64_t xs0, xs1, xs2;  // x's strides
+  const float* cos;            // [batch, n, rotary], contiguous
+  const float* sin;
+  float* out;
+  std::int64_t heads, n, dim, rotary;
+};
+
+[[gnu::always_inline]] inline void rope_rows_body(const RopeArgs& a, std::int64_t begin, std::int64_t end) {
+  using lanes::Lanes16;
+  const std::int64_t half = a.rotary / 2, full = half / 16 * 16;
+  for (std::int64_t index = begin; index < end; ++index) {
+    const std::int64_t b = index / (a.heads * a.n), h = index / a.n % a.heads, t = index % a.n;
+    const float* in = a.x + b * a.xs0 + h * a.xs1 + t * a.xs2;
+    const float* c = a.cos + (b * a.n + t) * a.rotary;
+    const float* s = a.sin + (b * a.n + t) * a.rotary;
+    float* o = a.out + index * a.dim;
+    for (std::int64_t i = 0; i < full; i += 16) {
+      const Lanes16 first = lanes::load16(in + i), second = lanes::load16(in + half + i);
+      lanes::store16(o + i, first * lanes::load16(c + i) + -second * lanes::load16(s + i));
+      lanes::store16(o + half + i, second * lanes::load16(c + half + i) + first * lanes::load16(s + half + i));
+    }
+    for (std::int64_t i = full; i < half; ++i) {
+      o[i] = in[i] * c[i] + -in[i + half] * s[i];
+      o[i + half] = in[i + half] * c[i + half] + in[i] * s[i + half];
+    }
+    for (std::int64_t i = a.rotary; i < a.dim; ++i) o[i] = in[i];
+  }
+}
+void rope_rows_generic(const RopeArgs& a, std::int64_t begin, std::int64_t end) {
+  rope_rows_body(a, begin, end);
+}
+#if defined(__x86_64__) && defined(__GNUC__)
+[[gnu::target("avx512f")]] void rope_rows_avx512(const RopeArgs& a, std::int64_t begin, std::int64_t end) {
+  rope_rows_body(a, begin, end);
+}
+#endif
+
 }  // namespace
 
 bool rms_norm_cpu_applies(const at::Tensor& x, const at::Tensor& weight) {
@@ -127,27 +169,28 @@ bool apply_rope_cpu_applies(const at::Tensor& x, const RopeCosSin& rope) {
 at::Tensor apply_rope_cpu(const at::Tensor& x, const RopeCosSin& rope) {
   KVSAFE_ASSERT(apply_rope_cpu_applies(x, rope));
   const std::int64_t batch = x.size(0), heads = x.size(1), n = x.size(2), dim = x.size(3);
-  const std::int64_t rotary = rope.cos.size(2), half = rotary / 2;
+  const std::int64_t rotary = rope.cos.size(2);
   const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
   at::Tensor out = at::empty({batch, heads, n, dim}, x.options());  // contiguous, whatever x's strides
-  const float* xd = x.data_ptr<float>();
-  const float* cd = cos.data_ptr<float>();
-  const float* sd = sin.data_ptr<float>();
-  float* od = out.data_ptr<float>();
-  const std::int64_t xs0 = x.stride(0), xs1 = x.stride(1), xs2 = x.stride(2);
-  at::parallel_for(0, batch * heads * n, row_grain(dim), [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t index = begin; index < end; ++index) {
-      const std::int64_t b = index / (heads * n), h = index / n % heads, t = index % n;
-      const float* in = xd + b * xs0 + h * xs1 + t * xs2;
-      const float* c = cd + (b * n + t) * rotary;
-      const float* s = sd + (b * n + t) * rotary;
-      float* o = od + index * dim;
-      // x * cos + rotate_half(x) * sin, rotate_half(x) = (-x[half:], x[:half]).
-      for (std::int64_t i = 0; i < half; ++i) o[i] = in[i] * c[i] + -in[i + half] * s[i];
-      for (std::int64_t i = half; i < rotary; ++i) o[i] = in[i] * c[i] + in[i - half] * s[i];
-      for (std::int64_t i = rotary; i < dim; ++i) o[i] = in[i];
-    }
-  });
+  const RopeArgs args{.x = x.data_ptr<float>(),
+                      .xs0 = x.stride(0),
+                      .xs1 = x.stride(1),
+                      .xs2 = x.stride(2),
+                      .cos = cos.data_ptr<float>(),
+                      .sin = sin.data_ptr<float>(),
+                      .out = out.data_ptr<float>(),
+                      .heads = heads,
+                      .n = n,
+                      .dim = dim,
+                      .rotary = rotary};
+  void (*rows_fn)(const RopeArgs&, std::int64_t, std::int64_t) = &rope_rows_generic;
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (lanes::cpu_has_avx512()) rows_fn = &rope_rows_avx512;
+#endif
+  // NOTE: a decode step's q and k (SmolLM2 at batch 32: 384 rows of 64) took 29 us a layer
+  // in the scalar loop; 16 lanes at a time it is a few.
+  at::parallel_for(0, batch * heads * n, row_grain(dim),
+                   [&](std::int64_t begin, std::int64_t end) { rows_fn(args, begin, end); });
   return out;
 }
 

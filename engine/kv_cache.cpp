@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/error.h"
 #include "engine/model.h"
@@ -22,6 +23,35 @@ std::unique_ptr<KvLayerStore> KvPath::make_store(const KvStoreShape& shape) {
 }
 
 // ---- ExactKvStore -------------------------------------------------------------------------
+
+namespace {
+
+// dst.copy_(src) for two [batch, heads, n, dim] float32 CPU tensors whose last dimension is
+// contiguous, one row of dim floats at a time.
+// NOTE: at::copy_ took 10-12 us per call for a decode step's rows (SmolLM2 at batch 32: 96
+// rows of 64 floats), two calls per layer on the calling thread while the other core waited.
+void copy_rows(const at::Tensor& dst, const at::Tensor& src) {
+  const bool direct = dst.device().is_cpu() && src.device().is_cpu() && dst.scalar_type() == at::kFloat &&
+                      src.scalar_type() == at::kFloat && dst.dim() == 4 && dst.sizes() == src.sizes() &&
+                      dst.stride(3) == 1 && src.stride(3) == 1;
+  if (!direct) {
+    dst.copy_(src);
+    return;
+  }
+  float* d = dst.data_ptr<float>();
+  const float* s = src.data_ptr<float>();
+  const auto bytes = static_cast<std::size_t>(dst.size(3)) * sizeof(float);
+  for (std::int64_t b = 0; b < dst.size(0); ++b) {
+    for (std::int64_t h = 0; h < dst.size(1); ++h) {
+      for (std::int64_t t = 0; t < dst.size(2); ++t) {
+        std::memcpy(d + b * dst.stride(0) + h * dst.stride(1) + t * dst.stride(2),
+                    s + b * src.stride(0) + h * src.stride(1) + t * src.stride(2), bytes);
+      }
+    }
+  }
+}
+
+}  // namespace
 
 ExactKvStore::ExactKvStore(const KvStoreShape& shape) : shape_(shape) {}
 
@@ -44,8 +74,8 @@ KvRead ExactKvStore::append(const at::Tensor& keys, const at::Tensor& values, co
     keys_ = k;
     values_ = v;
   }
-  keys_.narrow(2, tokens_, n).copy_(keys);
-  values_.narrow(2, tokens_, n).copy_(values);
+  copy_rows(keys_.narrow(2, tokens_, n), keys);
+  copy_rows(values_.narrow(2, tokens_, n), values);
   tokens_ += n;
   return {.keys = keys_.narrow(2, 0, tokens_), .values = values_.narrow(2, 0, tokens_)};
 }
