@@ -118,8 +118,9 @@ class TensorLoader {
     if (keep_quantized_ && device_.is_cpu() && dtype_ == at::kFloat && format.has_value()) {
       const auto blocks = weights_.load_blocks(name);
       if (auto quantized = make_quantized_matrix(*format, blocks->bytes, scratch)) return std::move(*quantized);
-      // NOTE: ggml's scales always expand exactly (tests/engine/quantized_panels_test.cpp);
-      // this is a file with inf or NaN scales, which is packed as floats.
+      // NOTE: finite ggml scales always expand exactly (tests/engine/quantized_panels_test.cpp);
+      // this is a file with inf or NaN scales (or blocks that do not fit the tensor's shape),
+      // which is packed as floats.
       spdlog::warn("{}: '{}' does not expand exactly from its {} blocks; keeping it as float32",
                    weights_.config().architecture, name, ggml_type_name(*stored));
     }

@@ -148,13 +148,14 @@ static_assert(std::endian::native == std::endian::little, "the code lanes hold i
   return v;
 }
 
+// quantized_panels.h's tile layout as compile-time constants of one format.
 template <PanelFormat kFormat>
 struct TileGeometry {
-  static constexpr bool kFourBit = kFormat != PanelFormat::kQ8_0;
-  static constexpr bool kOffset = kFormat == PanelFormat::kQ4_1;
-  static constexpr std::int64_t kHeaderBytes = (kOffset ? 2 : 1) * kTileInputs * 4;
-  static constexpr std::int64_t kGroupBytes = kFourBit ? 64 : 128;  // the codes of 4 inputs
-  static constexpr std::int64_t kBytes = kHeaderBytes + kTileInputs / 4 * kGroupBytes;
+  static constexpr bool kFourBit = tile_four_bit(kFormat);
+  static constexpr bool kOffset = tile_has_offset(kFormat);
+  static constexpr std::int64_t kHeaderBytes = tile_header_bytes(kFormat);
+  static constexpr std::int64_t kGroupBytes = tile_group_bytes(kFormat);
+  static constexpr std::int64_t kBytes = tile_bytes(kFormat);
 };
 
 // A tile's scales (and offsets) for columns 0-15 and 16-31.
@@ -260,6 +261,8 @@ using BlockKernel = void (*)(const BlockArgs&);
 
 using ExpandKernel = void (*)(const std::byte* tiles, std::int64_t count, float* dst);
 
+// NOTE: the three structs below differ only in their target attribute, which cannot be a
+// template argument; each instantiates the same always-inline bodies for its instruction set.
 // One copy of the kernels per instruction set (the same source compiled for each target),
 // with the widest row blocks its registers hold: AVX-512 has 32 vector registers (24
 // accumulators for 12 rows x 32 columns, 2 panel rows, a broadcast; for quantized tiles

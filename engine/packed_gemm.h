@@ -1,6 +1,7 @@
 #pragma once
-// float32 weight matrices packed once at load into column panels, and their products with
-// activations: the engine's CPU matrix products (engine/transformer_blocks.h linear_t).
+// Weight matrices packed once at load into column panels, as float32 or as the quantized
+// tiles of engine/quantized_panels.h, and their products with float32 activations: the
+// engine's CPU matrix products (engine/transformer_blocks.h linear_t).
 //
 // NOTE: why not the BLAS. A decode step multiplies a few rows (the batch) by every weight
 // matrix. OpenBLAS repacks the weight on every call (sgemm_itcopy was 36% of a batch-32
@@ -9,7 +10,7 @@
 // activation row while the next panel streams in.
 //
 // Layout: panel p holds output columns [32p, 32p + 32) as [in][32] floats (zero-padded past
-// the last column); panels follow one another. Every output element is one sum over the
+// the last column), or as in / 32 quantized tiles; panels follow one another. Every output element is one sum over the
 // input dimension in order 0, 1, ..., in - 1 (an FMA chain on CPUs with FMA), whatever the
 // number of rows, the threads, or which panels a thread holds: a row's result does not depend
 // on the other rows of its batch, nor on the thread count.

@@ -63,24 +63,11 @@ Block read_ggml_block(PanelFormat format, const std::byte* b) {
   return out;
 }
 
-bool has_offset(PanelFormat format) {
-  return format == PanelFormat::kQ4_1;
-}
-bool four_bit(PanelFormat format) {
-  return format == PanelFormat::kQ4_0 || format == PanelFormat::kQ4_1;
-}
-// Bytes of codes per input (a tile row).
-std::int64_t code_row_bytes(PanelFormat format) {
-  return four_bit(format) ? kTileInputs / 2 : kTileInputs;
-}
 // Where (input k, column c)'s code is in the tile's codes (see quantized_panels.h).
 std::int64_t code_offset(PanelFormat format, std::int64_t k, std::int64_t c) {
   const std::int64_t group = k / 4, j = k % 4, lane = c % 16;
-  if (four_bit(format)) return group * 64 + lane * 4 + j;
-  return group * 128 + (c / 16) * 64 + lane * 4 + j;
-}
-std::int64_t header_bytes(PanelFormat format) {
-  return (has_offset(format) ? 2 : 1) * kTileInputs * static_cast<std::int64_t>(sizeof(float));
+  const std::int64_t half = tile_four_bit(format) ? 0 : c / 16;  // 8-bit: columns 16-31 after 0-15
+  return group * tile_group_bytes(format) + half * 64 + lane * 4 + j;
 }
 
 // The weight of code q: the arithmetic of ggml's dequantize_row_* for the format.
@@ -100,8 +87,8 @@ float expand(PanelFormat format, float d, float m, std::int32_t q) {
 
 // Code q of (input k, column c) in a tile.
 std::int32_t tile_code(PanelFormat format, const std::byte* tile, std::int64_t k, std::int64_t c) {
-  const std::byte code = tile[header_bytes(format) + code_offset(format, k, c)];
-  if (!four_bit(format)) return static_cast<std::int8_t>(code);
+  const std::byte code = tile[tile_header_bytes(format) + code_offset(format, k, c)];
+  if (!tile_four_bit(format)) return static_cast<std::int8_t>(code);
   const auto byte = static_cast<std::uint8_t>(code);
   return c < kTileInputs / 2 ? (byte & 0x0F) : (byte >> 4);
 }
@@ -112,7 +99,7 @@ float tile_d(const std::byte* tile, std::int64_t c) {
   return d;
 }
 float tile_m(PanelFormat format, const std::byte* tile, std::int64_t c) {
-  if (!has_offset(format)) return 0.0f;
+  if (!tile_has_offset(format)) return 0.0f;
   float m;
   std::memcpy(&m, tile + (kTileInputs + c) * static_cast<std::int64_t>(sizeof(float)), sizeof(float));
   return m;
@@ -133,11 +120,6 @@ std::optional<PanelFormat> panel_format_for(GgmlType type) {
   }
 }
 
-std::int64_t tile_bytes(PanelFormat format) {
-  if (format == PanelFormat::kFloat32) return kTileInputs * kTileInputs * static_cast<std::int64_t>(sizeof(float));
-  return header_bytes(format) + kTileInputs * code_row_bytes(format);
-}
-
 std::int64_t packed_bytes(PanelFormat format, std::int64_t in, std::int64_t out) {
   constexpr std::int64_t kColumns = kTileInputs;  // a panel's columns
   const std::int64_t panels = (out + kColumns - 1) / kColumns;
@@ -154,7 +136,7 @@ void pack_quantized_panels(PanelFormat format, std::span<const std::byte> rows, 
   KVSAFE_ASSERT(static_cast<std::int64_t>(rows.size()) == out * blocks_per_row * block_bytes,
                 "pack_quantized_panels: ", rows.size(), " bytes are not ", out, " rows of ", blocks_per_row, " blocks");
   const std::int64_t tile = tile_bytes(format);
-  const std::int64_t header = header_bytes(format);
+  const std::int64_t header = tile_header_bytes(format);
   const std::int64_t panel_count = (out + kTileInputs - 1) / kTileInputs;
   std::memset(panels, 0, static_cast<std::size_t>(packed_bytes(format, in, out)));
   for (std::int64_t p = 0; p < panel_count; ++p) {
@@ -164,12 +146,12 @@ void pack_quantized_panels(PanelFormat format, std::span<const std::byte> rows, 
         const std::int64_t column = p * kTileInputs + c;
         const Block block = read_ggml_block(format, rows.data() + (column * blocks_per_row + b) * block_bytes);
         std::memcpy(t + c * static_cast<std::int64_t>(sizeof(float)), &block.d, sizeof(float));
-        if (has_offset(format)) {
+        if (tile_has_offset(format)) {
           std::memcpy(t + (kTileInputs + c) * static_cast<std::int64_t>(sizeof(float)), &block.m, sizeof(float));
         }
         for (std::int64_t k = 0; k < kTileInputs; ++k) {
           std::byte& code = t[header + code_offset(format, k, c)];
-          if (!four_bit(format)) {
+          if (!tile_four_bit(format)) {
             code = static_cast<std::byte>(static_cast<std::uint8_t>(block.q[k]));
           } else if (c < kTileInputs / 2) {
             code |= static_cast<std::byte>(block.q[k]);
@@ -217,7 +199,7 @@ bool load_quantized_panels(PanelFormat format, std::span<const std::byte> rows, 
   for (std::int64_t b = 0; b * block_bytes < static_cast<std::int64_t>(rows.size()); ++b) {
     const std::byte* block = rows.data() + b * block_bytes;
     if (!std::isfinite(load_f16(block))) return false;
-    if (has_offset(format) && !std::isfinite(load_f16(block + 2))) return false;
+    if (tile_has_offset(format) && !std::isfinite(load_f16(block + 2))) return false;
   }
   pack_quantized_panels(format, rows, in, out, panels);
   // Every tile expanded as `expand` does it, against the expected floats' bits (-0 and NaN

@@ -48,9 +48,30 @@ inline constexpr std::int64_t kTileInputs = 32;
 // float32 at load (every other ggml type).
 std::optional<PanelFormat> panel_format_for(GgmlType type);
 
-// Bytes of one tile (32 inputs x 32 columns), and of a whole packed [in, out] matrix
-// (in a multiple of 32 for the quantized formats; any in for kFloat32).
-std::int64_t tile_bytes(PanelFormat format);
+// The tile layout above, the one description of it: the packing and the scalar expansion
+// (quantized_panels.cpp) and the kernels' vector expansion (packed_gemm.cpp) all read it here.
+constexpr bool tile_has_offset(PanelFormat format) {
+  return format == PanelFormat::kQ4_1;
+}
+constexpr bool tile_four_bit(PanelFormat format) {
+  return format == PanelFormat::kQ4_0 || format == PanelFormat::kQ4_1;
+}
+// d (and m): one float per column.
+constexpr std::int64_t tile_header_bytes(PanelFormat format) {
+  return (tile_has_offset(format) ? 2 : 1) * kTileInputs * 4;
+}
+// The codes of one group of 4 inputs: 16 lanes of 4 bytes, twice for 8-bit codes.
+constexpr std::int64_t tile_group_bytes(PanelFormat format) {
+  return tile_four_bit(format) ? 64 : 128;
+}
+// Bytes of one tile (32 inputs x 32 columns; kFloat32: 32 x 32 floats).
+constexpr std::int64_t tile_bytes(PanelFormat format) {
+  return format == PanelFormat::kFloat32 ? kTileInputs * kTileInputs * 4
+                                         : tile_header_bytes(format) + kTileInputs / 4 * tile_group_bytes(format);
+}
+
+// Bytes of a whole packed [in, out] matrix (in a multiple of 32 for the quantized formats;
+// any in for kFloat32).
 std::int64_t packed_bytes(PanelFormat format, std::int64_t in, std::int64_t out);
 
 // Re-lays ggml blocks into tiles. `rows` are the matrix's `out` rows, each in / 32 blocks of

@@ -40,10 +40,14 @@ TEST(ElementwiseCpu, RmsNormEqualsHfFormula) {
 
 TEST(ElementwiseCpu, RopeEqualsRotateHalfFormula) {
   at::manual_seed(2);
-  // Full rotary (Llama) and partial rotary (Phi-3 style, 24 of 32 dims); x a transposed view
-  // of [batch, n, heads, dim] as attention_block passes it.
-  for (const std::int64_t rotary : {32, 24}) {
-    const std::int64_t batch = 2, n = 3, heads = 4, dim = 32;
+  // Full rotary (Llama) and partial rotary (Phi-3 style); x a transposed view of
+  // [batch, n, heads, dim] as attention_block passes it. Halves of 16 and 32 lanes are whole
+  // vectors (SmolLM2's head_dim 64), 12 only the scalar tail, 24 both.
+  struct Case {
+    std::int64_t dim, rotary;
+  };
+  for (const Case c : {Case{32, 32}, Case{32, 24}, Case{64, 64}, Case{64, 48}}) {
+    const std::int64_t batch = 2, n = 3, heads = 4, dim = c.dim, rotary = c.rotary;
     const at::Tensor x = at::randn({batch, n, heads, dim}).transpose(1, 2);
     const RopeCosSin rope{.cos = at::randn({batch, n, rotary}), .sin = at::randn({batch, n, rotary})};
     ASSERT_TRUE(apply_rope_cpu_applies(x, rope));
