@@ -115,9 +115,11 @@ inline void prefetch_task_start(const Task& t) {
 }
 
 // Scores of a decode task, head_dim = 16 * kChunks: each key row is loaded once for all
-// the task's query rows.
+// the task's query rows. With `mask`, a key the row may not see scores -inf here (what
+// cap_and_mask would write without soft-capping), saving a pass over the scores.
 template <int kChunks>
-[[gnu::always_inline]] inline void decode_scores_body(const Task& t, float scale) {
+[[gnu::always_inline]] inline void decode_scores_body(const Task& t, float scale, bool mask) {
+  const float minus_inf = -std::numeric_limits<float>::infinity();
   for (std::int64_t key = 0; key < t.total; ++key) {
     const float* k = t.keys + key * t.key_stride;
     const std::int64_t ahead = std::min(key + kScoresPrefetchRows, t.total - 1);
@@ -131,7 +133,8 @@ template <int kChunks>
       Lanes16 acc = kv[0] * load16(q);
 #pragma GCC unroll 16
       for (int c = 1; c < kChunks; ++c) acc += kv[c] * load16(q + 16 * c);
-      t.scores[r * t.total + key] = lane_sum(acc) * scale;
+      const float score = lane_sum(acc) * scale;
+      t.scores[r * t.total + key] = !mask || t.allowed[(r % t.n) * t.total + key] ? score : minus_inf;
     }
   }
 }
@@ -177,8 +180,8 @@ template <int kChunks>
 }
 
 template <int kChunks>
-void decode_scores_generic(const Task& t, float scale) {
-  decode_scores_body<kChunks>(t, scale);
+void decode_scores_generic(const Task& t, float scale, bool mask) {
+  decode_scores_body<kChunks>(t, scale, mask);
 }
 template <int kChunks>
 void decode_values_generic(const Task& t) {
@@ -189,8 +192,8 @@ void decode_values_generic(const Task& t) {
 #define KVSAFE_ATTENTION_AVX512 1
 // The same bodies compiled for AVX-512 (one register per 16 lanes); chosen at run time.
 template <int kChunks>
-[[gnu::target("avx512f")]] void decode_scores_avx512(const Task& t, float scale) {
-  decode_scores_body<kChunks>(t, scale);
+[[gnu::target("avx512f")]] void decode_scores_avx512(const Task& t, float scale, bool mask) {
+  decode_scores_body<kChunks>(t, scale, mask);
 }
 template <int kChunks>
 [[gnu::target("avx512f")]] void decode_values_avx512(const Task& t) {
@@ -198,7 +201,7 @@ template <int kChunks>
 }
 #endif
 
-using ScoresKernel = void (*)(const Task&, float);
+using ScoresKernel = void (*)(const Task&, float, bool);
 using ValuesKernel = void (*)(const Task&);
 struct DecodeKernels {
   ScoresKernel scores;
@@ -339,12 +342,13 @@ at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys_in, co
       for (std::int64_t index = begin; index < end; ++index) {
         const Task t = task(index);
         if (vector.scores != nullptr) {
-          vector.scores(t, fscale);
+          vector.scores(t, fscale, /*mask=*/fcap <= 0);
           if (index + 1 < end) prefetch_task_start(task(index + 1));
+          if (fcap > 0) cap_and_mask(t, fcap);
         } else {
           decode_scores_scalar(t, fscale);
+          cap_and_mask(t, fcap);
         }
-        cap_and_mask(t, fcap);
         if (vector.values != nullptr) {
           vector.values(t);
         } else {
