@@ -39,6 +39,7 @@ struct BlockArgs {
   std::int64_t ldo;        // out's row stride
   std::int64_t columns;    // valid columns of this panel (32 except in the last)
   const float* bias;       // at the panel's first column, or nullptr
+  const float* residual;   // the block's first row at the panel's first column (stride ldo), or nullptr
   // A product split over several calls along the inputs (quantized panels, expanded a slice
   // at a time): sums to continue from and to leave for the next call, [rows][32] each, or
   // nullptr (start from 0; finish into out). Stored and reloaded exactly: the same sums.
@@ -94,8 +95,20 @@ template <int kRows>
   for (int r = 0; r < kRows; ++r) {
     // NOTE: the bias is added after the sum, not used as its start, as at::addmm's beta=1
     // does; without one nothing is added (0 + -0 would turn a -0 into +0).
-    const Lanes16 v0 = a.bias != nullptr ? lo[r] + bias_lo : lo[r];
-    const Lanes16 v1 = a.bias != nullptr ? hi[r] + bias_hi : hi[r];
+    Lanes16 v0 = a.bias != nullptr ? lo[r] + bias_lo : lo[r];
+    Lanes16 v1 = a.bias != nullptr ? hi[r] + bias_hi : hi[r];
+    if (a.residual != nullptr) {  // the finished product, rounded, then the add: as at::add
+      const float* residual = a.residual + r * a.ldo;
+      if (a.columns == kPanelColumns) {
+        v0 = load16(residual) + v0;
+        v1 = load16(residual + 16) + v1;
+      } else {
+        alignas(64) float padded[kPanelColumns] = {};
+        std::memcpy(padded, residual, static_cast<std::size_t>(a.columns) * sizeof(float));
+        v0 = load16(padded) + v0;
+        v1 = load16(padded + 16) + v1;
+      }
+    }
     float* row = a.out + r * a.ldo;
     if (a.columns == kPanelColumns) {
       store16(row, v0);
@@ -456,10 +469,13 @@ void unpack_column(const float* panels, std::int64_t in, std::int64_t column, fl
 
 void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<const PackedProduct> products) {
   if (m == 0 || products.empty()) return;
-  if (in == 0) {  // empty sums: the bias, or zeros
+  if (in == 0) {  // empty sums: the bias, or zeros (then the residual)
     for (const PackedProduct& p : products) {
       for (std::int64_t row = 0; row < m; ++row) {
-        for (std::int64_t c = 0; c < p.n; ++c) p.out[row * p.n + c] = p.bias != nullptr ? p.bias[c] : 0.0f;
+        for (std::int64_t c = 0; c < p.n; ++c) {
+          const float sum = p.bias != nullptr ? p.bias[c] : 0.0f;
+          p.out[row * p.n + c] = p.residual != nullptr ? p.residual[row * p.n + c] + sum : sum;
+        }
       }
     }
     return;
@@ -558,6 +574,7 @@ void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<co
             .ldo = product.n,
             .columns = std::min(kPanelColumns, product.n - column),
             .bias = product.bias != nullptr ? product.bias + column : nullptr,
+            .residual = product.residual != nullptr ? product.residual + block.first * product.n + column : nullptr,
             .partial_in = slice > 0 ? partial : nullptr,
             .partial_out = slice + 1 < slices ? partial : nullptr,
             .prefetch = prefetch != nullptr ? prefetch + line_first * 64 : nullptr,

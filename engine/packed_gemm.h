@@ -35,16 +35,18 @@ void pack_panels(const float* w, std::int64_t in, std::int64_t out, float* panel
 // Column `column` of a packed matrix (= row `column` of the [out, in] original) into dst[in].
 void unpack_column(const float* panels, std::int64_t in, std::int64_t column, float* dst);
 
-// One product of packed_matmul: out[m, n] = x[m, in] @ W^T (+ bias[n]), out dense row-major.
+// One product of packed_matmul: out[m, n] = (residual[m, n] +) x[m, in] @ W^T (+ bias[n]),
+// out and residual dense row-major.
 // Quantized panels (engine/quantized_panels.h) are expanded to float32 as they are used (in
 // registers for a few rows, else 128 inputs at a time into a buffer in L1): the same sums of
 // the same floats as float panels.
 struct PackedProduct {
   const void* panels = nullptr;  // packed [in, n]: floats, or tiles of `format`
   PanelFormat format = PanelFormat::kFloat32;
-  std::int64_t n = 0;           // output columns
-  const float* bias = nullptr;  // [n] or nullptr; added after the sum
-  float* out = nullptr;         // [m, n]
+  std::int64_t n = 0;               // output columns
+  const float* bias = nullptr;      // [n] or nullptr; added after the sum
+  const float* residual = nullptr;  // [m, n] or nullptr; added last (a residual stream: h + o_proj(x))
+  float* out = nullptr;             // [m, n]
 };
 
 // The products of one input x[m, in] (dense row-major) with several packed weights (q, k and

@@ -186,6 +186,21 @@ void unpack_quantized_column(PanelFormat format, const std::byte* panels, std::i
   }
 }
 
+void prefetch_quantized_column(PanelFormat format, const std::byte* panels, std::int64_t in, std::int64_t column) {
+  const std::int64_t blocks_per_row = in / kTileInputs;
+  const std::int64_t c = column % kTileInputs;
+  const std::byte* panel = panels + column / kTileInputs * blocks_per_row * tile_bytes(format);
+  for (std::int64_t b = 0; b < blocks_per_row; ++b) {
+    const std::byte* tile = panel + b * tile_bytes(format);
+    __builtin_prefetch(tile + c * static_cast<std::int64_t>(sizeof(float)));
+    if (tile_has_offset(format))
+      __builtin_prefetch(tile + (kTileInputs + c) * static_cast<std::int64_t>(sizeof(float)));
+    for (std::int64_t k = 0; k < kTileInputs; k += 4) {
+      __builtin_prefetch(tile + tile_header_bytes(format) + code_offset(format, k, c));
+    }
+  }
+}
+
 bool load_quantized_panels(PanelFormat format, std::span<const std::byte> rows, std::span<const float> expected,
                            std::int64_t in, std::int64_t out, std::byte* panels, TileExpander expand) {
   KVSAFE_ASSERT(static_cast<std::int64_t>(expected.size()) == in * out);

@@ -63,15 +63,18 @@ struct ModelWeights {
 
 // x @ W^T (+ bias), what at::linear(x, W, bias) computes, with the same bits at every thread
 // count and for every batch composition on the CPU (a row's result does not depend on the
-// other rows). x: [..., in]; bias: [out] or undefined. float32 on the CPU runs the packed
-// kernels (engine/packed_gemm.h) split over ATen's pool; other calls run ATen's matmul.
-at::Tensor linear_t(const at::Tensor& x, const Matrix& w, const at::Tensor& bias = {});
+// other rows). x: [..., in]; bias: [out] or undefined. With a residual ([..., out], the shape
+// of the result) the result is residual + at::linear(x, W, bias), the same bits as that add.
+// float32 on the CPU runs the packed kernels (engine/packed_gemm.h) split over ATen's pool,
+// the residual added as each block of the product is stored; other calls run ATen's matmul.
+at::Tensor linear_t(const at::Tensor& x, const Matrix& w, const at::Tensor& bias = {}, const at::Tensor& residual = {});
 
 // Several linear_t() of one input (q, k and v; gate and up), in one parallel region on the
 // CPU; the same bits as separate calls. Returns one output per entry, in order.
 struct LinearWeights {
   const Matrix* matrix = nullptr;
-  at::Tensor bias;  // [out] or undefined
+  at::Tensor bias;      // [out] or undefined
+  at::Tensor residual;  // [..., out] or undefined (linear_t)
 };
 std::vector<at::Tensor> linear_t_group(const at::Tensor& x, std::span<const LinearWeights> weights);
 
@@ -135,9 +138,10 @@ struct AttentionOptions {
 };
 
 // The attention block: projections (+bias), KV path, RoPE, cache, GQA attention, o_proj.
-// x: [batch, n, hidden] (already normed). Returns [batch, n, hidden].
+// x: [batch, n, hidden] (already normed). Returns [batch, n, hidden]; with a residual
+// ([batch, n, hidden]), residual + the block's output (linear_t adds it in o_proj).
 at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::Tensor& x, CallContext& ctx,
-                           const AttentionOptions& options);
+                           const AttentionOptions& options, const at::Tensor& residual = {});
 
 // Scaled dot-product attention with GQA, soft-capping and a mask, after RoPE:
 //   q: [batch, heads, n, head_dim]; keys, values: [batch, kv_heads, total, head_dim] (any
@@ -160,9 +164,10 @@ at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys, const
 // Returns whether this CPU has the AVX-512 copy at all (else every call is generic anyway).
 bool set_decode_attention_generic_only(bool generic);
 
-// Gated MLP down(act(gate(x)) * up(x)); act: "silu", "gelu_pytorch_tanh" or "gelu".
+// Gated MLP down(act(gate(x)) * up(x)); act: "silu", "gelu_pytorch_tanh" or "gelu". With a
+// residual, residual + that (added in the down projection, linear_t).
 at::Tensor gated_mlp(const at::Tensor& x, const Matrix& gate, const Matrix& up, const Matrix& down,
-                     const std::string& act);
+                     const std::string& act, const at::Tensor& residual = {});
 // Mixtral's sparse MoE: softmax router in float32, top-k, renormalized weights.
 at::Tensor moe_mlp(const LayerWeights& w, const at::Tensor& x, std::int64_t top_k, const std::string& act);
 

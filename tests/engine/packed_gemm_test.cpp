@@ -93,6 +93,42 @@ TEST(PackedGemm, LinearMatchesAtenAndHasTheSameBitsAtEveryThreadCount) {
   }
 }
 
+TEST(PackedGemm, AResidualIsAddedToTheFinishedProductAsAnAddWould) {
+  // pre_norm_layer's h = hidden + o_proj(x) and h + down(...) run as a product's last step:
+  // the bits of at::add on linear_t's result, with and without a bias, for partial panels,
+  // at every thread count, on every copy of the kernels, and for an empty inner dimension.
+  at::manual_seed(7);
+  std::vector<Shape> shapes = kShapes;
+  shapes.push_back({5, 0, 40});
+  for (const Shape& s : shapes) {
+    const at::Tensor x = at::randn({s.rows, s.in}), weight = at::randn({s.out, s.in}), bias = at::randn({s.out});
+    const at::Tensor residual = at::randn({s.rows, s.out});
+    const Matrix w = make_matrix(weight);
+    const at::Tensor want = residual + linear_t(x, w), want_bias = residual + linear_t(x, w, bias);
+    for (const char* copy : {"avx512", "avx2", "generic"}) {
+      with_kernels(copy, [&] {
+        const at::Tensor plain = residual + linear_t(x, w), plain_bias = residual + linear_t(x, w, bias);
+        for (const int threads : {1, 2}) {
+          with_threads(threads, [&] {
+            EXPECT_TRUE(at::equal(linear_t(x, w, {}, residual), plain)) << name(s) << " " << copy << ", " << threads;
+            EXPECT_TRUE(at::equal(linear_t(x, w, bias, residual), plain_bias)) << name(s) << " " << copy;
+          });
+        }
+      });
+    }
+    EXPECT_TRUE(at::equal(linear_t(x, w, bias, residual), want_bias)) << name(s);
+    // [batch, tokens, out] residuals, and one that is not contiguous.
+    EXPECT_TRUE(at::equal(linear_t(x.view({1, s.rows, s.in}), w, {}, residual.view({1, s.rows, s.out})),
+                          want.view({1, s.rows, s.out})))
+        << name(s);
+    const at::Tensor transposed = residual.t().contiguous().t();
+    EXPECT_TRUE(at::equal(linear_t(x, w, {}, transposed), want)) << name(s);
+  }
+  const at::Tensor x = at::randn({3, 8});
+  const Matrix w = make_matrix(at::randn({17, 8}));
+  EXPECT_THROW(linear_t(x, w, {}, at::randn({3, 16})), std::exception);
+}
+
 TEST(PackedGemm, ARowHasTheSameBitsWhateverBatchItIsIn) {
   // Batch 1 against batch 8 in generation, prefill against decode: a row's output must not
   // depend on how many rows share the call (row blocks of other sizes, other passes).
@@ -118,7 +154,8 @@ TEST(PackedGemm, GroupedProductsEqualSeparateOnes) {
   std::vector<Matrix> matrices;
   for (const at::Tensor& d : dense) matrices.push_back(make_matrix(d));
   std::vector<LinearWeights> weights;
-  for (std::size_t i = 0; i < dense.size(); ++i) weights.push_back({.matrix = &matrices[i], .bias = biases[i]});
+  for (std::size_t i = 0; i < dense.size(); ++i)
+    weights.push_back({.matrix = &matrices[i], .bias = biases[i], .residual = {}});
   std::vector<at::Tensor> separate;
   with_threads(1, [&] {
     for (const LinearWeights& w : weights) separate.push_back(linear_t(x, *w.matrix, w.bias));

@@ -223,8 +223,9 @@ TEST(QuantizedPanels, GroupsMixFormatsAndARowKeepsItsBitsInAnyBatch) {
   const at::Tensor v_w = at::randn({32, 64});
   const Matrix q = quantized_matrix(kFormats[1], q_blocks, q_w), k = quantized_matrix(kFormats[2], k_blocks, k_w);
   const Matrix v = make_matrix(v_w);
-  const std::vector<LinearWeights> group{
-      {.matrix = &q, .bias = {}}, {.matrix = &k, .bias = {}}, {.matrix = &v, .bias = {}}};
+  const std::vector<LinearWeights> group{{.matrix = &q, .bias = {}, .residual = {}},
+                                         {.matrix = &k, .bias = {}, .residual = {}},
+                                         {.matrix = &v, .bias = {}, .residual = {}}};
   const at::Tensor x = at::randn({40, 64});
   std::vector<at::Tensor> all;
   with_threads(2, [&] { all = linear_t_group(x, group); });
@@ -237,6 +238,24 @@ TEST(QuantizedPanels, GroupsMixFormatsAndARowKeepsItsBitsInAnyBatch) {
     for (const std::int64_t rows : {1, 4, 7}) {
       const std::vector<at::Tensor> part = linear_t_group(x.narrow(0, first, rows), group);
       for (std::size_t i = 0; i < 3; ++i) EXPECT_TRUE(at::equal(part[i], all[i].narrow(0, first, rows))) << first;
+    }
+  }
+}
+
+TEST(QuantizedPanels, AResidualIsAddedAfterTheLastSlice) {
+  // Sliced products carry partial sums between slices of 128 inputs: the residual must come
+  // once, after the last one; in registers (a few rows) it comes after the only pass.
+  at::manual_seed(20);
+  const FormatCase& f = kFormats[1];
+  const std::vector<std::byte> blocks = random_blocks(f, 70, 320, 21);
+  const at::Tensor w = dequantized(f, blocks, 70, 320);
+  const Matrix q = quantized_matrix(f, blocks, w);
+  for (const std::int64_t rows : {3, 32}) {
+    const at::Tensor x = at::randn({rows, 320}), residual = at::randn({rows, 70});
+    for (const int threads : {1, 2}) {
+      with_threads(threads, [&] {
+        EXPECT_TRUE(at::equal(linear_t(x, q, {}, residual), residual + linear_t(x, q))) << rows << ", " << threads;
+      });
     }
   }
 }
