@@ -199,16 +199,23 @@ bool silu_mul_cpu_applies(const at::Tensor& g, const at::Tensor& u) {
          g.sizes() == u.sizes() && g.is_contiguous() && u.is_contiguous();
 }
 
+void silu_mul_span(const float* g, const float* u, float* out, std::int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (lanes::cpu_has_avx512()) {
+    silu_mul_avx512(g, u, out, n);
+    return;
+  }
+#endif
+  silu_mul_generic(g, u, out, n);
+}
+
 at::Tensor silu_mul_cpu(const at::Tensor& g, const at::Tensor& u) {
   KVSAFE_ASSERT(silu_mul_cpu_applies(g, u));
   at::Tensor out = at::empty_like(g);
   const float* gd = g.data_ptr<float>();
   const float* ud = u.data_ptr<float>();
   float* od = out.data_ptr<float>();
-  auto* span = &silu_mul_generic;
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (lanes::cpu_has_avx512()) span = &silu_mul_avx512;
-#endif
+  auto* span = &silu_mul_span;
   // Chunks of whole 16-lane vectors, so the bits do not depend on the split.
   const std::int64_t n = g.numel(), vectors = (n + 15) / 16;
   at::parallel_for(0, vectors, 1024, [&](std::int64_t begin, std::int64_t end) {

@@ -467,8 +467,11 @@ void unpack_column(const float* panels, std::int64_t in, std::int64_t column, fl
   for (std::int64_t k = 0; k < in; ++k) dst[k] = panel[k * kPanelColumns];
 }
 
-void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<const PackedProduct> products) {
+void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<const PackedProduct> products,
+                   const PairEpilogue* pair) {
   if (m == 0 || products.empty()) return;
+  KVSAFE_ASSERT(pair == nullptr || (products.size() == 2 && products[0].n == products[1].n),
+                "packed_matmul: a pair epilogue takes two products of the same width");
   if (in == 0) {  // empty sums: the bias, or zeros (then the residual)
     for (const PackedProduct& p : products) {
       for (std::int64_t row = 0; row < m; ++row) {
@@ -478,6 +481,7 @@ void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<co
         }
       }
     }
+    if (pair != nullptr) pair->run(pair->context, products[0], products[1], 0, m, 0, products[0].n);
     return;
   }
   const KernelSet& kernels = chosen_kernels();
@@ -491,7 +495,15 @@ void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<co
     KVSAFE_ASSERT(products[i].format == PanelFormat::kFloat32 || in % kTileInputs == 0,
                   "packed_matmul: quantized panels take whole blocks of 32 inputs, not ", in);
     n_total += products[i].n;
-    for (std::int64_t p = 0; p * kPanelColumns < products[i].n; ++p) panels.emplace_back(i, p);
+    if (pair == nullptr) {
+      for (std::int64_t p = 0; p * kPanelColumns < products[i].n; ++p) panels.emplace_back(i, p);
+    }
+  }
+  if (pair != nullptr) {  // interleaved: panel j of the first product, then of the second
+    for (std::int64_t p = 0; p * kPanelColumns < products[0].n; ++p) {
+      panels.emplace_back(0, p);
+      panels.emplace_back(1, p);
+    }
   }
   const auto panel_count = static_cast<std::int64_t>(panels.size());
 
@@ -586,6 +598,11 @@ void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<co
         }
       }
     }
+    if (pair != nullptr && product_index == 1) {
+      pair->run(pair->context, products[0], product, chunk_first_row,
+                blocks[chunk.second - 1].first + blocks[chunk.second - 1].rows - chunk_first_row, column,
+                std::min(kPanelColumns, product.n - column));
+    }
   };
   // Panels [first, last) over every chunk, each panel prefetching the one after it.
   const bool any_sliced =
@@ -610,7 +627,8 @@ void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<co
   // (in case one thread's share of the memory bandwidth lags) measured slower: 33-36 against
   // 33 ms for a SmolLM2 step's products at 32 rows.
   const std::int64_t threads = at::get_num_threads();
-  const std::int64_t per_thread = (panel_count + threads - 1) / threads;
+  std::int64_t per_thread = (panel_count + threads - 1) / threads;
+  if (pair != nullptr) per_thread += per_thread % 2;  // a pair's two panels on one thread
   at::parallel_for(0, threads, 1, [&](std::int64_t first, std::int64_t last) {
     for (std::int64_t t = first; t < last; ++t) {
       run_range(std::min(panel_count, t * per_thread), std::min(panel_count, (t + 1) * per_thread));

@@ -49,10 +49,22 @@ struct PackedProduct {
   float* out = nullptr;             // [m, n]
 };
 
+// Work on the outputs of a pair of products (a SwiGLU's gate and up), run inside their
+// parallel region as soon as both have finished columns [column, column + columns) of rows
+// [row, row + rows): on the thread that computed them, while they are in its cache.
+struct PairEpilogue {
+  void (*run)(void* context, const PackedProduct& first, const PackedProduct& second, std::int64_t row,
+              std::int64_t rows, std::int64_t column, std::int64_t columns) = nullptr;
+  void* context = nullptr;
+};
+
 // The products of one input x[m, in] (dense row-major) with several packed weights (q, k and
 // v; gate and up), their panels split over ATen's pool in one parallel region. Inside a
-// parallel region everything runs on the calling thread.
-void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<const PackedProduct> products);
+// parallel region everything runs on the calling thread. With a pair epilogue there are two
+// products with the same n: panel j of the first and of the second run one after the other on
+// one thread, then the epilogue on their columns.
+void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<const PackedProduct> products,
+                   const PairEpilogue* pair = nullptr);
 
 // Tests: makes packed_matmul run one copy of its kernels, "avx512", "avx2" (both with FMA)
 // or "generic" (the baseline x86-64 target, no FMA), or with nullptr the best copy this CPU

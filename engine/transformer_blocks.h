@@ -112,6 +112,9 @@ at::Tensor apply_rope_cpu(const at::Tensor& x, const RopeCosSin& rope);
 // at::silu(g) * u (SwiGLU), to float rounding, g and u contiguous of one shape.
 bool silu_mul_cpu_applies(const at::Tensor& g, const at::Tensor& u);
 at::Tensor silu_mul_cpu(const at::Tensor& g, const at::Tensor& u);
+// The same over n floats (out may be u): each element's bits do not depend on n or on where
+// the span starts, so pieces of a row give what silu_mul_cpu gives for the whole.
+void silu_mul_span(const float* g, const float* u, float* out, std::int64_t n);
 
 // The call-wide state every layer reads.
 struct CallContext {

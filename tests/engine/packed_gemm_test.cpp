@@ -8,6 +8,7 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -127,6 +128,44 @@ TEST(PackedGemm, AResidualIsAddedToTheFinishedProductAsAnAddWould) {
   const at::Tensor x = at::randn({3, 8});
   const Matrix w = make_matrix(at::randn({17, 8}));
   EXPECT_THROW(linear_t(x, w, {}, at::randn({3, 16})), std::exception);
+}
+
+TEST(PackedGemm, SwigluInsideTheGateUpRegionHasTheBitsOfTheSeparateSteps) {
+  // gated_mlp with packed weights runs silu(g) * u on each pair of finished gate/up panels
+  // (packed_matmul's pair epilogue): the bits of silu_mul_cpu on the whole products, for
+  // widths with partial panels and partial vectors, odd panel counts split over 2 and 3
+  // threads, and 200 rows x 576 inputs (two passes of rows, the epilogue once per pass).
+  at::manual_seed(8);
+  struct Case {
+    std::int64_t rows, in, n;
+  };
+  for (const Case& c : std::vector<Case>{{1, 96, 64}, {5, 96, 72}, {32, 96, 40}, {129, 64, 200}, {200, 576, 96}}) {
+    const at::Tensor x = at::randn({c.rows, c.in}), residual = at::randn({c.rows, 48});
+    // Weights at a model's scale (1/sqrt(fan-in)): activations of order 1, so that the
+    // comparison with ATen's differently ordered sums can use fixed tolerances.
+    const double gate_scale = 1.0 / std::sqrt(static_cast<double>(c.in));
+    const at::Tensor gate_w = at::randn({c.n, c.in}) * gate_scale, up_w = at::randn({c.n, c.in}) * gate_scale;
+    const at::Tensor down_w = at::randn({48, c.n}) / std::sqrt(static_cast<double>(c.n));
+    const Matrix gate = make_matrix(gate_w), up = make_matrix(up_w), down = make_matrix(down_w);
+    const std::string label = std::to_string(c.rows) + "x" + std::to_string(c.in) + "->" + std::to_string(c.n);
+    at::Tensor want, want_residual;
+    with_threads(1, [&] {
+      want = linear_t(silu_mul_cpu(linear_t(x, gate), linear_t(x, up)), down);
+      want_residual = residual + want;
+    });
+    EXPECT_TRUE(
+        at::allclose(want, at::linear(at::silu(at::linear(x, gate_w)) * at::linear(x, up_w), down_w), 1e-4, 1e-3))
+        << label;
+    for (const int threads : {1, 2, 3}) {
+      with_threads(threads, [&] {
+        EXPECT_TRUE(at::equal(gated_mlp(x, gate, up, down, "silu"), want)) << label << ", " << threads << " threads";
+        EXPECT_TRUE(
+            at::equal(gated_mlp(x.view({1, c.rows, c.in}), gate, up, down, "silu", residual.view({1, c.rows, 48})),
+                      want_residual.view({1, c.rows, 48})))
+            << label << " with a residual, " << threads << " threads";
+      });
+    }
+  }
 }
 
 TEST(PackedGemm, ARowHasTheSameBitsWhateverBatchItIsIn) {

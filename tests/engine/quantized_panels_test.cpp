@@ -260,6 +260,27 @@ TEST(QuantizedPanels, AResidualIsAddedAfterTheLastSlice) {
   }
 }
 
+TEST(QuantizedPanels, SwigluAfterQuantizedGateAndUpHasTheBitsOfTheSeparateSteps) {
+  // SmolLM2's MLP: q4_1 gate and up, silu(g) * u in their region (gated_mlp), after the last
+  // slice of each up panel (sliced at 32 rows, in registers at 3).
+  at::manual_seed(22);
+  const FormatCase& f = kFormats[1];
+  const std::vector<std::byte> gate_blocks = random_blocks(f, 80, 256, 23), up_blocks = random_blocks(f, 80, 256, 24);
+  const Matrix gate = quantized_matrix(f, gate_blocks, dequantized(f, gate_blocks, 80, 256));
+  const Matrix up = quantized_matrix(f, up_blocks, dequantized(f, up_blocks, 80, 256));
+  const Matrix down = make_matrix(at::randn({24, 80}));
+  for (const std::int64_t rows : {3, 32}) {
+    const at::Tensor x = at::randn({rows, 256}) * 0.01;
+    for (const int threads : {1, 2}) {
+      with_threads(threads, [&] {
+        EXPECT_TRUE(at::equal(gated_mlp(x, gate, up, down, "silu"),
+                              linear_t(silu_mul_cpu(linear_t(x, gate), linear_t(x, up)), down)))
+            << rows << " rows, " << threads << " threads";
+      });
+    }
+  }
+}
+
 TEST(QuantizedPanels, ATiedEmbeddingReadsTheDequantizedRows) {
   const FormatCase& f = kFormats[2];  // SmolLM2's token embedding is q8_0
   const std::vector<std::byte> blocks = random_blocks(f, 50, 64, 19);
