@@ -55,6 +55,7 @@ std::vector<Generation> Generator::generate(const std::vector<std::vector<TokenI
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
 
     KvCache cache(model_, b, options.kv_path);
+    cache.expect_tokens(len + options.max_new_tokens);
     std::vector<bool> done(count, options.max_new_tokens == 0);
     if (options.max_new_tokens == 0) continue;
     at::Tensor logits = model_.forward(tokens, valid, cache, {.logits = LogitsMode::kLast});

@@ -62,8 +62,8 @@ KvRead ExactKvStore::append(const at::Tensor& keys, const at::Tensor& values, co
   const std::int64_t capacity = keys_.defined() ? keys_.size(2) : 0;
   if (tokens_ + n > capacity) {
     // NOTE: grow by doubling (at least 64 slots of room) so that a decode step copies only
-    // its own token, not the whole history.
-    const std::int64_t grown = std::max({tokens_ + n + 64, 2 * capacity});
+    // its own token, not the whole history; the first allocation takes the expected total.
+    const std::int64_t grown = std::max({tokens_ + n + 64, 2 * capacity, capacity == 0 ? shape_.expected_tokens : 0});
     const auto options = keys.options();
     at::Tensor k = at::empty({shape_.batch, shape_.kv_heads, grown, shape_.head_dim}, options);
     at::Tensor v = at::empty({shape_.batch, shape_.kv_heads, grown, shape_.head_dim}, options);
@@ -129,7 +129,9 @@ KvLayerStore& KvCache::store(std::int64_t layer, const KvStoreShape& shape) {
   auto& slot = stores_[static_cast<std::size_t>(layer)];
   if (!slot) {
     const bool use_path = path_ != nullptr && path_->placement() == KvPlacement::kCache;
-    slot = use_path ? path_->make_store(shape) : std::make_unique<ExactKvStore>(shape);
+    KvStoreShape with_hint = shape;
+    with_hint.expected_tokens = std::max(shape.expected_tokens, expected_tokens_);
+    slot = use_path ? path_->make_store(with_hint) : std::make_unique<ExactKvStore>(with_hint);
     KVSAFE_ASSERT(slot != nullptr, "KvPath::make_store returned null");
   }
   return *slot;

@@ -47,12 +47,13 @@ struct KvProjectionCall {
 
 // The geometry of one layer's cache.
 struct KvStoreShape {
-  std::int64_t layer = 0;         // decoder layer index
-  std::int64_t batch = 0;         // sequences
-  std::int64_t kv_heads = 0;      // key/value heads
-  std::int64_t head_dim = 0;      // per-head width
-  c10::ScalarType dtype{};        // of the K/V tensors attention uses
-  c10::Device device{c10::kCPU};  // where they live
+  std::int64_t layer = 0;            // decoder layer index
+  std::int64_t batch = 0;            // sequences
+  std::int64_t kv_heads = 0;         // key/value heads
+  std::int64_t head_dim = 0;         // per-head width
+  c10::ScalarType dtype{};           // of the K/V tensors attention uses
+  c10::Device device{c10::kCPU};     // where they live
+  std::int64_t expected_tokens = 0;  // slots the cache expects to hold in all (a hint for the first allocation), or 0
 };
 
 // What a store hands to attention after an append.
@@ -87,6 +88,8 @@ class ExactKvStore final : public KvLayerStore {
   KvRead append(const at::Tensor& keys, const at::Tensor& values, const at::Tensor& valid) override;
   std::int64_t tokens() const override { return tokens_; }
   std::int64_t memory_bytes() const override;
+  // Slots allocated (tokens() of them in use).
+  std::int64_t capacity() const { return keys_.defined() ? keys_.size(2) : 0; }
 
  private:
   KvStoreShape shape_;

@@ -396,7 +396,8 @@ at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::
                                                  .kv_heads = kv_heads,
                                                  .head_dim = dim,
                                                  .dtype = k.scalar_type(),
-                                                 .device = k.device()});
+                                                 .device = k.device(),
+                                                 .expected_tokens = 0});
   KvRead read = store.append(keys_before_rope ? k_before_rope : k, v, ctx.valid_new);
   at::Tensor keys = read.keys, values = read.values;
   if (keys_before_rope) {

@@ -177,6 +177,31 @@ TEST_F(KvPathTest, PreRopeKeyCacheRotatesEachSlotAtItsOwnPosition) {
   }
 }
 
+TEST_F(KvPathTest, ExpectedTokensAreAllocatedOnceAndChangeNothing) {
+  // The generator tells the cache prompt + max_new_tokens; the exact store then never grows
+  // (growing copies the whole history), and the logits are those of a cache that doubled.
+  const at::Tensor prompt = at::tensor({1, 403, 407, 261, 378}, at::kLong).view({1, 5});
+  const auto decode = [&](KvCache& cache, std::vector<std::int64_t>& capacities) {
+    std::vector<at::Tensor> logits{model_->forward(prompt, at::Tensor(), cache)};
+    for (std::int64_t step = 0; step < 80; ++step) {  // past the first growth (5 + 64 slots)
+      logits.push_back(model_->forward(at::full({1, 1}, 300 + step, at::kLong), at::Tensor(), cache));
+      const auto* store = dynamic_cast<const ExactKvStore*>(&cache.store(0, {}));
+      capacities.push_back(store != nullptr ? store->capacity() : -1);
+    }
+    return logits;
+  };
+  KvCache growing(*model_, 1);
+  std::vector<std::int64_t> grown;
+  const std::vector<at::Tensor> want = decode(growing, grown);
+  EXPECT_EQ(grown.front(), 69);
+  EXPECT_EQ(grown.back(), 138);
+  KvCache reserved(*model_, 1);
+  reserved.expect_tokens(85);
+  std::vector<std::int64_t> held;
+  expect_identical(decode(reserved, held), want);
+  for (const std::int64_t capacity : held) EXPECT_EQ(capacity, 85);
+}
+
 TEST_F(KvPathTest, CaptureSelectsPositionsIndependentOfPadding) {
   const std::vector<TokenId> a = {1, 403, 407, 261, 378};
   const std::vector<TokenId> b = {1, 385, 328, 432, 317, 284, 316, 261};
