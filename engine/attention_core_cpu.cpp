@@ -3,10 +3,10 @@
 //
 // Decode steps (a few query rows per kv head) run vector loops over the cache, one task at a
 // time: per key, its dot products with every query row of the GQA group; the softmax of the
-// task's rows (its own vector exp); per value row, one multiply-add into accumulators that
-// stay in registers. Longer calls (prefill, perplexity windows) run two single-threaded BLAS
-// calls per task (engine/cpu_gemm.h) with ATen's softmax between them, over the whole score
-// tensor, as in attention_core_reference.
+// task's rows (its own vector exp); per value row, one multiply-add for each of a few query
+// rows, into accumulators that stay in registers. Longer calls (prefill, perplexity windows) run two single-threaded
+// BLAS calls per task (engine/cpu_gemm.h) with ATen's softmax between them, over the whole score tensor, as in
+// attention_core_reference.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -139,18 +139,19 @@ template <int kChunks>
   }
 }
 
-// Query rows whose value accumulators share one pass over the values: their registers
-// (kRows * kChunks) stay within AVX-512's 32 with room for the value row.
+// Query rows whose value accumulators share one pass over the values in the AVX-512 copy:
+// their registers (kRows * kChunks) stay within its 32 with room for the value row. The
+// generic copy (16 lanes = 2-4 registers) keeps one row per pass, or its accumulators would
+// live on the stack.
 template <int kChunks>
 constexpr int kValueRowsPerPass = std::max(1, 24 / kChunks);
 
 // Output rows of a decode task: the softmax of its (capped, masked) score rows in place, then
-// the values, each value row loaded once for up to kValueRowsPerPass query rows whose
-// accumulators stay in registers over the whole cache; a key with probability 0 (masked) adds
-// nothing to that row (the sum is the one a pass per row would give, bit for bit).
-template <int kChunks>
+// the values, each value row loaded once for up to kRows query rows whose accumulators stay
+// in registers over the whole cache; a key with probability 0 (masked) adds nothing to that
+// row (the sum is the one a pass per row would give, bit for bit).
+template <int kChunks, int kRows>
 [[gnu::always_inline]] inline void decode_values_body(const Task& t) {
-  constexpr int kRows = kValueRowsPerPass<kChunks>;
   softmax_rows(t);
   for (std::int64_t first = t.row_begin; first < t.row_end; first += kRows) {
     const int rows = static_cast<int>(std::min<std::int64_t>(kRows, t.row_end - first));
@@ -185,7 +186,7 @@ void decode_scores_generic(const Task& t, float scale, bool mask) {
 }
 template <int kChunks>
 void decode_values_generic(const Task& t) {
-  decode_values_body<kChunks>(t);
+  decode_values_body<kChunks, 1>(t);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -197,7 +198,7 @@ template <int kChunks>
 }
 template <int kChunks>
 [[gnu::target("avx512f")]] void decode_values_avx512(const Task& t) {
-  decode_values_body<kChunks>(t);
+  decode_values_body<kChunks, kValueRowsPerPass<kChunks>>(t);
 }
 #endif
 
@@ -342,7 +343,7 @@ at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys_in, co
       for (std::int64_t index = begin; index < end; ++index) {
         const Task t = task(index);
         if (vector.scores != nullptr) {
-          vector.scores(t, fscale, /*mask=*/fcap <= 0);
+          vector.scores(t, fscale, /*mask=*/!(fcap > 0));  // a NaN cap is no cap, as in cap_and_mask
           if (index + 1 < end) prefetch_task_start(task(index + 1));
           if (fcap > 0) cap_and_mask(t, fcap);
         } else {

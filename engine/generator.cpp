@@ -55,7 +55,10 @@ std::vector<Generation> Generator::generate(const std::vector<std::vector<TokenI
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
 
     KvCache cache(model_, b, options.kv_path);
-    cache.expect_tokens(len + options.max_new_tokens);
+    // NOTE: capped at the trained context (when the config gives one): max_new_tokens may be
+    // far above what sequences that stop early will use.
+    const std::int64_t context = model_.config().max_position_embeddings;
+    cache.expect_tokens(context > 0 ? std::min(len + options.max_new_tokens, context) : len + options.max_new_tokens);
     std::vector<bool> done(count, options.max_new_tokens == 0);
     if (options.max_new_tokens == 0) continue;
     at::Tensor logits = model_.forward(tokens, valid, cache, {.logits = LogitsMode::kLast});

@@ -487,7 +487,8 @@ void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<co
   const KernelSet& kernels = chosen_kernels();
   const std::vector<RowBlock> blocks = row_blocks(m, kernels.max_rows);
 
-  // Panels of all products, end to end: (product, panel index within it).
+  // Panels of all products, end to end (with a pair epilogue, interleaved): (product, panel
+  // index within it).
   std::vector<std::pair<std::size_t, std::int64_t>> panels;
   std::int64_t n_total = 0;
   for (std::size_t i = 0; i < products.size(); ++i) {

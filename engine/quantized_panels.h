@@ -85,9 +85,9 @@ void pack_quantized_panels(PanelFormat format, std::span<const std::byte> rows, 
 void unpack_quantized_column(PanelFormat format, const std::byte* panels, std::int64_t in, std::int64_t column,
                              float* dst);
 // Asks for the cache lines unpack_quantized_column(format, panels, in, column) will read: a
-// column's codes are spread over two lines of each group of four inputs, so a row unpacked
-// cold waits on ~160 misses one after another (SmolLM2: ~10 us a token) unless they were
-// requested earlier.
+// column's codes take one line in each group of four inputs, plus the scales' line, in every
+// tile, so a row unpacked cold waits on ~160 misses one after another (SmolLM2's 18 tiles:
+// ~10 us a token) unless they were requested earlier.
 void prefetch_quantized_column(PanelFormat format, const std::byte* panels, std::int64_t in, std::int64_t column);
 
 // The scalar reference of one tile's expansion: dst[k * 32 + c] = weight (input k, column c).

@@ -180,11 +180,18 @@ std::optional<Matrix> make_quantized_matrix(PanelFormat format, std::span<const 
 
 namespace {
 
-// Whether every weight of the group takes x's width, and all are packed.
+// Whether every weight of the group takes x's width, and all are packed. Residuals must have
+// the result's shape ([..., out]) on every path: the packed one reads them row by row.
 bool all_packed(const at::Tensor& x, std::span<const LinearWeights> weights) {
   for (const LinearWeights& w : weights) {
     KVSAFE_ASSERT(w.matrix != nullptr && w.matrix->in == x.size(-1), "linear_t: weight does not take ", x.size(-1),
                   " inputs");
+    if (w.residual.defined()) {
+      std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end());
+      shape.back() = w.matrix->out;
+      KVSAFE_ASSERT(w.residual.sizes() == at::IntArrayRef(shape), "linear_t: the residual is ", w.residual.sizes(),
+                    ", not the result's shape ", at::IntArrayRef(shape));
+    }
   }
   return std::all_of(weights.begin(), weights.end(), [](const LinearWeights& w) { return w.matrix->panels.defined(); });
 }
@@ -204,9 +211,8 @@ std::vector<at::Tensor> packed_group(const at::Tensor& x, std::span<const Linear
   std::vector<at::Tensor> operands;  // contiguous biases and residuals, alive until the products are done
   for (const LinearWeights& w : weights) {
     KVSAFE_ASSERT(!w.bias.defined() || (w.bias.scalar_type() == at::kFloat && w.bias.numel() == w.matrix->out));
-    KVSAFE_ASSERT(!w.residual.defined() || (w.residual.scalar_type() == at::kFloat && w.residual.device().is_cpu() &&
-                                            w.residual.numel() == row_count * w.matrix->out),
-                  "linear_t: the residual does not have the result's shape");
+    KVSAFE_ASSERT(!w.residual.defined() || (w.residual.scalar_type() == at::kFloat && w.residual.device().is_cpu()),
+                  "linear_t: packed weights take a float32 CPU residual");
     const float* bias = nullptr;
     const float* residual = nullptr;
     if (w.bias.defined()) bias = operands.emplace_back(w.bias.contiguous()).data_ptr<float>();

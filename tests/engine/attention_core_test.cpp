@@ -10,6 +10,8 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "engine/transformer_blocks.h"
 
 namespace kvsafe::engine {
@@ -63,6 +65,9 @@ TEST(AttentionCore, VectorDecodeLoopsCoverEveryHeadDim) {
   check({.batch = 2, .heads = 4, .kv_heads = 2, .n = 1, .total = 70, .dim = 96, .softcap = 0});
   check({.batch = 1, .heads = 8, .kv_heads = 8, .n = 2, .total = 41, .dim = 128, .softcap = 0});
   check({.batch = 2, .heads = 4, .kv_heads = 2, .n = 1, .total = 37, .dim = 256, .softcap = 30.0});
+  // A NaN cap is no cap (softcap > 0 is false), and the mask still applies (it is applied in
+  // the scores loop unless a cap is).
+  check({.batch = 2, .heads = 6, .kv_heads = 2, .n = 2, .total = 45, .dim = 64, .softcap = std::nan("")});
 }
 
 TEST(AttentionCore, GenericDecodeLoopsAgreeWithTheAvx512Copy) {

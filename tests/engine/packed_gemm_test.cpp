@@ -134,7 +134,8 @@ TEST(PackedGemm, SwigluInsideTheGateUpRegionHasTheBitsOfTheSeparateSteps) {
   // gated_mlp with packed weights runs silu(g) * u on each pair of finished gate/up panels
   // (packed_matmul's pair epilogue): the bits of silu_mul_cpu on the whole products, for
   // widths with partial panels and partial vectors, odd panel counts split over 2 and 3
-  // threads, and 200 rows x 576 inputs (two passes of rows, the epilogue once per pass).
+  // threads (129 x 64 -> 200; the smaller cases stay on one thread), and 200 rows x 576
+  // inputs (two passes of rows, the epilogue once per pass).
   at::manual_seed(8);
   struct Case {
     std::int64_t rows, in, n;
