@@ -215,12 +215,11 @@ at::Tensor silu_mul_cpu(const at::Tensor& g, const at::Tensor& u) {
   const float* gd = g.data_ptr<float>();
   const float* ud = u.data_ptr<float>();
   float* od = out.data_ptr<float>();
-  auto* span = &silu_mul_span;
   // Chunks of whole 16-lane vectors, so the bits do not depend on the split.
   const std::int64_t n = g.numel(), vectors = (n + 15) / 16;
   at::parallel_for(0, vectors, 1024, [&](std::int64_t begin, std::int64_t end) {
     const std::int64_t first = begin * 16, last = std::min(n, end * 16);
-    span(gd + first, ud + first, od + first, last - first);
+    silu_mul_span(gd + first, ud + first, od + first, last - first);
   });
   return out;
 }
