@@ -210,7 +210,7 @@ int main(int argc, char** argv) {
   std::printf("threads %d; BLAS libraries loaded: %s; calls go to %s\n", at::get_num_threads(),
               blas.empty() ? "(none found)" : blas.c_str(), kvsafe::engine::blas_description());
   std::printf("1024^3 fp32 matmul: %.1f GFLOP/s with OpenBLAS's threads, %.1f GFLOP/s in the engine's %s kernels\n",
-              blas_threads_gflops, packed_gflops, kvsafe::engine::packed_matmul_kernels());
+              blas_threads_gflops, packed_gflops, kvsafe::cpu_kernels_name(kvsafe::engine::packed_matmul_kernels()));
   std::printf(
       "fp32 matmul %.1f GFLOP/s; copy %.1f GB/s; %.1fM parameters -> roofline %.0f tokens/s; batch-1 "
       "weight-streaming bound %.0f tokens/s for the weights as stored (%.0f MB), %.0f for float32 (%.0f MB)\n",

@@ -26,6 +26,9 @@ struct Environment {
   // True when an MPI launcher started this process (mpirun/mpiexec set OMPI_COMM_WORLD_SIZE,
   // PMI_SIZE or PMIX_RANK): `kvsafe run` then calls MPI_Init; otherwise it runs in process.
   bool launched_by_mpi = false;
+  // $KVSAFE_CPU_KERNELS: "avx512", "avx2" or "generic" forces that copy of the CPU kernels
+  // (common/cpu_kernels.h); empty = the best this CPU runs.
+  std::string cpu_kernels;
 
   // Reads the process environment. `start` is where ../shared is looked for (default:
   // the current directory and its parents).
@@ -35,6 +38,10 @@ struct Environment {
   // to the fields above (with their defaults); other names come from the process
   // environment. Returns false when the name is unset.
   bool lookup(const std::string& name, std::string* value) const;
+
+  // $KVSAFE_CPU_KERNELS alone, for common/cpu_kernels.cpp, which needs it in processes that
+  // never build an Environment (tests, benchmarks).
+  static std::string cpu_kernels_from_process();
 };
 
 }  // namespace kvsafe

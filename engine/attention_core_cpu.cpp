@@ -12,7 +12,6 @@
 #include <ATen/Parallel.h>
 
 #include <array>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -26,12 +25,10 @@
 namespace kvsafe::engine {
 namespace {
 
-using lanes::cpu_has_avx512;
-using lanes::exp16;
 using lanes::lane_max;
 using lanes::lane_sum;
-using lanes::Lanes16;
-using lanes::load16;
+using lanes::load;
+using lanes::select;
 
 // Query rows per task on the BLAS path: enough rows for an efficient product, enough tasks
 // to balance a single sequence's kv heads over the pool.
@@ -52,7 +49,9 @@ struct Task {
 
 // Softmax over each of a task's score rows, in place. The row's tail past a multiple of 16
 // goes through a padded copy (padding -inf: probability 0, nothing added to the sum).
+template <typename L>
 [[gnu::always_inline]] inline void softmax_rows(const Task& t) {
+  using F = typename L::F;
   const float minus_inf = -std::numeric_limits<float>::infinity();
   const std::int64_t full = t.total / 16 * 16;
   for (std::int64_t r = t.row_begin; r < t.row_end; ++r) {
@@ -60,26 +59,25 @@ struct Task {
     alignas(64) float tail[16];
     std::fill(tail, tail + 16, minus_inf);
     std::copy(s + full, s + t.total, tail);
-    Lanes16 m = load16(tail);
+    F m = load<F>(tail);
     for (std::int64_t i = 0; i < full; i += 16) {
-      const Lanes16 v = load16(s + i);
-      m = v > m ? v : m;
+      const F v = load<F>(s + i);
+      m = select(v > m, v, m);
     }
     const float row_max = lane_max(m);
-    Lanes16 sum{};
+    F sum = F::zero();
     for (std::int64_t i = 0; i < full; i += 16) {
-      const Lanes16 e = exp16(load16(s + i) - row_max);
-      std::memcpy(s + i, &e, sizeof(e));
+      const F e = lanes::exp16<L>(load<F>(s + i) - row_max);
+      lanes::store(s + i, e);
       sum += e;
     }
-    const Lanes16 e_tail = exp16(load16(tail) - row_max);
+    const F e_tail = lanes::exp16<L>(load<F>(tail) - row_max);
     sum += e_tail;
     const float inverse = 1.0f / lane_sum(sum);
     for (std::int64_t i = 0; i < full; i += 16) {
-      const Lanes16 p = load16(s + i) * inverse;
-      std::memcpy(s + i, &p, sizeof(p));
+      lanes::store(s + i, load<F>(s + i) * inverse);
     }
-    std::memcpy(tail, &e_tail, sizeof(tail));
+    lanes::store(tail, e_tail);
     for (std::int64_t i = full; i < t.total; ++i) s[i] = tail[i - full] * inverse;
   }
 }
@@ -117,57 +115,64 @@ inline void prefetch_task_start(const Task& t) {
 // Scores of a decode task, head_dim = 16 * kChunks: each key row is loaded once for all
 // the task's query rows. With `mask`, a key the row may not see scores -inf here (what
 // cap_and_mask would write without soft-capping), saving a pass over the scores.
-template <int kChunks>
+template <typename L, int kChunks>
 [[gnu::always_inline]] inline void decode_scores_body(const Task& t, float scale, bool mask) {
+  using F = typename L::F;
   const float minus_inf = -std::numeric_limits<float>::infinity();
   for (std::int64_t key = 0; key < t.total; ++key) {
     const float* k = t.keys + key * t.key_stride;
     const std::int64_t ahead = std::min(key + kScoresPrefetchRows, t.total - 1);
     prefetch_row<kChunks>(t.keys + ahead * t.key_stride);
     prefetch_row<kChunks, Locality::kL2>(t.values + ahead * t.value_stride);
-    Lanes16 kv[kChunks];
+    F kv[kChunks];
 #pragma GCC unroll 16
-    for (int c = 0; c < kChunks; ++c) kv[c] = load16(k + 16 * c);
+    for (int c = 0; c < kChunks; ++c) kv[c] = load<F>(k + 16 * c);
     for (std::int64_t r = t.row_begin; r < t.row_end; ++r) {
       const float* q = t.q + r * t.dim;
-      Lanes16 acc = kv[0] * load16(q);
+      // NOTE: the sum starts at 0, not at the first product: with two products in one sum
+      // GCC may fuse either into an FMA (and it fused different ones in the AVX2 and AVX-512
+      // copies), or fuse a lone product into lane_sum's first add; from 0 every FMA has one
+      // product, and the copies agree bit for bit.
+      F acc = F::zero();
 #pragma GCC unroll 16
-      for (int c = 1; c < kChunks; ++c) acc += kv[c] * load16(q + 16 * c);
+      for (int c = 0; c < kChunks; ++c) acc += kv[c] * load<F>(q + 16 * c);
       const float score = lane_sum(acc) * scale;
       t.scores[r * t.total + key] = !mask || t.allowed[(r % t.n) * t.total + key] ? score : minus_inf;
     }
   }
 }
 
-// Query rows whose value accumulators share one pass over the values in the AVX-512 copy:
-// their registers (kRows * kChunks) stay within its 32 with room for the value row. The
-// generic copy (16 lanes = 2-4 registers) keeps one row per pass, or its accumulators would
-// live on the stack.
-template <int kChunks>
-constexpr int kValueRowsPerPass = std::max(1, 24 / kChunks);
+// Query rows whose value accumulators share one pass over the values: their registers
+// (kRows * kChunks * the lane set's registers per 16 lanes) stay within three quarters of the
+// copy's (AVX-512: 32, AVX2 and SSE2: 16), leaving room for the value row; else one row per
+// pass, or the accumulators would live on the stack.
+template <typename L, int kChunks>
+constexpr int kValueRowsPerPass = std::max(1, (L::kWidth == 16 ? 24 : 8) / (kChunks * (16 / L::kWidth)));
 
 // Output rows of a decode task: the softmax of its (capped, masked) score rows in place, then
 // the values, each value row loaded once for up to kRows query rows whose accumulators stay
 // in registers over the whole cache; a key with probability 0 (masked) adds nothing to that
 // row (the sum is the one a pass per row would give, bit for bit).
-template <int kChunks, int kRows>
+template <typename L, int kChunks>
 [[gnu::always_inline]] inline void decode_values_body(const Task& t) {
-  softmax_rows(t);
+  using F = typename L::F;
+  constexpr int kRows = kValueRowsPerPass<L, kChunks>;
+  softmax_rows<L>(t);
   for (std::int64_t first = t.row_begin; first < t.row_end; first += kRows) {
     const int rows = static_cast<int>(std::min<std::int64_t>(kRows, t.row_end - first));
     const float* p = t.scores + first * t.total;
-    Lanes16 acc[kRows][kChunks];
+    F acc[kRows][kChunks];
 #pragma GCC unroll 16
     for (int r = 0; r < kRows; ++r) {
 #pragma GCC unroll 16
-      for (int c = 0; c < kChunks; ++c) acc[r][c] = Lanes16{};
+      for (int c = 0; c < kChunks; ++c) acc[r][c] = F::zero();
     }
     for (std::int64_t key = 0; key < t.total; ++key) {
       const float* v = t.values + key * t.value_stride;
       prefetch_row<kChunks>(t.values + std::min(key + kValuesPrefetchRows, t.total - 1) * t.value_stride);
-      Lanes16 vv[kChunks];
+      F vv[kChunks];
 #pragma GCC unroll 16
-      for (int c = 0; c < kChunks; ++c) vv[c] = load16(v + 16 * c);
+      for (int c = 0; c < kChunks; ++c) vv[c] = load<F>(v + 16 * c);
 #pragma GCC unroll 16
       for (int r = 0; r < kRows; ++r) {
         const float weight = r < rows ? p[r * t.total + key] : 0.0f;
@@ -176,29 +181,38 @@ template <int kChunks, int kRows>
         for (int c = 0; c < kChunks; ++c) acc[r][c] += weight * vv[c];
       }
     }
-    for (int r = 0; r < rows; ++r) std::memcpy(t.out + (first + r) * t.dim, acc[r], sizeof(acc[r]));
+    for (int r = 0; r < rows; ++r) {
+#pragma GCC unroll 16
+      for (int c = 0; c < kChunks; ++c) lanes::store(t.out + (first + r) * t.dim + 16 * c, acc[r][c]);
+    }
   }
 }
 
+// One copy of the decode loops per instruction set: the same bodies for each target.
 template <int kChunks>
 void decode_scores_generic(const Task& t, float scale, bool mask) {
-  decode_scores_body<kChunks>(t, scale, mask);
+  decode_scores_body<lanes::GenericLanes, kChunks>(t, scale, mask);
 }
 template <int kChunks>
 void decode_values_generic(const Task& t) {
-  decode_values_body<kChunks, 1>(t);
+  decode_values_body<lanes::GenericLanes, kChunks>(t);
 }
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define KVSAFE_ATTENTION_AVX512 1
-// The same bodies compiled for AVX-512 (one register per 16 lanes); chosen at run time.
+#if defined(KVSAFE_HAS_CPU_COPIES)
 template <int kChunks>
-[[gnu::target("avx512f")]] void decode_scores_avx512(const Task& t, float scale, bool mask) {
-  decode_scores_body<kChunks>(t, scale, mask);
+KVSAFE_TARGET_AVX512 void decode_scores_avx512(const Task& t, float scale, bool mask) {
+  decode_scores_body<lanes::Avx512Lanes, kChunks>(t, scale, mask);
 }
 template <int kChunks>
-[[gnu::target("avx512f")]] void decode_values_avx512(const Task& t) {
-  decode_values_body<kChunks, kValueRowsPerPass<kChunks>>(t);
+KVSAFE_TARGET_AVX512 void decode_values_avx512(const Task& t) {
+  decode_values_body<lanes::Avx512Lanes, kChunks>(t);
+}
+template <int kChunks>
+KVSAFE_TARGET_AVX2 void decode_scores_avx2(const Task& t, float scale, bool mask) {
+  decode_scores_body<lanes::Avx2Lanes, kChunks>(t, scale, mask);
+}
+template <int kChunks>
+KVSAFE_TARGET_AVX2 void decode_values_avx2(const Task& t) {
+  decode_values_body<lanes::Avx2Lanes, kChunks>(t);
 }
 #endif
 
@@ -210,31 +224,36 @@ struct DecodeKernels {
 };
 
 constexpr int kMaxChunks = 16;  // head_dim up to 256 (Gemma-2)
+using KernelTable = std::array<DecodeKernels, kMaxChunks>;
 
 template <std::size_t... I>
-constexpr std::array<DecodeKernels, sizeof...(I)> generic_kernels(std::index_sequence<I...>) {
+constexpr KernelTable generic_kernels(std::index_sequence<I...>) {
   return {DecodeKernels{&decode_scores_generic<I + 1>, &decode_values_generic<I + 1>}...};
 }
-#if defined(KVSAFE_ATTENTION_AVX512)
+#if defined(KVSAFE_HAS_CPU_COPIES)
 template <std::size_t... I>
-constexpr std::array<DecodeKernels, sizeof...(I)> avx512_kernels(std::index_sequence<I...>) {
+constexpr KernelTable avx512_kernels(std::index_sequence<I...>) {
   return {DecodeKernels{&decode_scores_avx512<I + 1>, &decode_values_avx512<I + 1>}...};
+}
+template <std::size_t... I>
+constexpr KernelTable avx2_kernels(std::index_sequence<I...>) {
+  return {DecodeKernels{&decode_scores_avx2<I + 1>, &decode_values_avx2<I + 1>}...};
 }
 #endif
 
-std::atomic<bool> generic_only{false};  // set_decode_attention_generic_only (tests)
-
-// The vector kernels for head_dim, or nullptr members when it is not a multiple of 16 up
-// to 256 (then the scalar loops below run).
+// The vector kernels for head_dim in the chosen copy, or nullptr members when it is not a
+// multiple of 16 up to 256 (then the scalar loops below run).
 DecodeKernels decode_kernels(std::int64_t dim) {
   if (dim % 16 != 0 || dim / 16 < 1 || dim / 16 > kMaxChunks) return {nullptr, nullptr};
   const auto index = static_cast<std::size_t>(dim / 16 - 1);
-#if defined(KVSAFE_ATTENTION_AVX512)
-  static constexpr auto kAvx512 = avx512_kernels(std::make_index_sequence<kMaxChunks>{});
-  if (cpu_has_avx512() && !generic_only.load(std::memory_order_relaxed)) return kAvx512[index];
-#endif
-  static constexpr auto kGeneric = generic_kernels(std::make_index_sequence<kMaxChunks>{});
+  static constexpr KernelTable kGeneric = generic_kernels(std::make_index_sequence<kMaxChunks>{});
+#if defined(KVSAFE_HAS_CPU_COPIES)
+  static constexpr KernelTable kAvx512 = avx512_kernels(std::make_index_sequence<kMaxChunks>{});
+  static constexpr KernelTable kAvx2 = avx2_kernels(std::make_index_sequence<kMaxChunks>{});
+  return lanes::pick_copy<const KernelTable*>({.avx512 = &kAvx512, .avx2 = &kAvx2, .generic = &kGeneric})->at(index);
+#else
   return kGeneric[index];
+#endif
 }
 
 // Scalar loops for any head_dim (stories260K has 8).
@@ -250,7 +269,7 @@ void decode_scores_scalar(const Task& t, float scale) {
   }
 }
 void decode_values_scalar(const Task& t) {
-  softmax_rows(t);
+  softmax_rows<lanes::GenericLanes>(t);
   for (std::int64_t r = t.row_begin; r < t.row_end; ++r) {
     const float* p = t.scores + r * t.total;
     float* o = t.out + r * t.dim;
@@ -277,15 +296,6 @@ void cap_and_mask(const Task& t, float softcap) {
 }
 
 }  // namespace
-
-bool set_decode_attention_generic_only(bool generic) {
-  generic_only.store(generic, std::memory_order_relaxed);
-#if defined(KVSAFE_ATTENTION_AVX512)
-  return cpu_has_avx512();
-#else
-  return false;
-#endif
-}
 
 at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys_in, const at::Tensor& values_in,
                               const at::Tensor& allowed_in, double scale, double softcap) {

@@ -27,19 +27,21 @@ std::int64_t row_grain(std::int64_t width) {
 }
 
 // silu(g) * u = g / (1 + e^-g) * u over n floats, sixteen at a time.
+template <typename L>
 [[gnu::always_inline]] inline void silu_mul_body(const float* g, const float* u, float* out, std::int64_t n) {
-  using lanes::Lanes16;
+  using F = typename L::F;
+  using lanes::load;
   std::int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const Lanes16 x = lanes::load16(g + i);
-    lanes::store16(out + i, x / (1.0f + lanes::exp16(-x)) * lanes::load16(u + i));
+    const F x = load<F>(g + i);
+    lanes::store(out + i, x / (1.0f + lanes::exp16<L>(-x)) * load<F>(u + i));
   }
   if (i < n) {
     alignas(64) float gt[16] = {}, ut[16] = {}, ot[16];
     std::copy(g + i, g + n, gt);
     std::copy(u + i, u + n, ut);
-    const Lanes16 x = lanes::load16(gt);
-    lanes::store16(ot, x / (1.0f + lanes::exp16(-x)) * lanes::load16(ut));
+    const F x = load<F>(gt);
+    lanes::store(ot, x / (1.0f + lanes::exp16<L>(-x)) * load<F>(ut));
     std::copy(ot, ot + (n - i), out + i);
   }
 }
@@ -53,14 +55,16 @@ struct RmsNormArgs {
   std::int64_t width;
   float eps;
 };
+template <typename L>
 [[gnu::always_inline]] inline void rms_norm_rows_body(const RmsNormArgs& a, std::int64_t begin, std::int64_t end) {
-  using lanes::Lanes16;
+  using F = typename L::F;
+  using lanes::load;
   const std::int64_t full = a.width / 16 * 16;
   for (std::int64_t r = begin; r < end; ++r) {
     const float* row = a.x + r * a.width;
-    Lanes16 squares{};
+    F squares = F::zero();
     for (std::int64_t i = 0; i < full; i += 16) {
-      const Lanes16 v = lanes::load16(row + i);
+      const F v = load<F>(row + i);
       squares += v * v;
     }
     float sum = lanes::lane_sum(squares);
@@ -69,25 +73,10 @@ struct RmsNormArgs {
     const float inverse = 1.0f / std::sqrt(sum / static_cast<float>(a.width) + a.eps);
     float* o = a.out + r * a.width;
     for (std::int64_t i = 0; i < full; i += 16) {
-      lanes::store16(o + i, lanes::load16(a.weight + i) * (lanes::load16(row + i) * inverse));
+      lanes::store(o + i, load<F>(a.weight + i) * (load<F>(row + i) * inverse));
     }
     for (std::int64_t i = full; i < a.width; ++i) o[i] = a.weight[i] * (row[i] * inverse);
   }
-}
-void rms_norm_rows_generic(const RmsNormArgs& a, std::int64_t begin, std::int64_t end) {
-  rms_norm_rows_body(a, begin, end);
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-[[gnu::target("avx512f")]] void rms_norm_rows_avx512(const RmsNormArgs& a, std::int64_t begin, std::int64_t end) {
-  rms_norm_rows_body(a, begin, end);
-}
-[[gnu::target("avx512f")]] void silu_mul_avx512(const float* g, const float* u, float* out, std::int64_t n) {
-  silu_mul_body(g, u, out, n);
-}
-#endif
-void silu_mul_generic(const float* g, const float* u, float* out, std::int64_t n) {
-  silu_mul_body(g, u, out, n);
 }
 
 // RoPE over rows [begin, end) of x [batch, heads, n, dim] (any strides but a unit last one)
@@ -102,8 +91,11 @@ struct RopeArgs {
   std::int64_t heads, n, dim, rotary;
 };
 
+template <typename L>
 [[gnu::always_inline]] inline void rope_rows_body(const RopeArgs& a, std::int64_t begin, std::int64_t end) {
-  using lanes::Lanes16;
+  using F = typename L::F;
+  using lanes::load;
+  using lanes::store;
   const std::int64_t half = a.rotary / 2, full = half / 16 * 16;
   for (std::int64_t index = begin; index < end; ++index) {
     const std::int64_t b = index / (a.heads * a.n), h = index / a.n % a.heads, t = index % a.n;
@@ -112,9 +104,9 @@ struct RopeArgs {
     const float* s = a.sin + (b * a.n + t) * a.rotary;
     float* o = a.out + index * a.dim;
     for (std::int64_t i = 0; i < full; i += 16) {
-      const Lanes16 first = lanes::load16(in + i), second = lanes::load16(in + half + i);
-      lanes::store16(o + i, first * lanes::load16(c + i) + -second * lanes::load16(s + i));
-      lanes::store16(o + half + i, second * lanes::load16(c + half + i) + first * lanes::load16(s + half + i));
+      const F first = load<F>(in + i), second = load<F>(in + half + i);
+      store(o + i, first * load<F>(c + i) + -second * load<F>(s + i));
+      store(o + half + i, second * load<F>(c + half + i) + first * load<F>(s + half + i));
     }
     for (std::int64_t i = full; i < half; ++i) {
       o[i] = in[i] * c[i] + -in[i + half] * s[i];
@@ -123,14 +115,26 @@ struct RopeArgs {
     for (std::int64_t i = a.rotary; i < a.dim; ++i) o[i] = in[i];
   }
 }
-void rope_rows_generic(const RopeArgs& a, std::int64_t begin, std::int64_t end) {
-  rope_rows_body(a, begin, end);
-}
-#if defined(__x86_64__) && defined(__GNUC__)
-[[gnu::target("avx512f")]] void rope_rows_avx512(const RopeArgs& a, std::int64_t begin, std::int64_t end) {
-  rope_rows_body(a, begin, end);
-}
+// One copy of each body per instruction set.
+#define KVSAFE_ELEMENTWISE_COPIES(target, suffix, L)                                               \
+  target void rms_norm_rows_##suffix(const RmsNormArgs& a, std::int64_t begin, std::int64_t end) { \
+    rms_norm_rows_body<L>(a, begin, end);                                                          \
+  }                                                                                                \
+  target void rope_rows_##suffix(const RopeArgs& a, std::int64_t begin, std::int64_t end) {        \
+    rope_rows_body<L>(a, begin, end);                                                              \
+  }                                                                                                \
+  target void silu_mul_##suffix(const float* g, const float* u, float* out, std::int64_t n) {      \
+    silu_mul_body<L>(g, u, out, n);                                                                \
+  }
+KVSAFE_ELEMENTWISE_COPIES(, generic, lanes::GenericLanes)
+#if defined(KVSAFE_HAS_CPU_COPIES)
+KVSAFE_ELEMENTWISE_COPIES(KVSAFE_TARGET_AVX512, avx512, lanes::Avx512Lanes)
+KVSAFE_ELEMENTWISE_COPIES(KVSAFE_TARGET_AVX2, avx2, lanes::Avx2Lanes)
+#define KVSAFE_PICK(name) lanes::pick_copy<decltype(&name##_generic)>({name##_avx512, name##_avx2, name##_generic})
+#else
+#define KVSAFE_PICK(name) (&name##_generic)
 #endif
+#undef KVSAFE_ELEMENTWISE_COPIES
 
 }  // namespace
 
@@ -148,10 +152,7 @@ at::Tensor rms_norm_cpu(const at::Tensor& x_in, const at::Tensor& weight_in, dou
   const float* wd = weight.data_ptr<float>();
   float* od = out.data_ptr<float>();
   const auto feps = static_cast<float>(eps);
-  auto* rows_fn = &rms_norm_rows_generic;
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (lanes::cpu_has_avx512()) rows_fn = &rms_norm_rows_avx512;
-#endif
+  auto* rows_fn = KVSAFE_PICK(rms_norm_rows);
   at::parallel_for(0, rows, row_grain(width), [&](std::int64_t begin, std::int64_t end) {
     rows_fn({.x = xd, .weight = wd, .out = od, .width = width, .eps = feps}, begin, end);
   });
@@ -183,10 +184,7 @@ at::Tensor apply_rope_cpu(const at::Tensor& x, const RopeCosSin& rope) {
                       .n = n,
                       .dim = dim,
                       .rotary = rotary};
-  void (*rows_fn)(const RopeArgs&, std::int64_t, std::int64_t) = &rope_rows_generic;
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (lanes::cpu_has_avx512()) rows_fn = &rope_rows_avx512;
-#endif
+  auto* rows_fn = KVSAFE_PICK(rope_rows);
   // NOTE: a decode step's q and k (SmolLM2 at batch 32: 384 rows of 64) took 29 us a layer
   // in the scalar loop; 16 lanes at a time it is a few.
   at::parallel_for(0, batch * heads * n, row_grain(dim),
@@ -200,13 +198,7 @@ bool silu_mul_cpu_applies(const at::Tensor& g, const at::Tensor& u) {
 }
 
 void silu_mul_span(const float* g, const float* u, float* out, std::int64_t n) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (lanes::cpu_has_avx512()) {
-    silu_mul_avx512(g, u, out, n);
-    return;
-  }
-#endif
-  silu_mul_generic(g, u, out, n);
+  KVSAFE_PICK(silu_mul)(g, u, out, n);
 }
 
 at::Tensor silu_mul_cpu(const at::Tensor& g, const at::Tensor& u) {

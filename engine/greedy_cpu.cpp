@@ -16,24 +16,23 @@
 namespace kvsafe::engine {
 namespace {
 
-using lanes::Ints16;
-using lanes::Lanes16;
-using lanes::load16;
+using lanes::load;
 
 // at::argmax of one row: the first index of the maximum; a NaN counts as above everything
 // (the first NaN wins).
+template <typename L>
 [[gnu::always_inline]] inline std::int64_t row_argmax(const float* x, std::int64_t n) {
+  using F = typename L::F;
   const std::int64_t vectors = n / 16 * 16;
-  Lanes16 best = Lanes16{} - std::numeric_limits<float>::infinity();
-  Ints16 nan{};
+  F best = F::splat(-std::numeric_limits<float>::infinity());
+  auto nan = best != best;  // no lane yet
   for (std::int64_t i = 0; i < vectors; i += 16) {
-    const Lanes16 v = load16(x + i);
+    const F v = load<F>(x + i);
     nan |= v != v;
-    best = v > best ? v : best;
+    best = lanes::select(v > best, v, best);
   }
   float top = lanes::lane_max(best);
-  bool any_nan = false;
-  for (int lane = 0; lane < 16; ++lane) any_nan = any_nan || nan[lane] != 0;
+  bool any_nan = lanes::any(nan);
   for (std::int64_t i = vectors; i < n; ++i) {
     any_nan = any_nan || x[i] != x[i];
     top = x[i] > top ? x[i] : top;
@@ -44,10 +43,8 @@ using lanes::load16;
     }
   }
   for (std::int64_t i = 0; i < vectors; i += 16) {
-    const Ints16 hit = load16(x + i) == top;
-    bool any = false;
-    for (int lane = 0; lane < 16; ++lane) any = any || hit[lane] != 0;
-    if (!any) continue;
+    const auto hit = load<F>(x + i) == top;
+    if (!lanes::any(hit)) continue;
     for (int lane = 0; lane < 16; ++lane) {
       if (hit[lane] != 0) return i + lane;
     }
@@ -60,13 +57,18 @@ using lanes::load16;
 
 using RowsFn = void (*)(const float* x, std::int64_t n, std::int64_t begin, std::int64_t end, std::int64_t* out);
 
+// One copy per instruction set.
 void rows_generic(const float* x, std::int64_t n, std::int64_t begin, std::int64_t end, std::int64_t* out) {
-  for (std::int64_t r = begin; r < end; ++r) out[r] = row_argmax(x + r * n, n);
+  for (std::int64_t r = begin; r < end; ++r) out[r] = row_argmax<lanes::GenericLanes>(x + r * n, n);
 }
-#if defined(__x86_64__) && defined(__GNUC__)
-[[gnu::target("avx512f")]] void rows_avx512(const float* x, std::int64_t n, std::int64_t begin, std::int64_t end,
-                                            std::int64_t* out) {
-  for (std::int64_t r = begin; r < end; ++r) out[r] = row_argmax(x + r * n, n);
+#if defined(KVSAFE_HAS_CPU_COPIES)
+KVSAFE_TARGET_AVX512 void rows_avx512(const float* x, std::int64_t n, std::int64_t begin, std::int64_t end,
+                                      std::int64_t* out) {
+  for (std::int64_t r = begin; r < end; ++r) out[r] = row_argmax<lanes::Avx512Lanes>(x + r * n, n);
+}
+KVSAFE_TARGET_AVX2 void rows_avx2(const float* x, std::int64_t n, std::int64_t begin, std::int64_t end,
+                                  std::int64_t* out) {
+  for (std::int64_t r = begin; r < end; ++r) out[r] = row_argmax<lanes::Avx2Lanes>(x + r * n, n);
 }
 #endif
 
@@ -79,9 +81,10 @@ at::Tensor greedy_tokens(const at::Tensor& logits) {
   const std::int64_t n = rows.size(-1), count = rows.numel() / n;
   std::vector<std::int64_t> shape(rows.sizes().begin(), rows.sizes().end() - 1);
   at::Tensor out = at::empty(shape, rows.options().dtype(at::kLong));
-  RowsFn fn = &rows_generic;
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (lanes::cpu_has_avx512()) fn = &rows_avx512;
+#if defined(KVSAFE_HAS_CPU_COPIES)
+  const RowsFn fn = lanes::pick_copy<RowsFn>({.avx512 = &rows_avx512, .avx2 = &rows_avx2, .generic = &rows_generic});
+#else
+  const RowsFn fn = &rows_generic;
 #endif
   const float* x = rows.data_ptr<float>();
   std::int64_t* ids = out.data_ptr<std::int64_t>();

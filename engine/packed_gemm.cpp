@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <bit>
 #include <cstdlib>
 #include <cstring>
@@ -14,15 +13,15 @@
 #include <utility>
 #include <vector>
 
+#include "common/cpu_kernels.h"
 #include "common/error.h"
 #include "engine/lanes16.h"
 
 namespace kvsafe::engine {
 namespace {
 
-using lanes::Lanes16;
-using lanes::load16;
-using lanes::store16;
+using lanes::load;
+using lanes::store;
 
 // One panel times one block of `kRows` activation rows, read in place: per input k, one
 // broadcast from each row. `panel` is [in][32].
@@ -64,68 +63,77 @@ struct Prefetcher {
   }
 };
 
-template <int kRows>
-[[gnu::always_inline]] inline void start_sums(const BlockArgs& a, Lanes16 (&lo)[kRows], Lanes16 (&hi)[kRows]) {
+// The sums of a row block: columns 0-15 (lo) and 16-31 (hi) of each row, in lane set L's
+// native vectors.
+template <typename L, int kRows>
+struct Sums {
+  typename L::F lo[kRows], hi[kRows];
+};
+
+template <typename L, int kRows>
+[[gnu::always_inline]] inline void start_sums(const BlockArgs& a, Sums<L, kRows>& s) {
+  using F = typename L::F;
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) {
-    lo[r] = a.partial_in != nullptr ? load16(a.partial_in + r * kPanelColumns) : Lanes16{};
-    hi[r] = a.partial_in != nullptr ? load16(a.partial_in + r * kPanelColumns + 16) : Lanes16{};
+    s.lo[r] = a.partial_in != nullptr ? load<F>(a.partial_in + r * kPanelColumns) : F::zero();
+    s.hi[r] = a.partial_in != nullptr ? load<F>(a.partial_in + r * kPanelColumns + 16) : F::zero();
   }
 }
 
-template <int kRows>
-[[gnu::always_inline]] inline void finish_sums(const BlockArgs& a, const Lanes16 (&lo)[kRows],
-                                               const Lanes16 (&hi)[kRows]) {
+template <typename L, int kRows>
+[[gnu::always_inline]] inline void finish_sums(const BlockArgs& a, const Sums<L, kRows>& s) {
+  using F = typename L::F;
   if (a.partial_out != nullptr) {
 #pragma GCC unroll 16
     for (int r = 0; r < kRows; ++r) {
-      store16(a.partial_out + r * kPanelColumns, lo[r]);
-      store16(a.partial_out + r * kPanelColumns + 16, hi[r]);
+      store(a.partial_out + r * kPanelColumns, s.lo[r]);
+      store(a.partial_out + r * kPanelColumns + 16, s.hi[r]);
     }
     return;
   }
-  Lanes16 bias_lo{}, bias_hi{};
+  F bias_lo = F::zero(), bias_hi = F::zero();
   alignas(64) float padded_bias[kPanelColumns] = {};
   if (a.bias != nullptr) {
     std::memcpy(padded_bias, a.bias, static_cast<std::size_t>(a.columns) * sizeof(float));
-    bias_lo = load16(padded_bias);
-    bias_hi = load16(padded_bias + 16);
+    bias_lo = load<F>(padded_bias);
+    bias_hi = load<F>(padded_bias + 16);
   }
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) {
     // NOTE: the bias is added after the sum, not used as its start, as at::addmm's beta=1
     // does; without one nothing is added (0 + -0 would turn a -0 into +0).
-    Lanes16 v0 = a.bias != nullptr ? lo[r] + bias_lo : lo[r];
-    Lanes16 v1 = a.bias != nullptr ? hi[r] + bias_hi : hi[r];
+    F v0 = a.bias != nullptr ? s.lo[r] + bias_lo : s.lo[r];
+    F v1 = a.bias != nullptr ? s.hi[r] + bias_hi : s.hi[r];
     if (a.residual != nullptr) {  // the finished product, rounded, then the add: as at::add
       const float* residual = a.residual + r * a.ldo;
       if (a.columns == kPanelColumns) {
-        v0 = load16(residual) + v0;
-        v1 = load16(residual + 16) + v1;
+        v0 = load<F>(residual) + v0;
+        v1 = load<F>(residual + 16) + v1;
       } else {
         alignas(64) float padded[kPanelColumns] = {};
         std::memcpy(padded, residual, static_cast<std::size_t>(a.columns) * sizeof(float));
-        v0 = load16(padded) + v0;
-        v1 = load16(padded + 16) + v1;
+        v0 = load<F>(padded) + v0;
+        v1 = load<F>(padded + 16) + v1;
       }
     }
     float* row = a.out + r * a.ldo;
     if (a.columns == kPanelColumns) {
-      store16(row, v0);
-      store16(row + 16, v1);
+      store(row, v0);
+      store(row + 16, v1);
     } else {
       alignas(64) float tmp[kPanelColumns];
-      store16(tmp, v0);
-      store16(tmp + 16, v1);
+      store(tmp, v0);
+      store(tmp + 16, v1);
       std::memcpy(row, tmp, static_cast<std::size_t>(a.columns) * sizeof(float));
     }
   }
 }
 
-template <int kRows>
+template <typename L, int kRows>
 [[gnu::always_inline]] inline void panel_block(const BlockArgs& a) {
-  Lanes16 lo[kRows], hi[kRows];
-  start_sums<kRows>(a, lo, hi);
+  using F = typename L::F;
+  Sums<L, kRows> s;
+  start_sums(a, s);
   const float* w = a.panel;
   const float* rows[kRows];
 #pragma GCC unroll 16
@@ -133,15 +141,15 @@ template <int kRows>
   Prefetcher prefetcher;
   for (std::int64_t k = 0; k < a.in; ++k, w += kPanelColumns) {
     prefetcher.step(a);
-    const Lanes16 w0 = load16(w), w1 = load16(w + 16);
+    const F w0 = load<F>(w), w1 = load<F>(w + 16);
 #pragma GCC unroll 16
     for (int r = 0; r < kRows; ++r) {
       const float input = rows[r][k];
-      lo[r] += input * w0;
-      hi[r] += input * w1;
+      s.lo[r] += input * w0;
+      s.hi[r] += input * w1;
     }
   }
-  finish_sums<kRows>(a, lo, hi);
+  finish_sums(a, s);
 }
 
 // Quantized tiles (quantized_panels.h) expanded in registers: the vector form of
@@ -152,14 +160,7 @@ template <int kRows>
 // convert, multiply-add), which GCC vectorizes for every copy from the same source; widening
 // bytes to ints (__builtin_convertvector from 16 bytes) became byte-by-byte scalar code in
 // GCC 12, and the first version expanded 10x slower than the memory it saved.
-using lanes::Ints16;
 static_assert(std::endian::native == std::endian::little, "the code lanes hold input j in byte j");
-
-[[gnu::always_inline]] inline Ints16 load_ints16(const std::byte* p) {
-  Ints16 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
 
 // quantized_panels.h's tile layout as compile-time constants of one format.
 template <PanelFormat kFormat>
@@ -172,17 +173,19 @@ struct TileGeometry {
 };
 
 // A tile's scales (and offsets) for columns 0-15 and 16-31.
+template <typename L>
 struct TileScales {
-  Lanes16 d0, d1, m0, m1;
+  typename L::F d0, d1, m0, m1;
 };
 
-template <PanelFormat kFormat>
-[[gnu::always_inline]] inline TileScales load_scales(const std::byte* tile) {
-  const auto* header = reinterpret_cast<const float*>(tile);  // read through memcpy (load16)
-  TileScales s{load16(header), load16(header + 16), Lanes16{}, Lanes16{}};
+template <typename L, PanelFormat kFormat>
+[[gnu::always_inline]] inline TileScales<L> load_scales(const std::byte* tile) {
+  using F = typename L::F;
+  const auto* header = reinterpret_cast<const float*>(tile);  // read through memcpy (load)
+  TileScales<L> s{load<F>(header), load<F>(header + 16), F::zero(), F::zero()};
   if constexpr (TileGeometry<kFormat>::kOffset) {
-    s.m0 = load16(header + 32);
-    s.m1 = load16(header + 48);
+    s.m0 = load<F>(header + 32);
+    s.m1 = load<F>(header + 48);
   }
   return s;
 }
@@ -190,20 +193,21 @@ template <PanelFormat kFormat>
 // Input 4g + j of a group whose code lanes are `first` (and `second`, 8-bit): lane c holds
 // byte j of each input; 4-bit, columns c (low nibble) and c + 16 (high); 8-bit, column c in
 // `first` and c + 16 in `second`.
-template <PanelFormat kFormat>
-[[gnu::always_inline]] inline void expand_input(const Ints16& first, const Ints16& second, int j, const TileScales& s,
-                                                Lanes16& w0, Lanes16& w1) {
+template <typename L, PanelFormat kFormat>
+[[gnu::always_inline]] inline void expand_input(const typename L::I& first, const typename L::I& second, int j,
+                                                const TileScales<L>& s, typename L::F& w0, typename L::F& w1) {
+  using lanes::to_float;
   if constexpr (TileGeometry<kFormat>::kFourBit) {
-    Ints16 lo = (first >> (8 * j)) & 0x0F, hi = (first >> (8 * j + 4)) & 0x0F;
+    typename L::I lo = (first >> (8 * j)) & 0x0F, hi = (first >> (8 * j + 4)) & 0x0F;
     if constexpr (kFormat == PanelFormat::kQ4_0) {
-      lo -= 8;
-      hi -= 8;
+      lo = lo - 8;
+      hi = hi - 8;
     }
-    w0 = s.d0 * __builtin_convertvector(lo, Lanes16);
-    w1 = s.d1 * __builtin_convertvector(hi, Lanes16);
+    w0 = s.d0 * to_float<L>(lo);
+    w1 = s.d1 * to_float<L>(hi);
   } else {  // sign-extend byte j: to the top, then an arithmetic shift down
-    w0 = __builtin_convertvector((first << (24 - 8 * j)) >> 24, Lanes16) * s.d0;
-    w1 = __builtin_convertvector((second << (24 - 8 * j)) >> 24, Lanes16) * s.d1;
+    w0 = to_float<L>((first << (24 - 8 * j)) >> 24) * s.d0;
+    w1 = to_float<L>((second << (24 - 8 * j)) >> 24) * s.d1;
   }
   if constexpr (TileGeometry<kFormat>::kOffset) {
     w0 += s.m0;
@@ -212,22 +216,23 @@ template <PanelFormat kFormat>
 }
 
 // Expands `count` tiles into dst, [input][32 columns] floats.
-template <PanelFormat kFormat>
+template <typename L, PanelFormat kFormat>
 [[gnu::always_inline]] inline void expand_tiles(const std::byte* tiles, std::int64_t count, float* dst) {
   using G = TileGeometry<kFormat>;
+  using I = typename L::I;
   for (std::int64_t t = 0; t < count; ++t) {
     const std::byte* tile = tiles + t * G::kBytes;
-    const TileScales scales = load_scales<kFormat>(tile);
+    const TileScales<L> scales = load_scales<L, kFormat>(tile);
     const std::byte* group = tile + G::kHeaderBytes;
     for (std::int64_t g = 0; g < kTileInputs / 4; ++g, group += G::kGroupBytes) {
-      const Ints16 first = load_ints16(group);
-      const Ints16 second = G::kFourBit ? Ints16{} : load_ints16(group + 64);
+      const I first = load<I>(group);
+      const I second = G::kFourBit ? I::zero() : load<I>(group + 64);
 #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j, dst += kPanelColumns) {
-        Lanes16 w0, w1;
-        expand_input<kFormat>(first, second, j, scales, w0, w1);
-        store16(dst, w0);
-        store16(dst + 16, w1);
+        typename L::F w0, w1;
+        expand_input<L, kFormat>(first, second, j, scales, w0, w1);
+        store(dst, w0);
+        store(dst + 16, w1);
       }
     }
   }
@@ -236,94 +241,100 @@ template <PanelFormat kFormat>
 // One quantized panel times one small block of rows, each input expanded in registers and
 // used at once (no buffer): for a few rows, storing and reloading the expanded floats cost
 // as much as the products. Same sums as panel_block over expand_tiles' output.
-template <int kRows, PanelFormat kFormat>
+template <typename L, int kRows, PanelFormat kFormat>
 [[gnu::always_inline]] inline void tile_block(const BlockArgs& a) {
   using G = TileGeometry<kFormat>;
-  Lanes16 lo[kRows], hi[kRows];
-  start_sums<kRows>(a, lo, hi);
+  using I = typename L::I;
+  Sums<L, kRows> s;
+  start_sums(a, s);
   const float* rows[kRows];
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) rows[r] = a.x + r * a.ldx;
   Prefetcher prefetcher;
   const std::byte* tile = a.tiles;
   for (std::int64_t k0 = 0; k0 < a.in; k0 += kTileInputs, tile += G::kBytes) {
-    const TileScales scales = load_scales<kFormat>(tile);
+    const TileScales<L> scales = load_scales<L, kFormat>(tile);
     const std::byte* group = tile + G::kHeaderBytes;
     for (std::int64_t g = 0; g < kTileInputs / 4; ++g, group += G::kGroupBytes) {
-      const Ints16 first = load_ints16(group);
-      const Ints16 second = G::kFourBit ? Ints16{} : load_ints16(group + 64);
+      const I first = load<I>(group);
+      const I second = G::kFourBit ? I::zero() : load<I>(group + 64);
 #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) {
         prefetcher.step(a);
-        Lanes16 w0, w1;
-        expand_input<kFormat>(first, second, j, scales, w0, w1);
+        typename L::F w0, w1;
+        expand_input<L, kFormat>(first, second, j, scales, w0, w1);
         const std::int64_t k = k0 + 4 * g + j;
 #pragma GCC unroll 16
         for (int r = 0; r < kRows; ++r) {
           const float input = rows[r][k];
-          lo[r] += input * w0;
-          hi[r] += input * w1;
+          s.lo[r] += input * w0;
+          s.hi[r] += input * w1;
         }
       }
     }
   }
-  finish_sums<kRows>(a, lo, hi);
+  finish_sums(a, s);
 }
 
 using BlockKernel = void (*)(const BlockArgs&);
 
 using ExpandKernel = void (*)(const std::byte* tiles, std::int64_t count, float* dst);
 
-// NOTE: the three structs below differ only in their target attribute, which cannot be a
-// template argument; each instantiates the same always-inline bodies for its instruction set.
+// NOTE: the three structs below differ only in their target attribute and lane set, which an
+// attribute cannot take as a template argument; each instantiates the same always-inline
+// bodies for its instruction set.
 // One copy of the kernels per instruction set (the same source compiled for each target),
 // with the widest row blocks its registers hold: AVX-512 has 32 vector registers (24
 // accumulators for 12 rows x 32 columns, 2 panel rows, a broadcast; for quantized tiles
 // expanded in registers, 16 accumulators for 8 rows beside 4 scale registers and the codes);
-// AVX2 has 16 of half the width; SSE2 16 of a quarter.
-struct BaselineCopy {
+// AVX2 has 16 of half the width (12 accumulators for 3 rows); SSE2 16 of a quarter (8 for
+// one row).
+struct GenericCopy {
+  using L = lanes::GenericLanes;
   template <int kRows>
   static void block(const BlockArgs& a) {
-    panel_block<kRows>(a);
+    panel_block<L, kRows>(a);
   }
   template <int kRows, PanelFormat kFormat>
   static void tile(const BlockArgs& a) {
-    tile_block<kRows, kFormat>(a);
+    tile_block<L, kRows, kFormat>(a);
   }
   template <PanelFormat kFormat>
   static void expand(const std::byte* tiles, std::int64_t count, float* dst) {
-    expand_tiles<kFormat>(tiles, count, dst);
+    expand_tiles<L, kFormat>(tiles, count, dst);
   }
 };
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(KVSAFE_HAS_CPU_COPIES)
 struct Avx512Copy {
+  using L = lanes::Avx512Lanes;
   template <int kRows>
-  [[gnu::target("avx512f")]] static void block(const BlockArgs& a) {
-    panel_block<kRows>(a);
+  KVSAFE_TARGET_AVX512 static void block(const BlockArgs& a) {
+    panel_block<L, kRows>(a);
   }
   template <int kRows, PanelFormat kFormat>
-  [[gnu::target("avx512f")]] static void tile(const BlockArgs& a) {
-    tile_block<kRows, kFormat>(a);
+  KVSAFE_TARGET_AVX512 static void tile(const BlockArgs& a) {
+    tile_block<L, kRows, kFormat>(a);
   }
   template <PanelFormat kFormat>
-  [[gnu::target("avx512f")]] static void expand(const std::byte* tiles, std::int64_t count, float* dst) {
-    expand_tiles<kFormat>(tiles, count, dst);
+  KVSAFE_TARGET_AVX512 static void expand(const std::byte* tiles, std::int64_t count, float* dst) {
+    expand_tiles<L, kFormat>(tiles, count, dst);
   }
 };
 
 struct Avx2Copy {
+  using L = lanes::Avx2Lanes;
   template <int kRows>
-  [[gnu::target("avx2,fma")]] static void block(const BlockArgs& a) {
-    panel_block<kRows>(a);
+  KVSAFE_TARGET_AVX2 static void block(const BlockArgs& a) {
+    panel_block<L, kRows>(a);
   }
   template <int kRows, PanelFormat kFormat>
-  [[gnu::target("avx2,fma")]] static void tile(const BlockArgs& a) {
-    tile_block<kRows, kFormat>(a);
+  KVSAFE_TARGET_AVX2 static void tile(const BlockArgs& a) {
+    tile_block<L, kRows, kFormat>(a);
   }
   template <PanelFormat kFormat>
-  [[gnu::target("avx2,fma")]] static void expand(const std::byte* tiles, std::int64_t count, float* dst) {
-    expand_tiles<kFormat>(tiles, count, dst);
+  KVSAFE_TARGET_AVX2 static void expand(const std::byte* tiles, std::int64_t count, float* dst) {
+    expand_tiles<L, kFormat>(tiles, count, dst);
   }
 };
 #endif
@@ -346,7 +357,7 @@ struct CopyTables {
 };
 
 struct KernelSet {
-  const char* name;
+  CpuKernels copy;
   int max_rows;                                    // float panels: the largest row block
   const BlockKernel* kernels;                      // kernels[r - 1] takes r rows
   int max_tile_rows;                               // quantized panels expanded in registers: the largest row block
@@ -358,9 +369,9 @@ static_assert(static_cast<int>(PanelFormat::kQ4_0) == 1 && static_cast<int>(Pane
               static_cast<int>(PanelFormat::kQ8_0) == 3);
 
 template <typename Copy, int kRows, int kTileRows>
-KernelSet make_kernel_set(const char* name) {
+KernelSet make_kernel_set(CpuKernels copy) {
   using T = CopyTables<Copy, kRows, kTileRows>;
-  return {name,
+  return {copy,
           kRows,
           T::kBlocks.data(),
           kTileRows,
@@ -369,31 +380,18 @@ KernelSet make_kernel_set(const char* name) {
            &Copy::template expand<PanelFormat::kQ8_0>}};
 }
 
-const KernelSet kGenericSet = make_kernel_set<BaselineCopy, 2, 1>("generic");
-#if defined(__x86_64__) && defined(__GNUC__)
-const KernelSet kAvx512Set = make_kernel_set<Avx512Copy, 12, 8>("avx512");
-const KernelSet kAvx2Set = make_kernel_set<Avx2Copy, 3, 2>("avx2");
+// Row blocks of the AVX2 and baseline copies (see the NOTE above GenericCopy).
+constexpr int kAvx2Rows = 3, kAvx2TileRows = 2, kGenericRows = 1, kGenericTileRows = 1;
+
+const KernelSet kGenericSet = make_kernel_set<GenericCopy, kGenericRows, kGenericTileRows>(CpuKernels::kGeneric);
+#if defined(KVSAFE_HAS_CPU_COPIES)
+const KernelSet kAvx512Set = make_kernel_set<Avx512Copy, 12, 8>(CpuKernels::kAvx512);
+const KernelSet kAvx2Set = make_kernel_set<Avx2Copy, kAvx2Rows, kAvx2TileRows>(CpuKernels::kAvx2);
 #endif
 
-// The copies this CPU runs, best first.
-const std::vector<const KernelSet*>& runnable_kernels() {
-  static const std::vector<const KernelSet*> sets = [] {
-    std::vector<const KernelSet*> out;
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (lanes::cpu_has_avx512()) out.push_back(&kAvx512Set);
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back(&kAvx2Set);
-#endif
-    out.push_back(&kGenericSet);
-    return out;
-  }();
-  return sets;
-}
-
-std::atomic<const KernelSet*> g_chosen{nullptr};  // nullptr: the best
-
+// The kernels of the copy common/cpu_kernels.h chose.
 const KernelSet& chosen_kernels() {
-  const KernelSet* chosen = g_chosen.load(std::memory_order_relaxed);
-  return chosen != nullptr ? *chosen : *runnable_kernels().front();
+  return *lanes::pick_copy<const KernelSet*>({.avx512 = &kAvx512Set, .avx2 = &kAvx2Set, .generic = &kGenericSet});
 }
 
 // Below this many multiply-adds a call is not worth waking the pool for.
@@ -642,22 +640,8 @@ void expand_tile(PanelFormat format, const std::byte* tile, float* dst) {
   chosen_kernels().expand[static_cast<std::size_t>(format)](tile, 1, dst);
 }
 
-bool use_packed_matmul_kernels(const char* name) {
-  if (name == nullptr) {
-    g_chosen.store(nullptr, std::memory_order_relaxed);
-    return true;
-  }
-  for (const KernelSet* set : runnable_kernels()) {
-    if (std::strcmp(set->name, name) == 0) {
-      g_chosen.store(set, std::memory_order_relaxed);
-      return true;
-    }
-  }
-  return false;
-}
-
-const char* packed_matmul_kernels() {
-  return chosen_kernels().name;
+CpuKernels packed_matmul_kernels() {
+  return chosen_kernels().copy;
 }
 
 }  // namespace kvsafe::engine

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <span>
 
+#include "common/cpu_kernels.h"
 #include "engine/quantized_panels.h"
 
 namespace kvsafe::engine {
@@ -66,16 +67,11 @@ struct PairEpilogue {
 void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<const PackedProduct> products,
                    const PairEpilogue* pair = nullptr);
 
-// Tests: makes packed_matmul run one copy of its kernels, "avx512", "avx2" (both with FMA)
-// or "generic" (the baseline x86-64 target, no FMA), or with nullptr the best copy this CPU
-// runs. Returns false, changing nothing, when the CPU cannot run that copy.
-bool use_packed_matmul_kernels(const char* name);
-
 // Tile `tile` of format `format` expanded by the chosen copy's vector code into dst[32 * 32]
 // ([input][column]); tests compare it with expand_tile_reference().
 void expand_tile(PanelFormat format, const std::byte* tile, float* dst);
 
-// The copy packed_matmul runs now ("avx512", "avx2" or "generic").
-const char* packed_matmul_kernels();
+// The copy of the kernels packed_matmul runs now (common/cpu_kernels.h chooses it).
+CpuKernels packed_matmul_kernels();
 
 }  // namespace kvsafe::engine

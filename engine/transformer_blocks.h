@@ -162,10 +162,6 @@ at::Tensor attention_core_reference(const at::Tensor& q, const at::Tensor& keys,
                                     const at::Tensor& allowed, double scale, double softcap);
 at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
                               const at::Tensor& allowed, double scale, double softcap);
-// Tests only: makes attention_core_cpu's decode loops take their generic (non-AVX-512) copy
-// on a CPU that would pick AVX-512 (the two agree to float rounding: FMA contraction).
-// Returns whether this CPU has the AVX-512 copy at all (else every call is generic anyway).
-bool set_decode_attention_generic_only(bool generic);
 
 // Gated MLP down(act(gate(x)) * up(x)); act: "silu", "gelu_pytorch_tanh" or "gelu". With a
 // residual, residual + that (added in the down projection, linear_t).

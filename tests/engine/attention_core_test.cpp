@@ -12,7 +12,9 @@
 
 #include <cmath>
 
+#include "common/cpu_kernels.h"
 #include "engine/transformer_blocks.h"
+#include "tests/testing/cpu_copies.h"
 
 namespace kvsafe::engine {
 namespace {
@@ -57,7 +59,11 @@ TEST(AttentionCore, CpuKernelMatchesReference) {
   check({.batch = 2, .heads = 4, .kv_heads = 1, .n = 7, .total = 12, .dim = 32, .softcap = 0});  // prefill-sized
 }
 
-TEST(AttentionCore, VectorDecodeLoopsCoverEveryHeadDim) {
+// Each copy of the decode loops (AVX-512, AVX2, generic) against the reference, whichever CPU
+// the tests run on.
+class AttentionCoreCopy : public kvsafe::testing::CpuCopyTest {};
+
+TEST_P(AttentionCoreCopy, VectorDecodeLoopsCoverEveryHeadDim) {
   // 16 (one vector), SmolLM2's 64, Phi-3's 96, 128, Gemma-2's 256 with soft-capping; 4 query
   // tokens (the largest decode call) and a long cache.
   check({.batch = 2, .heads = 2, .kv_heads = 1, .n = 1, .total = 5, .dim = 16, .softcap = 0});
@@ -70,27 +76,37 @@ TEST(AttentionCore, VectorDecodeLoopsCoverEveryHeadDim) {
   check({.batch = 2, .heads = 6, .kv_heads = 2, .n = 2, .total = 45, .dim = 64, .softcap = std::nan("")});
 }
 
-TEST(AttentionCore, GenericDecodeLoopsAgreeWithTheAvx512Copy) {
-  // The decode loops are one template body compiled twice; the generic copy runs on CPUs
-  // without AVX-512. GCC fuses multiply-adds only in the AVX-512 copy, hence a tolerance.
+KVSAFE_INSTANTIATE_CPU_COPIES(AttentionCoreCopy);
+
+TEST(AttentionCore, TheCopiesOfTheDecodeLoopsAgree) {
+  // One template body compiled per instruction set. The AVX-512 and AVX2 copies do the same
+  // lane operations (FMAs included) and add lanes in one fixed tree: the same bits. The
+  // generic copy has no FMA: equal to float rounding, and (proof that it ran) not everywhere
+  // bit for bit.
+  using kvsafe::testing::with_cpu_kernels;
   at::manual_seed(5);
-  bool any_bit_differs = false;
-  bool has_avx512 = false;
   for (const std::int64_t dim : {16, 64, 96, 256}) {
     const at::Tensor q = at::randn({3, 6, 2, dim});
     const at::Tensor k = at::randn({3, 2, 75, dim}), v = at::randn({3, 2, 75, dim});
     const at::Tensor allowed = at::rand({3, 1, 2, 75}) > 0.2;
-    const at::Tensor vector = attention_core_cpu(q, k, v, allowed, 0.125, 0);
-    has_avx512 = set_decode_attention_generic_only(true);
-    const at::Tensor generic = attention_core_cpu(q, k, v, allowed, 0.125, 0);
-    set_decode_attention_generic_only(false);
-    any_bit_differs = any_bit_differs || !at::equal(vector, generic);
-    EXPECT_LT((vector - generic).abs().max().item<double>(), 1e-5) << "head_dim " << dim;
-    EXPECT_LT((attention_core_reference(q, k, v, allowed, 0.125, 0) - generic).abs().max().item<double>(), 1e-5);
-  }
-  // Proof that the hook switched copies: with AVX-512 the FMAs change some bits.
-  if (has_avx512) {
-    EXPECT_TRUE(any_bit_differs) << "the generic copy did not run";
+    const at::Tensor reference = attention_core_reference(q, k, v, allowed, 0.125, 0);
+    at::Tensor by_copy[3];
+    for (const CpuKernels copy : {CpuKernels::kAvx512, CpuKernels::kAvx2, CpuKernels::kGeneric}) {
+      with_cpu_kernels(copy, [&] {
+        const at::Tensor out = attention_core_cpu(q, k, v, allowed, 0.125, 0);
+        EXPECT_LT((out - reference).abs().max().item<double>(), 1e-5) << cpu_kernels_name(copy) << " " << dim;
+        by_copy[static_cast<int>(copy)] = out;
+      });
+    }
+    const at::Tensor& avx512 = by_copy[static_cast<int>(CpuKernels::kAvx512)];
+    const at::Tensor& avx2 = by_copy[static_cast<int>(CpuKernels::kAvx2)];
+    const at::Tensor& generic = by_copy[static_cast<int>(CpuKernels::kGeneric)];
+    if (avx512.defined() && avx2.defined()) {
+      EXPECT_TRUE(at::equal(avx512, avx2)) << "head_dim " << dim;
+    }
+    if (avx2.defined()) {
+      EXPECT_FALSE(at::equal(avx2, generic)) << "the generic copy did not run (head_dim " << dim << ")";
+    }
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "engine/lanes16.h"
 #include "engine/transformer_blocks.h"
+#include "tests/testing/cpu_copies.h"
 
 namespace kvsafe::engine {
 namespace {
@@ -19,7 +20,10 @@ double max_abs(const at::Tensor& a, const at::Tensor& b) {
   return (a - b).abs().max().item<double>();
 }
 
-TEST(ElementwiseCpu, RmsNormEqualsHfFormula) {
+// Each copy of the one-pass kernels (AVX-512, AVX2, generic), whichever CPU the tests run on.
+class ElementwiseCpuCopy : public kvsafe::testing::CpuCopyTest {};
+
+TEST_P(ElementwiseCpuCopy, RmsNormEqualsHfFormula) {
   at::manual_seed(1);
   // Widths with and without a tail past a multiple of 16; a strided (transposed) input.
   for (const std::int64_t width : {576, 64, 17, 8}) {
@@ -38,7 +42,7 @@ TEST(ElementwiseCpu, RmsNormEqualsHfFormula) {
   EXPECT_TRUE(at::equal(rms_norm(zeros, at::ones({32}), 1e-6), zeros));
 }
 
-TEST(ElementwiseCpu, RopeEqualsRotateHalfFormula) {
+TEST_P(ElementwiseCpuCopy, RopeEqualsRotateHalfFormula) {
   at::manual_seed(2);
   // Full rotary (Llama) and partial rotary (Phi-3 style); x a transposed view of
   // [batch, n, heads, dim] as attention_block passes it. Halves of 16 and 32 lanes are whole
@@ -79,7 +83,7 @@ TEST(ElementwiseCpu, InputsTheCpuVersionsDoNotTakeGoThroughAten) {
   EXPECT_FALSE(silu_mul_cpu_applies(d, d));
 }
 
-TEST(ElementwiseCpu, SiluTimesUpEqualsAten) {
+TEST_P(ElementwiseCpuCopy, SiluTimesUpEqualsAten) {
   at::manual_seed(3);
   for (const std::int64_t n : {1536, 40, 7}) {
     at::Tensor g = at::randn({3, n}) * 4;
@@ -93,34 +97,41 @@ TEST(ElementwiseCpu, SiluTimesUpEqualsAten) {
   }
 }
 
+// exp16 in each copy's lane set, with its target (the AVX-512 and AVX2 copies contract the
+// polynomial into FMAs).
 using ExpFn = void (*)(const float*, float*);
 void exp_generic(const float* x, float* y) {
-  lanes::store16(y, lanes::exp16(lanes::load16(x)));
+  using L = lanes::GenericLanes;
+  lanes::store(y, lanes::exp16<L>(lanes::load<L::F>(x)));
 }
-#if defined(__x86_64__) && defined(__GNUC__)
-[[gnu::target("avx512f")]] void exp_avx512(const float* x, float* y) {
-  lanes::store16(y, lanes::exp16(lanes::load16(x)));
+#if defined(KVSAFE_HAS_CPU_COPIES)
+KVSAFE_TARGET_AVX512 void exp_avx512(const float* x, float* y) {
+  using L = lanes::Avx512Lanes;
+  lanes::store(y, lanes::exp16<L>(lanes::load<L::F>(x)));
+}
+KVSAFE_TARGET_AVX2 void exp_avx2(const float* x, float* y) {
+  using L = lanes::Avx2Lanes;
+  lanes::store(y, lanes::exp16<L>(lanes::load<L::F>(x)));
 }
 #endif
 
-// The copies of exp16 this CPU runs: the baseline one and, where the CPU has it, the AVX-512
-// one (what the kernels use there; it contracts the polynomial into FMAs).
-std::vector<ExpFn> exp_copies() {
-  std::vector<ExpFn> copies{&exp_generic};
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) copies.push_back(&exp_avx512);
+// The copy of exp16 the kernels run now.
+ExpFn exp_copy() {
+#if defined(KVSAFE_HAS_CPU_COPIES)
+  return lanes::pick_copy<ExpFn>({.avx512 = &exp_avx512, .avx2 = &exp_avx2, .generic = &exp_generic});
+#else
+  return &exp_generic;
 #endif
-  return copies;
 }
 
-TEST(ElementwiseCpu, VectorExpIsWithinFourUlpAndExactAtTheEnds) {
+TEST_P(ElementwiseCpuCopy, VectorExpIsWithinFourUlpAndExactAtTheEnds) {
   std::vector<float> xs;
   for (float x = -87.0f; x <= 88.37f; x += 0.01953125f) xs.push_back(x);
   xs.push_back(0.0f);
   xs.push_back(-0.0f);
   while (xs.size() % 16 != 0) xs.push_back(1.0f);
-  for (const ExpFn exp : exp_copies()) {
+  {
+    const ExpFn exp = exp_copy();
     for (std::size_t i = 0; i < xs.size(); i += 16) {
       alignas(64) float y[16];
       exp(xs.data() + i, y);
@@ -160,6 +171,8 @@ TEST(ElementwiseCpu, VectorExpIsWithinFourUlpAndExactAtTheEnds) {
     EXPECT_TRUE(std::isnan(y[10]));
   }
 }
+
+KVSAFE_INSTANTIATE_CPU_COPIES(ElementwiseCpuCopy);
 
 }  // namespace
 }  // namespace kvsafe::engine

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/model.h"
+#include "tests/testing/cpu_copies.h"
 
 namespace kvsafe::engine {
 namespace {
@@ -20,7 +21,10 @@ void expect_argmax(const at::Tensor& logits, const char* what) {
   EXPECT_TRUE(at::equal(got, want)) << what << "\n" << got << "\n" << want;
 }
 
-TEST(GreedyTokens, EqualsAtenArgmax) {
+// Each copy of the vector passes (AVX-512, AVX2, generic), whichever CPU the tests run on.
+class GreedyTokensCopy : public kvsafe::testing::CpuCopyTest {};
+
+TEST_P(GreedyTokensCopy, EqualsAtenArgmax) {
   at::manual_seed(21);
   // SmolLM2's vocabulary at batch 32, and widths that are not whole vectors.
   expect_argmax(at::randn({32, 49152}), "32 x 49152");
@@ -29,7 +33,7 @@ TEST(GreedyTokens, EqualsAtenArgmax) {
   expect_argmax(at::randn({37, 4}).t(), "strided");
 }
 
-TEST(GreedyTokens, TiesGoToTheFirstIndexAndNanWins) {
+TEST_P(GreedyTokensCopy, TiesGoToTheFirstIndexAndNanWins) {
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
   at::Tensor x = at::randn({6, 100});
   // Row 0: the maximum three times (first in the vector part, two later); row 1: +inf twice;
@@ -51,6 +55,8 @@ TEST(GreedyTokens, TiesGoToTheFirstIndexAndNanWins) {
   EXPECT_EQ(got[2].item<std::int64_t>(), 0);
   EXPECT_EQ(got[3].item<std::int64_t>(), 50);
 }
+
+KVSAFE_INSTANTIATE_CPU_COPIES(GreedyTokensCopy);
 
 TEST(GreedyTokens, OtherDtypesGoToAten) {
   const at::Tensor x = at::randn({4, 33}).to(at::kDouble);

@@ -12,9 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "common/cpu_kernels.h"
 #include "common/error.h"
 #include "engine/packed_gemm.h"
 #include "engine/transformer_blocks.h"
+#include "tests/testing/cpu_copies.h"
 
 namespace kvsafe::engine {
 namespace {
@@ -28,14 +30,7 @@ void with_threads(int threads, Body body) {
   at::set_num_threads(before);
 }
 
-// Runs `body` with one copy of the kernels, then goes back to the best one.
-template <typename Body>
-bool with_kernels(const char* name, Body body) {
-  if (!use_packed_matmul_kernels(name)) return false;
-  body();
-  use_packed_matmul_kernels(nullptr);
-  return true;
-}
+using kvsafe::testing::with_cpu_kernels;
 
 struct Shape {
   std::int64_t rows, in, out;
@@ -106,13 +101,15 @@ TEST(PackedGemm, AResidualIsAddedToTheFinishedProductAsAnAddWould) {
     const at::Tensor residual = at::randn({s.rows, s.out});
     const Matrix w = make_matrix(weight);
     const at::Tensor want = residual + linear_t(x, w), want_bias = residual + linear_t(x, w, bias);
-    for (const char* copy : {"avx512", "avx2", "generic"}) {
-      with_kernels(copy, [&] {
+    for (const CpuKernels copy : {CpuKernels::kAvx512, CpuKernels::kAvx2, CpuKernels::kGeneric}) {
+      with_cpu_kernels(copy, [&] {
         const at::Tensor plain = residual + linear_t(x, w), plain_bias = residual + linear_t(x, w, bias);
         for (const int threads : {1, 2}) {
           with_threads(threads, [&] {
-            EXPECT_TRUE(at::equal(linear_t(x, w, {}, residual), plain)) << name(s) << " " << copy << ", " << threads;
-            EXPECT_TRUE(at::equal(linear_t(x, w, bias, residual), plain_bias)) << name(s) << " " << copy;
+            EXPECT_TRUE(at::equal(linear_t(x, w, {}, residual), plain))
+                << name(s) << " " << cpu_kernels_name(copy) << ", " << threads;
+            EXPECT_TRUE(at::equal(linear_t(x, w, bias, residual), plain_bias))
+                << name(s) << " " << cpu_kernels_name(copy);
           });
         }
       });
@@ -213,34 +210,73 @@ TEST(PackedGemm, GroupedProductsEqualSeparateOnes) {
 }
 
 TEST(PackedGemm, EveryCopyOfTheKernelsAgrees) {
-  // The copies for other CPUs run here too. The AVX-512 and AVX2 copies both chain FMAs in the
-  // same order: the same bits. The baseline copy rounds each product: equal to rounding, and
-  // (proof that the hook switched copies) not everywhere equal bit for bit.
+  // The AVX-512 and AVX2 copies both chain FMAs in the same order: the same bits. The
+  // baseline copy rounds each product: equal to rounding, and (proof that it ran) not
+  // everywhere equal bit for bit.
   at::manual_seed(5);
   const at::Tensor x = at::randn({37, 576}), weight = at::randn({200, 576}), bias = at::randn({200});
   const Matrix w = make_matrix(weight);
-  const std::string best = packed_matmul_kernels();
+  const CpuKernels best = packed_matmul_kernels();
+  EXPECT_EQ(best, runnable_cpu_kernels().front());
   const at::Tensor native = linear_t(x, w, bias);
   at::Tensor generic;
-  ASSERT_TRUE(with_kernels("generic", [&] {
-    EXPECT_STREQ(packed_matmul_kernels(), "generic");
+  ASSERT_TRUE(with_cpu_kernels(CpuKernels::kGeneric, [&] {
+    EXPECT_EQ(packed_matmul_kernels(), CpuKernels::kGeneric);
     generic = linear_t(x, w, bias);
   }));
-  EXPECT_STREQ(packed_matmul_kernels(), best.c_str());
+  EXPECT_EQ(packed_matmul_kernels(), best);
   EXPECT_TRUE(at::allclose(generic, at::linear(x, weight, bias), 1e-5, 1e-4));
   EXPECT_TRUE(at::allclose(generic, native, 1e-5, 1e-4));
 #if !defined(__FMA__)  // a build for an FMA target contracts the baseline copy too
-  if (best != "generic") {
+  if (best != CpuKernels::kGeneric) {
     EXPECT_FALSE(at::equal(generic, native)) << "the generic copy did not run";
   }
 #endif
-  const bool avx2 = with_kernels("avx2", [&] { EXPECT_TRUE(at::equal(linear_t(x, w, bias), native)); });
-  if (best == "avx512") {
+  const bool avx2 = with_cpu_kernels(CpuKernels::kAvx2, [&] {
+    EXPECT_EQ(packed_matmul_kernels(), CpuKernels::kAvx2);
+    EXPECT_TRUE(at::equal(linear_t(x, w, bias), native));
+  });
+  if (best == CpuKernels::kAvx512) {
     EXPECT_TRUE(avx2) << "an AVX-512 CPU without AVX2 and FMA";
   }
-  EXPECT_FALSE(use_packed_matmul_kernels("neon"));
-  EXPECT_STREQ(packed_matmul_kernels(), best.c_str());
+  EXPECT_EQ(packed_matmul_kernels(), best);
 }
+
+// Each copy of the kernels against ATen, whichever CPU the tests run on.
+class PackedGemmCopy : public kvsafe::testing::CpuCopyTest {};
+
+TEST_P(PackedGemmCopy, EveryRowCountAndTheModelFamiliesShapesMatchAten) {
+  EXPECT_EQ(packed_matmul_kernels(), copy());
+  at::manual_seed(9);
+  // Inner and outer sizes of the model families (SmolLM2 576/1536, Qwen2.5-0.5B 896/4864,
+  // Gemma-2 2304, Phi-3 3072, Llama/Mistral 4096) with outputs cut to a few panels and a tail,
+  // and odd inner sizes; every row count 1..64 on one of them, then 1024 rows.
+  struct Case {
+    std::int64_t in, out;
+  };
+  for (const Case c :
+       {Case{576, 1536}, Case{896, 77}, Case{2304, 70}, Case{3072, 40}, Case{4096, 33}, Case{67, 45}, Case{1, 32}}) {
+    const double scale = 1.0 / std::sqrt(static_cast<double>(c.in));
+    const at::Tensor weight = at::randn({c.out, c.in}) * scale, bias = at::randn({c.out});
+    const Matrix w = make_matrix(weight);
+    for (const std::int64_t rows : {1, 5, 32}) {
+      const at::Tensor x = at::randn({rows, c.in});
+      EXPECT_TRUE(at::allclose(linear_t(x, w, bias), at::linear(x, weight, bias), 1e-4, 1e-4))
+          << rows << "x" << c.in << "x" << c.out;
+    }
+  }
+  const at::Tensor weight = at::randn({70, 131}) / std::sqrt(131.0), bias = at::randn({70});
+  const Matrix w = make_matrix(weight);
+  const at::Tensor x = at::randn({1024, 131});
+  const at::Tensor all = linear_t(x, w, bias);
+  EXPECT_TRUE(at::allclose(all, at::linear(x, weight, bias), 1e-4, 1e-4)) << "1024 rows";
+  for (std::int64_t rows = 1; rows <= 64; ++rows) {
+    const at::Tensor part = linear_t(x.narrow(0, 100, rows), w, bias);
+    EXPECT_TRUE(at::equal(part, all.narrow(0, 100, rows))) << rows << " rows";
+  }
+}
+
+KVSAFE_INSTANTIATE_CPU_COPIES(PackedGemmCopy);
 
 TEST(PackedGemm, InsideAParallelRegionItRunsOnTheCallingThread) {
   at::manual_seed(7);

@@ -14,11 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "common/cpu_kernels.h"
 #include "common/error.h"
 #include "engine/gguf_dequantize.h"
 #include "engine/packed_gemm.h"
 #include "engine/quantized_panels.h"
 #include "engine/transformer_blocks.h"
+#include "tests/testing/cpu_copies.h"
 
 namespace kvsafe::engine {
 namespace {
@@ -81,7 +83,7 @@ struct ThreadsGuard {
   ~ThreadsGuard() { at::set_num_threads(before); }
 };
 struct KernelsGuard {
-  ~KernelsGuard() { use_packed_matmul_kernels(nullptr); }
+  ~KernelsGuard() { use_cpu_kernels(std::nullopt); }
 };
 
 template <typename Body>
@@ -91,7 +93,7 @@ void with_threads(int threads, Body body) {
   body();
 }
 
-const std::vector<const char*> kCopies{"avx512", "avx2", "generic"};
+const std::vector<CpuKernels> kCopies{CpuKernels::kAvx512, CpuKernels::kAvx2, CpuKernels::kGeneric};
 
 TEST(QuantizedPanels, EveryWeightExpandsToTheDequantizersBits) {
   for (const FormatCase& f : kFormats) {
@@ -163,16 +165,22 @@ TEST(QuantizedPanels, EveryCopyExpandsATileLikeTheReference) {
     pack_quantized_panels(f.format, blocks, 32, 32, panels.data());
     std::vector<float> want(32 * 32), got(32 * 32);
     expand_tile_reference(f.format, panels.data(), want.data());
-    for (const char* copy : kCopies) {
-      if (!use_packed_matmul_kernels(copy)) continue;  // this CPU cannot run it
+    for (const CpuKernels copy : kCopies) {
+      if (!use_cpu_kernels(copy)) continue;  // this CPU cannot run it (CpuCopyTest cases say so)
       expand_tile(f.format, panels.data(), got.data());
-      EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << f.name << " " << copy;
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0)
+          << f.name << " " << cpu_kernels_name(copy);
     }
-    use_packed_matmul_kernels(nullptr);
+    use_cpu_kernels(std::nullopt);
   }
 }
 
-TEST(QuantizedPanels, ProductsHaveTheBitsOfFloatPanelsOnEveryCopyRowCountAndThreadCount) {
+// Each copy of the kernels, whichever CPU the tests run on.
+class QuantizedPanelsCopy : public kvsafe::testing::CpuCopyTest {};
+
+TEST_P(QuantizedPanelsCopy, ProductsHaveTheBitsOfFloatPanelsOnEveryRowCountAndThreadCount) {
+  const CpuKernels copy = this->copy();
+  EXPECT_EQ(packed_matmul_kernels(), copy);
   at::manual_seed(14);
   // 576 inputs: four slices of 128 and one of 64 when sliced; 96: a single short slice;
   // 3072: rows of 12 KiB, so 129 rows take several passes (chunks) over the panels.
@@ -180,7 +188,6 @@ TEST(QuantizedPanels, ProductsHaveTheBitsOfFloatPanelsOnEveryCopyRowCountAndThre
   struct Shape {
     std::int64_t in, out;
   };
-  const KernelsGuard kernels_guard;
   for (const FormatCase& f : kFormats) {
     for (const Shape s : {Shape{576, 70}, Shape{96, 200}, Shape{3072, 40}}) {
       const std::vector<std::byte> blocks = random_blocks(f, s.out, s.in, 15);
@@ -189,30 +196,31 @@ TEST(QuantizedPanels, ProductsHaveTheBitsOfFloatPanelsOnEveryCopyRowCountAndThre
       const Matrix floats = make_matrix(w);
       ASSERT_EQ(quantized.format, f.format);
       const at::Tensor bias = at::randn({s.out});
-      for (const char* copy : kCopies) {
-        if (!use_packed_matmul_kernels(copy)) continue;
-        for (const std::int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 32, 129}) {
-          const at::Tensor x = at::randn({rows, s.in});
-          at::Tensor want, want_bias;
-          with_threads(1, [&] {
-            want = linear_t(x, floats);
-            want_bias = linear_t(x, floats, bias);
+      for (const std::int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 32, 129}) {
+        const at::Tensor x = at::randn({rows, s.in});
+        at::Tensor want, want_bias;
+        with_threads(1, [&] {
+          want = linear_t(x, floats);
+          want_bias = linear_t(x, floats, bias);
+        });
+        const at::Tensor aten = at::linear(x, w);
+        EXPECT_TRUE(at::allclose(want, aten, 1e-4, 1e-4 * aten.abs().max().item<double>()))
+            << f.name << " " << rows << " rows against ATen";
+        for (const int threads : {1, 2}) {
+          with_threads(threads, [&] {
+            const std::string where = std::string(f.name) + " " + cpu_kernels_name(copy) + " " + std::to_string(rows) +
+                                      "x" + std::to_string(s.in) + "x" + std::to_string(s.out) + ", " +
+                                      std::to_string(threads) + " threads";
+            EXPECT_TRUE(at::equal(linear_t(x, quantized), want)) << where;
+            EXPECT_TRUE(at::equal(linear_t(x, quantized, bias), want_bias)) << where << " with bias";
           });
-          for (const int threads : {1, 2}) {
-            with_threads(threads, [&] {
-              const std::string where = std::string(f.name) + " " + copy + " " + std::to_string(rows) + "x" +
-                                        std::to_string(s.in) + "x" + std::to_string(s.out) + ", " +
-                                        std::to_string(threads) + " threads";
-              EXPECT_TRUE(at::equal(linear_t(x, quantized), want)) << where;
-              EXPECT_TRUE(at::equal(linear_t(x, quantized, bias), want_bias)) << where << " with bias";
-            });
-          }
         }
       }
-      use_packed_matmul_kernels(nullptr);
     }
   }
 }
+
+KVSAFE_INSTANTIATE_CPU_COPIES(QuantizedPanelsCopy);
 
 TEST(QuantizedPanels, GroupsMixFormatsAndARowKeepsItsBitsInAnyBatch) {
   at::manual_seed(16);
