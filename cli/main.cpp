@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "common/cpu_kernels.h"
 #include "common/error.h"
 #include "common/logging.h"
 
@@ -64,8 +65,11 @@ int run_kvsafe(int argc, char** argv) {
     kvsafe::configure_logging(
         {.format = log_format == "json" ? kvsafe::LogFormat::kJson : kvsafe::LogFormat::kText, .verbose = verbose});
     context.environment = kvsafe::Environment::from_process();
-    spdlog::debug("data dir: {} (from {}); model cache: {}", context.environment.data_dir.string(),
-                  context.environment.data_dir_source, context.environment.model_cache_dir.string());
+    spdlog::debug("data dir: {} (from {}); model cache: {}; CPU kernels: {}", context.environment.data_dir.string(),
+                  context.environment.data_dir_source, context.environment.model_cache_dir.string(),
+                  kvsafe::describe_cpu_kernels());
+    // A bad $KVSAFE_CPU_KERNELS stops every command here, with the copies this CPU runs.
+    kvsafe::active_cpu_kernels();
   });
 
   try {

@@ -2,9 +2,11 @@
 #include <fmt/format.h>
 #include <spdlog/version.h>
 #include <sqlite3.h>
+#include <torch/version.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "common/cpu_kernels.h"
 #include "common/version.h"
 
 namespace kvsafe::cli {
@@ -14,9 +16,8 @@ std::string version_text() {
   std::string text = fmt::format("kvsafe {}\n", build.version);
   text += fmt::format("  git commit: {}\n", build.git_commit);
   text += fmt::format("  compiler:   {} ({})\n", build.compiler, build.build_type);
-  // NOTE: libtorch is linked once the engine lands (issue 4); until then say so rather
-  // than print a version that is not in the binary.
-  text += "  libtorch:   not linked in this build (the engine arrives with issue 4)\n";
+  text += fmt::format("  libtorch:   {}\n", TORCH_VERSION);
+  text += fmt::format("  cpu kernels: {}\n", describe_cpu_kernels());
   text += fmt::format("  sqlite:     {} (SQLiteCpp {})\n", sqlite3_libversion(), SQLITECPP_VERSION);
   text += fmt::format("  spdlog:     {}.{}.{}, fmt {}\n", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH,
                       FMT_VERSION);

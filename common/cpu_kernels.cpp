@@ -107,7 +107,12 @@ bool use_cpu_kernels(std::optional<CpuKernels> copy) {
 }
 
 std::string describe_cpu_kernels() {
-  const CpuKernels active = active_cpu_kernels();
+  CpuKernels active{};
+  try {
+    active = active_cpu_kernels();
+  } catch (const InputError& e) {
+    return std::string("none (") + e.what() + ")";
+  }
   std::string why;
   if (g_forced.load(std::memory_order_relaxed) >= 0) {
     why = "; chosen by the caller";

@@ -45,7 +45,7 @@ CpuKernels active_cpu_kernels();
 bool use_cpu_kernels(std::optional<CpuKernels> copy);
 
 // One line for logs and `kvsafe --version`: "avx2 (CPU runs avx512, avx2, generic; forced by
-// KVSAFE_CPU_KERNELS)".
+// KVSAFE_CPU_KERNELS)"; never throws (a bad $KVSAFE_CPU_KERNELS is described, not raised).
 std::string describe_cpu_kernels();
 
 }  // namespace kvsafe

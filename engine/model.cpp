@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "common/cpu_kernels.h"
 #include "common/error.h"
 #include "engine/cpu_gemm.h"
 #include "engine/kv_cache.h"
@@ -199,6 +200,8 @@ Model::~Model() = default;
 std::unique_ptr<Model> Model::load(const std::filesystem::path& path, const ModelLoadOptions& options) {
   const c10::Device device = parse_device(options.device);
   const at::ScalarType dtype = parse_dtype(options.dtype, device);
+  // A bad $KVSAFE_CPU_KERNELS is refused here, before any work (common/cpu_kernels.h).
+  active_cpu_kernels();
   set_threads(options.threads);
   use_single_threaded_blas();  // the engine splits its products over ATen's pool instead
   const auto weights = WeightsLoader::open(path);
@@ -224,10 +227,11 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& path, const Mode
   }
   for (std::int64_t i = 0; i < c.num_layers; ++i) w.layers.push_back(load_layer(t, c, i));
   impl->weight_bytes = bytes_of(w);
-  spdlog::info("engine: loaded {} ({}, {} layers, {:.1f}M parameters in {:.0f} MB) on {} as {}; {} CPU threads",
-               path.string(), model_family_name(c.family), c.num_layers, static_cast<double>(impl->parameters) / 1e6,
-               static_cast<double>(impl->weight_bytes) / 1e6, device.str(), c10::toString(dtype),
-               at::get_num_threads());
+  spdlog::info(
+      "engine: loaded {} ({}, {} layers, {:.1f}M parameters in {:.0f} MB) on {} as {}; {} CPU threads; CPU kernels {}",
+      path.string(), model_family_name(c.family), c.num_layers, static_cast<double>(impl->parameters) / 1e6,
+      static_cast<double>(impl->weight_bytes) / 1e6, device.str(), c10::toString(dtype), at::get_num_threads(),
+      describe_cpu_kernels());
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 

@@ -46,6 +46,16 @@ constexpr ManifestEntry kEntries[] = {
      38024, ManifestKind::kData,
      "https://raw.githubusercontent.com/centerforaisafety/HarmBench/8e1604d1171fe8a48d8febecd22f600e462bdcdd/data/"
      "behavior_datasets/harmbench_behaviors_text_val.csv"},
+    {"ifeval/LICENSE", "c71d239df91726fc519c6eb72d318ec65820627232b2f796219e87dcf35d0ab4", 11357,
+     ManifestKind::kLicence,
+     "https://raw.githubusercontent.com/josejg/instruction_following_eval/0c495b2f95155e8b10acb919ae283bfb4d5be6e2/"
+     "LICENSE"},
+    {"ifeval/SOURCE.txt", "5fa0218e71178559658babd932c0851881833a0994f5ae3d38ca43b4f141153b", 613,
+     ManifestKind::kProvenance, ""},
+    {"ifeval/input_data.jsonl", "67ffeee0fcb87c317c5b08a2de85557b4a7e96ada6178aa645b4954fe4b53d49", 207111,
+     ManifestKind::kData,
+     "https://raw.githubusercontent.com/josejg/instruction_following_eval/0c495b2f95155e8b10acb919ae283bfb4d5be6e2/"
+     "instruction_following_eval/data/input_data.jsonl"},
     {"jailbreakbench/LICENSE", "7e1ae8f3676f39ff6e62af1743385c176a9476b1157f35bb9d05b4e6c65b7d94", 1076,
      ManifestKind::kLicence,
      "https://raw.githubusercontent.com/JailbreakBench/jailbreakbench/04f9f94844f09bd2168d3d83e5dd870cded9fc57/"

@@ -8,9 +8,11 @@
 
 #include <algorithm>
 
+#include "common/cpu_kernels.h"
 #include "common/error.h"
 
 #include "kernels/group_codec.h"
+#include "kernels/group_codec_cpu_avx2.h"
 #include "kernels/group_codec_cpu_avx512.h"
 #include "kernels/group_codec_impl.h"
 
@@ -22,14 +24,28 @@ constexpr std::int64_t kGrainElements = 1 << 15;
 std::int64_t grain(const CodecParams& p) {
   return std::max<std::int64_t>(1, kGrainElements / std::max(1, p.group_len));
 }
+
+// The vector path of the chosen copy of the CPU kernels (common/cpu_kernels.h): the AVX-512
+// groups for the avx512 copy on a CPU that has the extensions they use besides avx512f, the
+// AVX2 groups for the avx2 copy (or an avx512 one without those extensions), and the per-group
+// reference for the generic copy and the codecs no vector path covers.
+enum class CodecPath { kReference, kAvx2, kAvx512 };
+
+CodecPath codec_path(const CodecParams& p) {
+  const CpuKernels copy = active_cpu_kernels();
+  if (copy == CpuKernels::kAvx512 && detail::avx512_available() && detail::avx512_covers(p)) return CodecPath::kAvx512;
+  if (copy != CpuKernels::kGeneric && detail::avx2_available() && detail::avx2_covers(p)) return CodecPath::kAvx2;
+  return CodecPath::kReference;
+}
 }  // namespace
 
 void quantize_pack_cpu(const float* x, const CodecParams& p, std::uint8_t* codes, void* scales, void* zeros) {
   check_codec_params(p);
   const std::int64_t cb = codes_bytes(p);
-  const bool simd = detail::avx512_available() && detail::avx512_covers(p);
+  const CodecPath path = codec_path(p);
   at::parallel_for(0, p.n_groups, grain(p), [&](std::int64_t begin, std::int64_t end) {
-    if (simd) return detail::quantize_groups_avx512(x, p, begin, end, codes, scales, zeros);
+    if (path == CodecPath::kAvx512) return detail::quantize_groups_avx512(x, p, begin, end, codes, scales, zeros);
+    if (path == CodecPath::kAvx2) return detail::quantize_groups_avx2(x, p, begin, end, codes, scales, zeros);
     for (std::int64_t g = begin; g < end; ++g) {
       detail::quantize_group(x + g * p.group_len, p, g, codes + g * cb, scales, zeros, static_cast<int>(cb));
     }
@@ -40,9 +56,10 @@ void unpack_dequantize_cpu(const std::uint8_t* codes, const void* scales, const 
                            float* out) {
   check_codec_params(p);
   const std::int64_t cb = codes_bytes(p);
-  const bool simd = detail::avx512_available() && detail::avx512_covers(p);
+  const CodecPath path = codec_path(p);
   at::parallel_for(0, p.n_groups, grain(p), [&](std::int64_t begin, std::int64_t end) {
-    if (simd) return detail::dequantize_groups_avx512(codes, scales, zeros, p, begin, end, out);
+    if (path == CodecPath::kAvx512) return detail::dequantize_groups_avx512(codes, scales, zeros, p, begin, end, out);
+    if (path == CodecPath::kAvx2) return detail::dequantize_groups_avx2(codes, scales, zeros, p, begin, end, out);
     for (std::int64_t g = begin; g < end; ++g) {
       detail::dequantize_group(codes + g * cb, scales, zeros, p, g, out + g * p.group_len);
     }

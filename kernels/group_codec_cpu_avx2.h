@@ -1,0 +1,29 @@
+#pragma once
+// AVX2 paths of the CPU group codec (group_codec_cpu_avx2.cpp), private to kernels/: the
+// AVX-512 paths' counterpart for CPUs without AVX-512 (most AMD servers before Zen 4), eight
+// lanes at a time. Bit for bit the per-group reference of group_codec_impl.h, like the
+// AVX-512 paths: the same float32 operations in the same order (true divisions, the
+// magic-number round half to even, no FMA). Compiled for avx2 + f16c by function attribute;
+// callers check avx2_available() at run time.
+
+#include <cstdint>
+
+#include "kernels/group_codec.h"
+
+namespace kvsafe::kernels::detail {
+
+// This CPU runs the AVX2 paths (avx2 and f16c; checked once; false on non-x86 builds).
+bool avx2_available();
+
+// The codecs the AVX2 paths cover: the same as the AVX-512 paths (kIntSym, kIntAsym with any
+// bits and group length, kFp8E4M3/kFp8E5M2).
+bool avx2_covers(const CodecParams& p);
+
+// Groups [begin, end) of quantize_pack_cpu / unpack_dequantize_cpu (same pointers, same
+// layout as group_codec.h). Only for covered codecs on a CPU with avx2_available().
+void quantize_groups_avx2(const float* x, const CodecParams& p, std::int64_t begin, std::int64_t end,
+                          std::uint8_t* codes, void* scales, void* zeros);
+void dequantize_groups_avx2(const std::uint8_t* codes, const void* scales, const void* zeros, const CodecParams& p,
+                            std::int64_t begin, std::int64_t end, float* out);
+
+}  // namespace kvsafe::kernels::detail
