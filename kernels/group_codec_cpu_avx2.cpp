@@ -118,6 +118,83 @@ KVSAFE_TARGET float abs_max(const float* x, int n) {
   return reduce(mx, true);
 }
 
+// The first n (0..8) bytes at src as a little-endian word, and a word's first n bytes to dst.
+// NOTE: built from constant-size loads and stores in registers. A memcpy of a run-time length
+// is a call into libc (unpacking int2 codes was slower than the scalar reference), and a
+// narrow copy into a word on the stack read back whole stalls on store forwarding.
+inline std::uint64_t load_bytes(const std::uint8_t* src, int n) {
+  std::uint32_t lo = 0;
+  std::uint16_t mid = 0;
+  std::uint64_t all = 0;
+  switch (n) {
+    case 8:
+      std::memcpy(&all, src, 8);
+      return all;
+    case 7:
+      std::memcpy(&lo, src, 4);
+      std::memcpy(&mid, src + 4, 2);
+      return lo | std::uint64_t{mid} << 32 | std::uint64_t{src[6]} << 48;
+    case 6:
+      std::memcpy(&lo, src, 4);
+      std::memcpy(&mid, src + 4, 2);
+      return lo | std::uint64_t{mid} << 32;
+    case 5:
+      std::memcpy(&lo, src, 4);
+      return lo | std::uint64_t{src[4]} << 32;
+    case 4:
+      std::memcpy(&lo, src, 4);
+      return lo;
+    case 3:
+      std::memcpy(&mid, src, 2);
+      return mid | std::uint64_t{src[2]} << 16;
+    case 2:
+      std::memcpy(&mid, src, 2);
+      return mid;
+    case 1:
+      return src[0];
+    default:
+      return 0;
+  }
+}
+
+inline void store_bytes(std::uint8_t* dst, std::uint64_t word, int n) {
+  const auto lo = static_cast<std::uint32_t>(word);
+  const auto mid = static_cast<std::uint16_t>(word >> 32);
+  switch (n) {
+    case 8:
+      std::memcpy(dst, &word, 8);
+      return;
+    case 7:
+      std::memcpy(dst, &lo, 4);
+      std::memcpy(dst + 4, &mid, 2);
+      dst[6] = static_cast<std::uint8_t>(word >> 48);
+      return;
+    case 6:
+      std::memcpy(dst, &lo, 4);
+      std::memcpy(dst + 4, &mid, 2);
+      return;
+    case 5:
+      std::memcpy(dst, &lo, 4);
+      dst[4] = static_cast<std::uint8_t>(word >> 32);
+      return;
+    case 4:
+      std::memcpy(dst, &lo, 4);
+      return;
+    case 3:
+      std::memcpy(dst, &lo, 2);
+      dst[2] = static_cast<std::uint8_t>(word >> 16);
+      return;
+    case 2:
+      std::memcpy(dst, &lo, 2);
+      return;
+    case 1:
+      dst[0] = static_cast<std::uint8_t>(word);
+      return;
+    default:
+      return;
+  }
+}
+
 // Eight codes (int32 lanes, zero past the group) -> the first ceil(n * bits / 8) bytes at
 // dst, least significant bit first; writes no other byte.
 KVSAFE_TARGET inline void pack_store(__m256i codes, int n, int bits, std::uint8_t* dst) {
@@ -125,14 +202,13 @@ KVSAFE_TARGET inline void pack_store(__m256i codes, int n, int bits, std::uint8_
   _mm256_store_si256(reinterpret_cast<__m256i*>(c), codes);
   std::uint64_t word = 0;
   for (int i = 0; i < 8; ++i) word |= static_cast<std::uint64_t>(c[i]) << (i * bits);
-  std::memcpy(dst, &word, static_cast<std::size_t>((std::min(n, 8) * bits + 7) / 8));
+  store_bytes(dst, word, (std::min(n, 8) * bits + 7) / 8);
 }
 
 // Inverse of pack_store: eight codes from ceil(n * bits / 8) bytes at src (no byte past them
 // is read); lanes past n hold garbage, callers mask them.
 KVSAFE_TARGET inline __m256i load_unpack(const std::uint8_t* src, int n, int bits) {
-  std::uint64_t word = 0;
-  std::memcpy(&word, src, static_cast<std::size_t>((std::min(n, 8) * bits + 7) / 8));
+  const std::uint64_t word = load_bytes(src, (std::min(n, 8) * bits + 7) / 8);
   if (bits * 8 <= 32) {  // all eight codes in the low word: one variable shift per lane
     const __m256i shifts = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(bits));
     const __m256i v = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), shifts);
@@ -290,8 +366,7 @@ KVSAFE_TARGET void dequantize_fp8_group(const std::uint8_t* codes, const CodecPa
   const int n = p.group_len;
   for (int i = 0; i < n; i += 8) {
     const int m = std::min(n - i, 8);
-    std::uint64_t bytes = 0;
-    std::memcpy(&bytes, codes + i, static_cast<std::size_t>(m));
+    const std::uint64_t bytes = load_bytes(codes + i, m);
     const __m256i c = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(bytes)));
     const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x80)), 24);
     const __m256i exp = _mm256_srl_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x7f)), vmant);
