@@ -30,13 +30,22 @@ TEST(PromptSampling, DistinctSortedAndDeterministic) {
 
 TEST(PromptSampling, PinnedDraw) {
   // NOTE: if this changes, every seeded benchmark sample changes: do not "fix" the values,
-  // fix the code. Computed by this implementation and checked by hand against the
-  // algorithm in prompt_sampling.h for the first swap (seed 7, n 10: j = 0 + r mod 10).
-  SplitMix64 rng(7);
-  const std::uint64_t r = rng.next();
-  const std::vector<std::size_t> draw = sample_indices(10, 1, 7);
-  ASSERT_EQ(draw.size(), 1u);
-  EXPECT_EQ(draw[0], r % 10);  // threshold (2^64 - 10) mod 10 = 6: r >= 6 for this seed
+  // fix the code. The generator's first outputs for seed 1234567 are SplitMix64's published
+  // test values; the draws come from tests/oracles/prompt_sampling_oracle.py, the algorithm of
+  // prompt_sampling.h written out in Python.
+  SplitMix64 rng(1234567);
+  EXPECT_EQ(rng.next(), 6457827717110365317ULL);
+  EXPECT_EQ(rng.next(), 3203168211198807973ULL);
+  EXPECT_EQ(rng.next(), 9817491932198370423ULL);
+  EXPECT_EQ(sample_indices(10, 1, 7), (std::vector<std::size_t>{7}));
+  EXPECT_EQ(sample_indices(520, 20, 42), (std::vector<std::size_t>{27,  79,  91,  114, 134, 164, 226, 242, 255, 288,
+                                                                   310, 327, 360, 364, 373, 387, 444, 451, 453, 477}));
+  EXPECT_EQ(sample_indices(100, 10, 0), (std::vector<std::size_t>{0, 1, 21, 35, 38, 39, 55, 72, 79, 95}));
+  EXPECT_EQ(
+      sample_indices(313, 50, 2606),
+      (std::vector<std::size_t>{0,   4,   6,   7,   14,  15,  28,  34,  36,  38,  46,  47,  52,  53,  55,  69,  76,
+                                78,  79,  82,  85,  87,  102, 119, 124, 129, 130, 133, 136, 163, 166, 178, 189, 198,
+                                207, 226, 229, 232, 239, 245, 249, 253, 265, 268, 272, 279, 291, 294, 307, 310}));
 }
 
 TEST(PromptSampling, AllWhenAskingForMore) {

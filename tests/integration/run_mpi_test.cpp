@@ -104,7 +104,7 @@ TEST(RunMpiFaults, Sigusr1ThroughMpirunDrainsThenResumeCompletes) {
 TEST(RunMpiFaults, HungWorkerTimesOutItsShardGoesElsewhereAndTheJobEnds) {
   ScratchDir dir;
   const auto db = dir / "hang.db";
-  // worker_timeout_s: 3 in this grid; rank 1 hangs before its second shard.
+  // worker_timeout_s: 15 in this grid; rank 1 hangs before its second shard.
   const auto done =
       run_to_end(mpirun(3) + run_command(db, "stories_hang.yaml"), "KVSAFE_FAULT=hang:rank=1:after=1", dir / "err.txt");
   EXPECT_EQ(done.exit_code, 0) << "every shard was committed; the hung rank was aborted\n" << done.err;

@@ -70,15 +70,13 @@ TEST(RunInProcess, SigtermDrainsWithinGracePeriodThenResumeCompletes) {
     // NOTE: 400 ms per shard makes the run last ~5 s, so the signal lands mid-run.
     Child child(run_command(db), "KVSAFE_FAULT=delay:ms=400", dir / "err1.txt");
     ASSERT_TRUE(wait_for_count(db, "SELECT count(*) FROM shards WHERE status = 'done'", 2, std::chrono::seconds(40)));
-    const auto signalled = std::chrono::steady_clock::now();
     child.signal(SIGTERM);
-    const int code = child.wait(std::chrono::seconds(30));
-    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count();
-    ASSERT_EQ(code, kExitInterrupted) << child.err();
-    EXPECT_LT(waited, 20.0) << "grace_period_s is 20";
+    ASSERT_EQ(child.wait(std::chrono::seconds(60)), kExitInterrupted) << child.err();
     EXPECT_NE(child.err().find("stop signal"), std::string::npos) << child.err();
   }
-  // Drained: the shard in flight was committed, none is left half done or running.
+  // Drained within the grace period: the shard in flight was committed, none is left half done
+  // or running. NOTE: asserted by these events, not by a wall-clock bound: a drain past
+  // grace_period_s would stop hard and leave the shard running.
   EXPECT_EQ(count(db, "SELECT count(*) FROM shards WHERE status = 'running'"), 0);
   const auto done_before = count(db, "SELECT count(*) FROM shards WHERE status = 'done'");
   EXPECT_LT(done_before, kShards);
@@ -97,15 +95,16 @@ TEST(RunInProcess, SecondSignalStopsAtOnceAndResumeRedoesTheShardInFlight) {
   ScratchDir dir;
   const auto db = dir / "kill.db";
   {
-    Child child(run_command(db), "KVSAFE_FAULT=delay:ms=3000", dir / "err1.txt");
+    // NOTE: each shard sleeps a minute first; the run must end well inside that (the wait
+    // below gives up after 30 s), so it cannot have waited for the shard in flight, however
+    // busy the machine. The shard is then left running for the resume.
+    Child child(run_command(db), "KVSAFE_FAULT=delay:ms=60000", dir / "err1.txt");
     ASSERT_TRUE(
         wait_for_count(db, "SELECT count(*) FROM shards WHERE status = 'running'", 1, std::chrono::seconds(40)));
-    const auto signalled = std::chrono::steady_clock::now();
     child.signal(SIGTERM);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     child.signal(SIGINT);
     ASSERT_EQ(child.wait(std::chrono::seconds(30)), kExitInterrupted) << child.err();
-    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count(), 2.5);
   }
   EXPECT_EQ(count(db, "SELECT count(*) FROM shards WHERE status = 'running'"), 1) << "left for the resume";
   EXPECT_EQ(count(db, "SELECT count(*) FROM runs WHERE exit_code = 75 AND status = 'interrupted'"), 1);
