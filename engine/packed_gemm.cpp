@@ -369,7 +369,7 @@ static_assert(static_cast<int>(PanelFormat::kQ4_0) == 1 && static_cast<int>(Pane
               static_cast<int>(PanelFormat::kQ8_0) == 3);
 
 template <typename Copy, int kRows, int kTileRows>
-KernelSet make_kernel_set(CpuKernels copy) {
+constexpr KernelSet make_kernel_set(CpuKernels copy) {
   using T = CopyTables<Copy, kRows, kTileRows>;
   return {copy,
           kRows,
@@ -383,15 +383,19 @@ KernelSet make_kernel_set(CpuKernels copy) {
 // Row blocks of the AVX2 and baseline copies (see the NOTE above GenericCopy).
 constexpr int kAvx2Rows = 3, kAvx2TileRows = 2, kGenericRows = 1, kGenericTileRows = 1;
 
-const KernelSet kGenericSet = make_kernel_set<GenericCopy, kGenericRows, kGenericTileRows>(CpuKernels::kGeneric);
+constexpr KernelSet kGenericSet = make_kernel_set<GenericCopy, kGenericRows, kGenericTileRows>(CpuKernels::kGeneric);
 #if defined(KVSAFE_HAS_CPU_COPIES)
-const KernelSet kAvx512Set = make_kernel_set<Avx512Copy, 12, 8>(CpuKernels::kAvx512);
-const KernelSet kAvx2Set = make_kernel_set<Avx2Copy, kAvx2Rows, kAvx2TileRows>(CpuKernels::kAvx2);
+constexpr KernelSet kAvx512Set = make_kernel_set<Avx512Copy, 12, 8>(CpuKernels::kAvx512);
+constexpr KernelSet kAvx2Set = make_kernel_set<Avx2Copy, kAvx2Rows, kAvx2TileRows>(CpuKernels::kAvx2);
 #endif
 
 // The kernels of the copy common/cpu_kernels.h chose.
 const KernelSet& chosen_kernels() {
+#if defined(KVSAFE_HAS_CPU_COPIES)
   return *lanes::pick_copy<const KernelSet*>({.avx512 = &kAvx512Set, .avx2 = &kAvx2Set, .generic = &kGenericSet});
+#else
+  return kGenericSet;
+#endif
 }
 
 // Below this many multiply-adds a call is not worth waking the pool for.

@@ -104,9 +104,11 @@ TEST(AttentionCore, TheCopiesOfTheDecodeLoopsAgree) {
     if (avx512.defined() && avx2.defined()) {
       EXPECT_TRUE(at::equal(avx512, avx2)) << "head_dim " << dim;
     }
+#if !defined(__FMA__)  // a build for an FMA target contracts the generic copy too
     if (avx2.defined()) {
       EXPECT_FALSE(at::equal(avx2, generic)) << "the generic copy did not run (head_dim " << dim << ")";
     }
+#endif
   }
 }
 
