@@ -174,5 +174,30 @@ TEST_P(ElementwiseCpuCopy, VectorExpIsWithinFourUlpAndExactAtTheEnds) {
 
 KVSAFE_INSTANTIATE_CPU_COPIES(ElementwiseCpuCopy);
 
+TEST(ElementwiseCpu, TheAvx2AndAvx512CopiesGiveTheSameBits) {
+  // The same lane operations in the same order, FMAs included (engine/lanes16.h): a model's
+  // activations must not depend on which of the two a CPU has.
+  using kvsafe::testing::with_cpu_kernels;
+  if (!cpu_runs(CpuKernels::kAvx512) || !cpu_runs(CpuKernels::kAvx2)) GTEST_SKIP() << "needs both copies here";
+  at::manual_seed(9);
+  const at::Tensor x = at::randn({5, 576}) * 3, weight = at::randn({576});
+  const at::Tensor q = at::randn({2, 3, 4, 64}).transpose(1, 2);
+  const RopeCosSin rope{.cos = at::randn({2, 3, 48}), .sin = at::randn({2, 3, 48})};
+  const at::Tensor g = at::randn({7, 1537}) * 4, u = at::randn({7, 1537});
+  at::Tensor out[2][3];
+  int i = 0;
+  for (const CpuKernels copy : {CpuKernels::kAvx512, CpuKernels::kAvx2}) {
+    ASSERT_TRUE(with_cpu_kernels(copy, [&] {
+      out[i][0] = rms_norm(x, weight, 1e-5);
+      out[i][1] = apply_rope(q, rope);
+      out[i][2] = silu_mul_cpu(g, u);
+    }));
+    ++i;
+  }
+  EXPECT_TRUE(at::equal(out[0][0], out[1][0])) << "RMSNorm";
+  EXPECT_TRUE(at::equal(out[0][1], out[1][1])) << "RoPE";
+  EXPECT_TRUE(at::equal(out[0][2], out[1][2])) << "silu(g) * u";
+}
+
 }  // namespace
 }  // namespace kvsafe::engine
