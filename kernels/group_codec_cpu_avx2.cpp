@@ -401,6 +401,11 @@ KVSAFE_TARGET void quantize_groups_avx2(const float* x, const CodecParams& p, st
   const bool fp8 = p.codec == Codec::kFp8E4M3 || p.codec == Codec::kFp8E5M2;
   // Blocks of groups, each prefetching the groups kAheadBlocks blocks ahead, as the AVX-512
   // path does (its NOTE has the measurements).
+  // NOTE: this driver and int_group_scale repeat the AVX-512 file's on purpose. A shared
+  // template would have to call each path's always-inline helpers of another target from a
+  // default-target body, which GCC refuses (target specific option mismatch), and a helper
+  // left out of line loses its prefetches (GCC deletes calls to a function with no side
+  // effects; see the AVX-512 file).
   const auto ahead = [&](std::int64_t g0, std::int64_t blocks) {
     return std::min(end, g0 + blocks * kBlock) * p.group_len;
   };
