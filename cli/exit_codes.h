@@ -1,14 +1,15 @@
 #pragma once
-// Exit codes of the kvsafe command, documented in README.md so batch scripts can rely on them.
+// The kvsafe command's exit codes, as the CLI's files name them; the numbers live in
+// common/exit_codes.h.
+
+#include "common/exit_codes.h"
 
 namespace kvsafe::cli {
 
-inline constexpr int kExitOk = 0;           // did what was asked
-inline constexpr int kExitFailure = 1;      // an error, explained on stderr
-inline constexpr int kExitNotBuiltYet = 2;  // the subcommand exists but is not implemented yet
-inline constexpr int kExitUsage = 64;       // bad command line (BSD EX_USAGE)
-// `kvsafe run` stopped by SIGTERM/SIGINT/SIGUSR1 (SLURM time limit, preemption, Ctrl-C):
-// finished shards are committed; requeue the job and run again to resume (BSD EX_TEMPFAIL).
-inline constexpr int kExitInterrupted = 75;
+using kvsafe::kExitFailure;
+using kvsafe::kExitInterrupted;
+using kvsafe::kExitNotBuiltYet;
+using kvsafe::kExitOk;
+using kvsafe::kExitUsage;
 
 }  // namespace kvsafe::cli

@@ -99,17 +99,15 @@ int run_run(const RunFlags& flags, CommandContext& context, int* argc, char*** a
     return kExitUsage;
   }
   if (flags.dry_run) return print_dry_run(flags, context);
-  const worker::RunGridResult result =
-      worker::run_grid({.grid_path = flags.grid,
-                        .db_path = flags.db,
-                        .fresh = flags.fresh,
-                        .retry_failed = flags.retry_failed,
-                        .command_line = context.command_line,
-                        .environment = context.environment,
-                        .live_progress = ::isatty(STDERR_FILENO) == 1,
-                        .exit_codes = {.ok = kExitOk, .failed = kExitFailure, .interrupted = kExitInterrupted},
-                        .argc = argc,
-                        .argv = argv});
+  const worker::RunGridResult result = worker::run_grid({.grid_path = flags.grid,
+                                                         .db_path = flags.db,
+                                                         .fresh = flags.fresh,
+                                                         .retry_failed = flags.retry_failed,
+                                                         .command_line = context.command_line,
+                                                         .environment = context.environment,
+                                                         .live_progress = ::isatty(STDERR_FILENO) == 1,
+                                                         .argc = argc,
+                                                         .argv = argv});
   return result.exit_code;
 }
 

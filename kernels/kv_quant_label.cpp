@@ -49,7 +49,7 @@ std::string quantizer_label(KvScheme scheme, int bits, int value_bits, bool symm
     case KvScheme::kKivi: {
       std::string label = "kivi" + std::to_string(bits);
       if (value_bits > 0) label += "v" + std::to_string(value_bits);
-      if (group != 32) label += "-g" + std::to_string(group);
+      if (group != kKiviDefaultGroupSize) label += "-g" + std::to_string(group);
       if (value_group > 0) label += "-vg" + std::to_string(value_group);
       return label;
     }
@@ -158,7 +158,7 @@ KvLayerRule parse_quantizer(std::string_view label, std::vector<std::string_view
   } else if (starts_with(head, "kivi")) {
     q.scheme = KvScheme::kKivi;
     read_bits(head.substr(4));
-    q.group_size = 32;
+    q.group_size = kKiviDefaultGroupSize;
     while (!tokens->empty() && starts_with(tokens->front(), "g") && tokens->front().size() > 1 &&
            std::isdigit(static_cast<unsigned char>(tokens->front()[1]))) {
       q.group_size = to_int(label, tokens->front().substr(1), "a group size");
@@ -276,7 +276,7 @@ KvQuantSpec parse_kv_label(std::string_view label) {
   spec.key_granularity = q.key_granularity;
   spec.value_granularity = q.value_granularity;
   spec.group_size = q.group_size;
-  if (spec.scheme == KvScheme::kKivi) spec.residual = 128;  // KIVI's published window unless -r says
+  if (spec.scheme == KvScheme::kKivi) spec.residual = kKiviDefaultResidual;  // unless -r says
   for (std::string_view t : tokens) {
     if (t.size() > 1 && t[0] == 'r' && std::isdigit(static_cast<unsigned char>(t[1]))) {
       spec.residual = to_int(label, t.substr(1), "the residual window");

@@ -52,6 +52,11 @@ std::optional<Fp8ScaleSource> parse_fp8_scale_source(std::string_view text);
 // Every scheme name, in enum order (for "expected one of" messages).
 const std::vector<std::string_view>& kv_scheme_names();
 
+// KIVI's published configuration (Liu et al. 2024): keys and values in groups of 32, the
+// latest 128 tokens kept in full precision. The grid's defaults and the labels' implied values.
+inline constexpr int kKiviDefaultGroupSize = 32;
+inline constexpr int kKiviDefaultResidual = 128;
+
 bool is_llama_cpp(KvScheme scheme);  // q8_0 .. q5_1
 bool is_fp8(KvScheme scheme);
 // Payload bits of a fixed-width scheme (fp8 8, q8_0 8, q4_* 4, q5_* 5); 0 for int/kivi/none.

@@ -50,9 +50,6 @@ constexpr std::array<std::string_view, 4> kGranularities = {"per_token", "per_ch
 constexpr std::array<std::string_view, 2> kPlacements = {"projection", "cache"};
 constexpr std::array<std::string_view, 2> kPrefill = {"exact", "quantized"};
 
-// KIVI's published configuration: groups of 32, a 128-token full-precision window.
-constexpr int kKiviDefaultGroupSize = 32;
-constexpr int kKiviDefaultResidual = 128;
 // More specs than any real grid needs from one entry (the paper's whole grid has 14).
 constexpr std::size_t kMaxEntryCombinations = 100'000;
 
@@ -506,8 +503,8 @@ class EntryParser {
       const KvScheme scheme = spec.scheme;
       const bool quantizes = scheme != KvScheme::kNone;
       if (scheme == KvScheme::kKivi) {
-        if (!set_keys.count("group_size")) spec.group_size = kKiviDefaultGroupSize;
-        if (!set_keys.count("residual")) spec.residual = kKiviDefaultResidual;
+        if (!set_keys.count("group_size")) spec.group_size = kernels::kKiviDefaultGroupSize;
+        if (!set_keys.count("residual")) spec.residual = kernels::kKiviDefaultResidual;
       }
       relevant["bits"] = relevant["bits"] || scheme == KvScheme::kInt || scheme == KvScheme::kKivi;
       for (const char* k : {"symmetric", "granularity", "key_granularity", "value_granularity"}) {

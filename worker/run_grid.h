@@ -16,14 +16,15 @@
 #include <string>
 
 #include "common/environment.h"
+#include "common/exit_codes.h"
 #include "orchestrator/scheduler.h"
 
 namespace kvsafe::worker {
 
 struct RunExitCodes {
-  int ok = 0;           // every shard committed
-  int failed = 1;       // a cell failed, or shards were left without a worker
-  int interrupted = 3;  // a stop signal: requeue the job and run again to resume
+  int ok = kExitOk;                    // every shard committed
+  int failed = kExitFailure;           // a cell failed, or shards were left without a worker
+  int interrupted = kExitInterrupted;  // a stop signal: requeue the job and run again to resume
 };
 
 struct RunGridOptions {

@@ -19,6 +19,8 @@
 #include <tuple>
 #include <vector>
 
+#include "common/exit_codes.h"
+
 namespace kvsafe::testing {
 
 inline std::filesystem::path run_fixture(const std::string& name) {
@@ -181,6 +183,6 @@ inline std::vector<GenerationKey> generation_rows(const std::filesystem::path& d
 
 inline constexpr int kShards = 12;       // fixtures/stories_run.yaml: 3 cells x 4 shards
 inline constexpr int kGenerations = 24;  // 3 cells x 8 prompts
-inline constexpr int kExitInterrupted = 75;
+using kvsafe::kExitInterrupted;          // common/exit_codes.h
 
 }  // namespace kvsafe::testing
