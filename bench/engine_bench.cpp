@@ -119,10 +119,10 @@ constexpr kvsafe::CpuKernels kCopies[] = {kvsafe::CpuKernels::kAvx512, kvsafe::C
 bool use_copy_of(benchmark::State& state) {
   const kvsafe::CpuKernels copy = kCopies[state.range(0)];
   if (!kvsafe::use_cpu_kernels(copy)) {
-    state.SkipWithError((std::string("no ") + kvsafe::cpu_kernels_name(copy) + " here").c_str());
+    state.SkipWithError(("no " + std::string(kvsafe::to_string(copy)) + " here").c_str());
     return false;
   }
-  state.SetLabel(kvsafe::cpu_kernels_name(copy));
+  state.SetLabel(std::string(kvsafe::to_string(copy)));
   return true;
 }
 
@@ -356,7 +356,8 @@ int main(int argc, char** argv) {
   std::printf("threads %d; BLAS libraries loaded: %s; calls go to %s\n", at::get_num_threads(),
               blas.empty() ? "(none found)" : blas.c_str(), kvsafe::engine::blas_description());
   std::printf("1024^3 fp32 matmul: %.1f GFLOP/s with OpenBLAS's threads, %.1f GFLOP/s in the engine's %s kernels\n",
-              blas_threads_gflops, packed_gflops, kvsafe::cpu_kernels_name(kvsafe::engine::packed_matmul_kernels()));
+              blas_threads_gflops, packed_gflops,
+              std::string(kvsafe::to_string(kvsafe::engine::packed_matmul_kernels())).c_str());
   std::fflush(stdout);
   std::printf(
       "fp32 matmul %.1f GFLOP/s; copy %.1f GB/s; %.1fM parameters -> roofline %.0f tokens/s; batch-1 "

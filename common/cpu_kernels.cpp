@@ -35,7 +35,7 @@ std::string runnable_list() {
   std::string out;
   for (const CpuKernels copy : runnable_cpu_kernels()) {
     if (!out.empty()) out += ", ";
-    out += cpu_kernels_name(copy);
+    out += to_string(copy);
   }
   return out;
 }
@@ -57,7 +57,7 @@ std::optional<CpuKernels> from_environment() {
 
 }  // namespace
 
-const char* cpu_kernels_name(CpuKernels copy) {
+std::string_view to_string(CpuKernels copy) {
   switch (copy) {
     case CpuKernels::kGeneric:
       return "generic";
@@ -71,7 +71,7 @@ const char* cpu_kernels_name(CpuKernels copy) {
 
 std::optional<CpuKernels> parse_cpu_kernels(std::string_view name) {
   for (const CpuKernels copy : {CpuKernels::kGeneric, CpuKernels::kAvx2, CpuKernels::kAvx512}) {
-    if (name == cpu_kernels_name(copy)) return copy;
+    if (name == to_string(copy)) return copy;
   }
   return std::nullopt;
 }
@@ -119,7 +119,7 @@ std::string describe_cpu_kernels() {
   } else if (from_environment().has_value()) {
     why = "; forced by KVSAFE_CPU_KERNELS";
   }
-  return std::string(cpu_kernels_name(active)) + " (CPU runs " + runnable_list() + why + ")";
+  return std::string(to_string(active)) + " (CPU runs " + runnable_list() + why + ")";
 }
 
 }  // namespace kvsafe

@@ -21,8 +21,8 @@ enum class CpuKernels {
   kAvx512,   // AVX-512F (+ FMA)
 };
 
-// "generic", "avx2", "avx512".
-const char* cpu_kernels_name(CpuKernels copy);
+// "generic", "avx2", "avx512" (the names $KVSAFE_CPU_KERNELS takes).
+std::string_view to_string(CpuKernels copy);
 
 // The copy named `name`, or nullopt for an unknown name.
 std::optional<CpuKernels> parse_cpu_kernels(std::string_view name);

@@ -51,7 +51,6 @@ Environment Environment::from_process(const std::filesystem::path& start) {
     const long value = std::strtol(threads.c_str(), &end, 10);
     env.threads = (*end == '\0' && value > 0 && value <= 4096) ? static_cast<int>(value) : 0;
   }
-  env.cpu_kernels = cpu_kernels_from_process();
   env.launched_by_mpi = !env_or_empty("OMPI_COMM_WORLD_SIZE").empty() || !env_or_empty("PMI_SIZE").empty() ||
                         !env_or_empty("PMIX_RANK").empty();
   return env;

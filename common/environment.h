@@ -26,9 +26,6 @@ struct Environment {
   // True when an MPI launcher started this process (mpirun/mpiexec set OMPI_COMM_WORLD_SIZE,
   // PMI_SIZE or PMIX_RANK): `kvsafe run` then calls MPI_Init; otherwise it runs in process.
   bool launched_by_mpi = false;
-  // $KVSAFE_CPU_KERNELS: "avx512", "avx2" or "generic" forces that copy of the CPU kernels
-  // (common/cpu_kernels.h); empty = the best this CPU runs.
-  std::string cpu_kernels;
 
   // Reads the process environment. `start` is where ../shared is looked for (default:
   // the current directory and its parents).
@@ -39,8 +36,9 @@ struct Environment {
   // environment. Returns false when the name is unset.
   bool lookup(const std::string& name, std::string* value) const;
 
-  // $KVSAFE_CPU_KERNELS alone, for common/cpu_kernels.cpp, which needs it in processes that
-  // never build an Environment (tests, benchmarks).
+  // $KVSAFE_CPU_KERNELS: "avx512", "avx2" or "generic" forces that copy of the CPU kernels;
+  // empty = the best this CPU runs. Read by common/cpu_kernels.cpp when a kernel first asks,
+  // also in processes that never build an Environment (tests, benchmarks).
   static std::string cpu_kernels_from_process();
 };
 

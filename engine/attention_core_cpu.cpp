@@ -197,7 +197,6 @@ template <int kChunks>
 void decode_values_generic(const Task& t) {
   decode_values_body<lanes::GenericLanes, kChunks>(t);
 }
-#if defined(KVSAFE_HAS_CPU_COPIES)
 template <int kChunks>
 KVSAFE_TARGET_AVX512 void decode_scores_avx512(const Task& t, float scale, bool mask) {
   decode_scores_body<lanes::Avx512Lanes, kChunks>(t, scale, mask);
@@ -214,7 +213,6 @@ template <int kChunks>
 KVSAFE_TARGET_AVX2 void decode_values_avx2(const Task& t) {
   decode_values_body<lanes::Avx2Lanes, kChunks>(t);
 }
-#endif
 
 using ScoresKernel = void (*)(const Task&, float, bool);
 using ValuesKernel = void (*)(const Task&);
@@ -230,7 +228,6 @@ template <std::size_t... I>
 constexpr KernelTable generic_kernels(std::index_sequence<I...>) {
   return {DecodeKernels{&decode_scores_generic<I + 1>, &decode_values_generic<I + 1>}...};
 }
-#if defined(KVSAFE_HAS_CPU_COPIES)
 template <std::size_t... I>
 constexpr KernelTable avx512_kernels(std::index_sequence<I...>) {
   return {DecodeKernels{&decode_scores_avx512<I + 1>, &decode_values_avx512<I + 1>}...};
@@ -239,7 +236,6 @@ template <std::size_t... I>
 constexpr KernelTable avx2_kernels(std::index_sequence<I...>) {
   return {DecodeKernels{&decode_scores_avx2<I + 1>, &decode_values_avx2<I + 1>}...};
 }
-#endif
 
 // The vector kernels for head_dim in the chosen copy, or nullptr members when it is not a
 // multiple of 16 up to 256 (then the scalar loops below run).
@@ -247,13 +243,9 @@ DecodeKernels decode_kernels(std::int64_t dim) {
   if (dim % 16 != 0 || dim / 16 < 1 || dim / 16 > kMaxChunks) return {nullptr, nullptr};
   const auto index = static_cast<std::size_t>(dim / 16 - 1);
   static constexpr KernelTable kGeneric = generic_kernels(std::make_index_sequence<kMaxChunks>{});
-#if defined(KVSAFE_HAS_CPU_COPIES)
   static constexpr KernelTable kAvx512 = avx512_kernels(std::make_index_sequence<kMaxChunks>{});
   static constexpr KernelTable kAvx2 = avx2_kernels(std::make_index_sequence<kMaxChunks>{});
   return lanes::pick_copy<const KernelTable*>({.avx512 = &kAvx512, .avx2 = &kAvx2, .generic = &kGeneric})->at(index);
-#else
-  return kGeneric[index];
-#endif
 }
 
 // Scalar loops for any head_dim (stories260K has 8).

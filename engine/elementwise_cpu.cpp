@@ -127,13 +127,9 @@ template <typename L>
     silu_mul_body<L>(g, u, out, n);                                                                \
   }
 KVSAFE_ELEMENTWISE_COPIES(, generic, lanes::GenericLanes)
-#if defined(KVSAFE_HAS_CPU_COPIES)
 KVSAFE_ELEMENTWISE_COPIES(KVSAFE_TARGET_AVX512, avx512, lanes::Avx512Lanes)
 KVSAFE_ELEMENTWISE_COPIES(KVSAFE_TARGET_AVX2, avx2, lanes::Avx2Lanes)
 #define KVSAFE_PICK(name) lanes::pick_copy<decltype(&name##_generic)>({name##_avx512, name##_avx2, name##_generic})
-#else
-#define KVSAFE_PICK(name) (&name##_generic)
-#endif
 #undef KVSAFE_ELEMENTWISE_COPIES
 
 }  // namespace

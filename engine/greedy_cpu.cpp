@@ -61,7 +61,6 @@ using RowsFn = void (*)(const float* x, std::int64_t n, std::int64_t begin, std:
 void rows_generic(const float* x, std::int64_t n, std::int64_t begin, std::int64_t end, std::int64_t* out) {
   for (std::int64_t r = begin; r < end; ++r) out[r] = row_argmax<lanes::GenericLanes>(x + r * n, n);
 }
-#if defined(KVSAFE_HAS_CPU_COPIES)
 KVSAFE_TARGET_AVX512 void rows_avx512(const float* x, std::int64_t n, std::int64_t begin, std::int64_t end,
                                       std::int64_t* out) {
   for (std::int64_t r = begin; r < end; ++r) out[r] = row_argmax<lanes::Avx512Lanes>(x + r * n, n);
@@ -70,7 +69,6 @@ KVSAFE_TARGET_AVX2 void rows_avx2(const float* x, std::int64_t n, std::int64_t b
                                   std::int64_t* out) {
   for (std::int64_t r = begin; r < end; ++r) out[r] = row_argmax<lanes::Avx2Lanes>(x + r * n, n);
 }
-#endif
 
 }  // namespace
 
@@ -81,11 +79,7 @@ at::Tensor greedy_tokens(const at::Tensor& logits) {
   const std::int64_t n = rows.size(-1), count = rows.numel() / n;
   std::vector<std::int64_t> shape(rows.sizes().begin(), rows.sizes().end() - 1);
   at::Tensor out = at::empty(shape, rows.options().dtype(at::kLong));
-#if defined(KVSAFE_HAS_CPU_COPIES)
   const RowsFn fn = lanes::pick_copy<RowsFn>({.avx512 = &rows_avx512, .avx2 = &rows_avx2, .generic = &rows_generic});
-#else
-  const RowsFn fn = &rows_generic;
-#endif
   const float* x = rows.data_ptr<float>();
   std::int64_t* ids = out.data_ptr<std::int64_t>();
   // About 16K floats a task: a row of a large vocabulary, or several short ones.

@@ -296,11 +296,15 @@ KVSAFE_LANES_INLINE typename L::F exp16(const typename L::F& in) {
 // The target attributes of the AVX-512 and AVX2 copies. A copy is a function (or a static
 // member template) with one of these, whose body calls a kernel body template with the
 // matching lane set; the attribute cannot be a template argument, so each file spells out its
-// copies. Every kernel picks its copy with kvsafe::active_cpu_kernels().
+// copies. Every kernel picks its copy with pick_copy() below.
 #if defined(__x86_64__) && defined(__GNUC__)
 #define KVSAFE_TARGET_AVX512 [[gnu::target("avx512f,fma")]]
 #define KVSAFE_TARGET_AVX2 [[gnu::target("avx2,fma")]]
-#define KVSAFE_HAS_CPU_COPIES 1
+#else
+// Elsewhere the three copies compile for the default target and only the generic one runs
+// (common/cpu_kernels.h: such a CPU runs kGeneric alone), so no kernel file needs a guard.
+#define KVSAFE_TARGET_AVX512
+#define KVSAFE_TARGET_AVX2
 #endif
 
 namespace kvsafe::engine::lanes {
@@ -313,11 +317,9 @@ struct Copies {
   T generic;
 };
 
-// The entry of `copies` for the copy common/cpu_kernels.h chose (the generic one where the
-// build has no x86 copies: there, the only one a CPU runs).
+// The entry of `copies` for the copy common/cpu_kernels.h chose.
 template <typename T>
 T pick_copy(const Copies<T>& copies) {
-#if defined(KVSAFE_HAS_CPU_COPIES)
   switch (active_cpu_kernels()) {
     case CpuKernels::kAvx512:
       return copies.avx512;
@@ -326,7 +328,6 @@ T pick_copy(const Copies<T>& copies) {
     case CpuKernels::kGeneric:
       break;
   }
-#endif
   return copies.generic;
 }
 

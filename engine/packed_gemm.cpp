@@ -305,7 +305,6 @@ struct GenericCopy {
   }
 };
 
-#if defined(KVSAFE_HAS_CPU_COPIES)
 struct Avx512Copy {
   using L = lanes::Avx512Lanes;
   template <int kRows>
@@ -337,7 +336,6 @@ struct Avx2Copy {
     expand_tiles<L, kFormat>(tiles, count, dst);
   }
 };
-#endif
 
 // A copy's kernels by row count (entry r - 1 takes r rows) and by panel format.
 template <typename Copy, int kRows, int kTileRows>
@@ -384,18 +382,12 @@ constexpr KernelSet make_kernel_set(CpuKernels copy) {
 constexpr int kAvx2Rows = 3, kAvx2TileRows = 2, kGenericRows = 1, kGenericTileRows = 1;
 
 constexpr KernelSet kGenericSet = make_kernel_set<GenericCopy, kGenericRows, kGenericTileRows>(CpuKernels::kGeneric);
-#if defined(KVSAFE_HAS_CPU_COPIES)
 constexpr KernelSet kAvx512Set = make_kernel_set<Avx512Copy, 12, 8>(CpuKernels::kAvx512);
 constexpr KernelSet kAvx2Set = make_kernel_set<Avx2Copy, kAvx2Rows, kAvx2TileRows>(CpuKernels::kAvx2);
-#endif
 
 // The kernels of the copy common/cpu_kernels.h chose.
 const KernelSet& chosen_kernels() {
-#if defined(KVSAFE_HAS_CPU_COPIES)
   return *lanes::pick_copy<const KernelSet*>({.avx512 = &kAvx512Set, .avx2 = &kAvx2Set, .generic = &kGenericSet});
-#else
-  return kGenericSet;
-#endif
 }
 
 // Below this many multiply-adds a call is not worth waking the pool for.

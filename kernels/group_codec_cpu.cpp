@@ -31,10 +31,25 @@ std::int64_t grain(const CodecParams& p) {
 // reference for the generic copy and the codecs no vector path covers.
 enum class CodecPath { kReference, kAvx2, kAvx512 };
 
+// The codecs both vector paths cover: the integer ones (any bits, any group length) and fp8.
+// The llama.cpp block types stay on the reference.
+bool vector_paths_cover(const CodecParams& p) {
+  switch (p.codec) {
+    case Codec::kIntSym:
+    case Codec::kIntAsym:
+    case Codec::kFp8E4M3:
+    case Codec::kFp8E5M2:
+      return true;
+    default:
+      return false;
+  }
+}
+
 CodecPath codec_path(const CodecParams& p) {
+  if (!vector_paths_cover(p)) return CodecPath::kReference;
   const CpuKernels copy = active_cpu_kernels();
-  if (copy == CpuKernels::kAvx512 && detail::avx512_available() && detail::avx512_covers(p)) return CodecPath::kAvx512;
-  if (copy != CpuKernels::kGeneric && detail::avx2_available() && detail::avx2_covers(p)) return CodecPath::kAvx2;
+  if (copy == CpuKernels::kAvx512 && detail::avx512_available()) return CodecPath::kAvx512;
+  if (copy != CpuKernels::kGeneric && detail::avx2_available()) return CodecPath::kAvx2;
   return CodecPath::kReference;
 }
 }  // namespace

@@ -22,18 +22,6 @@
 
 namespace kvsafe::kernels::detail {
 
-bool avx2_covers(const CodecParams& p) {
-  switch (p.codec) {
-    case Codec::kIntSym:
-    case Codec::kIntAsym:
-    case Codec::kFp8E4M3:
-    case Codec::kFp8E5M2:
-      return true;
-    default:
-      return false;
-  }
-}
-
 #if defined(KVSAFE_AVX2)
 
 bool avx2_available() {

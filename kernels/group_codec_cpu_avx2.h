@@ -15,12 +15,9 @@ namespace kvsafe::kernels::detail {
 // This CPU runs the AVX2 paths (avx2 and f16c; checked once; false on non-x86 builds).
 bool avx2_available();
 
-// The codecs the AVX2 paths cover: the same as the AVX-512 paths (kIntSym, kIntAsym with any
-// bits and group length, kFp8E4M3/kFp8E5M2).
-bool avx2_covers(const CodecParams& p);
-
 // Groups [begin, end) of quantize_pack_cpu / unpack_dequantize_cpu (same pointers, same
-// layout as group_codec.h). Only for covered codecs on a CPU with avx2_available().
+// layout as group_codec.h). Only for the codecs vector_paths_cover() (group_codec_cpu.cpp) names, on a
+// CPU with avx2_available().
 void quantize_groups_avx2(const float* x, const CodecParams& p, std::int64_t begin, std::int64_t end,
                           std::uint8_t* codes, void* scales, void* zeros);
 void dequantize_groups_avx2(const std::uint8_t* codes, const void* scales, const void* zeros, const CodecParams& p,

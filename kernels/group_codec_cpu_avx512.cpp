@@ -27,18 +27,6 @@
 
 namespace kvsafe::kernels::detail {
 
-bool avx512_covers(const CodecParams& p) {
-  switch (p.codec) {
-    case Codec::kIntSym:
-    case Codec::kIntAsym:
-    case Codec::kFp8E4M3:
-    case Codec::kFp8E5M2:
-      return true;
-    default:
-      return false;
-  }
-}
-
 #if defined(KVSAFE_AVX512)
 
 bool avx512_available() {

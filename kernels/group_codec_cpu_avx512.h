@@ -15,12 +15,9 @@ namespace kvsafe::kernels::detail {
 // This CPU runs the AVX-512 paths (checked once; false on non-x86 builds).
 bool avx512_available();
 
-// The codecs the AVX-512 paths cover: kIntSym, kIntAsym (any bits, any group_len) and
-// kFp8E4M3/kFp8E5M2. The llama.cpp block types stay on the scalar reference.
-bool avx512_covers(const CodecParams& p);
-
 // Groups [begin, end) of quantize_pack_cpu / unpack_dequantize_cpu (same pointers, same
-// layout as group_codec.h). Only for covered codecs on a CPU with avx512_available().
+// layout as group_codec.h). Only for the codecs vector_paths_cover() (group_codec_cpu.cpp) names, on a
+// CPU with avx512_available().
 void quantize_groups_avx512(const float* x, const CodecParams& p, std::int64_t begin, std::int64_t end,
                             std::uint8_t* codes, void* scales, void* zeros);
 void dequantize_groups_avx512(const std::uint8_t* codes, const void* scales, const void* zeros, const CodecParams& p,

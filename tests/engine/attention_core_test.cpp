@@ -94,7 +94,7 @@ TEST(AttentionCore, TheCopiesOfTheDecodeLoopsAgree) {
     for (const CpuKernels copy : {CpuKernels::kAvx512, CpuKernels::kAvx2, CpuKernels::kGeneric}) {
       with_cpu_kernels(copy, [&] {
         const at::Tensor out = attention_core_cpu(q, k, v, allowed, 0.125, 0);
-        EXPECT_LT((out - reference).abs().max().item<double>(), 1e-5) << cpu_kernels_name(copy) << " " << dim;
+        EXPECT_LT((out - reference).abs().max().item<double>(), 1e-5) << to_string(copy) << " " << dim;
         by_copy[static_cast<int>(copy)] = out;
       });
     }

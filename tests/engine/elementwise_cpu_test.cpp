@@ -104,7 +104,6 @@ void exp_generic(const float* x, float* y) {
   using L = lanes::GenericLanes;
   lanes::store(y, lanes::exp16<L>(lanes::load<L::F>(x)));
 }
-#if defined(KVSAFE_HAS_CPU_COPIES)
 KVSAFE_TARGET_AVX512 void exp_avx512(const float* x, float* y) {
   using L = lanes::Avx512Lanes;
   lanes::store(y, lanes::exp16<L>(lanes::load<L::F>(x)));
@@ -113,15 +112,10 @@ KVSAFE_TARGET_AVX2 void exp_avx2(const float* x, float* y) {
   using L = lanes::Avx2Lanes;
   lanes::store(y, lanes::exp16<L>(lanes::load<L::F>(x)));
 }
-#endif
 
 // The copy of exp16 the kernels run now.
 ExpFn exp_copy() {
-#if defined(KVSAFE_HAS_CPU_COPIES)
   return lanes::pick_copy<ExpFn>({.avx512 = &exp_avx512, .avx2 = &exp_avx2, .generic = &exp_generic});
-#else
-  return &exp_generic;
-#endif
 }
 
 TEST_P(ElementwiseCpuCopy, VectorExpIsWithinFourUlpAndExactAtTheEnds) {
@@ -174,9 +168,10 @@ TEST_P(ElementwiseCpuCopy, VectorExpIsWithinFourUlpAndExactAtTheEnds) {
 
 KVSAFE_INSTANTIATE_CPU_COPIES(ElementwiseCpuCopy);
 
-TEST(ElementwiseCpu, TheAvx2AndAvx512CopiesGiveTheSameBits) {
+TEST(ElementwiseCpu, TheAvx2AndAvx512CopiesGiveTheSameBitsAndTheGenericOneRuns) {
   // The same lane operations in the same order, FMAs included (engine/lanes16.h): a model's
-  // activations must not depend on which of the two a CPU has.
+  // activations must not depend on which of the two a CPU has. The generic copy has no FMA:
+  // some bits differ, which proves the AVX2 copy is not the generic one under another name.
   using kvsafe::testing::with_cpu_kernels;
   if (!cpu_runs(CpuKernels::kAvx512) || !cpu_runs(CpuKernels::kAvx2)) GTEST_SKIP() << "needs both copies here";
   at::manual_seed(9);
@@ -184,19 +179,25 @@ TEST(ElementwiseCpu, TheAvx2AndAvx512CopiesGiveTheSameBits) {
   const at::Tensor q = at::randn({2, 3, 4, 64}).transpose(1, 2);
   const RopeCosSin rope{.cos = at::randn({2, 3, 48}), .sin = at::randn({2, 3, 48})};
   const at::Tensor g = at::randn({7, 1537}) * 4, u = at::randn({7, 1537});
-  at::Tensor out[2][3];
-  int i = 0;
-  for (const CpuKernels copy : {CpuKernels::kAvx512, CpuKernels::kAvx2}) {
+  const char* what[3] = {"RMSNorm", "RoPE", "silu(g) * u"};
+  at::Tensor out[3][3];  // [copy][op]
+  for (const CpuKernels copy : {CpuKernels::kAvx512, CpuKernels::kAvx2, CpuKernels::kGeneric}) {
+    at::Tensor* o = out[static_cast<int>(copy)];
     ASSERT_TRUE(with_cpu_kernels(copy, [&] {
-      out[i][0] = rms_norm(x, weight, 1e-5);
-      out[i][1] = apply_rope(q, rope);
-      out[i][2] = silu_mul_cpu(g, u);
+      o[0] = rms_norm(x, weight, 1e-5);
+      o[1] = apply_rope(q, rope);
+      o[2] = silu_mul_cpu(g, u);
     }));
-    ++i;
   }
-  EXPECT_TRUE(at::equal(out[0][0], out[1][0])) << "RMSNorm";
-  EXPECT_TRUE(at::equal(out[0][1], out[1][1])) << "RoPE";
-  EXPECT_TRUE(at::equal(out[0][2], out[1][2])) << "silu(g) * u";
+  const auto& avx512 = out[static_cast<int>(CpuKernels::kAvx512)];
+  const auto& avx2 = out[static_cast<int>(CpuKernels::kAvx2)];
+  const auto& generic = out[static_cast<int>(CpuKernels::kGeneric)];
+  for (int op = 0; op < 3; ++op) {
+    EXPECT_TRUE(at::equal(avx512[op], avx2[op])) << what[op];
+#if !defined(__FMA__)  // a build for an FMA target contracts the generic copy too
+    EXPECT_FALSE(at::equal(avx2[op], generic[op])) << what[op] << ": the generic copy did not run";
+#endif
+  }
 }
 
 }  // namespace

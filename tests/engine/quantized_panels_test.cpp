@@ -169,7 +169,7 @@ TEST(QuantizedPanels, EveryCopyExpandsATileLikeTheReference) {
       if (!use_cpu_kernels(copy)) continue;  // this CPU cannot run it (CpuCopyTest cases say so)
       expand_tile(f.format, panels.data(), got.data());
       EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0)
-          << f.name << " " << cpu_kernels_name(copy);
+          << f.name << " " << to_string(copy);
     }
     use_cpu_kernels(std::nullopt);
   }
@@ -208,9 +208,9 @@ TEST_P(QuantizedPanelsCopy, ProductsHaveTheBitsOfFloatPanelsOnEveryRowCountAndTh
             << f.name << " " << rows << " rows against ATen";
         for (const int threads : {1, 2}) {
           with_threads(threads, [&] {
-            const std::string where = std::string(f.name) + " " + cpu_kernels_name(copy) + " " + std::to_string(rows) +
-                                      "x" + std::to_string(s.in) + "x" + std::to_string(s.out) + ", " +
-                                      std::to_string(threads) + " threads";
+            const std::string where = std::string(f.name) + " " + std::string(to_string(copy)) + " " +
+                                      std::to_string(rows) + "x" + std::to_string(s.in) + "x" + std::to_string(s.out) +
+                                      ", " + std::to_string(threads) + " threads";
             EXPECT_TRUE(at::equal(linear_t(x, quantized), want)) << where;
             EXPECT_TRUE(at::equal(linear_t(x, quantized, bias), want_bias)) << where << " with bias";
           });

@@ -18,7 +18,7 @@ class CpuCopyTest : public ::testing::TestWithParam<CpuKernels> {
  protected:
   void SetUp() override {
     if (!use_cpu_kernels(GetParam())) {
-      GTEST_SKIP() << "no " << cpu_kernels_name(GetParam()) << " here: this CPU runs " << describe_cpu_kernels();
+      GTEST_SKIP() << "no " << to_string(GetParam()) << " here: this CPU runs " << describe_cpu_kernels();
     }
     ASSERT_EQ(active_cpu_kernels(), GetParam()) << "the copy asked for is not the one the kernels pick";
   }
@@ -41,7 +41,7 @@ bool with_cpu_kernels(CpuKernels copy, Body body) {
 }
 
 inline std::string cpu_copy_test_name(const ::testing::TestParamInfo<CpuKernels>& info) {
-  return cpu_kernels_name(info.param);
+  return std::string(to_string(info.param));
 }
 
 }  // namespace kvsafe::testing
