@@ -48,7 +48,7 @@ int run_list(const CommandContext& context) {
   fmt::print("data directory: {} (from {})\n\n", data_dir.string(), context.environment.data_dir_source);
   fmt::print("{:<15} {:>7} {:>7} {:>7}  {:<6} {:<9} {}\n", "name", "prompts", "harmful", "benign", "format", "files",
              "licence");
-  for (const eval::BenchmarkInfo& info : eval::benchmark_registry()) {
+  for (const eval::BenchmarkInfo& info : eval::benchmark_table()) {
     std::string prompts = "-", harmful = "-", benign = "-", state = "missing";
     if (info.format == eval::BenchmarkFormat::kUnavailable) {
       state = "not yet";

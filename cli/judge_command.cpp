@@ -25,13 +25,10 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "common/error.h"
-#include "common/sha256.h"
 #include "db/judgements.h"
 #include "db/store.h"
-#include "eval/keyword_judge.h"
-#include "eval/model_judge.h"
+#include "eval/refusal_judge.h"
 #include "eval/statistics.h"
-#include "orchestrator/grid_spec.h"
 
 namespace kvsafe::cli {
 namespace {
@@ -55,142 +52,70 @@ struct JudgeFlags {
   bool list = false;
 };
 
-// Rows read and inserted per transaction: one generation batch of the model judge times a few,
-// so a kill loses little, and a keyword pass is not one transaction per row.
 constexpr std::int64_t kRowsPerBatchFactor = 4;
 
-eval::MatchRule match_rule_from(const std::string& rule) {
-  if (rule == "substring") return eval::MatchRule::kSubstring;
-  if (rule == "substring-case-sensitive") return eval::MatchRule::kSubstringCaseSensitive;
-  return eval::MatchRule::kPrefix;  // CLI11 admits only the three names
-}
-
-// The grid's judge section (orchestrator::JudgeSpec) from the flags, so that `kvsafe judge` and
-// a grid's `judge: {kind: model, model: ..., format: ...}` name a judge the same way.
-orchestrator::JudgeSpec judge_spec_from(const JudgeFlags& flags) {
-  orchestrator::JudgeSpec spec;
-  spec.kind = flags.judge == "model" ? orchestrator::JudgeKind::kModel : orchestrator::JudgeKind::kKeyword;
-  if (!flags.markers.empty()) spec.markers_file = flags.markers;
-  spec.strip_spaces_fallback = flags.spaceless;
-  spec.model = flags.model;
-  if (!flags.model.empty()) spec.model_path = flags.model;
-  spec.format =
-      flags.format == "llama_guard3" ? orchestrator::JudgeFormat::kLlamaGuard3 : orchestrator::JudgeFormat::kWildguard;
-  return spec;
-}
-
-// orchestrator::JudgeFormat and eval::ModelJudgeFormat name the same formats; eval/ does not
-// depend on orchestrator/, so the mapping lives here.
-eval::ModelJudgeFormat to_eval_format(orchestrator::JudgeFormat format) {
-  switch (format) {
-    case orchestrator::JudgeFormat::kWildguard:
-      return eval::ModelJudgeFormat::kWildguard;
-    case orchestrator::JudgeFormat::kLlamaGuard3:
-      return eval::ModelJudgeFormat::kLlamaGuard3;
+// The judge the flags name; the same eval::RefusalJudge that `kvsafe run` builds from a grid's
+// `judge:` section, with the knobs a grid does not have (match rule, template, generation
+// settings).
+eval::RefusalJudgeOptions judge_options_from(const JudgeFlags& flags) {
+  eval::RefusalJudgeOptions options{.kind = *eval::parse_judge_kind(flags.judge)};  // CLI11 checked the names
+  if (options.kind == eval::JudgeKind::kKeyword) {
+    options.keyword = {.markers_file = flags.markers,
+                       .rule = *eval::parse_match_rule(flags.rule),
+                       .spaceless_fallback = flags.spaceless};
+    return options;
   }
-  KVSAFE_ASSERT(false, "unknown JudgeFormat ", static_cast<int>(format));
+  KVSAFE_CHECK(!flags.model.empty(), "--judge model needs --model PATH (a GGUF file or HF folder)");
+  options.model = {.model_path = flags.model,
+                   .format = *eval::parse_model_judge_format(flags.format),
+                   .template_file = flags.template_file,
+                   .chat_template = flags.chat_template,
+                   .max_new_tokens = flags.max_new_tokens,
+                   .batch_size = flags.batch_size,
+                   .device = flags.device,
+                   .threads = flags.threads};
+  return options;
 }
 
-// One judge of either kind behind one call: verdict rows for a batch of generations. `spec` says
-// which judge; `flags` carries the knobs the grid's judge section does not have (match rule,
-// template, generation settings).
-class AnyJudge {
- public:
-  AnyJudge(const orchestrator::JudgeSpec& spec, const JudgeFlags& flags) {
-    if (spec.kind == orchestrator::JudgeKind::kKeyword) {
-      const std::filesystem::path markers = spec.markers_file.value_or(std::filesystem::path());
-      keyword_ = std::make_unique<eval::KeywordJudge>(
-          eval::KeywordJudgeOptions{.markers_file = markers,
-                                    .rule = match_rule_from(flags.rule),
-                                    .spaceless_fallback = spec.strip_spaces_fallback});
-      std::string joined;
-      for (const std::string& marker : keyword_->markers()) joined += marker + "\n";
-      const nlohmann::json json = {
-          {"kind", "keyword"},
-          {"markers", markers.empty() ? std::string("default") : markers.string()},
-          {"markers_sha256", sha256_hex(joined)},
-          {"rule", flags.rule},
-          {"spaceless_fallback", spec.strip_spaces_fallback},
-      };
-      identity_ = db::judge_identity(keyword_->label(), json.dump());
-      batch_rows_ = 256;
-      return;
+// Judgement rows for a batch of stored generations. A model judge needs the prompt: generations
+// whose prompt text is unknown are left out (counted in `skipped`), never stored as verdicts.
+std::vector<db::JudgementRow> judge_batch(const eval::RefusalJudge& judge,
+                                          const std::vector<db::StoredGeneration>& batch, std::int64_t* skipped) {
+  const bool needs_prompt = judge.kind() == eval::JudgeKind::kModel;
+  std::vector<eval::JudgePair> pairs;
+  std::vector<std::int64_t> ids;
+  for (const db::StoredGeneration& generation : batch) {
+    if (needs_prompt && !generation.prompt_text) {
+      ++*skipped;
+      continue;
     }
-    KVSAFE_CHECK(spec.model_path.has_value(), "--judge model needs --model PATH (a GGUF file or HF folder)");
-    model_ = std::make_unique<eval::ModelJudge>(eval::ModelJudgeOptions{.model_path = *spec.model_path,
-                                                                        .format = to_eval_format(spec.format),
-                                                                        .template_file = flags.template_file,
-                                                                        .chat_template = flags.chat_template,
-                                                                        .max_new_tokens = flags.max_new_tokens,
-                                                                        .batch_size = flags.batch_size,
-                                                                        .device = flags.device,
-                                                                        .threads = flags.threads});
-    identity_ = db::judge_identity(model_->label(), model_->spec_json());
-    batch_rows_ = flags.batch_size * kRowsPerBatchFactor;
+    pairs.push_back({.prompt = generation.prompt_text ? std::string_view(*generation.prompt_text) : std::string_view(),
+                     .response = generation.output_text});
+    ids.push_back(generation.id);
   }
-
-  const db::JudgeIdentity& identity() const { return identity_; }
-  std::int64_t batch_rows() const { return batch_rows_; }
-
-  // Judgements for `batch`; generations whose prompt text is unknown are left out of a model
-  // judge's rows (counted in `skipped`), never stored as verdicts.
-  std::vector<db::JudgementRow> judge(const std::vector<db::StoredGeneration>& batch, std::int64_t* skipped) const {
-    std::vector<db::JudgementRow> rows;
-    const auto start = std::chrono::steady_clock::now();
-    if (keyword_) {
-      for (const db::StoredGeneration& generation : batch) {
-        const eval::KeywordVerdict verdict = keyword_->judge(generation.output_text);
-        const nlohmann::json detail = {{"matched_marker", verdict.matched_marker},
-                                       {"matched_without_spaces", verdict.matched_without_spaces},
-                                       {"degenerate", verdict.degeneracy.degenerate},
-                                       {"degeneracy_reason", verdict.degeneracy.reason}};
-        rows.push_back({.generation_id = generation.id,
-                        .refused = verdict.refused,
-                        .raw_output = verdict.matched_marker,
-                        .detail_json = detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
-      }
-    } else {
-      std::vector<eval::JudgePair> pairs;
-      std::vector<std::int64_t> ids;
-      for (const db::StoredGeneration& generation : batch) {
-        if (!generation.prompt_text) {
-          ++*skipped;
-          continue;
-        }
-        pairs.push_back({.prompt = *generation.prompt_text, .response = generation.output_text});
-        ids.push_back(generation.id);
-      }
-      const std::vector<eval::ModelJudgement> judgements = model_->judge(pairs);
-      for (std::size_t i = 0; i < judgements.size(); ++i) {
-        const eval::ModelJudgement& judgement = judgements[i];
-        nlohmann::json detail = nlohmann::json::parse(eval::judge_answer_json(judgement.answer));
-        detail.erase("raw");  // stored in raw_output
-        detail["prompt_tokens"] = judgement.prompt_tokens;
-        detail["output_tokens"] = judgement.output_tokens;
-        detail["stopped"] = judgement.stopped;
-        rows.push_back({.generation_id = ids[i],
-                        .refused = judgement.answer.refused,
-                        .raw_output = judgement.answer.raw,
-                        .detail_json = detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
-      }
-    }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    for (db::JudgementRow& row : rows) row.seconds = seconds / static_cast<double>(rows.size());
-    return rows;
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<eval::RefusalVerdict> verdicts = judge.judge(pairs);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::vector<db::JudgementRow> rows;
+  for (std::size_t i = 0; i < verdicts.size(); ++i) {
+    rows.push_back({.generation_id = ids[i],
+                    .refused = verdicts[i].refused,
+                    .raw_output = verdicts[i].raw_output,
+                    .detail_json = verdicts[i].detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                    .seconds = seconds / static_cast<double>(verdicts.size())});
   }
-
- private:
-  std::unique_ptr<eval::KeywordJudge> keyword_;
-  std::unique_ptr<eval::ModelJudge> model_;
-  db::JudgeIdentity identity_;
-  std::int64_t batch_rows_ = 1;
-};
+  return rows;
+}
 
 int run_judge(const JudgeFlags& flags, const CommandContext& context) {
   // NOTE: the store first: a locked or bad database fails before a model judge spends its load.
   auto store = db::Store::open(flags.db, {.holder_description = context.command_line});
-  const AnyJudge judge(judge_spec_from(flags), flags);
-  const db::JudgeIdentity& identity = judge.identity();
+  const eval::RefusalJudge judge(judge_options_from(flags));
+  const db::JudgeIdentity identity = db::judge_identity(judge.label(), judge.spec_json());
+  // Rows read and inserted per transaction: a few of the model judge's generation batches, so
+  // a kill loses little, and a keyword pass is not one transaction per row.
+  const std::int64_t batch_rows =
+      judge.kind() == eval::JudgeKind::kModel ? judge.preferred_batch() * kRowsPerBatchFactor : judge.preferred_batch();
   const std::int64_t pending = db::count_unjudged_generations(*store, identity.key);
   const std::int64_t todo = flags.limit > 0 ? std::min(flags.limit, pending) : pending;
   spdlog::info("judge {} (key {}): {} generations not yet judged, judging {}", identity.label,
@@ -198,11 +123,11 @@ int run_judge(const JudgeFlags& flags, const CommandContext& context) {
   std::int64_t judged = 0, refused = 0, complied = 0, unparsed = 0, skipped = 0, after = 0;
   const auto start = std::chrono::steady_clock::now();
   while (judged + skipped < todo) {
-    const std::int64_t want = std::min(judge.batch_rows(), todo - judged - skipped);
+    const std::int64_t want = std::min(batch_rows, todo - judged - skipped);
     const std::vector<db::StoredGeneration> batch = db::read_unjudged_generations(*store, identity.key, after, want);
     if (batch.empty()) break;
     after = batch.back().id;
-    const std::vector<db::JudgementRow> rows = judge.judge(batch, &skipped);
+    const std::vector<db::JudgementRow> rows = judge_batch(judge, batch, &skipped);
     db::insert_judgements(*store, identity, rows);
     for (const db::JudgementRow& row : rows) {
       ++(row.refused ? (*row.refused ? refused : complied) : unparsed);

@@ -13,64 +13,9 @@
 namespace kvsafe::eval {
 namespace {
 
-const std::vector<BenchmarkInfo>& table() {
-  static const std::vector<BenchmarkInfo> kTable = {
-      {"custom",
-       "the paper's own prompts: 19 refusal + 21 privacy + 23 jailbreak",
-       BenchmarkFormat::kLines,
-       {"paper_repo/refusal.txt", "paper_repo/privacy.txt", "paper_repo/jailbreak.txt"},
-       "MIT (declared in the authors' pyproject.toml; no LICENSE file)",
-       63},
-      {"advbench",
-       "AdvBench harmful behaviors (column goal)",
-       BenchmarkFormat::kCsv,
-       {"advbench/harmful_behaviors.csv"},
-       "MIT",
-       520},
-      {"harmbench",
-       "HarmBench text test split, FunctionalCategory == standard",
-       BenchmarkFormat::kCsv,
-       {"harmbench/harmbench_behaviors_text_test.csv"},
-       "MIT",
-       159},
-      {"xstest",
-       "XSTest v2: 250 safe (benign) + 200 unsafe (harmful) prompts",
-       BenchmarkFormat::kCsv,
-       {"xstest/xstest_prompts.csv"},
-       "CC BY 4.0",
-       450},
-      {"jailbreakbench",
-       "JailbreakBench JBB-Behaviors, harmful split (column Goal)",
-       BenchmarkFormat::kCsv,
-       {"jailbreakbench/behaviors.csv"},
-       "MIT",
-       100},
-      {"strongreject",
-       "StrongREJECT forbidden prompts",
-       BenchmarkFormat::kCsv,
-       {"strongreject/strongreject_dataset.csv"},
-       "MIT (declared by mirrors; upstream LICENSE not obtained)",
-       313},
-      {"calibration",
-       "refusal_direction splits (Arditi et al. 2024): harmful + harmless, split train (default), val or test",
-       BenchmarkFormat::kJson,
-       {"refusal_direction/splits/harmful_train.json", "refusal_direction/splits/harmless_train.json"},
-       "Apache-2.0 repo; harmful text MIT (+ MaliciousInstruct, none), harmless text Alpaca CC BY-NC 4.0",
-       260 + 18793},
-      {"wikitext",
-       "WikiText-2/103 raw test text (one shared test set), for perplexity",
-       BenchmarkFormat::kText,
-       {"wikitext-2/wiki.test.raw"},
-       "CC BY-SA 3.0",
-       0},
-      {"ifeval", "IFEval instruction following (planned; no data yet)", BenchmarkFormat::kUnavailable, {}, "", 0},
-  };
-  return kTable;
-}
-
 std::string known_names() {
   std::string names;
-  for (const BenchmarkInfo& info : table()) names += (names.empty() ? "" : ", ") + std::string(info.name);
+  for (const BenchmarkInfo& info : benchmark_table()) names += (names.empty() ? "" : ", ") + std::string(info.name);
   return names;
 }
 
@@ -116,17 +61,6 @@ std::int64_t Benchmark::benign_count() const {
   return static_cast<std::int64_t>(prompts.size()) - harmful_count();
 }
 
-std::span<const BenchmarkInfo> benchmark_registry() {
-  return table();
-}
-
-const BenchmarkInfo* find_benchmark_info(std::string_view name) {
-  for (const BenchmarkInfo& info : table()) {
-    if (info.name == name) return &info;
-  }
-  return nullptr;
-}
-
 std::string missing_data_message(const std::filesystem::path& data_dir, std::string_view relative_path) {
   return fmt::format(
       "benchmark file {} is missing from the data directory {} (set $KVSAFE_DATA to the folder that holds it, or "
@@ -136,7 +70,7 @@ std::string missing_data_message(const std::filesystem::path& data_dir, std::str
 
 Status load_benchmark(std::string_view name, const std::filesystem::path& data_dir, const LoadOptions& options,
                       Benchmark* out) {
-  const BenchmarkInfo* info = find_benchmark_info(name);
+  const BenchmarkInfo* info = find_benchmark(name);
   if (info == nullptr) {
     return Status::invalid_input(fmt::format("unknown benchmark '{}' (known: {})", name, known_names()));
   }
@@ -215,7 +149,7 @@ Status load_benchmark(std::string_view name, const std::filesystem::path& data_d
 
 Status read_corpus_text(std::string_view name, const std::filesystem::path& data_dir, CorpusJoin join,
                         std::string* out) {
-  const BenchmarkInfo* info = find_benchmark_info(name);
+  const BenchmarkInfo* info = find_benchmark(name);
   if (info == nullptr || info->format != BenchmarkFormat::kText) {
     return Status::invalid_input(fmt::format("'{}' is not a text corpus (wikitext is)", name));
   }

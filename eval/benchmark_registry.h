@@ -1,24 +1,8 @@
 #pragma once
-// The benchmark registry: which prompt sets kvsafe knows, where their files lie under the
-// data directory ($KVSAFE_DATA, common/environment.h), and how to load them as prompts.
-// Benchmark text is never part of the repository; it is read from the files at run time.
-//
-// Names (kept equal to orchestrator/benchmark_catalog.h) and what they load:
-//   custom          paper_repo/{refusal,privacy,jailbreak}.txt, in that order: 19 + 21 + 23 = 63
-//   advbench        advbench/harmful_behaviors.csv, column goal: 520
-//   harmbench       harmbench/harmbench_behaviors_text_test.csv, FunctionalCategory == "standard": 159.
-//                   NOTE: the paper says "HarmBench 320 (standard only)"; 320 is the row count of
-//                   the test file, of which 159 rows are standard (81 contextual, 80 copyright).
-//                   kvsafe applies the filter the paper states, so it loads 159.
-//   xstest          xstest/xstest_prompts.csv: 250 safe (benign) + 200 unsafe (harmful) = 450
-//   jailbreakbench  jailbreakbench/behaviors.csv, column Goal: 100 harmful
-//   strongreject    strongreject/strongreject_dataset.csv, column forbidden_prompt: 313
-//   calibration     refusal_direction/splits/harmful_<split>.json + harmless_<split>.json
-//                   (split train: 260 + 18793, val: 39 + 6264, test: 572 + 6266)
-//   wikitext        wikitext-2/wiki.test.raw: a text corpus for perplexity (read_corpus_text)
-//   ifeval          a slot only: loading it says the data is not available yet
-// The paper_repo copies of AdvBench, HarmBench and XSTest are byte-identical to the upstream
-// files (same sha256 in the manifest); kvsafe reads the upstream paths.
+// Loading benchmarks: the prompt sets of the benchmark table (eval/benchmark_table.h, which
+// says what each name loads) read from the data directory ($KVSAFE_DATA,
+// common/environment.h). Benchmark text is never part of the repository; it is read from the
+// files at run time.
 
 #include <cstdint>
 #include <filesystem>
@@ -28,21 +12,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "eval/benchmark_table.h"
 
 namespace kvsafe::eval {
-
-// What a loader reads: one format per loader file (loader_lines.cpp, loader_csv.cpp,
-// loader_json.cpp); kText is read whole, kUnavailable has no data yet.
-enum class BenchmarkFormat { kLines, kCsv, kJson, kText, kUnavailable };
-
-struct BenchmarkInfo {
-  std::string_view name{};
-  std::string_view description{};
-  BenchmarkFormat format = BenchmarkFormat::kCsv;
-  std::vector<std::string_view> files{};  // relative to the data directory (calibration: the train split)
-  std::string_view licence{};
-  std::int64_t prompt_count = 0;  // prompts the loader yields from the pinned files (0: not a prompt set)
-};
 
 // One prompt as stored with results.
 struct Prompt {
@@ -76,11 +48,6 @@ struct Benchmark {
   std::int64_t harmful_count() const;
   std::int64_t benign_count() const;
 };
-
-// Every registered benchmark, in documentation order (ifeval included).
-std::span<const BenchmarkInfo> benchmark_registry();
-// The entry named `name`, or nullptr.
-const BenchmarkInfo* find_benchmark_info(std::string_view name);
 
 // Loads a prompt set into *out. Returns not_found when a file is missing (the message names
 // the file, the data directory, $KVSAFE_DATA and `kvsafe datasets pull`), unsupported for

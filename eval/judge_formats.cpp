@@ -113,22 +113,6 @@ std::string quoted_prefix(std::string_view text) {
 
 }  // namespace
 
-std::string_view to_string(ModelJudgeFormat format) {
-  switch (format) {
-    case ModelJudgeFormat::kWildguard:
-      return "wildguard";
-    case ModelJudgeFormat::kLlamaGuard3:
-      return "llama_guard3";
-  }
-  KVSAFE_ASSERT(false, "unknown ModelJudgeFormat ", static_cast<int>(format));
-}
-
-std::optional<ModelJudgeFormat> model_judge_format_from_string(std::string_view text) {
-  if (text == "wildguard") return ModelJudgeFormat::kWildguard;
-  if (text == "llama_guard3") return ModelJudgeFormat::kLlamaGuard3;
-  return std::nullopt;
-}
-
 JudgeTemplate builtin_judge_template(ModelJudgeFormat format) {
   JudgeTemplate result;
   result.text = format == ModelJudgeFormat::kWildguard ? std::string(kWildguardBuiltin) : llama_guard3_builtin();

@@ -42,16 +42,9 @@
 #include <string_view>
 #include <vector>
 
+#include "eval/judge_spec.h"
+
 namespace kvsafe::eval {
-
-// The answer formats. Mirrors orchestrator::JudgeFormat (the grid's `judge.format`); eval/
-// does not depend on orchestrator/, so the CLI maps one to the other.
-enum class ModelJudgeFormat { kWildguard, kLlamaGuard3 };
-
-// "wildguard", "llama_guard3": the grid's and the CLI's spelling.
-std::string_view to_string(ModelJudgeFormat format);
-// Inverse of to_string; nullopt for any other text.
-std::optional<ModelJudgeFormat> model_judge_format_from_string(std::string_view text);
 
 struct JudgeTemplate {
   std::string text{};    // with {prompt} and {response}

@@ -75,7 +75,9 @@ std::string read_bytes(const std::filesystem::path& path) {
   return buffer.str();
 }
 
-std::string_view rule_name(MatchRule rule) {
+}  // namespace
+
+std::string_view to_string(MatchRule rule) {
   switch (rule) {
     case MatchRule::kSubstring:
       return "substring";
@@ -87,7 +89,12 @@ std::string_view rule_name(MatchRule rule) {
   return "?";
 }
 
-}  // namespace
+std::optional<MatchRule> parse_match_rule(std::string_view text) {
+  for (const MatchRule rule : {MatchRule::kSubstring, MatchRule::kSubstringCaseSensitive, MatchRule::kPrefix}) {
+    if (to_string(rule) == text) return rule;
+  }
+  return std::nullopt;
+}
 
 std::span<const std::string_view> default_refusal_markers() {
   return kDefaultMarkers;
@@ -162,7 +169,7 @@ KeywordJudge::KeywordJudge(const KeywordJudgeOptions& options) : options_(option
     markers_ = load_markers_file(options.markers_file);
     label_ = "keyword:" + options.markers_file.filename().string();
   }
-  label_ += ":" + std::string(rule_name(options.rule));
+  label_ += ":" + std::string(to_string(options.rule));
   if (options.spaceless_fallback) label_ += "+spaceless";
   const bool lower = options.rule != MatchRule::kSubstringCaseSensitive;
   for (const std::string& marker : markers_) {

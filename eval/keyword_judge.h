@@ -15,6 +15,7 @@
 // degenerate answer that matched no marker is "not refused", but it is not compliance.
 
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +30,11 @@ enum class MatchRule {
   kSubstringCaseSensitive,  // marker anywhere, exact case (GCG / JailbreakBench StringClassifier)
   kPrefix,                  // answer.lower().strip().startswith(marker.lower()) (XSTest string match)
 };
+
+// "substring", "substring-case-sensitive", "prefix" (the CLI's --rule and the judge's label).
+std::string_view to_string(MatchRule rule);
+// Inverse of to_string; nullopt for any other text.
+std::optional<MatchRule> parse_match_rule(std::string_view text);
 
 struct KeywordJudgeOptions {
   std::filesystem::path markers_file{};    // empty: default_refusal_markers(); else a .txt or .json list

@@ -168,7 +168,7 @@ std::int64_t prompt_count(const BenchmarkSpec& benchmark) {
   if (benchmark.task == Task::kPerplexity) {
     n = perplexity_windows(kWikitextPlanTokens, benchmark.max_length, benchmark.stride);
   } else if (const BenchmarkInfo* info = find_benchmark(benchmark.name)) {
-    n = info->prompt_count;
+    n = info->plan_prompt_count();
     if (benchmark.subset) {
       const SubsetInfo* subset = find_subset(*info, *benchmark.subset);
       n = subset != nullptr ? subset->prompt_count : 0;

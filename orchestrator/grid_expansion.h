@@ -17,7 +17,7 @@ namespace kvsafe::orchestrator {
 bool task_generates(Task task);
 
 // Prompts a benchmark entry evaluates after limit and sample, from the catalog;
-// perplexity: windows over kWikitextPlanTokens (benchmark_catalog.h).
+// perplexity: windows over kWikitextPlanTokens (eval/benchmark_table.h).
 std::int64_t prompt_count(const BenchmarkSpec& benchmark);
 
 // Whether `rule` matches the cell made of these parts; `generation` is null for tasks

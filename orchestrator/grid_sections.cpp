@@ -113,7 +113,7 @@ void parse_benchmark(ParseContext& ctx, const YAML::Node& node, SourceLocation w
       ok = false;
     }
   }
-  std::int64_t available = info->prompt_count;
+  std::int64_t available = info->plan_prompt_count();
   std::string available_of = bench.name;
   if (const MapEntry* e = view->find("subset")) {
     if (auto text = r.string(*e, false)) {
@@ -393,7 +393,7 @@ void parse_judge(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
   if (!view) return;
   JudgeSpec& judge = grid->judge;
   if (const MapEntry* e = view->find("kind")) {
-    if (auto kind = r.choice(*e, kJudgeKinds)) judge.kind = *kind == "model" ? JudgeKind::kModel : JudgeKind::kKeyword;
+    if (auto kind = r.choice(*e, kJudgeKinds)) judge.kind = *eval::parse_judge_kind(*kind);
   }
   const bool model_kind = judge.kind == JudgeKind::kModel;
   for (const char* key : {"markers_file", "strip_spaces_fallback"}) {
@@ -446,7 +446,7 @@ void parse_judge(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
   }
   if (const MapEntry* e = view->find("format")) {
     if (auto format = r.choice(*e, kJudgeFormats)) {
-      judge.format = *format == "llama_guard3" ? JudgeFormat::kLlamaGuard3 : JudgeFormat::kWildguard;
+      judge.format = *eval::parse_model_judge_format(*format);
     }
   }
 }

@@ -10,11 +10,29 @@
 #include <string_view>
 #include <vector>
 
-#include "orchestrator/benchmark_catalog.h"
+#include "eval/benchmark_table.h"
+#include "eval/judge_spec.h"
 #include "orchestrator/grid_diagnostics.h"
 #include "orchestrator/kv_spec.h"
 
 namespace kvsafe::orchestrator {
+
+// The benchmark table and the judges' kinds and formats are eval/'s (one home for planning
+// and running, eval/benchmark_table.h and eval/judge_spec.h); a grid speaks of them by these
+// names.
+using eval::benchmark_names;
+using eval::BenchmarkInfo;
+using eval::find_benchmark;
+using eval::find_subset;
+using eval::Harmfulness;
+using eval::JudgeKind;
+using eval::kWikitextPlanTokens;
+using eval::ModelJudgeFormat;
+using eval::parse_task;
+using eval::perplexity_windows;
+using eval::SubsetInfo;
+using eval::Task;
+using eval::to_string;
 
 enum class DType { kAuto, kFloat32, kBfloat16, kFloat16 };
 std::string_view to_string(DType dtype);  // "auto", "float32", "bfloat16", "float16"
@@ -42,7 +60,7 @@ std::optional<double> parse_parameter_count(std::string_view text);
 std::optional<double> infer_parameter_count(std::string_view model_name);
 
 struct BenchmarkSpec {
-  std::string name{};                    // a catalog name (benchmark_catalog.h)
+  std::string name{};                    // a name of the benchmark table (eval/benchmark_table.h)
   std::optional<std::string> subset{};   // only this part (xstest: safe|unsafe; custom: refusal|privacy|jailbreak)
   Task task = Task::kRefusal;            // default from the catalog
   std::optional<std::int64_t> limit{};   // first N prompts
@@ -63,16 +81,13 @@ struct GenerationSettings {
   std::optional<std::string> system_prompt{};
 };
 
-enum class JudgeKind { kKeyword, kModel };
-enum class JudgeFormat { kWildguard, kLlamaGuard3 };
-
 struct JudgeSpec {
   JudgeKind kind = JudgeKind::kKeyword;
-  std::optional<std::filesystem::path> markers_file{};  // keyword judge: replaces the built-in list
-  bool strip_spaces_fallback = false;                   // keyword judge: also match with spaces removed
-  std::string model{};                                  // model judge: a `models` name or a path
-  std::optional<std::filesystem::path> model_path{};    // the judge's weights (a models name resolved to its path)
-  JudgeFormat format = JudgeFormat::kWildguard;         // model judge's prompt/answer format
+  std::optional<std::filesystem::path> markers_file{};     // keyword judge: replaces the built-in list
+  bool strip_spaces_fallback = false;                      // keyword judge: also match with spaces removed
+  std::string model{};                                     // model judge: a `models` name or a path
+  std::optional<std::filesystem::path> model_path{};       // the judge's weights (a models name resolved to its path)
+  ModelJudgeFormat format = ModelJudgeFormat::kWildguard;  // model judge's prompt/answer format
 };
 
 // The paper's diagnosis protocol constants (DESIGN.md, "The paper's protocol").

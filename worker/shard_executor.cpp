@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "common/error.h"
-#include "worker/answer_judge.h"
+#include "worker/judge_options.h"
 #include "worker/model_provenance.h"
 #include "worker/shard_internal.h"
 
@@ -30,7 +30,7 @@ std::string describe(const orchestrator::Cell& cell, std::int64_t begin, std::in
 
 struct ShardExecutor::State {
   std::optional<detail::LoadedModel> loaded{};
-  std::unique_ptr<AnswerJudge> judge{};           // made at the first generation shard, kept
+  std::unique_ptr<eval::RefusalJudge> judge{};    // made at the first generation shard, kept
   std::optional<db::ModelRecord> model_loaded{};  // provenance of the last load, until taken
   std::string empty{};
 };
@@ -61,7 +61,8 @@ db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t 
     if (generates) {
       KVSAFE_CHECK(cell.generation.has_value(), "a ", orchestrator::to_string(task), " cell needs generation settings");
       if (!state_->judge) {
-        state_->judge = std::make_unique<AnswerJudge>(options_.judge, cell.model, options_.device, options_.threads);
+        state_->judge = std::make_unique<eval::RefusalJudge>(
+            refusal_judge_options(options_.judge, cell.model, options_.device, options_.threads));
       }
     }
 

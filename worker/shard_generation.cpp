@@ -153,11 +153,25 @@ std::string batch_key(const std::vector<std::vector<engine::TokenId>>& batch) {
 // 128k. Past it the cache starts over: a grid's cells of one benchmark run close together.
 constexpr std::int64_t kReferenceCacheFloats = std::int64_t{64} << 20;
 
+// A generation's judge_json: the verdict's detail (eval/refusal_judge.h), the judge's label,
+// a model judge's raw answer (the generations table has no column for it), whether the prompt
+// was harmful and whether the answer ended on a stop token.
+std::string generation_judge_json(const eval::RefusalJudge& judge, const eval::RefusalVerdict& verdict, bool harmful,
+                                  bool stopped) {
+  nlohmann::json json = verdict.detail;
+  json["judge"] = judge.label();
+  if (judge.kind() == eval::JudgeKind::kModel) json["raw"] = verdict.raw_output;
+  json["harmful"] = harmful;
+  json["stopped"] = stopped;
+  // Replace, not throw: a judge model's output may hold invalid UTF-8 (a cut multi-byte token).
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace
 
 db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
-                                     std::int64_t end, const ShardExecutorOptions& options, const AnswerJudge& judge,
-                                     const ShardProgressCallback& on_progress) {
+                                     std::int64_t end, const ShardExecutorOptions& options,
+                                     const eval::RefusalJudge& judge, const ShardProgressCallback& on_progress) {
   const orchestrator::GenerationSettings& settings = *cell.generation;
   const eval::Benchmark benchmark = load_cell_prompts(cell.benchmark, options.data_dir);
   const auto available = static_cast<std::int64_t>(benchmark.prompts.size());
@@ -254,7 +268,7 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
       reference_logits = &cached->second;
     }
     const std::vector<engine::Generation> out = generator.generate(batch, gen);
-    std::vector<std::string_view> prompt_texts, answers;
+    std::vector<eval::JudgePair> pairs;
     for (std::int64_t i = first; i < last; ++i) {
       const auto b = static_cast<std::size_t>(i - first);
       const engine::Generation& g = out[b];
@@ -266,22 +280,19 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
       row.first_token_kl = kl[b];
       row.kv_mse_key = mse.mean(engine::KvSide::kKey);
       row.kv_mse_value = mse.mean(engine::KvSide::kValue);
-      prompt_texts.push_back(benchmark.prompts[static_cast<std::size_t>(i)].text);
-      answers.push_back(row.output_text);
+      pairs.push_back({.prompt = benchmark.prompts[static_cast<std::size_t>(i)].text, .response = row.output_text});
       progress.tokens_generated += row.output_tokens;
     }
-    const std::vector<AnswerVerdict> verdicts = judge.judge(prompt_texts, answers);
+    const std::vector<eval::RefusalVerdict> verdicts = judge.judge(pairs);
     // The batch's wall time (reference prefill, generation and judging) shared by its prompts.
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     for (std::int64_t i = first; i < last; ++i) {
-      const AnswerVerdict& verdict = verdicts[static_cast<std::size_t>(i - first)];
+      const eval::RefusalVerdict& verdict = verdicts[static_cast<std::size_t>(i - first)];
       db::GenerationRow& row = result.generations[static_cast<std::size_t>(i - begin)];
       row.refused = verdict.refused;
       row.seconds = seconds / static_cast<double>(last - first);
-      nlohmann::json details = nlohmann::json::parse(verdict.judge_json);
-      details["harmful"] = benchmark.prompts[static_cast<std::size_t>(i)].harmful;
-      details["stopped"] = out[static_cast<std::size_t>(i - first)].stopped;
-      row.judge_json = details.dump();
+      row.judge_json = generation_judge_json(judge, verdict, benchmark.prompts[static_cast<std::size_t>(i)].harmful,
+                                             out[static_cast<std::size_t>(i - first)].stopped);
     }
     progress.prompts_done += last - first;
     if (on_progress) on_progress(progress);

@@ -14,8 +14,8 @@
 #include "engine/chat_template.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
+#include "eval/refusal_judge.h"
 #include "orchestrator/cell.h"
-#include "worker/answer_judge.h"
 #include "worker/shard_executor.h"
 
 namespace kvsafe::worker::detail {
@@ -42,8 +42,8 @@ engine::ChatTemplate chat_template_for(const orchestrator::ModelSpec& model);
 // refusal / over_refusal: prompts [begin, end) rendered, generated in batches of the cell's
 // batch size aligned to cell indices (batch k = prompts [k*bs, (k+1)*bs)), judged.
 db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
-                                     std::int64_t end, const ShardExecutorOptions& options, const AnswerJudge& judge,
-                                     const ShardProgressCallback& on_progress);
+                                     std::int64_t end, const ShardExecutorOptions& options,
+                                     const eval::RefusalJudge& judge, const ShardProgressCallback& on_progress);
 
 // perplexity: windows [begin, end) scored (eval/perplexity.h).
 db::ShardResult run_perplexity_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,

@@ -121,7 +121,11 @@ TEST_F(JudgeCommand, ModelJudgeStoriesStoresRawOutputs) {
   EXPECT_EQ(count("judge_json LIKE '%\"format\":\"wildguard\"%' AND judge_json LIKE '%\"chat_template\":\"raw\"%'"), 4);
   // Every row records its parse outcome; unparsed ones have no verdict (the CHECK constraint).
   EXPECT_EQ(count("parsed = 0 AND refused IS NULL") + count("parsed = 1 AND refused IS NOT NULL"), 4);
-  EXPECT_EQ(count("detail_json LIKE '%\"output_tokens\":%'"), 4);
+  EXPECT_EQ(count("detail_json LIKE '%\"judge_output_tokens\":%'"), 4);
+  // The same verdict shape as `kvsafe run`'s rows (eval/refusal_judge.h): the degeneracy flag
+  // for every judge, the raw answer in raw_output only.
+  EXPECT_EQ(count("detail_json LIKE '%\"degenerate\":%' AND detail_json LIKE '%\"degeneracy_reason\":%'"), 4);
+  EXPECT_EQ(count("detail_json LIKE '%\"raw\":%'"), 0);
   {
     db::Connection connection(db_, {.read_only = true});
     EXPECT_EQ(connection.query_int64("SELECT COUNT(*) FROM judgements WHERE length(raw_output) > 0"), 4);

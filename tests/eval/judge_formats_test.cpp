@@ -16,9 +16,9 @@ namespace {
 TEST(JudgeFormats, FormatNames) {
   EXPECT_EQ(to_string(ModelJudgeFormat::kWildguard), "wildguard");
   EXPECT_EQ(to_string(ModelJudgeFormat::kLlamaGuard3), "llama_guard3");
-  EXPECT_EQ(model_judge_format_from_string("llama_guard3"), ModelJudgeFormat::kLlamaGuard3);
-  EXPECT_EQ(model_judge_format_from_string("wildguard"), ModelJudgeFormat::kWildguard);
-  EXPECT_EQ(model_judge_format_from_string("WildGuard"), std::nullopt);
+  EXPECT_EQ(parse_model_judge_format("llama_guard3"), ModelJudgeFormat::kLlamaGuard3);
+  EXPECT_EQ(parse_model_judge_format("wildguard"), ModelJudgeFormat::kWildguard);
+  EXPECT_EQ(parse_model_judge_format("WildGuard"), std::nullopt);
 }
 
 TEST(JudgeFormats, WildguardBuiltinRendersGolden) {

@@ -313,7 +313,7 @@ TEST(GridParser, SectionsParse) {
   EXPECT_EQ(g.judge.model, "m");
   ASSERT_TRUE(g.judge.model_path.has_value());  // a models name, resolved to its path
   EXPECT_EQ(*g.judge.model_path, g.models.at(0).path);
-  EXPECT_EQ(g.judge.format, JudgeFormat::kLlamaGuard3);
+  EXPECT_EQ(g.judge.format, ModelJudgeFormat::kLlamaGuard3);
   EXPECT_EQ(g.diagnose.bits, 4);
   EXPECT_EQ(g.execution.shard_size, 16);
   ASSERT_TRUE(g.slurm.has_value());

@@ -15,10 +15,10 @@
 
 #include "common/environment.h"
 #include "common/error.h"
+#include "eval/benchmark_table.h"
 #include "eval/perplexity.h"
 #include "eval/prompt_sampling.h"
 #include "kernels/kv_quant_spec.h"
-#include "orchestrator/benchmark_catalog.h"
 #include "tests/testing/model_files.h"
 #include "tests/worker/custom_prompts_cell.h"
 #include "worker/cell_prompts.h"

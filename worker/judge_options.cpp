@@ -1,0 +1,35 @@
+#include "worker/judge_options.h"
+
+#include <filesystem>
+
+#include "common/error.h"
+
+namespace kvsafe::worker {
+namespace {
+
+std::filesystem::path judge_model_path(const orchestrator::JudgeSpec& spec, const orchestrator::ModelSpec& judged) {
+  if (spec.model_path) return *spec.model_path;
+  if (spec.model == judged.name) return judged.path;
+  throw InputError("judge model `" + spec.model +
+                   "` is a models name: the worker needs its path in JudgeSpec::model_path (the runner resolves it)");
+}
+
+}  // namespace
+
+eval::RefusalJudgeOptions refusal_judge_options(const orchestrator::JudgeSpec& spec,
+                                                const orchestrator::ModelSpec& judged_model, const std::string& device,
+                                                int threads) {
+  eval::RefusalJudgeOptions options{.kind = spec.kind};
+  if (spec.kind == eval::JudgeKind::kKeyword) {
+    if (spec.markers_file) options.keyword.markers_file = *spec.markers_file;
+    options.keyword.spaceless_fallback = spec.strip_spaces_fallback;
+  } else {
+    options.model = {.model_path = judge_model_path(spec, judged_model),
+                     .format = spec.format,
+                     .device = device,
+                     .threads = threads};
+  }
+  return options;
+}
+
+}  // namespace kvsafe::worker
