@@ -44,6 +44,7 @@
 #include "common/cpu_kernels.h"
 #include "common/environment.h"
 #include "engine/cpu_gemm.h"
+#include "engine/greedy.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/packed_gemm.h"

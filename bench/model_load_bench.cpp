@@ -15,8 +15,8 @@
 #include <filesystem>
 #include <vector>
 
-#include "engine/gguf_reader.h"
-#include "engine/weights_loader.h"
+#include "modelfile/gguf_reader.h"
+#include "modelfile/weights_loader.h"
 
 namespace kvsafe::engine {
 namespace {

@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "common/environment.h"
-#include "engine/chat_template.h"
 #include "engine/generator.h"
 #include "engine/model.h"
-#include "engine/tokenizer.h"
 #include "tests/worker/custom_prompts_cell.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
 #include "worker/cell_prompts.h"
 #include "worker/shard_executor.h"
 

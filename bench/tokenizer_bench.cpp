@@ -16,7 +16,7 @@
 #include <string>
 
 #include "common/environment.h"
-#include "engine/tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::engine {
 namespace {

@@ -18,12 +18,12 @@
 #include "cli/exit_codes.h"
 #include "cli/model_argument.h"
 #include "common/error.h"
-#include "engine/chat_template.h"
 #include "engine/generator.h"
 #include "engine/model.h"
 #include "engine/quantized_kv_path.h"
-#include "engine/tokenizer.h"
 #include "kernels/kv_quant_spec.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::cli {
 namespace {

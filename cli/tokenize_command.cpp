@@ -1,5 +1,5 @@
 // `kvsafe tokenize --model PATH [--ids] TEXT...`: the model's own tokenizer from the
-// command line (engine/tokenizer.h). Prints the ids of TEXT space-separated, or with
+// command line (text/tokenizer.h). Prints the ids of TEXT space-separated, or with
 // --ids the text of the given ids. Users debug chat templates with it, and it is how
 // tokenization is checked from outside.
 
@@ -16,7 +16,7 @@
 #include "cli/exit_codes.h"
 #include "cli/model_argument.h"
 #include "common/error.h"
-#include "engine/tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::cli {
 namespace {

@@ -1,4 +1,4 @@
-// attention_core_cpu (engine/transformer_blocks.h): float32 attention on the CPU, one task
+// attention_core_cpu (engine/attention_core.h): float32 attention on the CPU, one task
 // per (sequence, kv head, block of query rows) over ATen's pool.
 //
 // Decode steps (a few query rows per kv head) run vector loops over the cache, one task at a
@@ -18,9 +18,9 @@
 #include <utility>
 
 #include "common/error.h"
+#include "engine/attention_core.h"
 #include "engine/cpu_gemm.h"
 #include "engine/lanes16.h"
-#include "engine/transformer_blocks.h"
 
 namespace kvsafe::engine {
 namespace {

@@ -1,4 +1,4 @@
-// rms_norm, apply_rope and the SwiGLU product (engine/transformer_blocks.h) for float32 on the
+// rms_norm, apply_rope and the SwiGLU product (engine/elementwise.h) for float32 on the
 // CPU: one pass per row instead of ATen's chain of small kernels.
 //
 // NOTE: why. On tensors this small (a batch-32 decode step's 32 x 576) ATen's per-kernel
@@ -14,8 +14,8 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "engine/elementwise.h"
 #include "engine/lanes16.h"
-#include "engine/transformer_blocks.h"
 
 namespace kvsafe::engine {
 namespace {

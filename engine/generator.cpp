@@ -8,6 +8,7 @@
 #include <random>
 
 #include "common/error.h"
+#include "engine/greedy.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 

@@ -16,7 +16,7 @@
 #include <functional>
 #include <vector>
 
-#include "engine/tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::engine {
 

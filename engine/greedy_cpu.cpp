@@ -1,4 +1,4 @@
-// engine/model.h greedy_tokens: the argmax of each row of float32 CPU logits, rows split
+// greedy_tokens (engine/greedy.h): the argmax of each row of float32 CPU logits, rows split
 // over ATen's pool, two vector passes per row (the maximum, then its first index).
 // NOTE: why not at::argmax. On SmolLM2's [32, 49152] logits it took 1.45 ms on one thread,
 // about 3% of a batch-32 decode step, while the other core waited.
@@ -10,8 +10,8 @@
 #include <limits>
 
 #include "common/error.h"
+#include "engine/greedy.h"
 #include "engine/lanes16.h"
-#include "engine/model.h"
 
 namespace kvsafe::engine {
 namespace {

@@ -16,7 +16,7 @@
 #include "engine/cpu_gemm.h"
 #include "engine/kv_cache.h"
 #include "engine/transformer_blocks.h"
-#include "engine/weights_loader.h"
+#include "modelfile/weights_loader.h"
 
 namespace kvsafe::engine {
 

@@ -26,7 +26,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/model_config.h"
+#include "modelfile/model_config.h"
 
 namespace kvsafe::engine {
 
@@ -55,12 +55,6 @@ enum class LogitsMode {
   kNone,  // an undefined tensor: only the cache and the hooks are wanted
 };
 
-// Greedy picks from forward()'s logits: at::argmax(logits, -1) (the first index of each row's
-// maximum; a NaN counts as the maximum, the first NaN wins), int64 with the leading
-// dimensions. Float32 CPU logits run vector passes with the rows split over ATen's pool
-// (engine/greedy_cpu.cpp); anything else calls at::argmax.
-at::Tensor greedy_tokens(const at::Tensor& logits);
-
 struct ForwardOptions {
   LogitsMode logits = LogitsMode::kLast;  // which logits to compute (the lm_head is costly)
   ActivationCapture* capture = nullptr;   // records activations when set; nullptr costs nothing
@@ -69,7 +63,7 @@ struct ForwardOptions {
 
 class Model {
  public:
-  // Reads `path` (GGUF file or HF folder, engine/weights_loader.h) and converts every tensor
+  // Reads `path` (GGUF file or HF folder, modelfile/weights_loader.h) and converts every tensor
   // to options.dtype on options.device. Throws ModelFileError for bad files, InputError for
   // bad options (unknown device or dtype, CUDA without a CUDA build, unsupported RoPE type).
   static std::unique_ptr<Model> load(const std::filesystem::path& path, const ModelLoadOptions& options = {});

@@ -9,7 +9,7 @@
 // expansion costs a few instructions per 16 weights, far less than the memory stall it saves.
 //
 // Exactness: each weight expands to the float32 the reference dequantizer gives (ggml's
-// dequantize_row_*, engine/gguf_dequantize.h), bit for bit: d * q (+ m) where d * q is exact
+// dequantize_row_*, modelfile/gguf_dequantize.h), bit for bit: d * q (+ m) where d * q is exact
 // in float32 (an 11-bit fp16 significand times an integer of at most 8 bits), so an FMA and a
 // multiply-then-add round alike. A model's outputs do not change; load_quantized_panels()
 // checks every weight against the reference at load.
@@ -30,7 +30,7 @@
 #include <optional>
 #include <span>
 
-#include "engine/gguf_dequantize.h"
+#include "modelfile/gguf_dequantize.h"
 
 namespace kvsafe::engine {
 

@@ -13,10 +13,12 @@
 #include <vector>
 
 #include "engine/activation_capture.h"
+#include "engine/attention_core.h"
+#include "engine/elementwise.h"
 #include "engine/kv_cache.h"
 #include "engine/kv_path.h"
-#include "engine/model_config.h"
 #include "engine/quantized_panels.h"
+#include "modelfile/model_config.h"
 
 namespace kvsafe::engine {
 
@@ -90,10 +92,8 @@ struct RopeTables {
 };
 RopeTables make_rope_tables(const ModelConfig& config, c10::Device device);
 
-// cos and sin, float32 -> dtype, [batch, n, rotary_dim], for int64 positions [batch, n].
-struct RopeCosSin {
-  at::Tensor cos, sin;
-};
+// cos and sin, float32 -> dtype, [batch, n, rotary_dim], for int64 positions [batch, n]
+// (RopeCosSin: engine/elementwise.h).
 RopeCosSin rope_cos_sin(const RopeTables& tables, std::int64_t rotary_dim, const at::Tensor& positions,
                         at::ScalarType dtype);
 // x: [batch, heads, n, head_dim]; rotates the first rotary_dim dims (rotate_half pairs).
@@ -101,20 +101,6 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeCosSin& rope);
 
 // HF RMSNorm: float32 math, weight multiplied in float32, result cast back to x's dtype.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
-
-// rms_norm, apply_rope and SwiGLU's silu(g) * u for float32 on the CPU, one pass per row
-// (engine/elementwise_cpu.cpp); equal to the ATen versions to float rounding. apply_rope_cpu
-// returns a contiguous tensor.
-bool rms_norm_cpu_applies(const at::Tensor& x, const at::Tensor& weight);
-at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& weight, double eps);
-bool apply_rope_cpu_applies(const at::Tensor& x, const RopeCosSin& rope);
-at::Tensor apply_rope_cpu(const at::Tensor& x, const RopeCosSin& rope);
-// at::silu(g) * u (SwiGLU), to float rounding, g and u contiguous of one shape.
-bool silu_mul_cpu_applies(const at::Tensor& g, const at::Tensor& u);
-at::Tensor silu_mul_cpu(const at::Tensor& g, const at::Tensor& u);
-// The same over n floats (out may be u): each element's bits do not depend on n or on where
-// the span starts, so pieces of a row give what silu_mul_cpu gives for the whole.
-void silu_mul_span(const float* g, const float* u, float* out, std::int64_t n);
 
 // The call-wide state every layer reads.
 struct CallContext {
@@ -145,23 +131,6 @@ struct AttentionOptions {
 // ([batch, n, hidden]), residual + the block's output (linear_t adds it in o_proj).
 at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::Tensor& x, CallContext& ctx,
                            const AttentionOptions& options, const at::Tensor& residual = {});
-
-// Scaled dot-product attention with GQA, soft-capping and a mask, after RoPE:
-//   q: [batch, heads, n, head_dim]; keys, values: [batch, kv_heads, total, head_dim] (any
-//   strides); allowed: bool [batch, 1, n, total] (every row allows at least one key).
-// Returns [batch, heads, n, head_dim]: softmax(mask(cap(q k^T * scale))) v, softmax in float32.
-// attention_core() picks attention_core_cpu() (engine/attention_core_cpu.cpp) for float32
-// CPU calls and attention_core_reference() (ATen matmuls) otherwise; the two agree to float
-// rounding (tests/engine/attention_core_test.cpp). attention_core_cpu runs vector loops over
-// the cache for calls of at most kDecodeAttentionMaxTokens query tokens (decode steps) and
-// BLAS products otherwise.
-inline constexpr std::int64_t kDecodeAttentionMaxTokens = 4;
-at::Tensor attention_core(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
-                          const at::Tensor& allowed, double scale, double softcap);
-at::Tensor attention_core_reference(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
-                                    const at::Tensor& allowed, double scale, double softcap);
-at::Tensor attention_core_cpu(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
-                              const at::Tensor& allowed, double scale, double softcap);
 
 // Gated MLP down(act(gate(x)) * up(x)); act: "silu", "gelu_pytorch_tanh" or "gelu". With a
 // residual, residual + that (added in the down projection, linear_t).

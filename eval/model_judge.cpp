@@ -7,10 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
-#include "engine/chat_template.h"
 #include "engine/generator.h"
 #include "engine/model.h"
-#include "engine/tokenizer.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::eval {
 

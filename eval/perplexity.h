@@ -29,7 +29,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::engine {
 class Model;

@@ -302,10 +302,10 @@ struct Scheduler::State {
         ++report.shards_left;
       }
     }
-    if (!report.stopped_at_once) {
-      for (const auto& [worker, state] : workers) {
-        if (state.alive && !state.shard) transport.send(worker, StopMessage{});
-      }
+    // NOTE: after a second signal too: the caller kills or aborts only for abandoned workers,
+    // so an idle worker that got no kStop would wait for work forever.
+    for (const auto& [worker, state] : workers) {
+      if (state.alive && !state.shard) transport.send(worker, StopMessage{});
     }
     report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
     progress.finish(snapshot(stopping));

@@ -8,7 +8,7 @@
 
 #include "common/error.h"
 #include "common/sha256.h"
-#include "engine/chat_template.h"
+#include "text/chat_template.h"
 #include "worker/shard_internal.h"
 
 namespace kvsafe::worker {

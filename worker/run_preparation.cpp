@@ -9,9 +9,9 @@
 #include <utility>
 
 #include "common/error.h"
-#include "engine/tokenizer.h"
 #include "eval/benchmark_registry.h"
 #include "eval/perplexity.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::worker {
 

@@ -17,10 +17,10 @@
 
 #include "common/error.h"
 #include "common/sha256.h"
-#include "engine/chat_template.h"
 #include "engine/generator.h"
 #include "engine/quantized_kv_path.h"
 #include "eval/logit_divergence.h"
+#include "text/chat_template.h"
 #include "worker/cell_prompts.h"
 #include "worker/shard_internal.h"
 

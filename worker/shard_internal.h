@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "db/records.h"
-#include "engine/chat_template.h"
 #include "engine/model.h"
-#include "engine/tokenizer.h"
 #include "eval/refusal_judge.h"
 #include "orchestrator/cell.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
 #include "worker/shard_executor.h"
 
 namespace kvsafe::worker::detail {

@@ -7,10 +7,10 @@
 #include "engine/generator.h"
 #include "engine/model.h"
 #include "engine/quantized_kv_path.h"
-#include "engine/tokenizer.h"
 #include "kernels/kv_quant_spec.h"
 #include "tests/cli/cli_process.h"
 #include "tests/testing/model_files.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::testing {
 namespace {

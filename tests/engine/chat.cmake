@@ -7,12 +7,12 @@ kvsafe_test(engine_chat_test
     ${CMAKE_CURRENT_SOURCE_DIR}/chat_template_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/chat_recognize_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/chat_tokenize_test.cpp
-  DEPS kvsafe_engine
+  DEPS kvsafe_text
   LABELS unit)
 target_compile_definitions(engine_chat_test PRIVATE ${KVSAFE_TEST_DEFINES})
 
 kvsafe_test(engine_chat_model_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/chat_smollm2_test.cpp
-  DEPS kvsafe_engine
+  DEPS kvsafe_text
   LABELS model)
 target_compile_definitions(engine_chat_model_test PRIVATE ${KVSAFE_TEST_DEFINES})

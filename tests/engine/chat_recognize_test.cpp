@@ -8,9 +8,9 @@
 
 #include "common/error.h"
 #include "common/sha256.h"
-#include "engine/chat_family.h"
-#include "engine/chat_template.h"
 #include "tests/engine/chat_test_util.h"
+#include "text/chat_family.h"
+#include "text/chat_template.h"
 
 namespace kvsafe::engine {
 namespace {
@@ -101,7 +101,7 @@ TEST(ChatRecognize, GoldenTemplateHashesAreKnown) {
     SCOPED_TRACE(family);
     const std::string hash = p.at("template_normalized_sha256").get<std::string>();
     const auto known = chat::known_template_family(hash);
-    ASSERT_TRUE(known.has_value()) << hash << " (add it to engine/chat_recognize.cpp)";
+    ASSERT_TRUE(known.has_value()) << hash << " (add it to text/chat_recognize.cpp)";
     EXPECT_EQ(*known, family == "mixtral" ? "mistral-v0.2" : family);
     ++checked;
   }

@@ -9,10 +9,10 @@
 #include <filesystem>
 
 #include "common/sha256.h"
-#include "engine/chat_template.h"
-#include "engine/tokenizer.h"
 #include "tests/engine/chat_test_util.h"
 #include "tests/testing/model_files.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::engine {
 namespace {

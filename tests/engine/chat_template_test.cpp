@@ -10,9 +10,9 @@
 #include <string>
 
 #include "common/error.h"
-#include "engine/chat_family.h"
-#include "engine/chat_template.h"
 #include "tests/engine/chat_test_util.h"
+#include "text/chat_family.h"
+#include "text/chat_template.h"
 
 namespace kvsafe::engine {
 namespace {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/chat_template.h"
+#include "text/chat_template.h"
 
 namespace kvsafe::engine::test {
 

@@ -8,9 +8,9 @@
 #include <filesystem>
 
 #include "common/error.h"
-#include "engine/chat_template.h"
-#include "engine/tokenizer.h"
 #include "tests/engine/chat_test_util.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::engine {
 namespace {

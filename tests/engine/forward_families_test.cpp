@@ -9,7 +9,7 @@
 
 #include <cstring>
 
-#include "engine/safetensors_reader.h"
+#include "modelfile/safetensors_reader.h"
 #include "tests/engine/forward_test_util.h"
 
 namespace kvsafe::engine {

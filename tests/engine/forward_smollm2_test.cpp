@@ -9,11 +9,11 @@
 
 #include <cstring>
 
-#include "engine/chat_template.h"
 #include "engine/generator.h"
-#include "engine/safetensors_reader.h"
-#include "engine/tokenizer.h"
+#include "modelfile/safetensors_reader.h"
 #include "tests/engine/forward_test_util.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::engine {
 namespace {

@@ -13,8 +13,8 @@
 #include "common/error.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
-#include "engine/tokenizer_data.h"
 #include "tests/testing/model_files.h"
+#include "text/tokenizer_data.h"
 
 namespace kvsafe::engine::test {
 

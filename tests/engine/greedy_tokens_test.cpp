@@ -1,4 +1,4 @@
-// greedy_tokens (engine/model.h): the generator's greedy pick must be at::argmax exactly, ties
+// greedy_tokens (engine/greedy.h): the generator's greedy pick must be at::argmax exactly, ties
 // and NaN included, or greedy answers would change with the code path.
 
 #include <ATen/ATen.h>
@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "engine/greedy.h"
 #include "engine/model.h"
 #include "tests/testing/cpu_copies.h"
 

@@ -1,6 +1,6 @@
 // GGUF q4_0 / q4_1 / q8_0 matrices kept quantized (engine/quantized_panels.h) and multiplied by
 // the packed kernels (engine/packed_gemm.h). The promise is exactness: every weight expands to
-// the reference dequantizer's float (engine/gguf_dequantize.h, itself checked bit for bit
+// the reference dequantizer's float (modelfile/gguf_dequantize.h, itself checked bit for bit
 // against the `gguf` package), and every product has the bits of the same product over float
 // panels of the dequantized matrix, on every copy of the kernels, at every thread count and
 // row count (the in-register path for a few rows, the sliced one for more).
@@ -16,10 +16,10 @@
 
 #include "common/cpu_kernels.h"
 #include "common/error.h"
-#include "engine/gguf_dequantize.h"
 #include "engine/packed_gemm.h"
 #include "engine/quantized_panels.h"
 #include "engine/transformer_blocks.h"
+#include "modelfile/gguf_dequantize.h"
 #include "tests/testing/cpu_copies.h"
 
 namespace kvsafe::engine {

@@ -6,12 +6,12 @@ kvsafe_test(engine_tokenizer_test
     ${CMAKE_CURRENT_SOURCE_DIR}/tokenizer_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/tokenizer_json_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/tokenizer_errors_test.cpp
-  DEPS kvsafe_engine
+  DEPS kvsafe_text
   LABELS unit)
 target_compile_definitions(engine_tokenizer_test PRIVATE ${KVSAFE_TEST_DEFINES})
 
 kvsafe_test(engine_tokenizer_model_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/tokenizer_smollm2_test.cpp
-  DEPS kvsafe_engine
+  DEPS kvsafe_text
   LABELS model)
 target_compile_definitions(engine_tokenizer_model_test PRIVATE ${KVSAFE_TEST_DEFINES})

@@ -4,9 +4,9 @@
 
 #include <functional>
 
-#include "engine/tokenizer_gguf.h"
-#include "engine/tokenizer_json.h"
 #include "tests/engine/tokenizer_test_util.h"
+#include "text/tokenizer_gguf.h"
+#include "text/tokenizer_json.h"
 
 namespace kvsafe::engine {
 namespace {

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
-#include "engine/tokenizer_gguf.h"
-#include "engine/unicode_utf8.h"
 #include "tests/engine/tokenizer_test_util.h"
+#include "text/tokenizer_gguf.h"
+#include "text/unicode_utf8.h"
 
 namespace kvsafe::engine {
 namespace {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "common/error.h"
-#include "engine/tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::engine::test {
 

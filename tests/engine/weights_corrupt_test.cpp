@@ -8,7 +8,7 @@
 #include <limits>
 #include <string>
 
-#include "engine/gguf_reader.h"
+#include "modelfile/gguf_reader.h"
 #include "tests/engine/weights_test_util.h"
 
 namespace kvsafe::engine {

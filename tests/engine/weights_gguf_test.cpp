@@ -13,8 +13,8 @@
 #include <set>
 
 #include "common/sha256.h"
-#include "engine/gguf_dequantize.h"
-#include "engine/gguf_reader.h"
+#include "modelfile/gguf_dequantize.h"
+#include "modelfile/gguf_reader.h"
 #include "tests/engine/weights_test_util.h"
 
 namespace kvsafe::engine {

@@ -7,9 +7,9 @@
 
 #include <bit>
 
-#include "engine/hf_config.h"
-#include "engine/safetensors_reader.h"
-#include "engine/weights_loader.h"
+#include "modelfile/hf_config.h"
+#include "modelfile/safetensors_reader.h"
+#include "modelfile/weights_loader.h"
 #include "tests/engine/safetensors_test_writer.h"
 #include "tests/engine/weights_test_util.h"
 

@@ -12,8 +12,8 @@
 #include <fstream>
 
 #include "common/sha256.h"
-#include "engine/gguf_reader.h"
-#include "engine/weights_loader.h"
+#include "modelfile/gguf_reader.h"
+#include "modelfile/weights_loader.h"
 #include "tests/engine/weights_test_util.h"
 #include "tests/testing/model_files.h"
 

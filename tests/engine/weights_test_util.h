@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/model_file_error.h"
+#include "modelfile/model_file_error.h"
 
 namespace kvsafe::engine::test {
 

@@ -15,8 +15,8 @@
 #include <cmath>
 #include <fstream>
 
-#include "engine/gguf_reader.h"
-#include "engine/weights_loader.h"
+#include "modelfile/gguf_reader.h"
+#include "modelfile/weights_loader.h"
 #include "tests/engine/safetensors_test_writer.h"
 #include "tests/engine/weights_test_util.h"
 

@@ -9,10 +9,10 @@
 #include <cstdio>
 
 #include "common/error.h"
-#include "engine/tokenizer.h"
 #include "eval/model_judge.h"
 #include "eval_test_util.h"
 #include "tests/testing/model_files.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::eval {
 namespace {

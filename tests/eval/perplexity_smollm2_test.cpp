@@ -23,10 +23,10 @@
 #include "common/environment.h"
 #include "common/sha256.h"
 #include "engine/model.h"
-#include "engine/tokenizer.h"
 #include "eval/benchmark_registry.h"
 #include "eval/perplexity.h"
 #include "tests/testing/model_files.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::eval {
 namespace {

@@ -19,10 +19,10 @@
 #include "common/error.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
-#include "engine/tokenizer.h"
 #include "eval/benchmark_registry.h"
 #include "eval/perplexity.h"
 #include "tests/testing/model_files.h"
+#include "text/tokenizer.h"
 
 namespace kvsafe::eval {
 namespace {

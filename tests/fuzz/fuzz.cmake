@@ -35,9 +35,9 @@ if(KVSAFE_FUZZ)
       -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
       -I${PROJECT_SOURCE_DIR})
   set(_fuzz_parser_sources
-    engine/model_file_error.cpp engine/mapped_file.cpp engine/model_json.cpp
-    engine/gguf_dequantize.cpp engine/gguf_reader.cpp engine/safetensors_reader.cpp
-    engine/model_config.cpp engine/hf_config.cpp)
+    modelfile/model_file_error.cpp modelfile/mapped_file.cpp modelfile/model_json.cpp
+    modelfile/gguf_dequantize.cpp modelfile/gguf_reader.cpp modelfile/safetensors_reader.cpp
+    modelfile/model_config.cpp modelfile/hf_config.cpp)
   set(_fuzz_objects "")
   foreach(_src ${_fuzz_parser_sources})
     get_filename_component(_stem ${_src} NAME_WE)

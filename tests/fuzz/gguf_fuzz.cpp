@@ -7,8 +7,8 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/gguf_reader.h"
-#include "engine/model_file_error.h"
+#include "modelfile/gguf_reader.h"
+#include "modelfile/model_file_error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::vector<std::byte> bytes(size);

@@ -5,8 +5,8 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/model_file_error.h"
-#include "engine/safetensors_reader.h"
+#include "modelfile/model_file_error.h"
+#include "modelfile/safetensors_reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::vector<std::byte> bytes(size);

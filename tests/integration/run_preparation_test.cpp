@@ -9,7 +9,6 @@
 #include <fstream>
 
 #include "common/sha256.h"
-#include "engine/tokenizer.h"
 #include "eval/benchmark_registry.h"
 #include "eval/benchmark_table.h"
 #include "eval/perplexity.h"
@@ -17,6 +16,7 @@
 #include "orchestrator/grid_parser.h"
 #include "tests/integration/run_harness.h"
 #include "tests/testing/model_files.h"
+#include "text/tokenizer.h"
 #include "worker/cell_prompts.h"
 #include "worker/model_provenance.h"
 

@@ -67,7 +67,7 @@ SECTION_FAMILIES = {
     "## 7. SmolLM2-Instruct": "smollm2",
 }
 
-# Family facts shared with engine/chat_family.cpp: bos/eos spellings, whether the
+# Family facts shared with text/chat_family.cpp: bos/eos spellings, whether the
 # official template rejects a system message, and whether it inserts something without one.
 FAMILIES = {
     "llama-2": dict(bos="<s>", eos="</s>"),

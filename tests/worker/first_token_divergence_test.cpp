@@ -16,14 +16,14 @@
 #include <vector>
 
 #include "common/environment.h"
-#include "engine/chat_template.h"
 #include "engine/generator.h"
 #include "engine/model.h"
 #include "engine/quantized_kv_path.h"
-#include "engine/tokenizer.h"
 #include "kernels/kv_quant_spec.h"
 #include "tests/testing/model_files.h"
 #include "tests/worker/custom_prompts_cell.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
 #include "worker/cell_prompts.h"
 #include "worker/shard_executor.h"
 
