@@ -1,5 +1,5 @@
 // `kvsafe run GRID`: executes a grid, in one process or under mpirun/srun. The runner
-// itself is worker/run_grid.h; this file reads the flags, prints the dry run, and maps the
+// itself is runner/run_grid.h; this file reads the flags, prints the dry run, and maps the
 // outcome to an exit code (cli/exit_codes.h). docs/run.md describes it all.
 
 #include <fmt/format.h>
@@ -17,7 +17,7 @@
 #include "orchestrator/grid_expansion.h"
 #include "orchestrator/grid_parser.h"
 #include "orchestrator/shards.h"
-#include "worker/run_grid.h"
+#include "runner/run_grid.h"
 
 namespace kvsafe::cli {
 namespace {
@@ -99,7 +99,7 @@ int run_run(const RunFlags& flags, CommandContext& context, int* argc, char*** a
     return kExitUsage;
   }
   if (flags.dry_run) return print_dry_run(flags, context);
-  const worker::RunGridResult result = worker::run_grid({.grid_path = flags.grid,
+  const runner::RunGridResult result = runner::run_grid({.grid_path = flags.grid,
                                                          .db_path = flags.db,
                                                          .fresh = flags.fresh,
                                                          .retry_failed = flags.retry_failed,

@@ -19,11 +19,17 @@ bool cpu_supports(CpuKernels copy) {
   switch (copy) {
     case CpuKernels::kGeneric:
       return true;
+    // Every feature any kernel of the copy is compiled for: the engine's lane sets
+    // (engine/lanes16.h: avx512f or avx2, with fma) and the KV codec's paths
+    // (kernels/group_codec_cpu_avx*.cpp: avx512bw/vl, bmi2, f16c). One answer for both, so a
+    // copy this reports runnable runs all of its kernels; every AVX2 CPU has f16c and every
+    // AVX-512 server or desktop CPU bw/vl/bmi2.
     case CpuKernels::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     case CpuKernels::kAvx512:
-      // NOTE: the AVX-512 copies are compiled for avx512f and use FMA instructions too.
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("f16c") &&
+             __builtin_cpu_supports("fma");
   }
   return false;
 #else

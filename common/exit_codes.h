@@ -1,7 +1,7 @@
 #pragma once
 // Exit codes of the kvsafe command, documented in README.md so batch scripts can rely on them.
 // The one home of these numbers: the CLI returns them, `kvsafe run`'s library side
-// (worker/run_grid.h) defaults to them, and the integration tests expect them.
+// (runner/run_grid.h) defaults to them, and the integration tests expect them.
 
 namespace kvsafe {
 

@@ -18,8 +18,8 @@ using CellStatus = ShardStatus;
 
 // "pending", "running", "done", "failed": the text stored in the database.
 std::string_view to_string(ShardStatus status);
-// Inverse of to_string; throws InputError for any other text.
-ShardStatus shard_status_from_string(std::string_view text);
+// Inverse of to_string; nullopt for any other text.
+std::optional<ShardStatus> parse_shard_status(std::string_view text);
 
 struct ExperimentRecord {
   std::string name{};         // unique key: re-registering a name updates the grid fields

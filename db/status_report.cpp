@@ -3,12 +3,13 @@
 #include <fmt/format.h>
 
 #include "db/connection.h"
+#include "db/store_internal.h"
 
 namespace kvsafe::db {
 namespace {
 
 void add_count(StatusCounts& counts, std::string_view status, std::int64_t n) {
-  switch (shard_status_from_string(status)) {
+  switch (stored_shard_status(status)) {
     case ShardStatus::kPending:
       counts.pending += n;
       break;

@@ -30,13 +30,18 @@ std::string_view to_string(ShardStatus status) {
   KVSAFE_ASSERT(false, "unknown ShardStatus ", static_cast<int>(status));
 }
 
-ShardStatus shard_status_from_string(std::string_view text) {
-  if (text == "pending") return ShardStatus::kPending;
-  if (text == "running") return ShardStatus::kRunning;
-  if (text == "done") return ShardStatus::kDone;
-  if (text == "failed") return ShardStatus::kFailed;
-  KVSAFE_CHECK(false, "unknown status '", text, "' (expected pending, running, done or failed)");
-  return ShardStatus::kPending;
+std::optional<ShardStatus> parse_shard_status(std::string_view text) {
+  for (const ShardStatus status :
+       {ShardStatus::kPending, ShardStatus::kRunning, ShardStatus::kDone, ShardStatus::kFailed}) {
+    if (to_string(status) == text) return status;
+  }
+  return std::nullopt;
+}
+
+ShardStatus stored_shard_status(std::string_view text) {
+  const std::optional<ShardStatus> status = parse_shard_status(text);
+  KVSAFE_CHECK(status.has_value(), "unknown status '", text, "' (expected pending, running, done or failed)");
+  return *status;
 }
 
 Store::Store(std::filesystem::path path, std::unique_ptr<WriterLock> lock, std::unique_ptr<Connection> connection)

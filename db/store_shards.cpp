@@ -20,7 +20,7 @@ std::optional<ShardRow> find_shard(Connection& connection, const ShardKey& shard
   select->bind(1, shard.cell_id).bind(2, shard.begin);
   if (!select->step()) return std::nullopt;
   return ShardRow{.end = select->column_int64(0),
-                  .status = shard_status_from_string(select->column_text(1)),
+                  .status = stored_shard_status(select->column_text(1)),
                   .attempts = select->column_int64(2)};
 }
 

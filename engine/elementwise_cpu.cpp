@@ -1,12 +1,12 @@
 // rms_norm, apply_rope and the SwiGLU product (engine/elementwise.h) for float32 on the
 // CPU: one pass per row instead of ATen's chain of small kernels.
 //
-// NOTE: why. On tensors this small (a batch-32 decode step's 32 x 576) ATen's per-kernel
-// overhead dominates: RMSNorm is six kernels (pow, mean, add, rsqrt, two muls) and RoPE five
-// per tensor (narrow, neg, cat, two muls and an add), ~25 per layer, each on the calling thread
-// while the pool's other threads waited. One pass each took a SmolLM2 step from ~57 to ~52 ms. The results equal ATen's
-// to float rounding (the sum of squares runs in another order; the compiler may contract RoPE's multiply-add into an
-// FMA).
+// NOTE: why. On tensors this small (a decode step's rows) ATen's per-kernel overhead
+// dominates: RMSNorm is six kernels (pow, mean, add, rsqrt, two muls) and RoPE five per tensor
+// (narrow, neg, cat, two muls and an add), ~25 per layer, each on the calling thread while the
+// pool's other threads wait (engine/README.md, "Measured"). The results equal ATen's to float
+// rounding (the sum of squares runs in another order; the compiler may contract RoPE's
+// multiply-add into an FMA).
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -181,8 +181,8 @@ at::Tensor apply_rope_cpu(const at::Tensor& x, const RopeCosSin& rope) {
                       .dim = dim,
                       .rotary = rotary};
   auto* rows_fn = KVSAFE_PICK(rope_rows);
-  // NOTE: a decode step's q and k (SmolLM2 at batch 32: 384 rows of 64) took 29 us a layer
-  // in the scalar loop; 16 lanes at a time it is a few.
+  // Sixteen lanes at a time: a decode step's q and k are hundreds of short rows a layer, and a
+  // scalar loop over them was a visible share of the step.
   at::parallel_for(0, batch * heads * n, row_grain(dim),
                    [&](std::int64_t begin, std::int64_t end) { rows_fn(args, begin, end); });
   return out;

@@ -9,7 +9,7 @@
 // keeps every value in registers.
 // NOTE: why not one 64-byte GCC vector for every copy. Outside an AVX-512 target GCC has no
 // machine mode for it: such values lived in memory and every operation went through the
-// stack (the AVX2 copy of the products ran at 2.8 GFLOP/s, 1/60 of the BLAS).
+// stack (the AVX2 products ran at a small fraction of the BLAS; engine/README.md).
 //
 // Every copy computes the same lanes with the same operations in the same order, so the
 // AVX-512 and AVX2 copies give the same bits; lane_sum adds in one fixed tree whatever the
@@ -207,8 +207,8 @@ KVSAFE_LANES_INLINE typename L::F bits_as_float(const typename L::I& v) {
 
 // Sixteen lanes from memory at p (any alignment), and back.
 // NOTE: one memcpy per native part. A memcpy of the whole struct went through the stack as
-// 16-byte pieces and kept every accumulator it touched in memory (the AVX2 products ran at
-// 24 GFLOP/s); a native vector's memcpy is one vector load or store.
+// 16-byte pieces and kept every accumulator it touched in memory; a native vector's memcpy is
+// one vector load or store.
 template <typename W>
 KVSAFE_LANES_INLINE W load(const void* p) {
   W v;

@@ -123,7 +123,7 @@ class TensorLoader {
       // this is a file with inf or NaN scales (or blocks that do not fit the tensor's shape),
       // which is packed as floats.
       spdlog::warn("{}: '{}' does not expand exactly from its {} blocks; keeping it as float32",
-                   weights_.config().architecture, name, ggml_type_name(*stored));
+                   weights_.config().architecture, name, to_string(*stored));
     }
     return make_matrix(scratch.to(device_, dtype_));
   }
@@ -229,7 +229,7 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& path, const Mode
   impl->weight_bytes = bytes_of(w);
   spdlog::info(
       "engine: loaded {} ({}, {} layers, {:.1f}M parameters in {:.0f} MB) on {} as {}; {} CPU threads; CPU kernels {}",
-      path.string(), model_family_name(c.family), c.num_layers, static_cast<double>(impl->parameters) / 1e6,
+      path.string(), to_string(c.family), c.num_layers, static_cast<double>(impl->parameters) / 1e6,
       static_cast<double>(impl->weight_bytes) / 1e6, device.str(), c10::toString(dtype), at::get_num_threads(),
       describe_cpu_kernels());
   return std::unique_ptr<Model>(new Model(std::move(impl)));

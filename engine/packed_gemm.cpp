@@ -25,9 +25,9 @@ using lanes::store;
 
 // One panel times one block of `kRows` activation rows, read in place: per input k, one
 // broadcast from each row. `panel` is [in][32].
-// NOTE: packing the rows first ([in][rows], one contiguous broadcast stream) ran serially
-// before each parallel region (2-3% of a decode step) and was slower even without that: 32.4
-// against 31.7 ms for a SmolLM2 step's products at 32 rows, 282 against 300 GFLOP/s at 1024.
+// NOTE: not packing the rows first ([in][rows], one contiguous broadcast stream): that ran
+// serially before each parallel region and was slower even without that cost
+// (engine/README.md, "Measured").
 struct BlockArgs {
   const float* x;          // the block's first row, at the first input this call covers
   std::int64_t ldx;        // x's row stride
@@ -49,11 +49,10 @@ struct BlockArgs {
 };
 
 // NOTE: the next panel is requested while this one computes, or the first row block of
-// each panel waits on memory and streaming never overlaps compute (SmolLM2's matrices at
-// 32 rows, 2 threads, passive OpenMP threads: 67 ms a step without, 53 with two lines per
-// iteration until done, 42 spread evenly over the loop: bursts fill the line-fill buffers
-// and stall the loads that compute needs). Call once per input: a.prefetch_lines lines
-// spread evenly over a.in calls.
+// each panel waits on memory and streaming never overlaps compute; and spread evenly over
+// the loop, because bursts fill the line-fill buffers and stall the loads that compute needs
+// (engine/README.md, "Measured"). Call once per input: a.prefetch_lines lines spread evenly
+// over a.in calls.
 struct Prefetcher {
   std::int64_t owed = 0, line = 0;  // prefetches due, times in; lines issued
   [[gnu::always_inline]] inline void step(const BlockArgs& a) {
@@ -159,7 +158,7 @@ template <typename L, int kRows>
 // NOTE: the codes are laid out so that every step is a 32-bit lane operation (shift, and,
 // convert, multiply-add), which GCC vectorizes for every copy from the same source; widening
 // bytes to ints (__builtin_convertvector from 16 bytes) became byte-by-byte scalar code in
-// GCC 12, and the first version expanded 10x slower than the memory it saved.
+// GCC 12, and expanded far slower than the memory it saved.
 static_assert(std::endian::native == std::endian::little, "the code lanes hold input j in byte j");
 
 // quantized_panels.h's tile layout as compile-time constants of one format.
@@ -418,9 +417,9 @@ struct RowBlock {
 };
 
 // Row blocks of max_rows, then the rest (12 + 12 + 8, not 11 + 11 + 10).
-// NOTE: a block of 10 or 11 rows takes as long per input as one of 12 on the AVX-512 box
-// (SmolLM2's gate/up products: 13.4 ms at 32 rows, 13.6 at 36): full blocks, then a smaller
-// one, made a step's products at 32 rows 33.9 -> 32.3 ms with quantized panels.
+// NOTE: a block of 10 or 11 rows takes as long per input as one of 12 (the kernel's cost is
+// per block, not per row), so full blocks first and one smaller block last is faster than
+// even blocks (engine/README.md, "Measured").
 std::vector<RowBlock> row_blocks(std::int64_t m, int max_rows) {
   const std::int64_t count = (m + max_rows - 1) / max_rows;
   std::vector<RowBlock> blocks;
@@ -461,172 +460,208 @@ void unpack_column(const float* panels, std::int64_t in, std::int64_t column, fl
   for (std::int64_t k = 0; k < in; ++k) dst[k] = panel[k * kPanelColumns];
 }
 
+namespace {
+
+// An empty sum (in == 0) is the bias, or zeros; then the residual.
+void write_empty_sums(std::int64_t m, std::span<const PackedProduct> products, const PairEpilogue* pair) {
+  for (const PackedProduct& p : products) {
+    for (std::int64_t row = 0; row < m; ++row) {
+      for (std::int64_t c = 0; c < p.n; ++c) {
+        const float sum = p.bias != nullptr ? p.bias[c] : 0.0f;
+        p.out[row * p.n + c] = p.residual != nullptr ? p.residual[row * p.n + c] + sum : sum;
+      }
+    }
+  }
+  if (pair != nullptr) pair->run(pair->context, products[0], products[1], 0, m, 0, products[0].n);
+}
+
+constexpr std::int64_t kSliceInputs = 128;  // x 32 columns x 4 bytes = 16 KiB
+
+// What one packed_matmul call runs, worked out once before any thread starts: the row blocks,
+// the panels of every product in the order they run, and the passes over the rows.
+struct MatmulPlan {
+  const float* x = nullptr;
+  std::int64_t in = 0;
+  std::span<const PackedProduct> products;
+  const PairEpilogue* pair = nullptr;
+  const KernelSet* kernels = nullptr;
+  std::vector<RowBlock> blocks;
+  // Panels of all products, end to end (with a pair epilogue, interleaved: panel j of the
+  // first product, then of the second): (product, panel index within it).
+  std::vector<std::pair<std::size_t, std::int64_t>> panels;
+  std::vector<std::int64_t> panel_bytes;  // a panel's bytes, per product (its format)
+  // Passes: [first, last) of blocks whose rows fit kChunkBytes (at least one block each).
+  std::vector<std::pair<std::size_t, std::size_t>> chunks;
+  std::int64_t n_total = 0;        // output columns of all products
+  std::int64_t largest_chunk = 0;  // rows of the largest pass
+  // Quantized panels: for at most max_tile_rows rows (one block), each input is expanded in
+  // registers as it is used; for more, a slice of inputs at a time is expanded into a buffer
+  // in L1 that every row block then goes over, the sums carried from slice to slice.
+  // NOTE: the whole panel expanded at once spilled to L2 and cost more than the memory
+  // traffic it saved (engine/README.md).
+  bool tiles_in_registers = false;
+  bool any_sliced = false;  // some product expands slices (it needs the scratch buffers)
+
+  const char* panel_data(std::int64_t p) const {
+    const auto [product_index, panel] = panels[static_cast<std::size_t>(p)];
+    return static_cast<const char*>(products[product_index].panels) + panel * panel_bytes[product_index];
+  }
+};
+
+MatmulPlan make_plan(const float* x, std::int64_t m, std::int64_t in, std::span<const PackedProduct> products,
+                     const PairEpilogue* pair) {
+  MatmulPlan plan;
+  plan.x = x;
+  plan.in = in;
+  plan.products = products;
+  plan.pair = pair;
+  plan.kernels = &chosen_kernels();
+  plan.blocks = row_blocks(m, plan.kernels->max_rows);
+  for (std::size_t i = 0; i < products.size(); ++i) {
+    KVSAFE_ASSERT(products[i].panels != nullptr && products[i].out != nullptr);
+    KVSAFE_ASSERT(products[i].format == PanelFormat::kFloat32 || in % kTileInputs == 0,
+                  "packed_matmul: quantized panels take whole blocks of 32 inputs, not ", in);
+    plan.n_total += products[i].n;
+    if (pair == nullptr) {
+      for (std::int64_t p = 0; p * kPanelColumns < products[i].n; ++p) plan.panels.emplace_back(i, p);
+    }
+    plan.panel_bytes.push_back(packed_bytes(products[i].format, in, kPanelColumns));
+  }
+  if (pair != nullptr) {
+    for (std::int64_t p = 0; p * kPanelColumns < products[0].n; ++p) {
+      plan.panels.emplace_back(0, p);
+      plan.panels.emplace_back(1, p);
+    }
+  }
+  const std::vector<RowBlock>& blocks = plan.blocks;
+  const std::int64_t chunk_rows =
+      std::max<std::int64_t>(1, kChunkBytes / (in * static_cast<std::int64_t>(sizeof(float))));
+  for (std::size_t first = 0; first < blocks.size();) {
+    std::size_t last = first + 1;
+    while (last < blocks.size() && blocks[last].first + blocks[last].rows - blocks[first].first <= chunk_rows) ++last;
+    plan.chunks.emplace_back(first, last);
+    plan.largest_chunk =
+        std::max(plan.largest_chunk, blocks[last - 1].first + blocks[last - 1].rows - blocks[first].first);
+    first = last;
+  }
+  plan.tiles_in_registers = m <= plan.kernels->max_tile_rows;
+  plan.any_sliced =
+      !plan.tiles_in_registers && std::any_of(products.begin(), products.end(),
+                                              [](const PackedProduct& p) { return p.format != PanelFormat::kFloat32; });
+  return plan;
+}
+
+// NOTE: 64-byte aligned, as panels are: malloc's 16-byte alignment split every vector load
+// and store of the expanded weights over two cache lines.
+struct Scratch {
+  AlignedFloats expanded;  // [kSliceInputs][32]
+  AlignedFloats partial;   // [rows of a chunk][32]
+};
+
+// Panel p times the blocks of one pass, while the lines of panel `next` (or none, -1) come in.
+void run_panel(const MatmulPlan& plan, std::int64_t p, const std::pair<std::size_t, std::size_t>& chunk,
+               std::int64_t next, Scratch& scratch) {
+  const KernelSet& kernels = *plan.kernels;
+  const std::int64_t in = plan.in;
+  const auto [product_index, panel] = plan.panels[static_cast<std::size_t>(p)];
+  const PackedProduct& product = plan.products[product_index];
+  const std::int64_t column = panel * kPanelColumns;
+  const auto format = static_cast<std::size_t>(product.format);
+  const bool quantized = product.format != PanelFormat::kFloat32;
+  const bool sliced = quantized && !plan.tiles_in_registers;
+  const std::int64_t slices = sliced ? (in + kSliceInputs - 1) / kSliceInputs : 1;
+  const auto blocks_in_chunk = static_cast<std::int64_t>(chunk.second - chunk.first);
+  const char* prefetch = next >= 0 ? plan.panel_data(next) : nullptr;
+  const std::int64_t prefetch_lines =
+      next >= 0 ? plan.panel_bytes[plan.panels[static_cast<std::size_t>(next)].first] / 64 : 0;
+  const std::int64_t calls = slices * blocks_in_chunk;
+  const std::int64_t chunk_first_row = plan.blocks[chunk.first].first;
+  for (std::int64_t slice = 0; slice < slices; ++slice) {
+    const std::int64_t k0 = slice * kSliceInputs;
+    const std::int64_t k_count = sliced ? std::min(kSliceInputs, in - k0) : in;
+    if (sliced) {
+      kernels.expand[format](
+          reinterpret_cast<const std::byte*>(plan.panel_data(p)) + k0 / kTileInputs * tile_bytes(product.format),
+          k_count / kTileInputs, scratch.expanded.data());
+    }
+    for (std::size_t b = chunk.first; b < chunk.second; ++b) {
+      const RowBlock& block = plan.blocks[b];
+      // Call i of the panel prefetches the i-th share of the next panel's lines.
+      const std::int64_t i = slice * blocks_in_chunk + static_cast<std::int64_t>(b - chunk.first);
+      const std::int64_t line_first = prefetch_lines * i / calls;
+      const std::int64_t line_last = prefetch_lines * (i + 1) / calls;
+      float* partial = sliced ? scratch.partial.data() + (block.first - chunk_first_row) * kPanelColumns : nullptr;
+      const BlockArgs args{
+          .x = plan.x + block.first * in + k0,
+          .ldx = in,
+          .panel = !quantized ? reinterpret_cast<const float*>(plan.panel_data(p))
+                   : sliced   ? scratch.expanded.data()
+                              : nullptr,
+          .tiles = quantized && !sliced ? reinterpret_cast<const std::byte*>(plan.panel_data(p)) : nullptr,
+          .in = k_count,
+          .out = product.out + block.first * product.n + column,
+          .ldo = product.n,
+          .columns = std::min(kPanelColumns, product.n - column),
+          .bias = product.bias != nullptr ? product.bias + column : nullptr,
+          .residual = product.residual != nullptr ? product.residual + block.first * product.n + column : nullptr,
+          .partial_in = slice > 0 ? partial : nullptr,
+          .partial_out = slice + 1 < slices ? partial : nullptr,
+          .prefetch = prefetch != nullptr ? prefetch + line_first * 64 : nullptr,
+          .prefetch_lines = line_last - line_first};
+      if (quantized && !sliced) {
+        kernels.tile_kernels[format][block.rows - 1](args);
+      } else {
+        kernels.kernels[block.rows - 1](args);
+      }
+    }
+  }
+  if (plan.pair != nullptr && product_index == 1) {
+    const RowBlock& last_block = plan.blocks[chunk.second - 1];
+    plan.pair->run(plan.pair->context, plan.products[0], product, chunk_first_row,
+                   last_block.first + last_block.rows - chunk_first_row, column,
+                   std::min(kPanelColumns, product.n - column));
+  }
+}
+
+// Panels [first, last) over every pass, each panel prefetching the one after it.
+void run_panels(const MatmulPlan& plan, std::int64_t first, std::int64_t last) {
+  if (first >= last) return;
+  Scratch scratch;
+  if (plan.any_sliced) {
+    scratch.expanded = AlignedFloats(kSliceInputs * kPanelColumns);
+    scratch.partial = AlignedFloats(plan.largest_chunk * kPanelColumns);
+  }
+  for (const auto& chunk : plan.chunks) {
+    for (std::int64_t p = first; p < last; ++p) run_panel(plan, p, chunk, p + 1 < last ? p + 1 : -1, scratch);
+  }
+}
+
+}  // namespace
+
 void packed_matmul(const float* x, std::int64_t m, std::int64_t in, std::span<const PackedProduct> products,
                    const PairEpilogue* pair) {
   if (m == 0 || products.empty()) return;
   KVSAFE_ASSERT(pair == nullptr || (products.size() == 2 && products[0].n == products[1].n),
                 "packed_matmul: a pair epilogue takes two products of the same width");
-  if (in == 0) {  // empty sums: the bias, or zeros (then the residual)
-    for (const PackedProduct& p : products) {
-      for (std::int64_t row = 0; row < m; ++row) {
-        for (std::int64_t c = 0; c < p.n; ++c) {
-          const float sum = p.bias != nullptr ? p.bias[c] : 0.0f;
-          p.out[row * p.n + c] = p.residual != nullptr ? p.residual[row * p.n + c] + sum : sum;
-        }
-      }
-    }
-    if (pair != nullptr) pair->run(pair->context, products[0], products[1], 0, m, 0, products[0].n);
+  if (in == 0) {
+    write_empty_sums(m, products, pair);
     return;
   }
-  const KernelSet& kernels = chosen_kernels();
-  const std::vector<RowBlock> blocks = row_blocks(m, kernels.max_rows);
-
-  // Panels of all products, end to end (with a pair epilogue, interleaved): (product, panel
-  // index within it).
-  std::vector<std::pair<std::size_t, std::int64_t>> panels;
-  std::int64_t n_total = 0;
-  for (std::size_t i = 0; i < products.size(); ++i) {
-    KVSAFE_ASSERT(products[i].panels != nullptr && products[i].out != nullptr);
-    KVSAFE_ASSERT(products[i].format == PanelFormat::kFloat32 || in % kTileInputs == 0,
-                  "packed_matmul: quantized panels take whole blocks of 32 inputs, not ", in);
-    n_total += products[i].n;
-    if (pair == nullptr) {
-      for (std::int64_t p = 0; p * kPanelColumns < products[i].n; ++p) panels.emplace_back(i, p);
-    }
-  }
-  if (pair != nullptr) {  // interleaved: panel j of the first product, then of the second
-    for (std::int64_t p = 0; p * kPanelColumns < products[0].n; ++p) {
-      panels.emplace_back(0, p);
-      panels.emplace_back(1, p);
-    }
-  }
-  const auto panel_count = static_cast<std::int64_t>(panels.size());
-
-  const bool split = !at::in_parallel_region() && at::get_num_threads() > 1 && m * n_total * in >= kSplitMinWork;
-  // Blocks per pass: their rows fit kChunkBytes (at least one block).
-  const std::int64_t chunk_rows =
-      std::max<std::int64_t>(1, kChunkBytes / (in * static_cast<std::int64_t>(sizeof(float))));
-  std::vector<std::pair<std::size_t, std::size_t>> chunks;  // [first, last) of blocks
-  for (std::size_t first = 0; first < blocks.size();) {
-    std::size_t last = first + 1;
-    while (last < blocks.size() && blocks[last].first + blocks[last].rows - blocks[first].first <= chunk_rows) ++last;
-    chunks.emplace_back(first, last);
-    first = last;
-  }
-  // A panel's bytes in each product's format.
-  std::vector<std::int64_t> panel_bytes(products.size());
-  for (std::size_t i = 0; i < products.size(); ++i)
-    panel_bytes[i] = packed_bytes(products[i].format, in, kPanelColumns);
-  const auto panel_data = [&](std::int64_t p) {
-    const auto [product_index, panel] = panels[static_cast<std::size_t>(p)];
-    return static_cast<const char*>(products[product_index].panels) + panel * panel_bytes[product_index];
-  };
-  // Quantized panels: for at most max_tile_rows rows (one block), each input is expanded in
-  // registers as it is used; for more, a slice of inputs at a time is expanded into a buffer
-  // in L1 that every row block then goes over, the sums carried from slice to slice.
-  // NOTE: the whole panel expanded at once (73-196 KiB for SmolLM2) spilled to L2 and cost
-  // more than the memory traffic it saved: 542 against 590 tokens/s at batch 32.
-  const bool tiles_in_registers = m <= kernels.max_tile_rows;
-  constexpr std::int64_t kSliceInputs = 128;  // x 32 columns x 4 bytes = 16 KiB
-  std::int64_t largest_chunk = 0;
-  for (const auto& [first, last] : chunks) {
-    largest_chunk = std::max(largest_chunk, blocks[last - 1].first + blocks[last - 1].rows - blocks[first].first);
-  }
-  // NOTE: 64-byte aligned, as panels are: malloc's 16-byte alignment split every vector load
-  // and store of the expanded weights over two cache lines.
-  struct Scratch {
-    AlignedFloats expanded;  // [kSliceInputs][32]
-    AlignedFloats partial;   // [rows of a chunk][32]
-  };
-  // One panel times the blocks of one chunk, while the lines of panel `next` (or none, -1)
-  // come in.
-  const auto run_panel = [&](std::int64_t p, const std::pair<std::size_t, std::size_t>& chunk, std::int64_t next,
-                             Scratch& scratch) {
-    const auto [product_index, panel] = panels[static_cast<std::size_t>(p)];
-    const PackedProduct& product = products[product_index];
-    const std::int64_t column = panel * kPanelColumns;
-    const auto format = static_cast<std::size_t>(product.format);
-    const bool quantized = product.format != PanelFormat::kFloat32;
-    const bool sliced = quantized && !tiles_in_registers;
-    const std::int64_t slices = sliced ? (in + kSliceInputs - 1) / kSliceInputs : 1;
-    const auto blocks_in_chunk = static_cast<std::int64_t>(chunk.second - chunk.first);
-    const char* prefetch = next >= 0 ? panel_data(next) : nullptr;
-    const std::int64_t prefetch_lines = next >= 0 ? panel_bytes[panels[static_cast<std::size_t>(next)].first] / 64 : 0;
-    const std::int64_t calls = slices * blocks_in_chunk;
-    const std::int64_t chunk_first_row = blocks[chunk.first].first;
-    for (std::int64_t slice = 0; slice < slices; ++slice) {
-      const std::int64_t k0 = slice * kSliceInputs;
-      const std::int64_t k_count = sliced ? std::min(kSliceInputs, in - k0) : in;
-      if (sliced) {
-        kernels.expand[format](
-            reinterpret_cast<const std::byte*>(panel_data(p)) + k0 / kTileInputs * tile_bytes(product.format),
-            k_count / kTileInputs, scratch.expanded.data());
-      }
-      for (std::size_t b = chunk.first; b < chunk.second; ++b) {
-        const RowBlock& block = blocks[b];
-        // Call i of the panel prefetches the i-th share of the next panel's lines.
-        const std::int64_t i = slice * blocks_in_chunk + static_cast<std::int64_t>(b - chunk.first);
-        const std::int64_t line_first = prefetch_lines * i / calls;
-        const std::int64_t line_last = prefetch_lines * (i + 1) / calls;
-        float* partial = sliced ? scratch.partial.data() + (block.first - chunk_first_row) * kPanelColumns : nullptr;
-        const BlockArgs args{
-            .x = x + block.first * in + k0,
-            .ldx = in,
-            .panel = !quantized ? reinterpret_cast<const float*>(panel_data(p))
-                     : sliced   ? scratch.expanded.data()
-                                : nullptr,
-            .tiles = quantized && !sliced ? reinterpret_cast<const std::byte*>(panel_data(p)) : nullptr,
-            .in = k_count,
-            .out = product.out + block.first * product.n + column,
-            .ldo = product.n,
-            .columns = std::min(kPanelColumns, product.n - column),
-            .bias = product.bias != nullptr ? product.bias + column : nullptr,
-            .residual = product.residual != nullptr ? product.residual + block.first * product.n + column : nullptr,
-            .partial_in = slice > 0 ? partial : nullptr,
-            .partial_out = slice + 1 < slices ? partial : nullptr,
-            .prefetch = prefetch != nullptr ? prefetch + line_first * 64 : nullptr,
-            .prefetch_lines = line_last - line_first};
-        if (quantized && !sliced) {
-          kernels.tile_kernels[format][block.rows - 1](args);
-        } else {
-          kernels.kernels[block.rows - 1](args);
-        }
-      }
-    }
-    if (pair != nullptr && product_index == 1) {
-      pair->run(pair->context, products[0], product, chunk_first_row,
-                blocks[chunk.second - 1].first + blocks[chunk.second - 1].rows - chunk_first_row, column,
-                std::min(kPanelColumns, product.n - column));
-    }
-  };
-  // Panels [first, last) over every chunk, each panel prefetching the one after it.
-  const bool any_sliced =
-      !tiles_in_registers && std::any_of(products.begin(), products.end(),
-                                         [](const PackedProduct& p) { return p.format != PanelFormat::kFloat32; });
-  const auto run_range = [&](std::int64_t first, std::int64_t last) {
-    if (first >= last) return;
-    Scratch scratch;
-    if (any_sliced) {
-      scratch.expanded = AlignedFloats(kSliceInputs * kPanelColumns);
-      scratch.partial = AlignedFloats(largest_chunk * kPanelColumns);
-    }
-    for (const auto& chunk : chunks) {
-      for (std::int64_t p = first; p < last; ++p) run_panel(p, chunk, p + 1 < last ? p + 1 : -1, scratch);
-    }
-  };
+  const MatmulPlan plan = make_plan(x, m, in, products, pair);
+  const auto panel_count = static_cast<std::int64_t>(plan.panels.size());
+  const bool split = !at::in_parallel_region() && at::get_num_threads() > 1 && m * plan.n_total * in >= kSplitMinWork;
   if (!split) {
-    run_range(0, panel_count);
+    run_panels(plan, 0, panel_count);
     return;
   }
   // NOTE: even shares of panels. Threads taking runs of panels from a shared counter instead
-  // (in case one thread's share of the memory bandwidth lags) measured slower: 33-36 against
-  // 33 ms for a SmolLM2 step's products at 32 rows.
+  // (in case one thread's share of the memory bandwidth lags) measured slower (engine/README.md).
   const std::int64_t threads = at::get_num_threads();
   std::int64_t per_thread = (panel_count + threads - 1) / threads;
   if (pair != nullptr) per_thread += per_thread % 2;  // a pair's two panels on one thread
   at::parallel_for(0, threads, 1, [&](std::int64_t first, std::int64_t last) {
     for (std::int64_t t = first; t < last; ++t) {
-      run_range(std::min(panel_count, t * per_thread), std::min(panel_count, (t + 1) * per_thread));
+      run_panels(plan, std::min(panel_count, t * per_thread), std::min(panel_count, (t + 1) * per_thread));
     }
   });
 }

@@ -4,8 +4,8 @@
 // engine's CPU matrix products (engine/transformer_blocks.h linear_t).
 //
 // NOTE: why not the BLAS. A decode step multiplies a few rows (the batch) by every weight
-// matrix. OpenBLAS repacks the weight on every call (sgemm_itcopy was 36% of a batch-32
-// SmolLM2 step) and only then computes, so streaming and compute never overlap. Packed once,
+// matrix. OpenBLAS repacks the weight on every call (a third of a batch-32 SmolLM2 step
+// went to that repacking) and only then computes, so streaming and compute never overlap. Packed once,
 // a panel is read from memory once per call, and its rows are reused from cache by every
 // activation row while the next panel streams in.
 //

@@ -270,8 +270,8 @@ at::Tensor embed_tokens(const ModelWeights& weights, const at::Tensor& tokens) {
       KVSAFE_CHECK(ids[i] >= 0 && ids[i] < head.out, "token id ", ids[i], " is outside the vocabulary of ", head.out);
     }
     const auto* tiles = reinterpret_cast<const std::byte*>(head.panels.data_ptr());
-    // NOTE: quantized rows are requested a few tokens ahead: a batch-32 decode step spent
-    // 0.3 ms here waiting on one token's cache misses at a time.
+    // NOTE: quantized rows are requested a few tokens ahead, or a decode step waits here on one
+    // token's cache misses at a time.
     constexpr std::int64_t kTokensAhead = 4;
     const auto prefetch = [&](std::int64_t i) {
       if (head.format != PanelFormat::kFloat32 && i < count)
@@ -414,7 +414,7 @@ at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::
                              .reshape({batch, n, heads * dim});
   if (residual.defined() && (ctx.capture == nullptr || !ctx.capture->wants(CaptureKind::kAttentionOutput, layer))) {
     // NOTE: the residual add in o_proj's last step saves a pass over the hidden states on the
-    // calling thread (an ATen add: 0.4 ms of a SmolLM2 batch-32 step, the same bits).
+    // calling thread (an ATen add, with the same bits).
     return linear_t(out, w.o_proj, {}, residual);
   }
   at::Tensor o = linear_t(out, w.o_proj);
@@ -428,8 +428,8 @@ at::Tensor gated_mlp(const at::Tensor& x, const Matrix& gate, const Matrix& up, 
                                              LinearWeights{.matrix = &up, .bias = {}, .residual = {}}};
   if (act == "silu" && all_packed(x, gate_up)) {
     // NOTE: silu(g) * u runs in gate/up's region as each pair of panels finishes, on the
-    // thread that computed them, written over u (a region of its own was 0.55 ms of a SmolLM2
-    // batch-32 step); the same bits as silu_mul_cpu.
+    // thread that computed them, written over u (a parallel region of its own costs its
+    // start-up and a pass over u); the same bits as silu_mul_cpu.
     const PairEpilogue swiglu{.run =
                                   [](void*, const PackedProduct& g, const PackedProduct& u, std::int64_t row,
                                      std::int64_t rows, std::int64_t column, std::int64_t columns) {

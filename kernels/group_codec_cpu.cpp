@@ -1,8 +1,9 @@
 // CPU reference of the group codec (group_codec.h): one group at a time, groups in
 // parallel over ATen's thread pool. The per-group arithmetic is group_codec_impl.h, the
-// same code the CUDA kernels run. On CPUs with AVX-512 the integer and fp8 codecs run
-// group_codec_cpu_avx512.cpp instead: the same operations sixteen lanes at a time, equal
-// bit for bit (tests/kernels/codec_test.cpp checks it against the per-group code here).
+// same code the CUDA kernels run. When common/cpu_kernels.h chose the AVX-512 or AVX2 copy,
+// the integer and fp8 codecs run group_codec_cpu_avx512.cpp or group_codec_cpu_avx2.cpp
+// instead: the same operations sixteen or eight lanes at a time, equal bit for bit
+// (tests/kernels/codec_test.cpp checks each against the per-group code here).
 
 #include <ATen/Parallel.h>
 
@@ -47,9 +48,14 @@ bool vector_paths_cover(const CodecParams& p) {
 
 CodecPath codec_path(const CodecParams& p) {
   if (!vector_paths_cover(p)) return CodecPath::kReference;
-  const CpuKernels copy = active_cpu_kernels();
-  if (copy == CpuKernels::kAvx512 && detail::avx512_available()) return CodecPath::kAvx512;
-  if (copy != CpuKernels::kGeneric && detail::avx2_available()) return CodecPath::kAvx2;
+  switch (active_cpu_kernels()) {
+    case CpuKernels::kAvx512:
+      return CodecPath::kAvx512;
+    case CpuKernels::kAvx2:
+      return CodecPath::kAvx2;
+    case CpuKernels::kGeneric:
+      break;
+  }
   return CodecPath::kReference;
 }
 }  // namespace

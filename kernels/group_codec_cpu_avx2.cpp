@@ -24,14 +24,6 @@ namespace kvsafe::kernels::detail {
 
 #if defined(KVSAFE_AVX2)
 
-bool avx2_available() {
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-  }();
-  return ok;
-}
-
 #define KVSAFE_TARGET __attribute__((target("avx2,f16c")))
 
 namespace {
@@ -436,9 +428,6 @@ KVSAFE_TARGET void dequantize_groups_avx2(const std::uint8_t* codes, const void*
 
 #else  // not x86-64 GCC/Clang: the scalar reference only
 
-bool avx2_available() {
-  return false;
-}
 void quantize_groups_avx2(const float*, const CodecParams&, std::int64_t, std::int64_t, std::uint8_t*, void*, void*) {}
 void dequantize_groups_avx2(const std::uint8_t*, const void*, const void*, const CodecParams&, std::int64_t,
                             std::int64_t, float*) {}

@@ -29,15 +29,6 @@ namespace kvsafe::kernels::detail {
 
 #if defined(KVSAFE_AVX512)
 
-bool avx512_available() {
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("f16c");
-  }();
-  return ok;
-}
-
 #define KVSAFE_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,bmi2,f16c")))
 
 namespace {
@@ -434,9 +425,6 @@ KVSAFE_TARGET void dequantize_groups_avx512(const std::uint8_t* codes, const voi
 
 #else  // not x86-64 GCC/Clang: the scalar reference only
 
-bool avx512_available() {
-  return false;
-}
 void quantize_groups_avx512(const float*, const CodecParams&, std::int64_t, std::int64_t, std::uint8_t*, void*, void*) {
 }
 void dequantize_groups_avx512(const std::uint8_t*, const void*, const void*, const CodecParams&, std::int64_t,

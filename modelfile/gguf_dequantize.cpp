@@ -233,7 +233,7 @@ std::optional<GgmlTypeTraits> ggml_type_traits(std::uint32_t type_id) {
   return kTraits[type_id];
 }
 
-std::string ggml_type_name(GgmlType type) {
+std::string to_string(GgmlType type) {
   const auto traits = ggml_type_traits(static_cast<std::uint32_t>(type));
   if (!traits) return "type " + std::to_string(static_cast<std::uint32_t>(type));
   return std::string(traits->name);
@@ -241,12 +241,12 @@ std::string ggml_type_name(GgmlType type) {
 
 void dequantize_to_float(GgmlType type, std::span<const std::byte> src, std::span<float> dst) {
   const auto traits = ggml_type_traits(static_cast<std::uint32_t>(type));
-  KVSAFE_CHECK(traits && traits->dequantizable, "cannot dequantize ggml type ", ggml_type_name(type),
+  KVSAFE_CHECK(traits && traits->dequantizable, "cannot dequantize ggml type ", to_string(type),
                " (supported: f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_K q5_K q6_K)");
-  KVSAFE_CHECK(dst.size() % traits->block_size == 0, ggml_type_name(type), ": ", dst.size(),
+  KVSAFE_CHECK(dst.size() % traits->block_size == 0, to_string(type), ": ", dst.size(),
                " elements is not a multiple of the block size ", traits->block_size);
   const std::size_t n_blocks = dst.size() / traits->block_size;
-  KVSAFE_CHECK(src.size() == n_blocks * traits->type_size, ggml_type_name(type), ": ", dst.size(), " elements need ",
+  KVSAFE_CHECK(src.size() == n_blocks * traits->type_size, to_string(type), ": ", dst.size(), " elements need ",
                n_blocks * traits->type_size, " bytes, got ", src.size());
   const std::uint8_t* in = as_u8(src.data());
   float* out = dst.data();

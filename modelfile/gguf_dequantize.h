@@ -59,7 +59,7 @@ struct GgmlTypeTraits {
 // The traits of a known type id, or nullopt for an id ggml does not define.
 std::optional<GgmlTypeTraits> ggml_type_traits(std::uint32_t type_id);
 // ggml's name of a type ("q4_K"); "type <id>" for unknown ids.
-std::string ggml_type_name(GgmlType type);
+std::string to_string(GgmlType type);
 
 // Converts `dst.size()` elements stored as `type` in `src` to float, in storage order.
 // Requires dst.size() to be a multiple of the type's block size and src.size() to be

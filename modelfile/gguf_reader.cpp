@@ -240,7 +240,7 @@ GgufValue read_value(Cursor& in, GgufValueType type, std::uint64_t at, const std
         in.fail(item,
                 fmt::format("array of {} {} elements needs at least {} bytes per element, only "
                             "{} bytes left in the file",
-                            count, gguf_value_type_name(value.element_type), min_size, in.left()),
+                            count, to_string(value.element_type), min_size, in.left()),
                 count_at);
       }
       read_array_elements(in, value, count, item, depth);
@@ -258,7 +258,7 @@ bool is_unset_token_id(std::string_view key, const GgufValue& v) {
 
 }  // namespace
 
-std::string gguf_value_type_name(GgufValueType type) {
+std::string to_string(GgufValueType type) {
   static constexpr std::string_view kNames[] = {"uint8", "int8",   "uint16", "int16",  "uint32", "int32",  "float32",
                                                 "bool",  "string", "array",  "uint64", "int64",  "float64"};
   const auto id = static_cast<std::uint32_t>(type);
@@ -484,9 +484,9 @@ bool GgufFile::has(std::string_view key) const {
 }
 
 void GgufFile::fail_key(std::string_view key, const GgufValue& value, std::string_view expected) const {
-  std::string got = gguf_value_type_name(value.type);
+  std::string got = to_string(value.type);
   if (value.type == GgufValueType::kArray) {
-    got = fmt::format("array of {}", gguf_value_type_name(value.element_type));
+    got = fmt::format("array of {}", to_string(value.element_type));
   }
   throw ModelFileError(file_.path(), key_item(key), fmt::format("expected {}, found {}", expected, got), value.offset);
 }
@@ -612,7 +612,7 @@ std::vector<float> GgufFile::dequantize(const GgufTensorInfo& info) const {
     throw ModelFileError(file_.path(), tensor_item(info.name),
                          fmt::format("cannot dequantize type {} (supported: f32 f16 bf16 q4_0 "
                                      "q4_1 q5_0 q5_1 q8_0 q4_K q5_K q6_K)",
-                                     ggml_type_name(info.type)),
+                                     to_string(info.type)),
                          data_offset_ + info.offset);
   }
   std::vector<float> out(info.n_elements);
@@ -624,8 +624,7 @@ void GgufFile::dequantize(const GgufTensorInfo& info, std::span<float> out) cons
   const auto traits = ggml_type_traits(static_cast<std::uint32_t>(info.type));
   if (!traits || !traits->dequantizable) {
     throw ModelFileError(file_.path(), tensor_item(info.name),
-                         fmt::format("cannot dequantize type {}", ggml_type_name(info.type)),
-                         data_offset_ + info.offset);
+                         fmt::format("cannot dequantize type {}", to_string(info.type)), data_offset_ + info.offset);
   }
   if (out.size() != info.n_elements) {
     throw ModelFileError(file_.path(), tensor_item(info.name),

@@ -48,7 +48,7 @@ enum class GgufValueType : std::uint32_t {
 };
 
 // "uint32", "array", ...; "type <id>" for unknown ids.
-std::string gguf_value_type_name(GgufValueType type);
+std::string to_string(GgufValueType type);
 
 // One metadata value. Integers of every width are held in `integer` (uint64 values above
 // INT64_MAX keep their bit pattern; `type` tells them apart), floats in `real`.

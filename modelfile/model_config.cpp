@@ -6,7 +6,7 @@
 
 namespace kvsafe::engine {
 
-std::string model_family_name(ModelFamily family) {
+std::string to_string(ModelFamily family) {
   switch (family) {
     case ModelFamily::kLlama:
       return "llama";

@@ -32,7 +32,7 @@ enum class ModelFamily {
 };
 
 // "llama", "mistral", ... (the HF model_type spelling).
-std::string model_family_name(ModelFamily family);
+std::string to_string(ModelFamily family);
 
 // Where the norms sit in a decoder layer.
 enum class NormPlacement {

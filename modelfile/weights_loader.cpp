@@ -118,7 +118,7 @@ void WeightsLoader::open_gguf(const std::filesystem::path& path) {
     src->info.name = name;
     src->info.shape = std::move(shape);
     src->info.n_elements = product(src->info.shape);
-    src->info.stored_type = ggml_type_name(t.type);
+    src->info.stored_type = to_string(t.type);
     src->info.stored_name = t.name;
     Source& ref = *src;
     if (t.dims.size() == 1) {  // a vector: every element is a row
@@ -337,7 +337,7 @@ std::optional<StoredBlocks> WeightsLoader::load_blocks(std::string_view name) co
   if (!traits.has_value() || traits->block_size == 0 || s.row_len % traits->block_size != 0) {
     throw ModelFileError(gguf_->path(), fmt::format("tensor '{}'", t.name),
                          fmt::format("rows of {} elements are not whole blocks of {}", s.row_len,
-                                     traits.has_value() ? std::string(traits->name) : ggml_type_name(t.type)),
+                                     traits.has_value() ? std::string(traits->name) : to_string(t.type)),
                          gguf_->data_offset() + t.offset);
   }
   const std::uint64_t row_bytes = s.row_len / traits->block_size * traits->type_size;

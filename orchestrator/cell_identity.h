@@ -8,8 +8,9 @@
 //   {"benchmark":{...},"generation":{...}|null,"kv":{...},"model":{...},"task":"refusal","version":1}
 //   model:      {"chat_template":null|"...","dtype":"auto","name":"..."}   (never the path)
 //   kv:         canonical_json(KvSpec)                                      (kv_spec.h)
-//   benchmark:  {"limit":null|N,"name":"...","sample":null|N[,"seed":N][,"max_length":N,"stride":N]}
-//               seed only with sample; max_length/stride only for perplexity
+//   benchmark:  {"limit":null|N,"name":"...","sample":null|N[,"seed":N][,"subset":"..."]
+//                [,"max_length":N,"stride":N]}
+//               seed only with sample; subset only when set; max_length/stride only for perplexity
 //   generation: {"batch_size":N,"max_new_tokens":N,"seed":N,"system_prompt":null|"...",
 //                "temperature":x,"top_p":x}; null for tasks that do not generate
 // NOTE: batch_size is part of the identity because the paper's per_tensor/per_channel

@@ -16,7 +16,7 @@ namespace kvsafe::orchestrator {
 // Whether a task generates text (and so depends on generation settings).
 bool task_generates(Task task);
 
-// Prompts a benchmark entry evaluates after limit and sample, from the catalog;
+// Prompts a benchmark entry evaluates after limit and sample, from the benchmark table;
 // perplexity: windows over kWikitextPlanTokens (eval/benchmark_table.h).
 std::int64_t prompt_count(const BenchmarkSpec& benchmark);
 

@@ -62,7 +62,7 @@ std::optional<double> infer_parameter_count(std::string_view model_name);
 struct BenchmarkSpec {
   std::string name{};                    // a name of the benchmark table (eval/benchmark_table.h)
   std::optional<std::string> subset{};   // only this part (xstest: safe|unsafe; custom: refusal|privacy|jailbreak)
-  Task task = Task::kRefusal;            // default from the catalog
+  Task task = Task::kRefusal;            // default from the benchmark table
   std::optional<std::int64_t> limit{};   // first N prompts
   std::optional<std::int64_t> sample{};  // then a seeded sample of N of those
   std::int64_t seed = 0;                 // sampling seed; only meaningful with `sample`
@@ -103,7 +103,7 @@ struct DiagnoseSpec {
 struct ExecutionSpec {
   std::int64_t shard_size = 32;         // prompts per shard
   std::int64_t retries = 2;             // extra attempts for a failed shard
-  std::int64_t worker_timeout_s = 600;  // a shard taking longer counts as failed
+  std::int64_t worker_timeout_s = 600;  // a busy worker silent this long (no result, no heartbeat) is hung
   std::int64_t grace_period_s = 60;     // after SIGTERM, time to finish shards in flight
 };
 

@@ -1,6 +1,7 @@
 #pragma once
-// The transport of a one-rank run: the scheduler on the calling thread, one worker on a
-// second thread of the same process, two queues of serialized messages between them.
+// The transport of a one-rank run: one worker loop on the calling thread, the scheduler on a
+// second thread of the same process (runner/run_grid.cpp), two queues of serialized messages
+// between them.
 
 #include <condition_variable>
 #include <deque>

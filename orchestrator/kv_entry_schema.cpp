@@ -450,11 +450,37 @@ class EntryParser {
     return nullptr;
   }
 
-  // Crosses the axes (zip groups count as one axis), checks each combination and returns
-  // the canonical specs in a deterministic order (the key table's order, last key fastest).
-  std::vector<KvSpec> combine(const std::vector<Axis>& axes, const std::vector<std::vector<std::size_t>>& groups,
-                              const std::string& name) {
-    // Dimensions: each zip group, then each ungrouped axis.
+  // Which optional keys some combination of an entry actually used, for "has no effect"
+  // checks after the sweep.
+  struct KeyUsage {
+    bool group_size = false;
+    bool prefill = false;
+    std::map<std::string, bool> relevant;  // key -> relevant in some combination
+
+    void record(const KvSpec& spec) {
+      const KvScheme scheme = spec.scheme;
+      const bool quantizes = scheme != KvScheme::kNone;
+      relevant["bits"] = relevant["bits"] || scheme == KvScheme::kInt || scheme == KvScheme::kKivi;
+      for (const char* k : {"symmetric", "granularity", "key_granularity", "value_granularity"}) {
+        relevant[k] = relevant[k] || scheme == KvScheme::kInt;
+      }
+      for (const char* k : {"placement", "residual", "protect_layers", "outlier_channels"}) {
+        relevant[k] = relevant[k] || quantizes;
+      }
+      const bool int_quantized = scheme == KvScheme::kInt && spec.bits != 16;
+      const bool per_group = int_quantized && (spec.key_granularity == Granularity::kPerGroup ||
+                                               spec.value_granularity == Granularity::kPerGroup);
+      const bool cache_channel =
+          int_quantized && spec.placement == Placement::kCache &&
+          (spec.key_granularity == Granularity::kPerChannel || spec.value_granularity == Granularity::kPerChannel);
+      group_size = group_size || per_group || cache_channel || scheme == KvScheme::kKivi;
+      prefill = prefill || (quantizes && spec.placement == Placement::kCache);
+    }
+  };
+
+  // The sweep's dimensions: each zip group, then each ungrouped axis, in axis order.
+  static std::vector<std::vector<std::size_t>> sweep_dimensions(const std::vector<Axis>& axes,
+                                                                const std::vector<std::vector<std::size_t>>& groups) {
     std::vector<std::vector<std::size_t>> dims;
     std::vector<bool> grouped(axes.size(), false);
     for (std::size_t a = 0; a < axes.size(); ++a) {
@@ -467,7 +493,11 @@ class EntryParser {
         for (std::size_t m : *g) grouped[m] = true;
       }
     }
-    // NOTE: a few long lists cross into millions of specs; refuse before building them.
+    return dims;
+  }
+
+  // NOTE: a few long lists cross into millions of specs; refuse before building them.
+  bool within_combination_limit(const std::vector<std::vector<std::size_t>>& dims, const std::vector<Axis>& axes) {
     std::size_t combinations = 1;
     for (const auto& dim : dims) {
       combinations *= axes[dim[0]].alts.size();
@@ -475,99 +505,117 @@ class EntryParser {
         r_.error(entry_where_, entry_path_,
                  "this entry sweeps more than " + std::to_string(kMaxEntryCombinations) +
                      " combinations; split it or use zip");
-        return {};
+        return false;
       }
     }
-    std::vector<std::size_t> index(dims.size(), 0);
-    std::vector<KvSpec> out;
-    // Which optional keys some combination actually used, for "has no effect" checks.
-    bool group_size_used = false, prefill_used = false;
-    std::map<std::string, bool> relevant;  // key -> relevant in some combination
-    bool ok = true;
-    while (true) {
-      KvSpec spec;
-      std::set<std::string> set_keys;
-      std::map<std::string, const Alt*> chosen;
-      // Apply key_/value_granularity before granularity so the override rule holds.
-      std::vector<std::pair<const Axis*, const Alt*>> picks;
-      for (std::size_t d = 0; d < dims.size(); ++d) {
-        for (std::size_t a : dims[d]) picks.emplace_back(&axes[a], &axes[a].alts[index[d]]);
-      }
-      std::stable_sort(picks.begin(), picks.end(), [](const auto& x, const auto& y) {
-        return (x.first->key == "granularity") < (y.first->key == "granularity");
-      });
-      for (const auto& [axis, alt] : picks) {
-        apply(*axis, *alt, &spec, &set_keys);
-        chosen[axis->key] = alt;
-      }
-      const KvScheme scheme = spec.scheme;
-      const bool quantizes = scheme != KvScheme::kNone;
-      if (scheme == KvScheme::kKivi) {
-        if (!set_keys.count("group_size")) spec.group_size = kernels::kKiviDefaultGroupSize;
-        if (!set_keys.count("residual")) spec.residual = kernels::kKiviDefaultResidual;
-      }
-      relevant["bits"] = relevant["bits"] || scheme == KvScheme::kInt || scheme == KvScheme::kKivi;
-      for (const char* k : {"symmetric", "granularity", "key_granularity", "value_granularity"}) {
-        relevant[k] = relevant[k] || scheme == KvScheme::kInt;
-      }
-      for (const char* k : {"placement", "residual", "protect_layers", "outlier_channels"}) {
-        relevant[k] = relevant[k] || quantizes;
-      }
-      if ((scheme == KvScheme::kInt || scheme == KvScheme::kKivi) && !set_keys.count("bits")) {
-        r_.error(entry_where_, child(entry_path_, "bits"),
-                 "missing required key `bits` for scheme " + std::string(to_string(scheme)));
-        ok = false;
-      }
-      // The rules themselves are kernels::validate_kv_spec's; here they get a YAML location.
-      for (const kernels::KvSpecProblem& problem : kernels::validate_kv_spec(spec)) {
-        if (problem.key == "bits" && !set_keys.count("bits")) continue;  // reported as missing above
-        const Alt* alt = culprit(problem.key, chosen);
-        const SourceLocation at = alt != nullptr ? alt->where : entry_where_;
-        const std::string at_path = alt != nullptr ? alt->path : child(entry_path_, problem.key);
-        if (reported_.insert(at_path + "\n" + problem.message).second) r_.error(at, at_path, problem.message);
-        ok = false;
-      }
-      const bool int_quantized = scheme == KvScheme::kInt && spec.bits != 16;
-      const bool per_group = int_quantized && (spec.key_granularity == Granularity::kPerGroup ||
-                                               spec.value_granularity == Granularity::kPerGroup);
-      const bool cache_channel =
-          int_quantized && spec.placement == Placement::kCache &&
-          (spec.key_granularity == Granularity::kPerChannel || spec.value_granularity == Granularity::kPerChannel);
-      group_size_used = group_size_used || per_group || cache_channel || scheme == KvScheme::kKivi;
-      prefill_used = prefill_used || (quantizes && spec.placement == Placement::kCache);
-      out.push_back(canonicalize(spec));
-      out.back().name = name;
+    return true;
+  }
 
-      if (!advance(dims, axes, &index)) break;
+  // The spec of one combination (`index` per dimension), with the keys it set and the Alt
+  // that set each, and the scheme's defaults for what it left out.
+  KvSpec build_combination(const std::vector<Axis>& axes, const std::vector<std::vector<std::size_t>>& dims,
+                           const std::vector<std::size_t>& index, std::set<std::string>* set_keys,
+                           std::map<std::string, const Alt*>* chosen) {
+    KvSpec spec;
+    // Apply key_/value_granularity before granularity so the override rule holds.
+    std::vector<std::pair<const Axis*, const Alt*>> picks;
+    for (std::size_t d = 0; d < dims.size(); ++d) {
+      for (std::size_t a : dims[d]) picks.emplace_back(&axes[a], &axes[a].alts[index[d]]);
     }
-    if (const Axis* a = find_axis(axes, "group_size"); a != nullptr && !group_size_used) {
+    std::stable_sort(picks.begin(), picks.end(), [](const auto& x, const auto& y) {
+      return (x.first->key == "granularity") < (y.first->key == "granularity");
+    });
+    for (const auto& [axis, alt] : picks) {
+      apply(*axis, *alt, &spec, set_keys);
+      (*chosen)[axis->key] = alt;
+    }
+    if (spec.scheme == KvScheme::kKivi) {
+      if (!set_keys->count("group_size")) spec.group_size = kernels::kKiviDefaultGroupSize;
+      if (!set_keys->count("residual")) spec.residual = kernels::kKiviDefaultResidual;
+    }
+    return spec;
+  }
+
+  // Reports what is wrong with one combination, located at the Alt that caused it; false if
+  // anything is.
+  bool check_combination(const KvSpec& spec, const std::set<std::string>& set_keys,
+                         const std::map<std::string, const Alt*>& chosen) {
+    bool ok = true;
+    const KvScheme scheme = spec.scheme;
+    if ((scheme == KvScheme::kInt || scheme == KvScheme::kKivi) && !set_keys.count("bits")) {
+      r_.error(entry_where_, child(entry_path_, "bits"),
+               "missing required key `bits` for scheme " + std::string(to_string(scheme)));
+      ok = false;
+    }
+    // The rules themselves are kernels::validate_kv_spec's; here they get a YAML location.
+    for (const kernels::KvSpecProblem& problem : kernels::validate_kv_spec(spec)) {
+      if (problem.key == "bits" && !set_keys.count("bits")) continue;  // reported as missing above
+      const Alt* alt = culprit(problem.key, chosen);
+      const SourceLocation at = alt != nullptr ? alt->where : entry_where_;
+      const std::string at_path = alt != nullptr ? alt->path : child(entry_path_, problem.key);
+      if (reported_.insert(at_path + "\n" + problem.message).second) r_.error(at, at_path, problem.message);
+      ok = false;
+    }
+    return ok;
+  }
+
+  // After the sweep: keys no combination used are errors (group_size, prefill_attention) or
+  // warnings (the rest); false on an error.
+  bool check_usage(const std::vector<Axis>& axes, const KeyUsage& usage) {
+    bool ok = true;
+    if (const Axis* a = find_axis(axes, "group_size"); a != nullptr && !usage.group_size) {
       r_.error(a->where, a->path,
                "group_size is only used with a per_group granularity (or scheme kivi, or per_channel in the cache)");
       ok = false;
     }
-    if (const Axis* a = find_axis(axes, "prefill_attention"); a != nullptr && !prefill_used) {
+    if (const Axis* a = find_axis(axes, "prefill_attention"); a != nullptr && !usage.prefill) {
       r_.error(a->where, a->path, "prefill_attention only applies with placement: cache");
       ok = false;
     }
     const Axis* scheme_axis = find_axis(axes, "scheme");
-    for (const auto& [key, is_relevant] : relevant) {
+    for (const auto& [key, is_relevant] : usage.relevant) {
       const Axis* a = find_axis(axes, key);
       if (a == nullptr || is_relevant) continue;
       const std::string scheme_text =
           scheme_axis->sweep ? "the schemes of this entry" : "scheme " + scheme_axis->alts[0].text;
       r_.warning(a->where, a->path, "`" + key + "` has no effect with " + scheme_text + "; ignored");
     }
-    if (!ok) return {};
-    if (!name.empty()) {
-      std::set<std::string> distinct;
-      for (const KvSpec& s : out) distinct.insert(canonical_json(s));
-      if (distinct.size() > 1) {
-        r_.error(name_where_, child(entry_path_, "name"),
-                 "name labels one spec, but this entry sweeps " + std::to_string(distinct.size()) +
-                     "; drop the name or split the entry");
-        return {};
-      }
-    }
+    return ok;
+  }
+
+  // A `name` labels one spec: an entry that sweeps several cannot carry it.
+  bool check_name(const std::vector<KvSpec>& out, const std::string& name) {
+    if (name.empty()) return true;
+    std::set<std::string> distinct;
+    for (const KvSpec& s : out) distinct.insert(canonical_json(s));
+    if (distinct.size() <= 1) return true;
+    r_.error(name_where_, child(entry_path_, "name"),
+             "name labels one spec, but this entry sweeps " + std::to_string(distinct.size()) +
+                 "; drop the name or split the entry");
+    return false;
+  }
+
+  // Crosses the axes (zip groups count as one axis), checks each combination and returns
+  // the canonical specs in a deterministic order (the key table's order, last key fastest).
+  std::vector<KvSpec> combine(const std::vector<Axis>& axes, const std::vector<std::vector<std::size_t>>& groups,
+                              const std::string& name) {
+    const std::vector<std::vector<std::size_t>> dims = sweep_dimensions(axes, groups);
+    if (!within_combination_limit(dims, axes)) return {};
+    std::vector<std::size_t> index(dims.size(), 0);
+    std::vector<KvSpec> out;
+    KeyUsage usage;
+    bool ok = true;
+    do {
+      std::set<std::string> set_keys;
+      std::map<std::string, const Alt*> chosen;
+      const KvSpec spec = build_combination(axes, dims, index, &set_keys, &chosen);
+      usage.record(spec);
+      ok = check_combination(spec, set_keys, chosen) && ok;
+      out.push_back(canonicalize(spec));
+      out.back().name = name;
+    } while (advance(dims, axes, &index));
+    ok = check_usage(axes, usage) && ok;
+    if (!ok || !check_name(out, name)) return {};
     return out;
   }
 

@@ -8,19 +8,6 @@
 namespace kvsafe::engine {
 namespace {
 
-std::string replace_all(std::string_view text, std::string_view pattern, std::string_view content) {
-  if (pattern.empty()) return std::string(text);
-  std::string out;
-  std::size_t from = 0;
-  for (std::size_t at = text.find(pattern); at != std::string_view::npos; at = text.find(pattern, from)) {
-    out.append(text.substr(from, at - from));
-    out.append(content);
-    from = at + pattern.size();
-  }
-  out.append(text.substr(from));
-  return out;
-}
-
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;

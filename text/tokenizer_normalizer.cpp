@@ -62,19 +62,6 @@ std::string icu_lowercase(std::string_view text) {
   return out;
 }
 
-std::string replace_all(std::string_view text, std::string_view pattern, std::string_view content) {
-  if (pattern.empty()) return std::string(text);
-  std::string out;
-  std::size_t from = 0;
-  for (std::size_t at = text.find(pattern); at != std::string_view::npos; at = text.find(pattern, from)) {
-    out.append(text.substr(from, at - from));
-    out.append(content);
-    from = at + pattern.size();
-  }
-  out.append(text.substr(from));
-  return out;
-}
-
 std::string strip(std::string_view text, bool left, bool right) {
   std::size_t begin = 0;
   std::size_t end = text.size();

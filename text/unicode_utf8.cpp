@@ -179,4 +179,17 @@ std::string byte_level_encode(std::string_view bytes) {
   return out;
 }
 
+std::string replace_all(std::string_view text, std::string_view pattern, std::string_view content) {
+  if (pattern.empty()) return std::string(text);
+  std::string out;
+  std::size_t from = 0;
+  for (std::size_t at = text.find(pattern); at != std::string_view::npos; at = text.find(pattern, from)) {
+    out.append(text.substr(from, at - from));
+    out.append(content);
+    from = at + pattern.size();
+  }
+  out.append(text.substr(from));
+  return out;
+}
+
 }  // namespace kvsafe::engine

@@ -23,6 +23,11 @@ std::optional<std::size_t> find_invalid_utf8(std::string_view text);
 // advances offset past it.
 char32_t next_code_point(std::string_view text, std::size_t& offset);
 
+// `text` with every occurrence of `pattern` replaced by `content`, left to right, without
+// overlaps (HF's Replace normalizer and decoder with a string pattern); an empty pattern
+// changes nothing.
+std::string replace_all(std::string_view text, std::string_view pattern, std::string_view content);
+
 // Appends the UTF-8 encoding of `cp`.
 void append_utf8(std::string& out, char32_t cp);
 

@@ -167,6 +167,69 @@ std::string generation_judge_json(const eval::RefusalJudge& judge, const eval::R
   return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// Each prompt of [begin, end) rendered with the cell's chat template: its row with the prompt's
+// identity filled, and its token ids.
+void render_prompts(const LoadedModel& loaded, const orchestrator::Cell& cell, const eval::Benchmark& benchmark,
+                    std::int64_t begin, std::int64_t end, db::ShardResult& result,
+                    std::vector<std::vector<engine::TokenId>>& ids) {
+  const engine::ChatTemplate chat = chat_template_for(cell.model);
+  const engine::ChatOptions chat_opts = chat_options(*cell.generation);
+  for (std::int64_t i = begin; i < end; ++i) {
+    const eval::Prompt& prompt = benchmark.prompts[static_cast<std::size_t>(i)];
+    const std::vector<engine::ChatMessage> turns{{.role = engine::ChatRole::kUser, .content = prompt.text}};
+    engine::TokenizedChat rendered = chat.tokenize(*loaded.tokenizer, turns, chat_opts);
+    db::GenerationRow row;
+    row.prompt_index = i;
+    row.prompt_id = prompt.prompt_id;
+    row.prompt_sha256 = prompt.text_sha256;
+    row.rendered_sha256 = sha256_hex(rendered.rendered.text);
+    row.prompt_tokens = static_cast<std::int64_t>(rendered.ids.size());
+    result.generations.push_back(std::move(row));
+    ids.push_back(std::move(rendered.ids));
+  }
+}
+
+// The full-precision reference of a quantized cell: the same left-padded batch, prefilled once
+// with no KV path (the Generator with one new token, so it is exactly the baseline cell's
+// prefill); its first-step logits are kept per prompt of the batch in
+// LoadedModel::reference_logits, so every quantized cell of these prompts at this batch size
+// shares one prefill.
+class ReferencePrefill {
+ public:
+  ReferencePrefill(LoadedModel& loaded, const engine::Generator& generator, const engine::GenerationOptions& gen)
+      : loaded_(loaded), generator_(generator), gen_(gen) {
+    gen_.max_new_tokens = 1;
+    gen_.temperature = 0;  // only the logits are used; greedy skips a host copy
+    gen_.kv_path = nullptr;
+    gen_.on_first_logits = [this](std::size_t prompt, const float* logits, std::int64_t vocab) {
+      filling_->at(prompt).assign(logits, logits + vocab);
+    };
+  }
+
+  // The batch's reference logits, prefilled now unless a cell before this one did.
+  const std::vector<std::vector<float>>& logits(const std::vector<std::vector<engine::TokenId>>& batch) {
+    const std::string key = batch_key(batch);
+    auto cached = loaded_.reference_logits.find(key);
+    if (cached != loaded_.reference_logits.end()) return cached->second;
+    const std::int64_t floats = static_cast<std::int64_t>(batch.size()) * loaded_.model->config().vocab_size;
+    if (loaded_.reference_floats + floats > kReferenceCacheFloats) {
+      loaded_.reference_logits.clear();
+      loaded_.reference_floats = 0;
+    }
+    cached = loaded_.reference_logits.emplace(key, std::vector<std::vector<float>>(batch.size())).first;
+    filling_ = &cached->second;
+    (void)generator_.generate(batch, gen_);
+    loaded_.reference_floats += floats;
+    return cached->second;
+  }
+
+ private:
+  LoadedModel& loaded_;
+  const engine::Generator& generator_;
+  engine::GenerationOptions gen_;
+  std::vector<std::vector<float>>* filling_ = nullptr;
+};
+
 }  // namespace
 
 db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
@@ -180,25 +243,10 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
                " (the grid counted ", cell.n_prompts, ")");
 
   const engine::Tokenizer& tokenizer = *loaded.tokenizer;
-  const engine::ChatTemplate chat = chat_template_for(cell.model);
-  const engine::ChatOptions chat_opts = chat_options(settings);
-
   db::ShardResult result;
   result.shard = {.cell_id = cell.id, .begin = begin, .end = end};
   std::vector<std::vector<engine::TokenId>> ids;
-  for (std::int64_t i = begin; i < end; ++i) {
-    const eval::Prompt& prompt = benchmark.prompts[static_cast<std::size_t>(i)];
-    const std::vector<engine::ChatMessage> turns{{.role = engine::ChatRole::kUser, .content = prompt.text}};
-    engine::TokenizedChat rendered = chat.tokenize(tokenizer, turns, chat_opts);
-    db::GenerationRow row;
-    row.prompt_index = i;
-    row.prompt_id = prompt.prompt_id;
-    row.prompt_sha256 = prompt.text_sha256;
-    row.rendered_sha256 = sha256_hex(rendered.rendered.text);
-    row.prompt_tokens = static_cast<std::int64_t>(rendered.ids.size());
-    result.generations.push_back(std::move(row));
-    ids.push_back(std::move(rendered.ids));
-  }
+  render_prompts(loaded, cell, benchmark, begin, end, result, ids);
 
   const std::unique_ptr<engine::KvPath> kv_path = engine::make_kv_path(cell.kv);  // nullptr for "none"
   // The current batch's per-call KV MSE, filled while it generates.
@@ -214,26 +262,17 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
                                 .stop_tokens = engine::default_stop_tokens(tokenizer),
                                 .pad_id = pad_id_of(tokenizer),
                                 .kv_path = recording ? &*recording : nullptr};
-  // The full-precision reference of a quantized cell: the same left-padded batch, prefilled
-  // once with no KV path (the Generator with one new token, so it is exactly the baseline
-  // cell's prefill); its first-step logits are kept per prompt of the batch.
-  engine::GenerationOptions reference_gen = gen;
-  reference_gen.max_new_tokens = 1;
-  reference_gen.temperature = 0;  // only the logits are used; greedy skips a host copy
-  reference_gen.kv_path = nullptr;
-  std::vector<std::vector<float>>* reference_logits = nullptr;  // the batch's entry in loaded.reference_logits
-  reference_gen.on_first_logits = [&](std::size_t prompt, const float* logits, std::int64_t vocab) {
-    reference_logits->at(prompt).assign(logits, logits + vocab);
-  };
-  std::vector<std::optional<double>> kl;                     // per prompt of the batch
-  std::vector<std::optional<std::int64_t>> reference_token;  // per prompt of the batch
+  ReferencePrefill reference(loaded, generator, gen);
+  const std::vector<std::vector<float>>* reference_logits = nullptr;  // the current batch's
+  std::vector<std::optional<double>> kl;                              // per prompt of the batch
+  std::vector<std::optional<std::int64_t>> reference_token;           // per prompt of the batch
   if (kv_path) {
     gen.on_first_logits = [&](std::size_t prompt, const float* logits, std::int64_t vocab) {
-      const std::vector<float>& reference = reference_logits->at(prompt);
-      KVSAFE_CHECK(static_cast<std::int64_t>(reference.size()) == vocab, "reference logits of prompt ", prompt,
-                   " have ", reference.size(), " entries, the quantized run ", vocab);
-      kl.at(prompt) = eval::kl_divergence_logits(reference.data(), logits, vocab);
-      reference_token.at(prompt) = eval::argmax_logits(reference.data(), vocab);
+      const std::vector<float>& ref = reference_logits->at(prompt);
+      KVSAFE_CHECK(static_cast<std::int64_t>(ref.size()) == vocab, "reference logits of prompt ", prompt, " have ",
+                   ref.size(), " entries, the quantized run ", vocab);
+      kl.at(prompt) = eval::kl_divergence_logits(ref.data(), logits, vocab);
+      reference_token.at(prompt) = eval::argmax_logits(ref.data(), vocab);
     };
   }
   const engine::DecodeOptions decode{.skip_special = true};
@@ -250,23 +289,7 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
     kl.assign(batch.size(), std::nullopt);
     reference_token.assign(batch.size(), std::nullopt);
     mse = KvMseSums{};
-    if (kv_path && settings.max_new_tokens > 0) {
-      // Every quantized cell of these prompts at this batch size shares one reference prefill.
-      const std::string key = batch_key(batch);
-      auto cached = loaded.reference_logits.find(key);
-      if (cached == loaded.reference_logits.end()) {
-        const std::int64_t floats = static_cast<std::int64_t>(batch.size()) * loaded.model->config().vocab_size;
-        if (loaded.reference_floats + floats > kReferenceCacheFloats) {
-          loaded.reference_logits.clear();
-          loaded.reference_floats = 0;
-        }
-        cached = loaded.reference_logits.emplace(key, std::vector<std::vector<float>>(batch.size())).first;
-        reference_logits = &cached->second;
-        (void)generator.generate(batch, reference_gen);
-        loaded.reference_floats += floats;
-      }
-      reference_logits = &cached->second;
-    }
+    if (kv_path && settings.max_new_tokens > 0) reference_logits = &reference.logits(batch);
     const std::vector<engine::Generation> out = generator.generate(batch, gen);
     std::vector<eval::JudgePair> pairs;
     for (std::int64_t i = first; i < last; ++i) {

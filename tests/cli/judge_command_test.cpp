@@ -13,6 +13,7 @@
 #include "tests/cli/cli_process.h"
 #include "tests/cli/judge_test_database.h"
 #include "tests/testing/model_files.h"
+#include "tests/testing/temp_dir.h"
 
 namespace kvsafe {
 namespace {
@@ -20,21 +21,16 @@ namespace {
 class JudgeCommand : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("kvsafe_judge_cli_" + std::to_string(::getpid()) + "_" +
-                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
     db_ = dir_ / "results.db";
     testing::make_judge_test_database(db_);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::int64_t count(const std::string& where) const {
     db::Connection connection(db_, {.read_only = true});
     return connection.query_int64("SELECT COUNT(*) FROM judgements" + (where.empty() ? "" : " WHERE " + where));
   }
 
-  std::filesystem::path dir_;
+  testing::TempDir dir_{"judge_cli"};
   std::filesystem::path db_;
 };
 

@@ -8,24 +8,12 @@
 
 #include "tests/cli/cli_process.h"
 #include "tests/cli/test_database.h"
+#include "tests/testing/temp_dir.h"
 
 namespace kvsafe::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("kvsafe_plan_test_" + std::to_string(::getpid()))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
 
 TEST(PlanCommand, PaperGridListsEveryModelWithItsCost) {
   const ProcessResult result = run_kvsafe("plan experiments/paper.yaml --gpus 64");
@@ -47,7 +35,7 @@ TEST(PlanCommand, GpusDefaultToTheSlurmSection) {
 }
 
 TEST(PlanCommand, CountsCellsAlreadyDoneInTheDatabase) {
-  TempDir dir;
+  TempDir dir("plan");
   const fs::path db = dir / "quick.db";
   {
     GridDatabase grid = register_grid_file(KVSAFE_SOURCE_DIR "/tests/cli/fixtures/cli_grid.yaml", db);
@@ -63,7 +51,7 @@ TEST(PlanCommand, CountsCellsAlreadyDoneInTheDatabase) {
 }
 
 TEST(PlanCommand, BrokenGridGetsEveryErrorWithItsLocation) {
-  TempDir dir;
+  TempDir dir("plan");
   const fs::path grid = dir / "bad.yaml";
   std::ofstream(grid) << "name: bad\n"
                          "models:\n"
@@ -86,7 +74,7 @@ TEST(PlanCommand, BrokenGridGetsEveryErrorWithItsLocation) {
 }
 
 TEST(PlanCommand, ModelWithoutParameterCountIsNamed) {
-  TempDir dir;
+  TempDir dir("plan");
   const fs::path grid = dir / "noparams.yaml";
   std::ofstream(grid) << "name: noparams\n"
                          "models:\n"

@@ -7,6 +7,7 @@
 
 #include "tests/cli/cli_process.h"
 #include "tests/cli/test_database.h"
+#include "tests/testing/temp_dir.h"
 
 namespace kvsafe::testing {
 namespace {
@@ -16,9 +17,6 @@ namespace fs = std::filesystem;
 class QueryStatus : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("kvsafe_query_test_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     db_ = dir_ / "quick.db";
     GridDatabase grid = register_grid_file(KVSAFE_SOURCE_DIR "/tests/cli/fixtures/cli_grid.yaml", db_);
     cells_ = grid.cells;
@@ -28,9 +26,8 @@ class QueryStatus : public ::testing::Test {
     grid.store->claim_shard(key, "test-worker");
     grid.store->fail_shard(key, "CUDA out of memory while decoding", 1);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
-  fs::path dir_;
+  TempDir dir_{"query"};
   fs::path db_;
   std::vector<orchestrator::Cell> cells_;
 };

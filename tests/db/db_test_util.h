@@ -12,30 +12,11 @@
 #include "db/connection.h"
 #include "db/records.h"
 
+#include "tests/testing/temp_dir.h"
+
 namespace kvsafe::db::testing {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/kvsafe-db-test-XXXXXX";
-    char* made = mkdtemp(pattern.data());
-    if (made == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
+using kvsafe::testing::TempDir;  // tests/testing/temp_dir.h
 
 inline CellRecord make_cell(const std::string& id, std::int64_t n_prompts, const std::string& kv = "int4") {
   CellRecord cell;

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/sha256.h"
 #include "tests/engine/chat_test_util.h"
+#include "tests/testing/temp_dir.h"
 #include "text/chat_family.h"
 #include "text/chat_template.h"
 
@@ -168,16 +169,9 @@ TEST(ChatRecognize, UnknownTemplateIsAnError) {
 
 class ChatLoad : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("kvsafe_chat_load_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   void write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name, std::ios::binary) << text; }
-  fs::path dir_;
+  kvsafe::testing::TempDir scratch_{"chat_load"};
+  const fs::path dir_ = scratch_.path();
 };
 
 constexpr const char* kChatml =

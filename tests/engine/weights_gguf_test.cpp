@@ -128,7 +128,7 @@ TEST(GgufBlockFormats, DequantizeBitExactAgainstGgufPackage) {
     SCOPED_TRACE(name);
     const GgufTensorInfo& t = f->tensor(name);
     EXPECT_EQ(t.dims, entry["dims"].get<std::vector<std::int64_t>>());
-    std::string type_name = ggml_type_name(t.type);
+    std::string type_name = to_string(t.type);
     std::transform(type_name.begin(), type_name.end(), type_name.begin(), ::toupper);
     EXPECT_EQ(type_name, entry["type"].get<std::string>());
     types_seen.insert(type_name);

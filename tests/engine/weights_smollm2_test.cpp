@@ -57,11 +57,11 @@ TEST_F(SmolLM2, HeaderMatchesTheGgufPackage) {
     const auto& t = f->tensors()[i];
     SCOPED_TRACE(t.name);
     EXPECT_EQ(t.name, want[i]["name"].get<std::string>());
-    EXPECT_EQ(upper(ggml_type_name(t.type)), want[i]["type"].get<std::string>());
+    EXPECT_EQ(upper(to_string(t.type)), want[i]["type"].get<std::string>());
     EXPECT_EQ(t.dims, want[i]["dims"].get<std::vector<std::int64_t>>());
     EXPECT_EQ(t.offset, want[i]["offset"].get<std::uint64_t>());
     EXPECT_EQ(t.n_elements, want[i]["n_elements"].get<std::uint64_t>());
-    ++type_counts[upper(ggml_type_name(t.type))];
+    ++type_counts[upper(to_string(t.type))];
   }
   EXPECT_EQ(type_counts["Q4_1"], 210);
   EXPECT_EQ(type_counts["Q8_0"], 1);
@@ -89,7 +89,7 @@ TEST_F(SmolLM2, StoredBlocksDequantizeToWhatLoadReturns) {
     const auto blocks = w->load_blocks(name);
     ASSERT_TRUE(blocks.has_value());
     const auto& info = w->info(name);
-    EXPECT_EQ(ggml_type_name(blocks->type), info.stored_type);
+    EXPECT_EQ(to_string(blocks->type), info.stored_type);
     EXPECT_EQ(blocks->rows, static_cast<std::uint64_t>(info.shape[0]));
     EXPECT_EQ(blocks->row_len, static_cast<std::uint64_t>(info.shape[1]));
     std::vector<float> from_blocks(info.n_elements);

@@ -13,6 +13,8 @@
 #include <string>
 #include <thread>
 
+#include "tests/testing/temp_dir.h"
+
 namespace kvsafe::eval::testing {
 
 // ../shared/datasets beside the checkout (CI lays shared/ out the same way).
@@ -37,33 +39,7 @@ inline void write_file(const std::filesystem::path& path, const std::string& byt
   out << bytes;
 }
 
-// A fresh folder under the temp directory, removed with the object.
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag) {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("kvsafe_eval_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    // Copies of the read-only shared files keep their modes: make them removable first.
-    for (auto it = std::filesystem::recursive_directory_iterator(path_, ignored);
-         it != std::filesystem::recursive_directory_iterator(); it.increment(ignored)) {
-      std::filesystem::permissions(it->path(), std::filesystem::perms::owner_all, std::filesystem::perm_options::add,
-                                   ignored);
-    }
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using kvsafe::testing::TempDir;  // tests/testing/temp_dir.h
 
 // Copies a folder tree with writable permissions (the shared copy is read-only).
 inline void copy_tree(const std::filesystem::path& from, const std::filesystem::path& to) {

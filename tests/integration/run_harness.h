@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/exit_codes.h"
+#include "tests/testing/temp_dir.h"
 
 namespace kvsafe::testing {
 
@@ -39,25 +40,16 @@ inline std::string mpirun(int ranks) {
          std::to_string(ranks) + " ";
 }
 
-// A fresh folder per test under the temp directory, removed at the end.
-class ScratchDir {
+// A fresh folder per test (tests/testing/temp_dir.h), named after the running test.
+class ScratchDir : public TempDir {
  public:
-  ScratchDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
-    for (char& c : name) {
-      if (c == '/') c = '_';
-    }
-    path_ = std::filesystem::temp_directory_path() / ("kvsafe_run_" + name + "_" + std::to_string(::getpid()));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  ScratchDir() : TempDir(test_name()) {}
 
  private:
-  std::filesystem::path path_;
+  static std::string test_name() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    return "run_" + std::string(info->test_suite_name()) + "_" + info->name();
+  }
 };
 
 inline std::string slurp(const std::filesystem::path& path) {

@@ -1,8 +1,8 @@
-// What `kvsafe run` reads before scheduling (worker/run_preparation.h, model_provenance.h),
+// What `kvsafe run` reads before scheduling (runner/run_preparation.h, model_provenance.h),
 // on real data: WikiText windows counted with the model's own tokenizer instead of the
 // plan's 300k-token guess, every prompt of a benchmark in the prompts table, and the weights
 // hash of a file and of a folder.
-#include "worker/run_preparation.h"
+#include "runner/run_preparation.h"
 
 #include <gtest/gtest.h>
 
@@ -22,6 +22,9 @@
 
 namespace kvsafe::worker {
 namespace {
+
+using runner::count_perplexity_windows;
+using runner::register_benchmark_prompts;
 
 std::vector<orchestrator::Cell> expand(const std::string& yaml, const Environment& env) {
   auto parsed = orchestrator::parse_grid_text(yaml, "test.yaml", env, {});

@@ -17,26 +17,12 @@
 #include "db/store.h"
 #include "report/run_summary.h"
 
+#include "tests/testing/temp_dir.h"
+
 namespace kvsafe::report {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/kvsafe-report-test-XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using kvsafe::testing::TempDir;  // tests/testing/temp_dir.h
 
 // Wilson (1927) score interval, written out: centre (p + z²/2n)/(1 + z²/n), half-width
 // z/(1 + z²/n) · sqrt(p(1-p)/n + z²/4n²).

@@ -1,4 +1,4 @@
-#include "worker/run_grid.h"
+#include "runner/run_grid.h"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -27,10 +27,10 @@
 #include "orchestrator/mpi_transport.h"
 #include "orchestrator/registration.h"
 #include "orchestrator/run_signals.h"
-#include "worker/run_preparation.h"
+#include "runner/run_preparation.h"
 #include "worker/worker_loop.h"
 
-namespace kvsafe::worker {
+namespace kvsafe::runner {
 namespace {
 
 namespace orch = orchestrator;
@@ -80,7 +80,7 @@ int threads_per_worker(int local_workers, const Environment& env) {
   return std::max(1, cores() / std::max(1, local_workers));
 }
 
-ShardExecutorOptions executor_options(const LoadedGrid& grid, const RunGridOptions& options, int threads) {
+worker::ShardExecutorOptions executor_options(const LoadedGrid& grid, const RunGridOptions& options, int threads) {
   return {.data_dir = options.environment.data_dir, .device = "cpu", .threads = threads, .judge = grid.spec.judge};
 }
 
@@ -170,7 +170,7 @@ RunGridResult run_in_process(const RunGridOptions& options, const orch::FaultPla
 
   orch::InProcessLink link;
   const auto cells = cells_by_id(grid.cells);
-  ShardExecutor executor(executor_options(grid, options, threads));
+  worker::ShardExecutor executor(executor_options(grid, options, threads));
   // NOTE: the worker runs on the main thread and the scheduler on a second one, as on an MPI
   // rank: libtorch and its OpenMP pool see the same thread layout in both modes.
   std::exception_ptr scheduler_error;
@@ -194,8 +194,9 @@ RunGridResult run_in_process(const RunGridOptions& options, const orch::FaultPla
     }
   });
   try {
-    run_worker_loop(link.worker_side(), cells, executor,
-                    {.rank = 0, .host = local_host(), .faults = faults, .heartbeat_every = std::chrono::seconds(1)});
+    worker::run_worker_loop(
+        link.worker_side(), cells, executor,
+        {.rank = 0, .host = local_host(), .faults = faults, .heartbeat_every = std::chrono::seconds(1)});
   } catch (const std::exception& error) {
     spdlog::error("in-process worker stopped: {}", error.what());
   }
@@ -233,10 +234,10 @@ RunGridResult run_mpi(const RunGridOptions& options, const orch::FaultPlan& faul
     }
     if (!scheduler_rank) {
       const int threads = threads_per_worker(session.local_workers(), options.environment);
-      ShardExecutor executor(executor_options(grid, options, threads));
+      worker::ShardExecutor executor(executor_options(grid, options, threads));
       orch::MpiWorkerChannel channel;
-      const auto shards = run_worker_loop(channel, cells_by_id(grid.cells), executor,
-                                          {.rank = session.rank(), .host = session.host(), .faults = faults});
+      const auto shards = worker::run_worker_loop(channel, cells_by_id(grid.cells), executor,
+                                                  {.rank = session.rank(), .host = session.host(), .faults = faults});
       spdlog::debug("worker rank {}: {} shard(s), {} thread(s)", session.rank(), shards, threads);
       return {.exit_code = options.exit_codes.ok, .rank = session.rank()};
     }
@@ -287,4 +288,4 @@ RunGridResult run_grid(const RunGridOptions& options) {
   return run_in_process(options, faults);
 }
 
-}  // namespace kvsafe::worker
+}  // namespace kvsafe::runner

@@ -1,4 +1,4 @@
-#include "worker/run_preparation.h"
+#include "runner/run_preparation.h"
 
 #include <spdlog/spdlog.h>
 
@@ -13,7 +13,7 @@
 #include "eval/perplexity.h"
 #include "text/tokenizer.h"
 
-namespace kvsafe::worker {
+namespace kvsafe::runner {
 
 namespace {
 
@@ -96,4 +96,4 @@ void register_benchmark_prompts(db::Store& store, const std::vector<orchestrator
   }
 }
 
-}  // namespace kvsafe::worker
+}  // namespace kvsafe::runner

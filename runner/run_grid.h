@@ -19,7 +19,7 @@
 #include "common/exit_codes.h"
 #include "orchestrator/scheduler.h"
 
-namespace kvsafe::worker {
+namespace kvsafe::runner {
 
 struct RunExitCodes {
   int ok = kExitOk;                    // every shard committed
@@ -55,4 +55,4 @@ RunGridResult run_grid(const RunGridOptions& options);
 // path; nothing when it does not exist. Refuses (DbError) while another run holds it.
 std::filesystem::path move_database_aside(const std::filesystem::path& db);
 
-}  // namespace kvsafe::worker
+}  // namespace kvsafe::runner

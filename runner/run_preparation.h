@@ -1,5 +1,5 @@
 #pragma once
-// What `kvsafe run` reads from the data before it schedules anything (worker/run_grid.cpp):
+// What `kvsafe run` reads from the data before it schedules anything (runner/run_grid.cpp):
 //  - perplexity cells get their real window count: the grid language plans WikiText as
 //    orchestrator::kWikitextPlanTokens tokens, but the model's own tokenizer decides how many
 //    windows exist (SmolLM2: 304,978 tokens, 593 windows of 2048/512, not the planned 583).
@@ -16,7 +16,7 @@
 #include "db/store.h"
 #include "orchestrator/cell.h"
 
-namespace kvsafe::worker {
+namespace kvsafe::runner {
 
 // Sets n_prompts of every perplexity cell to the windows its model's tokenizer gives over the
 // benchmark's text (then `limit`/`sample` as the grid says). Tokenizes each (model, corpus) once.
@@ -28,4 +28,4 @@ void count_perplexity_windows(std::vector<orchestrator::Cell>& cells, const std:
 void register_benchmark_prompts(db::Store& store, const std::vector<orchestrator::Cell>& cells,
                                 const std::filesystem::path& data_dir);
 
-}  // namespace kvsafe::worker
+}  // namespace kvsafe::runner
