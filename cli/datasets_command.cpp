@@ -102,9 +102,7 @@ int run_verify(const CommandContext& context) {
 // Where pull writes by default: $KVSAFE_DATA or the cache, never the read-only ../shared copy.
 std::filesystem::path default_pull_destination(const CommandContext& context) {
   if (context.environment.data_dir_source != "../shared/datasets") return context.environment.data_dir;
-  // NOTE: resolving from "/" skips the ../shared search, so this is the cache path that
-  // common/environment.cpp computes (the one place that reads XDG_CACHE_HOME and HOME).
-  return Environment::from_process("/").data_dir;
+  return context.environment.dataset_cache_dir;
 }
 
 int run_pull(const DatasetsFlags& flags, const CommandContext& context) {

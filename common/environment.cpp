@@ -21,6 +21,7 @@ std::filesystem::path cache_home() {
 
 Environment Environment::from_process(const std::filesystem::path& start) {
   Environment env;
+  env.dataset_cache_dir = cache_home() / "kvsafe" / "datasets";
   if (const std::string data = env_or_empty("KVSAFE_DATA"); !data.empty()) {
     env.data_dir = data;
     env.data_dir_source = "KVSAFE_DATA";
@@ -38,7 +39,7 @@ Environment Environment::from_process(const std::filesystem::path& start) {
       if (dir == dir.parent_path()) break;
     }
     if (env.data_dir.empty()) {
-      env.data_dir = cache_home() / "kvsafe" / "datasets";
+      env.data_dir = env.dataset_cache_dir;
       env.data_dir_source = "cache";
     }
   }

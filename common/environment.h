@@ -13,6 +13,9 @@ struct Environment {
   std::filesystem::path data_dir;
   // Where the data dir came from: "KVSAFE_DATA", "../shared/datasets" or "cache".
   std::string data_dir_source;
+  // ${XDG_CACHE_HOME:-~/.cache}/kvsafe/datasets whatever data_dir is: where `kvsafe datasets
+  // pull` writes when $KVSAFE_DATA is unset (never into the read-only ../shared copy).
+  std::filesystem::path dataset_cache_dir;
   // Model files: $KVSAFE_MODEL_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/kvsafe/models.
   std::filesystem::path model_cache_dir;
   // Fault injection for tests of `kvsafe run`: $KVSAFE_FAULT, e.g. "throw:shard=3" (parsed by

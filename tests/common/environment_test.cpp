@@ -27,6 +27,10 @@ TEST(Environment, FindsSharedDatasetsAboveTheCheckout) {
   const Environment env = Environment::from_process(root / "clone" / "build" / "sub");
   EXPECT_EQ(env.data_dir, root / "shared" / "datasets");
   EXPECT_EQ(env.data_dir_source, "../shared/datasets");
+  // `kvsafe datasets pull` writes to the cache, never into the shared copy.
+  EXPECT_NE(env.dataset_cache_dir, env.data_dir);
+  EXPECT_EQ(env.dataset_cache_dir.filename(), "datasets");
+  EXPECT_EQ(env.dataset_cache_dir.parent_path().filename(), "kvsafe");
   fs::remove_all(root);
 }
 
@@ -36,6 +40,7 @@ TEST(Environment, ModelCacheFollowsXdgCacheHome) {
   const Environment env = Environment::from_process();
   ::unsetenv("XDG_CACHE_HOME");
   EXPECT_EQ(env.model_cache_dir, fs::path("/xdg/kvsafe/models"));
+  EXPECT_EQ(env.dataset_cache_dir, fs::path("/xdg/kvsafe/datasets"));
   std::string value;
   ASSERT_TRUE(env.lookup("KVSAFE_MODEL_CACHE", &value));
   EXPECT_EQ(value, "/xdg/kvsafe/models");
