@@ -7,36 +7,13 @@
 #include <unordered_set>
 
 #include "common/error.h"
+#include "eval/prompt_sampling.h"
 
 namespace kvsafe::eval {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-// SplitMix64 and its unbiased bounded draw, as eval/prompt_sampling.h (restated here: that
-// header's target is not torch- and curl-free).
-class SplitMix64 {
- public:
-  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, bound): rejection below (2^64 - bound) mod bound, then r mod bound.
-  std::uint64_t uniform(std::uint64_t bound) {
-    const std::uint64_t threshold = (0 - bound) % bound;
-    for (;;) {
-      const std::uint64_t r = next();
-      if (r >= threshold) return r % bound;
-    }
-  }
-
- private:
-  std::uint64_t state_;
-};
 
 // NOTE: each product and sum is rounded to T on its own. A compiler may otherwise fuse
 // a + d*g into one FMA (GCC does by default where the target has FMA), which rounds once and

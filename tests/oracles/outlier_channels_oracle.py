@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from prompt_sampling_oracle import SplitMix64  # same folder: Python puts it on sys.path
+
 ROOT = Path(__file__).resolve().parents[2]
 INPUT = ROOT / "tests" / "eval" / "fixtures" / "outlier_channels_input.json"
 OUTPUT = ROOT / "tests" / "eval" / "fixtures" / "outlier_channels_oracle.json"
@@ -108,26 +110,7 @@ def channel_sets(channel_max, outlier_fraction=0.05, with_ablation=False):
     return out
 
 
-MASK = (1 << 64) - 1
-
-
-class SplitMix64:
-    def __init__(self, seed):
-        self.state = seed & MASK
-
-    def next(self):
-        self.state = (self.state + 0x9E3779B97F4A7C15) & MASK
-        z = self.state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-        return z ^ (z >> 31)
-
-    def uniform(self, bound):
-        threshold = ((1 << 64) - bound) % bound
-        while True:
-            r = self.next()
-            if r >= threshold:
-                return r % bound
+# SplitMix64 and its bounded draw: the prompt-sampling oracle's, the generator the bootstrap uses.
 
 
 def pcr(per_channel_flip, per_tensor_flip):
