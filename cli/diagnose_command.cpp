@@ -1,21 +1,119 @@
-// `kvsafe diagnose`: critical layers + PCR on calibration prompts (eval/, later issues).
+// `kvsafe diagnose GRID [--db DB] [--model NAME]`: runs (or resumes) only the grid's diagnosis
+// cells (diagnose.tasks, every task when it lists none; orchestrator/diagnosis_plan.h), the
+// dependent ones planned as their inputs are stored, then prints the diagnosis.
+// `kvsafe diagnose DB --show` (or GRID --show) prints it from stored results, running nothing.
 
+#include <fmt/format.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+
 #include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "common/error.h"
+#include "orchestrator/grid_parser.h"
+#include "report/diagnosis_report.h"
+#include "runner/run_grid.h"
 
 namespace kvsafe::cli {
+namespace {
+
+struct DiagnoseFlags {
+  std::string target;  // a grid YAML, or with --show a results database
+  std::string db;
+  std::string model;
+  bool show = false;
+};
+
+// SQLite files start with this header (sqlite.org/fileformat.html, "Magic Header String").
+bool is_sqlite_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char header[16] = {};
+  in.read(header, sizeof header);
+  return in.gcount() == 16 && std::string_view(header, 15) == "SQLite format 3";
+}
+
+// The database a grid writes unless --db says otherwise.
+std::optional<std::filesystem::path> grid_database(const DiagnoseFlags& flags, const CommandContext& context) {
+  if (!flags.db.empty()) return std::filesystem::path(flags.db);
+  const auto parsed = orchestrator::parse_grid_file(flags.target, context.environment, {});
+  if (!parsed.ok()) {
+    std::fputs(parsed.diagnostics.format().c_str(), stderr);
+    return std::nullopt;
+  }
+  return parsed.grid->default_db_path();
+}
+
+int show(const DiagnoseFlags& flags, const CommandContext& context, std::optional<std::int64_t> experiment) {
+  std::filesystem::path db;
+  if (is_sqlite_file(flags.target)) {
+    db = flags.target;
+  } else {
+    const auto from_grid = grid_database(flags, context);
+    if (!from_grid) return kExitFailure;
+    db = *from_grid;
+  }
+  if (!std::filesystem::exists(db)) {
+    fmt::print(stderr, "kvsafe diagnose: {}: no such database (run `kvsafe diagnose GRID` first)\n", db.string());
+    return kExitFailure;
+  }
+  report::DiagnosisReportOptions options;
+  options.experiment_id = experiment;
+  if (!flags.model.empty()) options.model = flags.model;
+  const report::DiagnosisReport report = report::read_diagnosis_report(db, options);
+  report::print_diagnosis_report(std::cout, report);
+  return kExitOk;
+}
+
+int run_diagnose(const DiagnoseFlags& flags, CommandContext& context) {
+  if (!std::filesystem::exists(flags.target)) {
+    fmt::print(stderr, "kvsafe diagnose: {}: no such file\n", flags.target);
+    return kExitUsage;
+  }
+  if (flags.show) return show(flags, context, std::nullopt);
+  if (is_sqlite_file(flags.target)) {
+    fmt::print(stderr,
+               "kvsafe diagnose: {} is a results database: add --show to print its diagnosis, or give the "
+               "grid to run one\n",
+               flags.target);
+    return kExitUsage;
+  }
+  runner::RunGridOptions options{.grid_path = flags.target,
+                                 .db_path = flags.db,
+                                 .command_line = context.command_line,
+                                 .environment = context.environment,
+                                 .live_progress = ::isatty(STDERR_FILENO) == 1,
+                                 .diagnose_only = true};
+  if (!flags.model.empty()) options.diagnose_model = flags.model;
+  const runner::RunGridResult result = runner::run_grid(options);
+  if (result.rank != 0) return result.exit_code;
+  DiagnoseFlags stored = flags;
+  stored.target = result.db_path.string();
+  std::cout << "\n";
+  const int shown = show(stored, context, result.experiment_id);
+  return result.exit_code != kExitOk ? result.exit_code : shown;
+}
+
+}  // namespace
 
 void register_diagnose(CLI::App& app, CommandContext& context) {
-  auto* command =
-      app.add_subcommand("diagnose",
-                         "Diagnose a model under a KV quantizer: find its critical layers, measure the Per-Channel\n"
-                         "Reduction (PCR) on ~20 calibration prompts, name the failure mode and the mitigation.");
-  command->add_option("--model", "Model: GGUF file or HF folder")->required();
-  command->add_option("--kv", "KV quantizer label, e.g. int3-ptensor-sym");
-  command->callback([&context] {
-    context.exit_code = report_not_built_yet("diagnose", "the diagnosis issue (PCR protocol), after issues 4-6");
-  });
+  auto flags = std::make_shared<DiagnoseFlags>();
+  auto* command = app.add_subcommand(
+      "diagnose",
+      "Diagnose why KV quantization breaks refusals (arXiv 2606.09864 §5-6): each layer alone quantized on the\n"
+      "calibration prompts finds the critical layers; the critical layer per tensor vs per channel gives PCR; PCR\n"
+      "and the layer profile give the failure mode and its fix, which protection and mitigation cells verify.\n"
+      "Dependent cells are planned as their inputs are stored; rerunning resumes. --show prints stored results.");
+  command->add_option("target", flags->target, "Grid file (YAML); with --show, a results database or a grid")
+      ->required();
+  command->add_option("--db", flags->db, "Results database (default results/<grid name>.db)");
+  command->add_option("--model", flags->model, "Only this model of the grid");
+  command->add_flag("--show", flags->show, "Print the diagnosis from stored results; run nothing");
+  command->callback([flags, &context] { context.exit_code = run_diagnose(*flags, context); });
 }
 
 }  // namespace kvsafe::cli

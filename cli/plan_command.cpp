@@ -5,16 +5,20 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <set>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "common/error.h"
 #include "db/store.h"
+#include "orchestrator/diagnosis_plan.h"
 #include "orchestrator/grid_expansion.h"
 #include "orchestrator/grid_parser.h"
 #include "orchestrator/plan.h"
+#include "runner/diagnosis_derivation.h"
 
 namespace kvsafe::cli {
 namespace {
@@ -58,6 +62,35 @@ std::set<std::string> done_cells(const std::filesystem::path& db, bool explicitl
   return store->done_cell_ids();
 }
 
+// The diagnosis cells `kvsafe run` would add (diagnose.tasks): planned now, and to be derived.
+struct DiagnosisCells {
+  orchestrator::DiagnosisOutlook outlook{};
+  std::string tasks_text{};
+  std::vector<std::string> notes{};  // models whose layer count is unknown
+};
+
+DiagnosisCells diagnosis_cells(const orchestrator::GridSpec& grid) {
+  DiagnosisCells out;
+  if (grid.diagnose.tasks.empty()) return out;
+  for (const auto task : grid.diagnose.tasks) {
+    out.tasks_text += (out.tasks_text.empty() ? "" : ", ") + std::string(orchestrator::to_string(task));
+  }
+  std::vector<std::pair<std::string, std::int64_t>> layers;
+  for (const std::string& name : orchestrator::diagnosed_models(grid)) {
+    const orchestrator::ModelSpec& model = *grid.find_model(name);
+    try {
+      layers.emplace_back(name, runner::model_layer_count(model));
+    } catch (const Error& error) {
+      out.notes.push_back(
+          fmt::format("{}: its layer count is unknown, so its cells are not planned here (give "
+                      "`layers:` in its entry, or fetch the model): {}",
+                      name, error.what()));
+    }
+  }
+  out.outlook = orchestrator::diagnosis_outlook(grid, layers, grid.diagnose.tasks);
+  return out;
+}
+
 int run_plan(const PlanFlags& flags, const CommandContext& context) {
   const auto parsed = orchestrator::parse_grid_file(flags.grid, context.environment, {});
   if (!parsed.diagnostics.empty()) std::fputs(parsed.diagnostics.format().c_str(), stderr);
@@ -67,7 +100,16 @@ int run_plan(const PlanFlags& flags, const CommandContext& context) {
     return kExitFailure;
   }
   const orchestrator::GridSpec& grid = *parsed.grid;
-  const std::vector<orchestrator::Cell> cells = orchestrator::expand_grid(grid);
+  std::vector<orchestrator::Cell> cells = orchestrator::expand_grid(grid);
+  const DiagnosisCells diagnosis = diagnosis_cells(grid);
+  const std::size_t grid_cells = cells.size();
+  {
+    std::set<std::string> ids;
+    for (const auto& cell : cells) ids.insert(cell.id);
+    for (const auto& cell : diagnosis.outlook.planned) {
+      if (ids.insert(cell.id).second) cells.push_back(cell);
+    }
+  }
 
   orchestrator::PlanOptions options{.cost = flags.cost, .gpus = flags.gpus};
   options.cost.device = orchestrator::device_profile(flags.device);
@@ -80,7 +122,11 @@ int run_plan(const PlanFlags& flags, const CommandContext& context) {
 
   fmt::print("grid {} ({}): {} model(s) x {} KV spec(s) x {} benchmark(s) x {} generation setting(s) -> {} cells\n",
              grid.name, flags.grid, grid.models.size(), grid.kv_specs.size(), grid.benchmarks.size(),
-             grid.generations.size(), plan.cells);
+             grid.generations.size(), grid_cells);
+  if (cells.size() > grid_cells) {
+    fmt::print("diagnosis ({}): {} more cell(s) planned now\n", diagnosis.tasks_text, cells.size() - grid_cells);
+  }
+  for (const std::string& line : diagnosis.notes) fmt::print("diagnosis: {}\n", line);
   fmt::print("database {}: {} of {} cells done\n\n", db.string(), plan.cells_done, plan.cells);
 
   if (flags.list_cells) {
@@ -105,6 +151,23 @@ int run_plan(const PlanFlags& flags, const CommandContext& context) {
              plan.cells_done, plan.prompts, human_count(plan.generated_tokens), plan.gpu_seconds / 3600,
              plan.remaining_gpu_seconds / 3600);
 
+  if (!diagnosis.outlook.to_be_derived.empty()) {
+    const orchestrator::Plan later = orchestrator::make_plan(grid, diagnosis.outlook.to_be_derived, {}, options);
+    fmt::print(
+        "to be derived once the layer ablation is stored: at most {} cell(s), {} prompt(s), {} generated tokens, "
+        "{:.2f} GPU-h (the count assumes {} critical layer(s) per model)\n",
+        later.cells, later.prompts, human_count(later.generated_tokens), later.gpu_seconds / 3600,
+        grid.diagnose.protect_top_k.empty()
+            ? 1
+            : *std::max_element(grid.diagnose.protect_top_k.begin(), grid.diagnose.protect_top_k.end()));
+    if (flags.list_cells) {
+      for (const orchestrator::Cell& cell : diagnosis.outlook.to_be_derived) {
+        fmt::print("{:<16}  {:<28} {:<26} {:>6.2f}  {:<12} {:<14} {:>7}  {}\n", "(derived)", cell.model.name,
+                   cell.kv_label, cell.effective_bits, orchestrator::to_string(cell.task()), cell.benchmark.name,
+                   cell.n_prompts, "to be derived");
+      }
+    }
+  }
   const auto& device = options.cost.device;
   if (plan.cells_done == plan.cells) {
     fmt::print("nothing left to run\n");

@@ -51,6 +51,15 @@ struct CellRecord {
   std::int64_t n_prompts = 0;     // prompts (or windows) the cell covers: [0, n_prompts)
 };
 
+// The part a cell plays in a model's diagnosis (table diagnosis_roles).
+struct DiagnosisRoleRecord {
+  std::string model{};
+  std::string task{};         // a diagnosis task name, or "baseline"
+  std::string arm{};          // unique within (experiment, model, task)
+  std::string cell_id{};      // a registered cell
+  std::string detail_json{};  // {"layer":3,"prompts":"calibration"}, ...
+};
+
 struct RegisterResult {
   std::int64_t new_cells = 0;       // cells inserted by this call
   std::int64_t existing_cells = 0;  // cells already present (left as they were, or extended)

@@ -237,6 +237,22 @@ constexpr std::string_view kV4ModelTemplateHash =
     "ALTER TABLE models ADD COLUMN chat_template_sha256 TEXT NOT NULL DEFAULT ''";
 constexpr std::string_view kV4RunModels = "ALTER TABLE runs ADD COLUMN models_json TEXT NOT NULL DEFAULT '[]'";
 
+// Version 5: the part each cell plays in a model's diagnosis (orchestrator/diagnosis_plan.h):
+// the layer-ablation cell of layer 3, PCR's per-channel arm, ... One cell may play several
+// roles; a role of an experiment names one cell (an edited grid re-points it). detail_json
+// holds what the report needs ({"layer":3,"prompts":"calibration"}).
+constexpr std::string_view kV5DiagnosisRoles = R"sql(
+CREATE TABLE diagnosis_roles (
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  model         TEXT NOT NULL,
+  task          TEXT NOT NULL,
+  arm           TEXT NOT NULL,
+  cell_id       TEXT NOT NULL REFERENCES cells(id),
+  detail_json   TEXT NOT NULL DEFAULT '{}',
+  created_at    TEXT NOT NULL,
+  PRIMARY KEY (experiment_id, model, task, arm)
+) WITHOUT ROWID)sql";
+
 const std::vector<Migration> kMigrations = {
     {.version = 1,
      .description = "experiments, models, kv specs, prompts, cells, shards, generations, metrics, runs",
@@ -258,6 +274,9 @@ const std::vector<Migration> kMigrations = {
      .description = "first-token divergence and KV MSE per generation; chat template and weights per run",
      .steps = {kV4GenerationFirstToken, kV4GenerationReferenceToken, kV4GenerationKl, kV4GenerationMseKey,
                kV4GenerationMseValue, kV4ModelTemplate, kV4ModelTemplateHash, kV4RunModels}},
+    {.version = 5,
+     .description = "diagnosis roles: which cell is which arm of a model's diagnosis",
+     .steps = {kV5DiagnosisRoles, "CREATE INDEX diagnosis_roles_by_cell ON diagnosis_roles(cell_id)"}},
 };
 
 }  // namespace

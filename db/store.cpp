@@ -296,6 +296,29 @@ RegisterResult Store::register_cells(std::int64_t experiment_id, const std::vect
   return result;
 }
 
+void Store::register_diagnosis_roles(std::int64_t experiment_id, const std::vector<DiagnosisRoleRecord>& roles) {
+  require_writable("register_diagnosis_roles");
+  Transaction transaction(*connection_);
+  auto upsert = connection_->cached(
+      "INSERT INTO diagnosis_roles(experiment_id, model, task, arm, cell_id, detail_json, created_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, " KVSAFE_SQL_NOW
+      ") ON CONFLICT(experiment_id, model, task, arm) DO UPDATE SET cell_id = excluded.cell_id, "
+      "detail_json = excluded.detail_json WHERE cell_id IS NOT excluded.cell_id "
+      "OR detail_json IS NOT excluded.detail_json");
+  for (const DiagnosisRoleRecord& role : roles) {
+    {
+      auto cell = connection_->cached("SELECT 1 FROM cells WHERE id = ?1");
+      cell->bind(1, role.cell_id);
+      KVSAFE_DB_CHECK(path_, cell->step(), "register_diagnosis_roles: ", role.task, " ", role.arm, " of ", role.model,
+                      " names cell ", role.cell_id, ", which is not registered");
+    }
+    upsert->bind(1, experiment_id).bind(2, role.model).bind(3, role.task).bind(4, role.arm);
+    upsert->bind(5, role.cell_id).bind(6, role.detail_json.empty() ? std::string("{}") : role.detail_json).run();
+    upsert->reset();
+  }
+  transaction.commit();
+}
+
 std::int64_t Store::begin_run(const RunRecord& run) {
   require_writable("begin_run");
   KVSAFE_DB_CHECK(path_, run.ranks >= 1, "begin_run: ranks must be >= 1, got ", run.ranks);

@@ -70,6 +70,10 @@ class Store {
 
   // ---- shard state machine: pending -> running -> done | (pending again | failed) ----
 
+  // Records which cell plays which diagnosis role in the experiment, in one transaction; a role
+  // already recorded is re-pointed to the given cell. The cells must be registered.
+  void register_diagnosis_roles(std::int64_t experiment_id, const std::vector<DiagnosisRoleRecord>& roles);
+
   // pending -> running, attempts + 1, worker recorded. Returns false (and changes nothing)
   // when the shard is not pending. Throws DbError for an unknown shard.
   bool claim_shard(const ShardKey& shard, const std::string& worker);
@@ -90,6 +94,9 @@ class Store {
   std::int64_t requeue_failed();
   // Shards in the given state, ordered by (cell_id, begin).
   std::vector<ShardKey> shards_with_status(ShardStatus status);
+  // The cell's status as its shards make it (pending, running, done, failed). Throws DbError for
+  // an unknown cell.
+  CellStatus cell_status(const std::string& cell_id);
   // Counts of cells and shards per state, and prompts done/total; for one experiment or all.
   Progress progress(std::optional<std::int64_t> experiment_id = std::nullopt);
   // Ids of the cells whose every shard is done.

@@ -231,6 +231,16 @@ std::vector<ShardKey> Store::shards_with_status(ShardStatus status) {
   return shards;
 }
 
+CellStatus Store::cell_status(const std::string& cell_id) {
+  auto select = connection_->cached("SELECT status FROM cells WHERE id = ?1");
+  select->bind(1, cell_id);
+  KVSAFE_DB_CHECK(path_, select->step(), "cell_status: no cell ", cell_id);
+  const auto status = parse_shard_status(select->column_text(0));
+  KVSAFE_DB_CHECK(path_, status.has_value(), "cell_status: cell ", cell_id, " has status '", select->column_text(0),
+                  "'");
+  return *status;
+}
+
 Progress Store::progress(std::optional<std::int64_t> experiment_id) {
   return read_progress(*connection_, experiment_id);
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "orchestrator/grid_spec.h"
 
@@ -19,6 +20,9 @@ struct Cell {
   KvSpec kv{};                                     // canonical
   BenchmarkSpec benchmark{};                       // benchmark.task is the cell's task
   std::optional<GenerationSettings> generation{};  // absent for tasks that do not generate (perplexity)
+  // Ids of the cells whose results chose this cell's settings (a diagnosis cell planned from the
+  // critical layers; orchestrator/diagnosis_plan.h), sorted; empty for a grid's own cells.
+  std::vector<std::string> derived_from{};
 
   // Where the parts came from in the GridSpec (for reports and the planner).
   std::size_t model_index = 0;

@@ -2,7 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fmt/format.h>
+
+#include "common/error.h"
 #include "common/sha256.h"
+#include "orchestrator/grid_expansion.h"
 
 namespace kvsafe::orchestrator {
 namespace {
@@ -57,12 +61,14 @@ std::string generation_identity_json(const GenerationSettings& generation) {
 }
 
 std::string compose_cell_json(std::string_view model_json, std::string_view kv_json, std::string_view benchmark_json,
-                              std::string_view generation_json, Task task) {
+                              std::string_view generation_json, Task task,
+                              const std::vector<std::string>& derived_from) {
   // Top-level keys in sorted order: benchmark, generation, kv, model, task, version.
   std::string out;
   out.reserve(model_json.size() + kv_json.size() + benchmark_json.size() + generation_json.size() + 96);
   out += "{\"benchmark\":";
   out += benchmark_json;
+  if (!derived_from.empty()) out += ",\"derived_from\":" + nlohmann::json(derived_from).dump();
   out += ",\"generation\":";
   out += generation_json;
   out += ",\"kv\":";
@@ -78,13 +84,78 @@ std::string compose_cell_json(std::string_view model_json, std::string_view kv_j
 }
 
 std::string canonical_json(const Cell& cell) {
-  return compose_cell_json(model_identity_json(cell.model), canonical_json(cell.kv),
-                           benchmark_identity_json(cell.benchmark),
-                           cell.generation ? generation_identity_json(*cell.generation) : "null", cell.task());
+  return compose_cell_json(
+      model_identity_json(cell.model), canonical_json(cell.kv), benchmark_identity_json(cell.benchmark),
+      cell.generation ? generation_identity_json(*cell.generation) : "null", cell.task(), cell.derived_from);
 }
 
 std::string cell_id_of(std::string_view canonical_json_text) {
   return sha256_hex(canonical_json_text);
+}
+
+}  // namespace kvsafe::orchestrator
+
+namespace kvsafe::orchestrator {
+namespace {
+
+std::optional<std::int64_t> int_or_null(const nlohmann::json& j, const char* key) {
+  const auto& v = j.at(key);
+  if (v.is_null()) return std::nullopt;
+  return v.get<std::int64_t>();
+}
+
+std::optional<std::string> text_or_null(const nlohmann::json& j, const char* key) {
+  const auto& v = j.at(key);
+  if (v.is_null()) return std::nullopt;
+  return v.get<std::string>();
+}
+
+}  // namespace
+
+Cell cell_from_canonical_json(std::string_view json, const GridSpec& grid, std::string_view expected_id) {
+  Cell cell;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(json);
+    const auto task = parse_task(j.at("task").get<std::string>());
+    KVSAFE_CHECK(task.has_value(), "unknown task ", j.at("task").dump());
+    const std::string model_name = j.at("model").at("name").get<std::string>();
+    const ModelSpec* model = grid.find_model(model_name);
+    KVSAFE_CHECK(model != nullptr, "model `", model_name, "` is not in the grid ", grid.display_name);
+    cell.model = *model;
+    cell.model_index = static_cast<std::size_t>(model - grid.models.data());
+    cell.kv = kv_spec_from_json(j.at("kv").dump());
+    const nlohmann::json& b = j.at("benchmark");
+    cell.benchmark.name = b.at("name").get<std::string>();
+    cell.benchmark.task = *task;
+    if (b.contains("subset")) cell.benchmark.subset = b.at("subset").get<std::string>();
+    cell.benchmark.limit = int_or_null(b, "limit");
+    cell.benchmark.sample = int_or_null(b, "sample");
+    if (b.contains("seed")) cell.benchmark.seed = b.at("seed").get<std::int64_t>();
+    if (b.contains("max_length")) cell.benchmark.max_length = b.at("max_length").get<std::int64_t>();
+    if (b.contains("stride")) cell.benchmark.stride = b.at("stride").get<std::int64_t>();
+    if (const nlohmann::json& g = j.at("generation"); !g.is_null()) {
+      GenerationSettings settings;
+      settings.max_new_tokens = g.at("max_new_tokens").get<std::int64_t>();
+      settings.batch_size = g.at("batch_size").get<std::int64_t>();
+      settings.temperature = g.at("temperature").get<double>();
+      settings.top_p = g.at("top_p").get<double>();
+      settings.seed = g.at("seed").get<std::int64_t>();
+      settings.system_prompt = text_or_null(g, "system_prompt");
+      cell.generation = settings;
+    }
+    if (j.contains("derived_from")) cell.derived_from = j.at("derived_from").get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& error) {
+    throw InputError(fmt::format("cell {}: not a cell's canonical JSON: {}", expected_id.substr(0, 16), error.what()));
+  }
+  cell.id = cell_id_of(canonical_json(cell));
+  KVSAFE_CHECK(cell.id == expected_id, "cell ", expected_id.substr(0, 16), ": its JSON hashes to ",
+               cell.id.substr(0, 16), " here (ranks built from different grids or versions?)");
+  cell.kv_label = kv_label(cell.kv);
+  EffectiveBitsOptions options;
+  if (cell.model.layers) options.layers = *cell.model.layers;
+  cell.effective_bits = effective_bits(cell.kv, options);
+  cell.n_prompts = prompt_count(cell.benchmark);
+  return cell;
 }
 
 }  // namespace kvsafe::orchestrator

@@ -13,6 +13,8 @@
 //               seed only with sample; subset only when set; max_length/stride only for perplexity
 //   generation: {"batch_size":N,"max_new_tokens":N,"seed":N,"system_prompt":null|"...",
 //                "temperature":x,"top_p":x}; null for tasks that do not generate
+//   derived_from: ["<cell id>", ...], sorted; written only when not empty (cells a run derives
+//                from stored results, orchestrator/diagnosis_plan.h), so grid cells keep their ids
 // NOTE: batch_size is part of the identity because the paper's per_tensor/per_channel
 // statistics span the batch (reference §1.9), so it can change the outputs. The judge
 // is not: it labels stored outputs and the database records which judge did.
@@ -37,12 +39,20 @@ std::string generation_identity_json(const GenerationSettings& generation);
 // Joins the parts' canonical JSON into the cell's (the parts are already canonical).
 // `generation_json` is "null" for tasks that do not generate.
 std::string compose_cell_json(std::string_view model_json, std::string_view kv_json, std::string_view benchmark_json,
-                              std::string_view generation_json, Task task);
+                              std::string_view generation_json, Task task,
+                              const std::vector<std::string>& derived_from = {});
 
 // The cell's canonical JSON, recomputed from its parts.
 std::string canonical_json(const Cell& cell);
 
 // SHA-256 hex of a canonical JSON text: the cell id.
 std::string cell_id_of(std::string_view canonical_json_text);
+
+// The cell a canonical JSON text describes, its model taken from `grid` by name (the path is
+// not part of the identity): how a worker learns a cell the scheduler derived during the run.
+// The parts that only reports use (indices, label, effective bits, prompt count) are filled
+// from the parts. Throws InputError when the text is not a cell's canonical JSON, names a
+// model the grid lacks, or does not hash to `expected_id` (ranks reading different grids).
+Cell cell_from_canonical_json(std::string_view json, const GridSpec& grid, std::string_view expected_id);
 
 }  // namespace kvsafe::orchestrator

@@ -25,8 +25,19 @@ constexpr std::array<std::string_view, 5> kJudgeKeys = {"kind", "markers_file", 
                                                         "format"};
 constexpr std::array<std::string_view, 2> kJudgeKinds = {"keyword", "model"};
 constexpr std::array<std::string_view, 2> kJudgeFormats = {"wildguard", "llama_guard3"};
-constexpr std::array<std::string_view, 6> kDiagnoseKeys = {"calibration_prompts", "bits",    "critical_flip_threshold",
-                                                           "outlier_fraction",    "pcr_low", "pcr_high"};
+constexpr std::array<std::string_view, 13> kDiagnoseKeys = {"calibration_prompts",
+                                                            "bits",
+                                                            "critical_flip_threshold",
+                                                            "outlier_fraction",
+                                                            "pcr_low",
+                                                            "pcr_high",
+                                                            "tasks",
+                                                            "models",
+                                                            "critical_layers",
+                                                            "test_prompts",
+                                                            "max_new_tokens",
+                                                            "protect_top_k",
+                                                            "mitigation_bits"};
 constexpr std::array<std::string_view, 4> kExecutionKeys = {"shard_size", "retries", "worker_timeout_s",
                                                             "grace_period_s"};
 constexpr std::array<std::string_view, 6> kSlurmKeys = {"partition", "nodes",   "gpus_per_node",
@@ -451,6 +462,32 @@ void parse_judge(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
   }
 }
 
+// Calls visit(item, path) for each item of a list value; reports a non-list as "expected `what`".
+template <typename Visit>
+void for_each_item(YamlReader& r, const MapEntry& e, std::string_view what, Visit visit) {
+  if (!e.value.IsSequence()) {
+    r.error(e.where, e.path, "expected " + std::string(what) + ", got " + describe(e.value));
+    return;
+  }
+  std::size_t i = 0;
+  for (const YAML::Node& item : e.value) visit(item, element(e.path, i++));
+}
+
+// A list of distinct integers in [lo, hi], in the order written (a repeat is an error).
+std::vector<int> int_list(YamlReader& r, const MapEntry& e, std::int64_t lo, std::int64_t hi) {
+  std::vector<int> out;
+  for_each_item(r, e, "a list of integers", [&](const YAML::Node& item, const std::string& path) {
+    const auto v = r.integer(item, location_of(item, e.where), path, lo, hi);
+    if (!v) return;
+    if (std::find(out.begin(), out.end(), static_cast<int>(*v)) != out.end()) {
+      r.error(location_of(item, e.where), path, std::to_string(*v) + " is listed twice");
+      return;
+    }
+    out.push_back(static_cast<int>(*v));
+  });
+  return out;
+}
+
 void parse_diagnose(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
   YamlReader& r = ctx.reader;
   const auto view = r.map(entry.value, entry.where, entry.path, kDiagnoseKeys);
@@ -474,6 +511,45 @@ void parse_diagnose(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
   const MapEntry* high = view->find("pcr_high");
   if (high != nullptr) {
     if (auto v = number_in(r, *high, 0.0, 1.0)) d.pcr_high = *v;
+  }
+  if (const MapEntry* e = view->find("tasks")) {
+    d.tasks.clear();
+    const auto& names = diagnosis_task_names();
+    for_each_item(r, *e, "a list of diagnosis tasks", [&](const YAML::Node& item, const std::string& path) {
+      if (auto text = r.choice(item, location_of(item, e->where), path, names)) {
+        const DiagnosisTask task = *parse_diagnosis_task(*text);
+        if (std::find(d.tasks.begin(), d.tasks.end(), task) == d.tasks.end()) d.tasks.push_back(task);
+      }
+    });
+  }
+  if (const MapEntry* e = view->find("models")) {
+    for_each_item(r, *e, "a list of model names", [&](const YAML::Node& item, const std::string& path) {
+      const auto name = r.string(item, location_of(item, e->where), path);
+      if (!name) return;
+      if (grid->find_model(*name) == nullptr) {
+        std::vector<std::string_view> known;
+        for (const ModelSpec& m : grid->models) known.push_back(m.name);
+        r.error(location_of(item, e->where), path,
+                "`" + *name + "` is not a name in `models`" + did_you_mean(*name, known));
+        return;
+      }
+      d.models.push_back(*name);
+    });
+  }
+  if (const MapEntry* e = view->find("critical_layers")) {
+    d.critical_layers = int_list(r, *e, 0, 100000);
+  }
+  if (const MapEntry* e = view->find("test_prompts")) {
+    if (auto v = r.integer(*e, 1, 100000)) d.test_prompts = *v;
+  }
+  if (const MapEntry* e = view->find("max_new_tokens")) {
+    if (auto v = r.integer(*e, 1, 1 << 20)) d.max_new_tokens = *v;
+  }
+  if (const MapEntry* e = view->find("protect_top_k")) {
+    d.protect_top_k = int_list(r, *e, 1, 100000);
+  }
+  if (const MapEntry* e = view->find("mitigation_bits")) {
+    d.mitigation_bits = int_list(r, *e, 2, 8);
   }
   if (d.pcr_low >= d.pcr_high) {
     const MapEntry* at = high != nullptr ? high : view->find("pcr_low");

@@ -7,6 +7,24 @@
 
 namespace kvsafe::orchestrator {
 
+const std::vector<std::string_view>& diagnosis_task_names() {
+  static const std::vector<std::string_view> names = {"layer_ablation", "cumulative",       "pcr",
+                                                      "pcr_validation", "protection_sweep", "mitigation"};
+  return names;
+}
+
+std::string_view to_string(DiagnosisTask task) {
+  return diagnosis_task_names()[static_cast<std::size_t>(task)];
+}
+
+std::optional<DiagnosisTask> parse_diagnosis_task(std::string_view text) {
+  const auto& names = diagnosis_task_names();
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == text) return static_cast<DiagnosisTask>(i);
+  }
+  return std::nullopt;
+}
+
 std::string_view to_string(DType dtype) {
   switch (dtype) {
     case DType::kAuto:

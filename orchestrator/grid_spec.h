@@ -90,7 +90,23 @@ struct JudgeSpec {
   ModelJudgeFormat format = ModelJudgeFormat::kWildguard;  // model judge's prompt/answer format
 };
 
-// The paper's diagnosis protocol constants (DESIGN.md, "The paper's protocol").
+// The diagnosis protocol's experiments (docs/grid.md, "diagnose"; orchestrator/diagnosis_plan.h
+// says which cells each one adds and what it waits for).
+enum class DiagnosisTask {
+  kLayerAblation,    // each layer alone quantized on the calibration prompts
+  kCumulative,       // layers added one by one, front-to-back and back-to-front
+  kPcr,              // the critical layer alone, per tensor and per channel
+  kPcrValidation,    // every layer per tensor / per channel / group-64 on the test prompts
+  kProtectionSweep,  // top-k critical layers at FP16 or 8-bit, the rest per-token asymmetric
+  kMitigation,       // the paper's six strategies (and the clean fp16_critical variant)
+};
+std::string_view to_string(DiagnosisTask task);  // "layer_ablation", "cumulative", ...
+std::optional<DiagnosisTask> parse_diagnosis_task(std::string_view text);
+// Every task name, in enum order (messages, and `kvsafe diagnose` on a grid that lists none).
+const std::vector<std::string_view>& diagnosis_task_names();
+
+// The paper's diagnosis protocol: its constants (DESIGN.md, "The paper's protocol") and the
+// experiments a grid runs with them.
 struct DiagnoseSpec {
   std::int64_t calibration_prompts = 20;
   std::int64_t bits = 3;
@@ -98,6 +114,13 @@ struct DiagnoseSpec {
   double outlier_fraction = 0.05;
   double pcr_low = 0.30;
   double pcr_high = 0.70;
+  std::vector<DiagnosisTask> tasks{};            // experiments `kvsafe run` adds; empty: none
+  std::vector<std::string> models{};             // models diagnosed (names); empty: every model
+  std::vector<int> critical_layers{};            // explicit critical layers, worst first: derive none
+  std::int64_t test_prompts = 200;               // first AdvBench prompts of pcr_validation, protection, mitigation
+  std::optional<std::int64_t> max_new_tokens{};  // the diagnosis cells' generation length; unset: generation's
+  std::vector<int> protect_top_k = {1, 2, 3};    // protection_sweep's k values
+  std::vector<int> mitigation_bits = {4, 3};     // protection_sweep's and mitigation's bit widths
 };
 
 struct ExecutionSpec {

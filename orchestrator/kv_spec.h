@@ -16,6 +16,7 @@ using kernels::effective_bits;
 using kernels::EffectiveBitsOptions;
 using kernels::Granularity;
 using kernels::kv_label;
+using kernels::kv_spec_from_json;
 using kernels::KvScheme;
 using kernels::OutlierChannels;
 using kernels::parse_granularity;

@@ -120,7 +120,9 @@ json to_json(const Message& message) {
         if constexpr (std::is_same_v<T, ReadyMessage>) {
           return json{{"host", m.host}, {"model", m.loaded_model}};
         } else if constexpr (std::is_same_v<T, AssignMessage>) {
-          return json{{"shard", shard_to_json(m.shard)}};
+          json j{{"shard", shard_to_json(m.shard)}};
+          if (!m.cell_json.empty()) j["cell"] = m.cell_json;
+          return j;
         } else if constexpr (std::is_same_v<T, ResultMessage>) {
           json rows = json::array();
           for (const auto& row : m.result.generations) rows.push_back(generation_to_json(row));
@@ -152,7 +154,7 @@ Message from_json(MessageTag tag, const json& j) {
     case MessageTag::kReady:
       return ReadyMessage{.host = j.at("host").get<std::string>(), .loaded_model = j.at("model").get<std::string>()};
     case MessageTag::kAssign:
-      return AssignMessage{.shard = shard_from_json(j.at("shard"))};
+      return AssignMessage{.shard = shard_from_json(j.at("shard")), .cell_json = j.value("cell", std::string())};
     case MessageTag::kResult: {
       ResultMessage m;
       m.result.shard = shard_from_json(j.at("shard"));

@@ -42,6 +42,10 @@ struct ReadyMessage {
 
 struct AssignMessage {
   db::ShardKey shard{};  // cell id and prompt range [begin, end)
+  // The cell's canonical JSON when the scheduler derived it during the run (it is not in the
+  // workers' expansion of the grid): the worker rebuilds it (cell_from_canonical_json). Empty
+  // for a grid's own cells.
+  std::string cell_json{};
 };
 
 struct ResultMessage {

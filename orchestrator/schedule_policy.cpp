@@ -22,6 +22,11 @@ SchedulePolicy::SchedulePolicy(const std::vector<PolicyCell>& cells) {
   }
 }
 
+void SchedulePolicy::add_cell(const PolicyCell& cell) {
+  if (!cells_.emplace(cell.id, cell).second) return;
+  if (models_.count(cell.model) == 0) models_[cell.model].params = cell.model_params > 0 ? cell.model_params : 1;
+}
+
 SchedulePolicy::Order SchedulePolicy::order_of(const db::ShardKey& shard) const {
   const auto it = cells_.find(shard.cell_id);
   KVSAFE_CHECK(it != cells_.end(), "scheduler: shard of unknown cell ", shard.cell_id);

@@ -41,6 +41,8 @@ class SchedulePolicy {
  public:
   explicit SchedulePolicy(const std::vector<PolicyCell>& cells);
 
+  // A cell that joined during the run (derived from stored results); a known id is ignored.
+  void add_cell(const PolicyCell& cell);
   // A shard to run. Throws InputError for a cell the policy was not given.
   void add(const db::ShardKey& shard);
   // A shard that failed on `worker` and will be tried again (elsewhere when possible).

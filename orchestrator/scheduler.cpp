@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -11,6 +12,7 @@
 
 #include "common/error.h"
 #include "db/store.h"
+#include "orchestrator/cell_identity.h"
 #include "orchestrator/run_progress.h"
 #include "orchestrator/schedule_policy.h"
 
@@ -47,7 +49,9 @@ struct Scheduler::State {
   ProgressReporter progress;
   Clock::time_point started = Clock::now();
   std::int64_t prompts_total = 0;
-  std::set<std::string> failed_cells;  // cells this run marked failed: their shards are not requeued
+  std::set<std::string> failed_cells;               // cells this run marked failed: their shards are not requeued
+  std::deque<Cell> derived;                         // cells derive_cells added (stable addresses for `cells`)
+  std::map<std::string, std::string> derived_json;  // their canonical JSON, sent with their shards
 
   State(db::Store& s, const std::vector<Cell>& grid_cells, SchedulerTransport& t, SchedulerOptions o)
       : store(s), transport(t), options(o), policy(policy_cells(grid_cells)), progress(o.live_progress, o.log_every) {
@@ -76,13 +80,44 @@ struct Scheduler::State {
     return fmt::format("rank {}{}", worker, state.host.empty() ? "" : "@" + state.host);
   }
 
-  void queue_pending() {
+  // Asks derive_cells for the cells it can plan now; returns the ids that are new to this run.
+  std::set<std::string> derive() {
+    std::set<std::string> added;
+    if (!options.derive_cells) return added;
+    for (Cell& cell : options.derive_cells()) {
+      if (cells.count(cell.id) != 0) continue;
+      derived_json[cell.id] = canonical_json(cell);
+      derived.push_back(std::move(cell));
+      const Cell& stored = derived.back();
+      cells[stored.id] = &stored;
+      policy.add_cell(policy_cell(stored, static_cast<std::int64_t>(cells.size())));
+      added.insert(stored.id);
+    }
+    if (!added.empty()) spdlog::info("scheduler: {} cell(s) derived from stored results", added.size());
+    return added;
+  }
+
+  // Queues the pending shards of `only` (all known cells when empty).
+  void queue_shards(const std::set<std::string>& only) {
     for (const db::ShardKey& shard : store.shards_with_status(db::ShardStatus::kPending)) {
       if (cells.count(shard.cell_id) == 0) continue;  // another grid's cell in a shared database
+      if (!only.empty() && only.count(shard.cell_id) == 0) continue;
       policy.add(shard);
       ++report.shards_total;
       prompts_total += shard.end - shard.begin;
     }
+  }
+
+  // After a commit: a cell that has just completed may let derive_cells plan more.
+  void derive_after_commit(const std::string& cell_id) {
+    if (!options.derive_cells || store.cell_status(cell_id) != db::ShardStatus::kDone) return;
+    const std::set<std::string> added = derive();
+    if (!added.empty()) queue_shards(added);
+  }
+
+  void queue_pending() {
+    derive();
+    queue_shards({});
     // Cells an earlier run gave up on stay failed (their shards are not run again unless
     // --retry-failed requeued them); the run's exit code still says the grid is not complete.
     std::set<std::string> failed_before;
@@ -106,7 +141,9 @@ struct Scheduler::State {
           spdlog::warn("scheduler: shard {} is no longer pending; skipped", shard_text(*shard));
           continue;
         }
-        transport.send(worker, AssignMessage{.shard = *shard});
+        const auto json = derived_json.find(shard->cell_id);
+        transport.send(worker, AssignMessage{.shard = *shard,
+                                             .cell_json = json == derived_json.end() ? std::string() : json->second});
         state.shard = *shard;
         state.last_heard = Clock::now();
         state.shard_prompts_done = 0;
@@ -167,6 +204,13 @@ struct Scheduler::State {
     report.prompts += shard.end - shard.begin;
     for (const auto& row : message.result.generations) report.tokens += row.output_tokens;
     spdlog::debug("scheduler: {} done by {} in {:.2f} s", shard_text(shard), worker_name(worker), message.seconds);
+    try {
+      derive_after_commit(shard.cell_id);
+    } catch (const Error& error) {
+      // NOTE: the committed shard stands; the dependent cells are planned on the next commit
+      // or the next run.
+      spdlog::error("scheduler: could not derive dependent cells: {}", error.what());
+    }
   }
 
   void handle(const Envelope& envelope) {

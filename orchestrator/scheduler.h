@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +38,11 @@ struct SchedulerOptions {
   bool live_progress = false;                         // a live progress line (stderr is a terminal)
   std::chrono::milliseconds log_every{30'000};        // plain progress log interval otherwise
   std::optional<std::int64_t> run_id{};               // runs row that gets the models workers load
+  // Cells that depend on stored results (the diagnosis: orchestrator/diagnosis_plan.h). Called
+  // before the first assignment and again each time a cell's last shard is committed; returns
+  // every cell it can plan now, already registered in the store (known ids are skipped). Their
+  // pending shards join the queue, and workers get each one's JSON with its shards. Null: none.
+  std::function<std::vector<Cell>()> derive_cells{};
 };
 
 struct SchedulerReport {

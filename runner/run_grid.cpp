@@ -20,6 +20,7 @@
 
 #include "common/error.h"
 #include "db/store.h"
+#include "orchestrator/diagnosis_plan.h"
 #include "orchestrator/fault_injection.h"
 #include "orchestrator/grid_expansion.h"
 #include "orchestrator/grid_parser.h"
@@ -27,6 +28,7 @@
 #include "orchestrator/mpi_transport.h"
 #include "orchestrator/registration.h"
 #include "orchestrator/run_signals.h"
+#include "runner/diagnosis_derivation.h"
 #include "runner/run_preparation.h"
 #include "worker/worker_loop.h"
 
@@ -54,7 +56,29 @@ struct LoadedGrid {
   orch::GridSpec spec;
   std::vector<orch::Cell> cells;
   std::string text;
+  std::vector<orch::DiagnosisTask> diagnosis_tasks{};  // planned during the run (diagnosis_derivation.h)
+  std::vector<std::string> diagnosis_models{};
 };
+
+// What the run diagnoses: the grid's diagnose.tasks; `kvsafe diagnose` runs every task when
+// the grid lists none, and only the diagnosis cells.
+void choose_diagnosis(LoadedGrid& grid, const RunGridOptions& options) {
+  grid.diagnosis_tasks = grid.spec.diagnose.tasks;
+  if (options.diagnose_only) {
+    grid.cells.clear();
+    if (grid.diagnosis_tasks.empty()) {
+      for (const auto name : orch::diagnosis_task_names())
+        grid.diagnosis_tasks.push_back(*orch::parse_diagnosis_task(name));
+    }
+  }
+  if (grid.diagnosis_tasks.empty()) return;
+  grid.diagnosis_models = orch::diagnosed_models(grid.spec);
+  if (options.diagnose_model) {
+    KVSAFE_CHECK(grid.spec.find_model(*options.diagnose_model) != nullptr, "--model ", *options.diagnose_model,
+                 ": the grid ", options.grid_path.string(), " has no model of that name");
+    grid.diagnosis_models = {*options.diagnose_model};
+  }
+}
 
 LoadedGrid parse_grid(const std::string& text, const RunGridOptions& options, bool report_diagnostics) {
   const auto grid_dir = std::filesystem::absolute(options.grid_path).parent_path();
@@ -65,6 +89,7 @@ LoadedGrid parse_grid(const std::string& text, const RunGridOptions& options, bo
                " error(s); nothing run:\n", parsed.diagnostics.format());
   LoadedGrid grid{.spec = std::move(*parsed.grid), .cells = {}, .text = text};
   grid.cells = orch::expand_grid(grid.spec);
+  choose_diagnosis(grid, options);
   count_perplexity_windows(grid.cells, options.environment.data_dir);
   return grid;
 }
@@ -84,8 +109,11 @@ worker::ShardExecutorOptions executor_options(const LoadedGrid& grid, const RunG
   return {.data_dir = options.environment.data_dir, .device = "cpu", .threads = threads, .judge = grid.spec.judge};
 }
 
-orch::SchedulerOptions scheduler_options(const LoadedGrid& grid, const RunGridOptions& options, std::int64_t run_id) {
+orch::SchedulerOptions scheduler_options(const LoadedGrid& grid, const RunGridOptions& options, std::int64_t run_id,
+                                         DiagnosisDeriver* deriver) {
   const auto& execution = grid.spec.execution;
+  std::function<std::vector<orch::Cell>()> derive;
+  if (deriver != nullptr) derive = [deriver] { return deriver->derive(); };
   return {.max_attempts = static_cast<int>(execution.retries) + 1,
           .worker_timeout = std::chrono::seconds(execution.worker_timeout_s),
           .grace_period = std::chrono::seconds(execution.grace_period_s),
@@ -93,7 +121,8 @@ orch::SchedulerOptions scheduler_options(const LoadedGrid& grid, const RunGridOp
           .poll = std::chrono::milliseconds(100),
           .live_progress = options.live_progress,
           .log_every = std::chrono::seconds(30),
-          .run_id = run_id};
+          .run_id = run_id,
+          .derive_cells = derive};
 }
 
 std::map<std::string, orch::Cell> cells_by_id(const std::vector<orch::Cell>& cells) {
@@ -124,6 +153,7 @@ struct SchedulerSide {
   std::unique_ptr<db::Store> store;
   std::int64_t run_id = 0;
   RunGridResult result;
+  std::unique_ptr<DiagnosisDeriver> deriver;  // when the run diagnoses
 };
 
 SchedulerSide prepare(const LoadedGrid& grid, const RunGridOptions& options, int ranks,
@@ -143,6 +173,15 @@ SchedulerSide prepare(const LoadedGrid& grid, const RunGridOptions& options, int
   spdlog::info("run: grid {} -> {}: {} cell(s) ({} new), {} shard(s) left running by an earlier run requeued",
                grid.spec.name, side.result.db_path.string(), grid.cells.size(), registered.cells.new_cells,
                side.result.requeued_shards);
+  side.result.experiment_id = registered.experiment_id;
+  if (!grid.diagnosis_tasks.empty()) {
+    side.deriver =
+        std::make_unique<DiagnosisDeriver>(*side.store, grid.spec,
+                                           DiagnosisDerivationOptions{.tasks = grid.diagnosis_tasks,
+                                                                      .models = grid.diagnosis_models,
+                                                                      .experiment_id = registered.experiment_id,
+                                                                      .data_dir = options.environment.data_dir});
+  }
   side.run_id = side.store->begin_run({.experiment_id = registered.experiment_id,
                                        .command_line = options.command_line,
                                        .hosts = hosts,
@@ -177,7 +216,7 @@ RunGridResult run_in_process(const RunGridOptions& options, const orch::FaultPla
   std::thread scheduler_thread([&] {
     try {
       orch::Scheduler scheduler(*side.store, grid.cells, link.scheduler_side(),
-                                scheduler_options(grid, options, side.run_id));
+                                scheduler_options(grid, options, side.run_id, side.deriver.get()));
       const orch::SchedulerReport report = scheduler.run();
       finish(side, report, options.exit_codes);
       if (!report.abandoned_workers.empty()) {
@@ -194,9 +233,12 @@ RunGridResult run_in_process(const RunGridOptions& options, const orch::FaultPla
     }
   });
   try {
-    worker::run_worker_loop(
-        link.worker_side(), cells, executor,
-        {.rank = 0, .host = local_host(), .faults = faults, .heartbeat_every = std::chrono::seconds(1)});
+    worker::run_worker_loop(link.worker_side(), cells, executor,
+                            {.rank = 0,
+                             .host = local_host(),
+                             .faults = faults,
+                             .heartbeat_every = std::chrono::seconds(1),
+                             .grid = &grid.spec});
   } catch (const std::exception& error) {
     spdlog::error("in-process worker stopped: {}", error.what());
   }
@@ -237,7 +279,11 @@ RunGridResult run_mpi(const RunGridOptions& options, const orch::FaultPlan& faul
       worker::ShardExecutor executor(executor_options(grid, options, threads));
       orch::MpiWorkerChannel channel;
       const auto shards = worker::run_worker_loop(channel, cells_by_id(grid.cells), executor,
-                                                  {.rank = session.rank(), .host = session.host(), .faults = faults});
+                                                  {.rank = session.rank(),
+                                                   .host = session.host(),
+                                                   .faults = faults,
+                                                   .heartbeat_every = std::chrono::seconds(1),
+                                                   .grid = &grid.spec});
       spdlog::debug("worker rank {}: {} shard(s), {} thread(s)", session.rank(), shards, threads);
       return {.exit_code = options.exit_codes.ok, .rank = session.rank()};
     }
@@ -245,7 +291,8 @@ RunGridResult run_mpi(const RunGridOptions& options, const orch::FaultPlan& faul
     spdlog::info("run: {} MPI ranks: rank 0 schedules, {} worker(s); {} thread(s) per worker on this node",
                  session.size(), session.size() - 1, threads_per_worker(session.local_workers(), options.environment));
     orch::MpiSchedulerTransport transport(session);
-    orch::Scheduler scheduler(*side.store, grid.cells, transport, scheduler_options(grid, options, side.run_id));
+    orch::Scheduler scheduler(*side.store, grid.cells, transport,
+                              scheduler_options(grid, options, side.run_id, side.deriver.get()));
     const orch::SchedulerReport report = scheduler.run();
     finish(side, report, options.exit_codes);
     if (!report.abandoned_workers.empty()) {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "common/environment.h"
@@ -36,7 +37,12 @@ struct RunGridOptions {
   Environment environment{};          // read once by the CLI
   bool live_progress = false;         // a live progress line (stderr is a terminal)
   RunExitCodes exit_codes{};          // what each outcome exits with
-  int* argc = nullptr;                // for MPI_Init (may stay null)
+  // `kvsafe diagnose`: run only the diagnosis cells (diagnose.tasks, or every task when the grid
+  // lists none), of `diagnose_model` alone when set. Otherwise `kvsafe run`: the grid's cells
+  // plus the diagnosis cells of diagnose.tasks.
+  bool diagnose_only = false;
+  std::optional<std::string> diagnose_model{};
+  int* argc = nullptr;  // for MPI_Init (may stay null)
   char*** argv = nullptr;
 };
 
@@ -45,6 +51,7 @@ struct RunGridResult {
   int rank = 0;                             // this process's MPI rank (0 in process)
   std::filesystem::path db_path{};          // the database written (rank 0)
   orchestrator::SchedulerReport report{};   // rank 0 only
+  std::int64_t experiment_id = 0;           // rank 0 only: the grid's experiments row
   std::int64_t requeued_shards = 0;         // shards a crashed run had left running
   std::int64_t requeued_failed_shards = 0;  // failed shards put back by --retry-failed
 };

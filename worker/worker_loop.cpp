@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "common/error.h"
+#include "orchestrator/cell_identity.h"
 
 namespace kvsafe::worker {
 namespace {
@@ -48,6 +49,20 @@ std::int64_t run_worker_loop(orchestrator::WorkerChannel& channel,
                              const WorkerLoopOptions& options) {
   channel.send(orchestrator::ReadyMessage{.host = options.host, .loaded_model = executor.loaded_model()});
   std::int64_t shards = 0;
+  std::map<std::string, orchestrator::Cell> derived;  // cells the scheduler derived during the run
+  // The cell of a shard: the grid's own, or a derived one (rebuilt from its JSON the first time).
+  const auto find_cell = [&](const orchestrator::AssignMessage& assign) -> const orchestrator::Cell& {
+    if (const auto cell = cells.find(assign.shard.cell_id); cell != cells.end()) return cell->second;
+    if (const auto cell = derived.find(assign.shard.cell_id); cell != derived.end()) return cell->second;
+    KVSAFE_CHECK(!assign.cell_json.empty(), "cell ", assign.shard.cell_id,
+                 " is not in this rank's expansion of the grid (ranks built from different grids?)");
+    KVSAFE_CHECK(options.grid != nullptr, "cell ", assign.shard.cell_id.substr(0, 16),
+                 " was derived during the run, and this worker was given no grid to rebuild it");
+    return derived
+        .emplace(assign.shard.cell_id,
+                 orchestrator::cell_from_canonical_json(assign.cell_json, *options.grid, assign.shard.cell_id))
+        .first->second;
+  };
   while (true) {
     orchestrator::Message message = channel.receive();
     if (std::holds_alternative<orchestrator::StopMessage>(message)) break;
@@ -58,13 +73,11 @@ std::int64_t run_worker_loop(orchestrator::WorkerChannel& channel,
     ++shards;
     const auto started = Clock::now();
     try {
-      const auto cell = cells.find(shard.cell_id);
-      KVSAFE_CHECK(cell != cells.end(), "cell ", shard.cell_id,
-                   " is not in this rank's expansion of the grid (ranks built from different grids?)");
+      const orchestrator::Cell& cell = find_cell(*assign);
       if (const auto delay = options.faults.delay_ms(options.rank); delay > 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(delay));
       }
-      if (auto fault = options.faults.before_shard(options.rank, shards, cell->second.kv_label)) {
+      if (auto fault = options.faults.before_shard(options.rank, shards, cell.kv_label)) {
         inject(*fault, options.rank, shards);
       }
       Clock::time_point last_beat = started;
@@ -75,7 +88,7 @@ std::int64_t run_worker_loop(orchestrator::WorkerChannel& channel,
         channel.send(orchestrator::ProgressMessage{
             .shard = shard, .prompts_done = progress.prompts_done, .tokens_generated = progress.tokens_generated});
       };
-      orchestrator::ResultMessage result{.result = executor.run(cell->second, shard.begin, shard.end, on_progress)};
+      orchestrator::ResultMessage result{.result = executor.run(cell, shard.begin, shard.end, on_progress)};
       result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
       result.loaded_model = executor.loaded_model();
       result.model_loaded = executor.take_model_loaded();

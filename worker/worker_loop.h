@@ -24,9 +24,13 @@ struct WorkerLoopOptions {
   std::string host{};                               // host name sent in kReady
   orchestrator::FaultPlan faults{};                 // parsed KVSAFE_FAULT; empty: none
   std::chrono::milliseconds heartbeat_every{1000};  // at most one kProgress per this interval
+  // The grid, to rebuild the cells the scheduler derives during the run (they come as JSON with
+  // their shards, orchestrator/diagnosis_plan.h). Null: such a shard fails with a clear error.
+  const orchestrator::GridSpec* grid = nullptr;
 };
 
-// Runs until kStop. `cells` are the grid's cells by id (every rank expands the same grid).
+// Runs until kStop. `cells` are the grid's cells by id (every rank expands the same grid); a
+// derived cell arrives with its first shard and is kept for the next ones.
 // Returns the number of shards this worker ran (finished or failed).
 std::int64_t run_worker_loop(orchestrator::WorkerChannel& channel,
                              const std::map<std::string, orchestrator::Cell>& cells, ShardExecutor& executor,

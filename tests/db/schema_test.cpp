@@ -21,6 +21,7 @@ const std::vector<std::vector<std::string>> kTablesByVersion = {
     {"ppl_windows", "pcr_layers", "pcr_channels", "diagnoses"},
     {"judgements"},
     {},  // v4 adds columns only (checked in KeepsDataAndReachesLatest)
+    {"diagnosis_roles"},
 };
 
 bool has_table(Connection& connection, const std::string& table) {

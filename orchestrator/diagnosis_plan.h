@@ -1,0 +1,94 @@
+#pragma once
+// The diagnosis protocol's cells (arXiv 2606.09864 §5-6; ../shared/reference/
+// paper_and_quantizers.md §1.5-1.7), as ordinary refusal cells with a role each. Pure: the
+// caller says what is known about each diagnosed model (its layer count, and once the layer
+// ablation is stored, its critical layers), and gets back every cell that can be planned with
+// that knowledge. Called again with more knowledge it returns a superset: the same cells with
+// the same ids, plus the ones that were waiting. That is how the scheduler adds dependent
+// cells while a run goes on, and why a resume with any number of ranks finds the same cells.
+//
+// Prompt sets: "calibration" = the first diagnose.calibration_prompts of the custom set (in
+// the paper's order refusal, privacy, jailbreak); "test" = the first diagnose.test_prompts of
+// AdvBench. Generation: the grid's first generation settings, max_new_tokens from diagnose
+// when set. Every experiment has the full-precision cell of its prompt set as its baseline.
+//
+// What each task adds (bits b = diagnose.bits; "int b ptensor sym" = the paper's §5 preset):
+//   layer_ablation    calibration; layer L alone at int b ptensor sym, for every L.
+//   cumulative        calibration; layers [0, k) and [n-k, n) at int b ptensor sym, k = 1..n.
+//   pcr               calibration; the top critical layer alone at int b, ptensor and pchan sym.
+//                     Waits for the critical layers (layer ablation or diagnose.critical_layers).
+//   pcr_validation    test; every layer at int b sym ptensor, pchan, and group-64.
+//   protection_sweep  test; for each bits m of diagnose.mitigation_bits: every layer per-token
+//                     asym (unprotected), and the top-k critical layers at FP16 or int8 ptensor
+//                     sym with the rest per-token asym, for k in diagnose.protect_top_k (k
+//                     capped at the critical layers found). Waits for the critical layers.
+//   mitigation        test; for each m: per_token asym (uniform), per_channel asym, group-64
+//                     asym on every layer, and once the critical layer c is known:
+//                     fp16_critical (c at FP16, the rest ptensor asym, as the paper's code
+//                     does), fp16_critical_clean (the rest per-token asym, one change from
+//                     uniform), perchannel_critical+ptensor, perchannel_critical+group64.
+// Cells planned from the critical layers carry derived_from: the ids of the baseline and
+// layer-ablation cells they came from (none when the grid names the layers).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "orchestrator/cell.h"
+#include "orchestrator/grid_spec.h"
+
+namespace kvsafe::orchestrator {
+
+// The part a cell plays in a model's diagnosis. One cell may play several (the layer-ablation
+// cell of the critical layer is also PCR's per-tensor arm); each is one role.
+struct DiagnosisRole {
+  std::string cell_id{};
+  std::string model{};
+  std::string task{};         // a DiagnosisTask name, or "baseline"
+  std::string arm{};          // unique within (model, task): "layer 3", "front 2", "per_channel", ...
+  std::string detail_json{};  // what the report needs: {"layer":3}, {"k":2,"protect":"fp16","bits":4}, ...
+};
+
+// What is known about one diagnosed model.
+struct ModelDiagnosisFacts {
+  std::string model{};                         // a grid model name
+  std::int64_t layers = 0;                     // decoder layers (> 0)
+  std::optional<std::vector<int>> critical{};  // ranked critical layers once decided (may be empty: none)
+  std::vector<std::string> critical_from{};    // cell ids the critical layers were computed from
+};
+
+struct DiagnosisPlan {
+  std::vector<Cell> cells{};  // each cell once, in planning order
+  std::vector<DiagnosisRole> roles{};
+  std::vector<std::string> waiting{};  // "smollm2: pcr waits for the critical layers", one per blocked task
+};
+
+// The cells of grid.diagnose.tasks (or `tasks` when given) for the models in `facts`. A model
+// whose critical layers the grid names (diagnose.critical_layers) needs no ablation result.
+// Throws InputError for a model name that is not in the grid or a layer >= its layer count.
+DiagnosisPlan plan_diagnosis(const GridSpec& grid, const std::vector<ModelDiagnosisFacts>& facts,
+                             const std::vector<DiagnosisTask>& tasks);
+
+// What `kvsafe plan` shows of a grid's diagnosis before anything ran: the cells that can be
+// planned now, and an upper bound on those a run will derive once the layer ablation is stored
+// (planned as if every model had max(protect_top_k) critical layers; their ids are not the real
+// ones, only their count and cost are meant).
+struct DiagnosisOutlook {
+  std::vector<Cell> planned{};
+  std::vector<Cell> to_be_derived{};
+};
+// `layers`: each diagnosed model's layer count (models without one are left out).
+DiagnosisOutlook diagnosis_outlook(const GridSpec& grid,
+                                   const std::vector<std::pair<std::string, std::int64_t>>& layers,
+                                   const std::vector<DiagnosisTask>& tasks);
+
+// The models a grid diagnoses: diagnose.models, else every model.
+std::vector<std::string> diagnosed_models(const GridSpec& grid);
+
+// The prompt sets' benchmark entries (for planning and the report).
+BenchmarkSpec calibration_benchmark(const DiagnoseSpec& diagnose);
+BenchmarkSpec test_benchmark(const DiagnoseSpec& diagnose);
+
+}  // namespace kvsafe::orchestrator

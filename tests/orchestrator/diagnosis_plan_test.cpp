@@ -1,0 +1,215 @@
+// The diagnosis plan (orchestrator/diagnosis_plan.h): which cells each task adds, what waits
+// for the critical layers, stable ids as knowledge grows, explicit layers, and the derived
+// cells' JSON round trip that carries them to workers.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/error.h"
+#include "orchestrator/cell_identity.h"
+#include "orchestrator/diagnosis_plan.h"
+#include "orchestrator/grid_expansion.h"
+#include "orchestrator/grid_parser.h"
+
+namespace kvsafe::orchestrator {
+namespace {
+
+GridSpec parse_ok(const std::string& diagnose) {
+  Environment env;
+  env.model_cache_dir = "/mc";
+  const std::string yaml =
+      "name: t\n"
+      "models: [{name: m, path: m}, {name: other, path: o}]\n"
+      "kv_cache: [{scheme: none}]\n"
+      "benchmarks: [custom]\n"
+      "generation: {max_new_tokens: 32, batch_size: 4}\n" +
+      diagnose;
+  const ParseResult result = parse_grid_text(yaml, "grid.yaml", env, {.base_dir = "/g"});
+  EXPECT_TRUE(result.ok()) << result.diagnostics.format();
+  return result.ok() ? *result.grid : GridSpec{};
+}
+
+ModelDiagnosisFacts facts(std::int64_t layers, std::optional<std::vector<int>> critical = std::nullopt,
+                          std::vector<std::string> from = {}) {
+  return {.model = "m", .layers = layers, .critical = std::move(critical), .critical_from = std::move(from)};
+}
+
+std::vector<DiagnosisTask> tasks_of(std::initializer_list<DiagnosisTask> tasks) {
+  return tasks;
+}
+
+const Cell& cell_of(const DiagnosisPlan& plan, const std::string& task, const std::string& arm) {
+  for (const DiagnosisRole& role : plan.roles) {
+    if (role.task == task && role.arm == arm) {
+      for (const Cell& cell : plan.cells) {
+        if (cell.id == role.cell_id) return cell;
+      }
+    }
+  }
+  throw std::runtime_error("no role " + task + " / " + arm);
+}
+
+std::set<std::string> ids_of(const DiagnosisPlan& plan) {
+  std::set<std::string> ids;
+  for (const Cell& cell : plan.cells) ids.insert(cell.id);
+  return ids;
+}
+
+TEST(DiagnosisPlan, LayerAblationIsEachLayerAloneOnTheCalibrationPrompts) {
+  const GridSpec grid = parse_ok("diagnose: {calibration_prompts: 12, bits: 3, max_new_tokens: 8}\n");
+  const DiagnosisPlan plan = plan_diagnosis(grid, {facts(4)}, tasks_of({DiagnosisTask::kLayerAblation}));
+  ASSERT_EQ(plan.cells.size(), 5U);  // baseline + 4 layers
+  ASSERT_EQ(plan.roles.size(), 5U);
+  EXPECT_TRUE(plan.waiting.empty());
+  const Cell& base = cell_of(plan, "baseline", "calibration");
+  EXPECT_EQ(base.kv.scheme, KvScheme::kNone);
+  for (int l = 0; l < 4; ++l) {
+    const Cell& cell = cell_of(plan, "layer_ablation", "layer " + std::to_string(l));
+    EXPECT_EQ(cell.kv_label, "int3-ptensor-sym@[" + std::to_string(l) + "]");
+    EXPECT_EQ(cell.benchmark.name, "custom");
+    EXPECT_EQ(cell.benchmark.limit, 12);
+    EXPECT_EQ(cell.n_prompts, 12);
+    ASSERT_TRUE(cell.generation.has_value());
+    EXPECT_EQ(cell.generation->max_new_tokens, 8);  // diagnose.max_new_tokens over generation's 32
+    EXPECT_EQ(cell.generation->batch_size, 4);
+    EXPECT_TRUE(cell.derived_from.empty());
+    EXPECT_EQ(cell.id, cell_id_of(canonical_json(cell)));
+  }
+  // The baseline's detail carries the constants the report needs.
+  const auto detail = nlohmann::json::parse(plan.roles.front().detail_json);
+  EXPECT_EQ(detail.at("model_layers"), 4);
+  EXPECT_EQ(detail.at("bits"), 3);
+  EXPECT_EQ(detail.at("prompts"), "calibration");
+}
+
+TEST(DiagnosisPlan, TheBaselineIsTheGridsOwnFullPrecisionCellWhenTheSettingsAgree) {
+  // A grid whose custom entry and generation equal the calibration set's: one cell, one id.
+  const GridSpec grid = parse_ok("diagnose: {calibration_prompts: 20}\n");
+  GridSpec same = grid;
+  same.benchmarks.front().limit = 20;
+  const auto grid_cells = expand_grid(same);
+  const DiagnosisPlan plan = plan_diagnosis(grid, {facts(2)}, tasks_of({DiagnosisTask::kLayerAblation}));
+  const Cell& base = cell_of(plan, "baseline", "calibration");
+  EXPECT_TRUE(std::any_of(grid_cells.begin(), grid_cells.end(), [&](const Cell& c) { return c.id == base.id; }));
+}
+
+TEST(DiagnosisPlan, TasksThatNeedTheCriticalLayersWaitAndSayWhy) {
+  const GridSpec grid = parse_ok("");
+  const DiagnosisPlan plan = plan_diagnosis(
+      grid, {facts(4)}, tasks_of({DiagnosisTask::kPcr, DiagnosisTask::kProtectionSweep, DiagnosisTask::kMitigation}));
+  ASSERT_EQ(plan.waiting.size(), 5U);  // pcr once, protection and mitigation per bit width (4, 3)
+  EXPECT_EQ(plan.waiting.front(), "m: pcr waits for the critical layers (layer_ablation)");
+  // What needs no critical layer is planned already: the unprotected and uniform arms.
+  std::set<std::string> arms;
+  for (const auto& role : plan.roles) arms.insert(role.task + "/" + role.arm);
+  EXPECT_EQ(arms,
+            (std::set<std::string>{"baseline/calibration", "baseline/test", "protection_sweep/int4 unprotected",
+                                   "protection_sweep/int3 unprotected", "mitigation/int4 uniform",
+                                   "mitigation/int4 per_channel", "mitigation/int4 group64", "mitigation/int3 uniform",
+                                   "mitigation/int3 per_channel", "mitigation/int3 group64"}));
+}
+
+TEST(DiagnosisPlan, KnowingTheCriticalLayersAddsCellsAndKeepsEveryEarlierId) {
+  const GridSpec grid = parse_ok("diagnose: {protect_top_k: [1, 2, 5]}\n");
+  const auto all = tasks_of({DiagnosisTask::kLayerAblation, DiagnosisTask::kPcr, DiagnosisTask::kProtectionSweep,
+                             DiagnosisTask::kMitigation});
+  const DiagnosisPlan before = plan_diagnosis(grid, {facts(6)}, all);
+  const std::vector<std::string> from = {"b0", "a1"};
+  const DiagnosisPlan after = plan_diagnosis(grid, {facts(6, std::vector<int>{4, 1}, from)}, all);
+  const auto ids_before = ids_of(before);
+  const auto ids_after = ids_of(after);
+  EXPECT_TRUE(std::includes(ids_after.begin(), ids_after.end(), ids_before.begin(), ids_before.end()));
+  EXPECT_TRUE(after.waiting.empty());
+  // PCR: the per-tensor arm IS the ablation cell of the top critical layer; per-channel is new.
+  EXPECT_EQ(cell_of(after, "pcr", "per_tensor").id, cell_of(after, "layer_ablation", "layer 4").id);
+  const Cell& pc = cell_of(after, "pcr", "per_channel");
+  EXPECT_EQ(pc.kv_label, "int3-pchan-sym@[4]");
+  EXPECT_EQ(pc.derived_from, (std::vector<std::string>{"a1", "b0"}));  // sorted
+  // Protection: k capped at the 2 critical layers found (no top-5); FP16 and 8-bit arms.
+  EXPECT_EQ(cell_of(after, "protection_sweep", "int4 fp16 top2").kv_label, "int4-ptok-asym+fp16[1,4]");
+  EXPECT_EQ(cell_of(after, "protection_sweep", "int3 int8 top1").kv_label, "int3-ptok-asym+int8-ptensor-sym[4]");
+  EXPECT_THROW(cell_of(after, "protection_sweep", "int4 fp16 top5"), std::runtime_error);
+  // Mitigation at the critical layer: the paper's fp16_critical (rest per tensor) and the clean one.
+  EXPECT_EQ(cell_of(after, "mitigation", "int3 fp16_critical").kv_label, "int3-ptensor-asym+fp16[4]");
+  EXPECT_EQ(cell_of(after, "mitigation", "int3 fp16_critical_clean").kv_label, "int3-ptok-asym+fp16[4]");
+  EXPECT_EQ(cell_of(after, "mitigation", "int4 perchannel_critical_group64").kv_label,
+            "int4-g64-asym+int4-pchan-asym[4]");
+  // Derived cells' ids include what they came from: other ablation results, other cells.
+  const DiagnosisPlan other = plan_diagnosis(grid, {facts(6, std::vector<int>{4, 1}, {"c0"})}, all);
+  EXPECT_NE(cell_of(other, "pcr", "per_channel").id, pc.id);
+  EXPECT_EQ(cell_of(other, "pcr", "per_tensor").id, cell_of(after, "pcr", "per_tensor").id);
+}
+
+TEST(DiagnosisPlan, NoCriticalLayerPlansNothingThatNeedsOne) {
+  const GridSpec grid = parse_ok("");
+  const DiagnosisPlan plan = plan_diagnosis(grid, {facts(3, std::vector<int>{})}, tasks_of({DiagnosisTask::kPcr}));
+  EXPECT_EQ(plan.cells.size(), 1U);  // the baseline only
+  ASSERT_EQ(plan.waiting.size(), 1U);
+  EXPECT_EQ(plan.waiting.front(), "m: pcr has no critical layer to work on (no layer flipped >= 0.1)");
+}
+
+TEST(DiagnosisPlan, ExplicitCriticalLayersDeriveNothing) {
+  const GridSpec grid = parse_ok("diagnose: {critical_layers: [2]}\n");
+  const DiagnosisPlan plan =
+      plan_diagnosis(grid, {facts(4)}, tasks_of({DiagnosisTask::kPcr, DiagnosisTask::kMitigation}));
+  EXPECT_TRUE(plan.waiting.empty());
+  for (const Cell& cell : plan.cells) EXPECT_TRUE(cell.derived_from.empty()) << cell.kv_label;
+  EXPECT_EQ(cell_of(plan, "pcr", "per_channel").kv_label, "int3-pchan-sym@[2]");
+  // The stored results play no part: the same cells whatever the ablation found.
+  const DiagnosisPlan with_results = plan_diagnosis(grid, {facts(4, std::vector<int>{0}, {"x"})},
+                                                    tasks_of({DiagnosisTask::kPcr, DiagnosisTask::kMitigation}));
+  EXPECT_EQ(ids_of(plan), ids_of(with_results));
+  EXPECT_THROW(plan_diagnosis(grid, {facts(2)}, tasks_of({DiagnosisTask::kPcr})), InputError);  // layer 2 of 2
+}
+
+TEST(DiagnosisPlan, CumulativeAndValidationCells) {
+  const GridSpec grid = parse_ok("diagnose: {test_prompts: 50}\n");
+  const DiagnosisPlan plan =
+      plan_diagnosis(grid, {facts(3)}, tasks_of({DiagnosisTask::kCumulative, DiagnosisTask::kPcrValidation}));
+  EXPECT_EQ(cell_of(plan, "cumulative", "front 2").kv_label, "int3-ptensor-sym@[0,1]");
+  EXPECT_EQ(cell_of(plan, "cumulative", "back 2").kv_label, "int3-ptensor-sym@[1,2]");
+  // Every layer from either end is one cell (the full spec, without a layer list).
+  EXPECT_EQ(cell_of(plan, "cumulative", "front 3").id, cell_of(plan, "cumulative", "back 3").id);
+  const Cell& g64 = cell_of(plan, "pcr_validation", "group64");
+  EXPECT_EQ(g64.kv_label, "int3-g64-sym");
+  EXPECT_EQ(g64.benchmark.name, "advbench");
+  EXPECT_EQ(g64.n_prompts, 50);
+  EXPECT_EQ(plan.cells.size(), 1U + 5U + 1U + 3U);  // calibration baseline, 6 - 1 shared, test baseline, 3 arms
+}
+
+TEST(DiagnosisPlan, ModelsDiagnosedAreTheGridsOrTheListed) {
+  EXPECT_EQ(diagnosed_models(parse_ok("")), (std::vector<std::string>{"m", "other"}));
+  EXPECT_EQ(diagnosed_models(parse_ok("diagnose: {models: [other]}\n")), (std::vector<std::string>{"other"}));
+}
+
+TEST(DiagnosisPlan, ADerivedCellCrossesToAWorkerAsJsonAndHashesTheSame) {
+  const GridSpec grid = parse_ok("");
+  const DiagnosisPlan plan =
+      plan_diagnosis(grid, {facts(6, std::vector<int>{3}, {"f00d", "beef"})}, tasks_of({DiagnosisTask::kPcr}));
+  const Cell& pc = cell_of(plan, "pcr", "per_channel");
+  const std::string json = canonical_json(pc);
+  EXPECT_NE(json.find("\"derived_from\":[\"beef\",\"f00d\"]"), std::string::npos) << json;
+  const Cell rebuilt = cell_from_canonical_json(json, grid, pc.id);
+  EXPECT_EQ(rebuilt.id, pc.id);
+  EXPECT_EQ(rebuilt.kv, pc.kv);
+  EXPECT_EQ(rebuilt.model.path, grid.models.front().path);
+  EXPECT_EQ(rebuilt.n_prompts, 20);
+  EXPECT_EQ(rebuilt.derived_from, pc.derived_from);
+  // A grid cell round-trips too, and keeps its JSON without a derived_from key.
+  const Cell grid_cell = expand_grid(grid).front();
+  EXPECT_EQ(canonical_json(grid_cell).find("derived_from"), std::string::npos);
+  EXPECT_EQ(cell_from_canonical_json(canonical_json(grid_cell), grid, grid_cell.id).id, grid_cell.id);
+  // Ranks that disagree are told so.
+  EXPECT_THROW(cell_from_canonical_json(json, grid, grid_cell.id), InputError);
+  EXPECT_THROW(cell_from_canonical_json("{\"task\":", grid, pc.id), InputError);
+  GridSpec renamed = grid;
+  renamed.models.front().name = "n";
+  EXPECT_THROW(cell_from_canonical_json(json, renamed, pc.id), InputError);
+}
+
+}  // namespace
+}  // namespace kvsafe::orchestrator
