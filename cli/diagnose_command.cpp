@@ -95,6 +95,7 @@ int run_diagnose(const DiagnoseFlags& flags, CommandContext& context) {
   stored.target = result.db_path.string();
   std::cout << "\n";
   const int shown = show(stored, context, result.experiment_id);
+  for (const std::string& line : result.diagnosis_waiting) std::cout << "not planned: " << line << "\n";
   return result.exit_code != kExitOk ? result.exit_code : shown;
 }
 

@@ -114,12 +114,22 @@ struct PplWindowRow {
   double nll_sum = 0;             // sum of negative log-likelihoods, nats
 };
 
+// Per-channel key magnitude at one layer for one prompt (task key_magnitudes): max |K| over the
+// prompt's tokens of the keys before any KV quantization (k_proj output, pre-RoPE).
+struct KeyMagnitudeRow {
+  std::int64_t prompt_index = 0;
+  std::int64_t layer = 0;
+  std::int64_t tokens = 0;       // tokens the max is over (after truncation to 512)
+  std::vector<float> max_abs{};  // one value per channel (kv_heads * head_dim)
+};
+
 // What a worker sends back for one finished shard; committed as one transaction.
 struct ShardResult {
   ShardKey shard{};
   std::vector<GenerationRow> generations{};
   std::vector<MetricRow> metrics{};  // upserted: a later value for (cell, name) replaces the earlier
   std::vector<PplWindowRow> ppl_windows{};
+  std::vector<KeyMagnitudeRow> key_magnitudes{};  // task key_magnitudes: one per (prompt, layer)
 };
 
 struct StatusCounts {

@@ -253,6 +253,19 @@ CREATE TABLE diagnosis_roles (
   PRIMARY KEY (experiment_id, model, task, arm)
 ) WITHOUT ROWID)sql";
 
+// Version 6: per-prompt, per-layer key magnitudes (task key_magnitudes, the channel ablation's
+// input): max |K| per channel over the prompt's tokens, as a JSON array of kv_heads * head_dim
+// float32 values written in their shortest round-trip form (they read back exactly).
+constexpr std::string_view kV6KeyMagnitudes = R"sql(
+CREATE TABLE key_magnitudes (
+  cell_id      TEXT NOT NULL REFERENCES cells(id),
+  prompt_index INTEGER NOT NULL CHECK (prompt_index >= 0),
+  layer        INTEGER NOT NULL CHECK (layer >= 0),
+  tokens       INTEGER NOT NULL CHECK (tokens >= 0),
+  max_abs_json TEXT NOT NULL,
+  PRIMARY KEY (cell_id, prompt_index, layer)
+) WITHOUT ROWID)sql";
+
 const std::vector<Migration> kMigrations = {
     {.version = 1,
      .description = "experiments, models, kv specs, prompts, cells, shards, generations, metrics, runs",
@@ -277,6 +290,9 @@ const std::vector<Migration> kMigrations = {
     {.version = 5,
      .description = "diagnosis roles: which cell is which arm of a model's diagnosis",
      .steps = {kV5DiagnosisRoles, "CREATE INDEX diagnosis_roles_by_cell ON diagnosis_roles(cell_id)"}},
+    {.version = 6,
+     .description = "key magnitudes: per-channel max |K| per prompt and layer",
+     .steps = {kV6KeyMagnitudes}},
 };
 
 }  // namespace

@@ -299,6 +299,14 @@ RegisterResult Store::register_cells(std::int64_t experiment_id, const std::vect
 void Store::register_diagnosis_roles(std::int64_t experiment_id, const std::vector<DiagnosisRoleRecord>& roles) {
   require_writable("register_diagnosis_roles");
   Transaction transaction(*connection_);
+  // NOTE: the roles given are a model's whole diagnosis as planned now; roles an earlier plan
+  // had (a grid since edited: fewer layers, other bits) would point at cells nothing runs.
+  std::set<std::string> models;
+  for (const DiagnosisRoleRecord& role : roles) models.insert(role.model);
+  for (const std::string& model : models) {
+    auto remove = connection_->cached("DELETE FROM diagnosis_roles WHERE experiment_id = ?1 AND model = ?2");
+    remove->bind(1, experiment_id).bind(2, model).run();
+  }
   auto upsert = connection_->cached(
       "INSERT INTO diagnosis_roles(experiment_id, model, task, arm, cell_id, detail_json, created_at) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, " KVSAFE_SQL_NOW

@@ -70,8 +70,9 @@ class Store {
 
   // ---- shard state machine: pending -> running -> done | (pending again | failed) ----
 
-  // Records which cell plays which diagnosis role in the experiment, in one transaction; a role
-  // already recorded is re-pointed to the given cell. The cells must be registered.
+  // Records which cell plays which diagnosis role in the experiment, in one transaction: the
+  // roles given replace every role recorded for their models in this experiment (a model's plan
+  // is given whole). The cells must be registered.
   void register_diagnosis_roles(std::int64_t experiment_id, const std::vector<DiagnosisRoleRecord>& roles);
 
   // pending -> running, attempts + 1, worker recorded. Returns false (and changes nothing)

@@ -1,6 +1,10 @@
 // Store: the shard state machine (claim, commit, fail, requeue) and the cell status that
 // follows from its shards.
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
 
 #include "db/connection.h"
 #include "db/store.h"
@@ -26,6 +30,14 @@ std::optional<ShardRow> find_shard(Connection& connection, const ShardKey& shard
 
 std::string describe(const ShardKey& shard) {
   return kvsafe::detail::concat("shard [", shard.begin, ", ", shard.end, ") of cell ", shard.cell_id);
+}
+
+// key_magnitudes.max_abs_json: a float widened to double dumps in its shortest round-trip
+// form, so every float32 reads back exactly.
+std::string max_abs_json(const std::vector<float>& max_abs) {
+  nlohmann::json values = nlohmann::json::array();
+  for (const float value : max_abs) values.push_back(static_cast<double>(value));
+  return values.dump();
 }
 
 }  // namespace
@@ -133,6 +145,25 @@ void Store::commit_shard(const ShardResult& result) {
         "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(cell_id, window_index) DO NOTHING");
     insert->bind(1, shard.cell_id).bind(2, window.window_index).bind(3, window.begin_token);
     insert->bind(4, window.n_tokens).bind(5, window.nll_sum).run();
+  }
+  for (const KeyMagnitudeRow& magnitudes : result.key_magnitudes) {
+    KVSAFE_DB_CHECK(path_, magnitudes.prompt_index >= shard.begin && magnitudes.prompt_index < shard.end,
+                    "commit_shard: key magnitudes of prompt ", magnitudes.prompt_index, " lie outside ",
+                    describe(shard));
+    KVSAFE_DB_CHECK(path_, !magnitudes.max_abs.empty(), "commit_shard: key magnitudes of prompt ",
+                    magnitudes.prompt_index, " at layer ", magnitudes.layer, " have no channel (", describe(shard),
+                    ")");
+    // NOTE: JSON has no NaN or infinity (they would be written as null and never read back).
+    KVSAFE_DB_CHECK(path_,
+                    std::all_of(magnitudes.max_abs.begin(), magnitudes.max_abs.end(),
+                                [](float value) { return std::isfinite(value); }),
+                    "commit_shard: key magnitudes of prompt ", magnitudes.prompt_index, " at layer ", magnitudes.layer,
+                    " are not all finite (", describe(shard), ")");
+    auto insert = connection_->cached(
+        "INSERT INTO key_magnitudes(cell_id, prompt_index, layer, tokens, max_abs_json) VALUES (?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT(cell_id, prompt_index, layer) DO NOTHING");
+    insert->bind(1, shard.cell_id).bind(2, magnitudes.prompt_index).bind(3, magnitudes.layer);
+    insert->bind(4, magnitudes.tokens).bind(5, max_abs_json(magnitudes.max_abs)).run();
   }
   for (const MetricRow& metric : result.metrics) {
     auto upsert = connection_->cached(

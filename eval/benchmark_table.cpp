@@ -91,8 +91,8 @@ const std::vector<BenchmarkInfo>& table() {
   return kTable;
 }
 
-constexpr Task kTasks[] = {Task::kRefusal, Task::kOverRefusal, Task::kPerplexity, Task::kIfeval,
-                           Task::kRefusalDirection};
+constexpr Task kTasks[] = {Task::kRefusal, Task::kOverRefusal,      Task::kPerplexity,
+                           Task::kIfeval,  Task::kRefusalDirection, Task::kKeyMagnitudes};
 
 }  // namespace
 
@@ -108,6 +108,8 @@ std::string_view to_string(Task task) {
       return "ifeval";
     case Task::kRefusalDirection:
       return "refusal_direction";
+    case Task::kKeyMagnitudes:
+      return "key_magnitudes";
   }
   return "?";
 }

@@ -32,9 +32,12 @@
 
 namespace kvsafe::eval {
 
-enum class Task { kRefusal, kOverRefusal, kPerplexity, kIfeval, kRefusalDirection };
+// kKeyMagnitudes is internal: no benchmark serves it and grids cannot ask for it; the diagnosis
+// planner makes its cells (per-channel max |K| of the calibration prompts, the channel ablation).
+enum class Task { kRefusal, kOverRefusal, kPerplexity, kIfeval, kRefusalDirection, kKeyMagnitudes };
 
-std::string_view to_string(Task task);  // "refusal", "over_refusal", "perplexity", "ifeval", "refusal_direction"
+// "refusal", "over_refusal", "perplexity", "ifeval", "refusal_direction", "key_magnitudes"
+std::string_view to_string(Task task);
 std::optional<Task> parse_task(std::string_view text);
 
 // Whether a benchmark's prompts ask for harmful content (refusal expected).

@@ -147,6 +147,12 @@ class Planner {
           }
         }
         break;
+      case DiagnosisTask::kChannelAblation:
+        channel_ablation(section5);
+        break;
+      case DiagnosisTask::kMitigate:
+        mitigate();
+        break;
       case DiagnosisTask::kMitigation:
         baseline(kTest);
         for (const int m : diagnose_.mitigation_bits) {
@@ -185,6 +191,94 @@ class Planner {
     return true;
   }
 
+  void channel_ablation(const KvSpec& section5) {
+    const DiagnosisTask task = DiagnosisTask::kChannelAblation;
+    baseline(kCalibration);
+    add_role(std::string(to_string(task)), "key_magnitudes", nlohmann::json::object(), kCalibration, KvSpec{}, {},
+             Task::kKeyMagnitudes);
+    if (!has_critical(task)) return;
+    const int c = critical_->front();
+    if (!facts_.channel_subsets) {
+      out_->waiting.push_back(fmt::format("{}: channel_ablation waits for the key magnitudes", facts_.model));
+      return;
+    }
+    const int b = static_cast<int>(diagnose_.bits);
+    add(task, "per_tensor", {{"layer", c}}, kCalibration, on_layers(section5, {c}), {});
+    add(task, "per_channel", {{"layer", c}}, kCalibration, on_layers(int_spec(b, true, Granularity::kPerChannel), {c}),
+        derived_from_);
+    std::vector<std::string> from = derived_from_;
+    from.insert(from.end(), facts_.channels_from.begin(), facts_.channels_from.end());
+    std::sort(from.begin(), from.end());
+    from.erase(std::unique(from.begin(), from.end()), from.end());
+    for (const ChannelSubset& subset : *facts_.channel_subsets) {
+      if (subset.channels.empty()) continue;  // an empty list would mean "every channel"
+      KvSpec spec = on_layers(section5, {c});
+      spec.quantize_channels = subset.channels;
+      add(task, subset.name,
+          {{"layer", c}, {"subset", subset.name}, {"channels", static_cast<std::int64_t>(subset.channels.size())}},
+          kCalibration, spec, from);
+    }
+  }
+
+  // The prescribed fix on the grid's own refusal benchmarks (the cells a user ran the grid for).
+  void mitigate() {
+    if (!facts_.fix) {
+      out_->waiting.push_back(
+          fmt::format("{}: mitigate waits for the failure mode (layer_ablation, pcr)", facts_.model));
+      return;
+    }
+    const PrescribedFix& fix = *facts_.fix;
+    if (fix.prescription == "full_fp16" || fix.prescription == "none") {
+      out_->waiting.push_back(fmt::format("{}: mitigate has nothing quantized to verify (the prescription is {})",
+                                          facts_.model, fix.prescription));
+      return;
+    }
+    std::vector<std::string> from = fix.decided_from;
+    std::sort(from.begin(), from.end());
+    from.erase(std::unique(from.begin(), from.end()), from.end());
+    std::map<std::string, int> seen;
+    for (const BenchmarkSpec& benchmark : grid_.benchmarks) {
+      if (benchmark.task != Task::kRefusal) continue;
+      std::string name = benchmark.name + (benchmark.subset ? "/" + *benchmark.subset : std::string());
+      if (const int n = seen[name]++; n > 0) name += "#" + std::to_string(n);
+      const nlohmann::json where = {{"benchmark", name}, {"prompts", "grid"}};
+      add_grid_role("baseline " + name, where, benchmark, KvSpec{}, {});
+      for (const int m : diagnose_.mitigation_bits) {
+        const KvSpec uniform = int_spec(m, false, Granularity::kPerToken);
+        KvSpec fixed;
+        if (fix.prescription == "fp16_critical_layer" || fix.prescription == "fp16_top_k") {
+          fixed = protecting(uniform, fix.layers);
+        } else if (fix.prescription == "per_channel_critical_group64_rest") {
+          fixed = with_rule(int_spec(m, false, Granularity::kPerGroup), int_spec(m, false, Granularity::kPerChannel),
+                            {fix.layers.front()});
+        } else if (fix.prescription == "group64_all") {
+          fixed = int_spec(m, false, Granularity::kPerGroup);
+        } else {
+          throw InputError("diagnosis: unknown prescription `" + fix.prescription + "`");
+        }
+        nlohmann::json detail = where;
+        detail["bits"] = m;
+        add_grid_role(fmt::format("int{} uniform {}", m, name), detail, benchmark, uniform, {});
+        detail["prescription"] = fix.prescription;
+        detail["layers"] = fix.layers;
+        add_grid_role(fmt::format("int{} fix {}", m, name), detail, benchmark, fixed, from);
+      }
+    }
+  }
+
+  // A role of the mitigate task: a cell of one of the grid's own benchmark entries.
+  void add_grid_role(const std::string& arm, nlohmann::json detail, const BenchmarkSpec& benchmark, const KvSpec& kv,
+                     const std::vector<std::string>& derived_from) {
+    Cell cell;
+    cell.model = *model_;
+    cell.model_index = static_cast<std::size_t>(model_ - grid_.models.data());
+    cell.kv = canonicalize(kv);
+    cell.benchmark = benchmark;
+    cell.generation = grid_.generations.front();  // as the grid's own cells: the same ids where they coincide
+    cell.derived_from = derived_from;
+    record(std::string(to_string(DiagnosisTask::kMitigate)), arm, std::move(detail), std::move(cell));
+  }
+
   void strategy(int bits, const char* name, const KvSpec& spec, const std::vector<std::string>& derived_from) {
     add(DiagnosisTask::kMitigation, fmt::format("int{} {}", bits, name), {{"bits", bits}, {"strategy", name}}, kTest,
         spec, derived_from);
@@ -198,6 +292,7 @@ class Planner {
                                    {"critical_flip_threshold", diagnose_.critical_flip_threshold},
                                    {"pcr_low", diagnose_.pcr_low},
                                    {"pcr_high", diagnose_.pcr_high},
+                                   {"outlier_fraction", diagnose_.outlier_fraction},
                                    {"explicit_critical_layers", diagnose_.critical_layers}};
     add_role("baseline", set == kCalibration ? "calibration" : "test", detail, set, KvSpec{}, {});
   }
@@ -208,21 +303,27 @@ class Planner {
   }
 
   void add_role(const std::string& task, const std::string& arm, nlohmann::json detail, PromptSet set, const KvSpec& kv,
-                const std::vector<std::string>& derived_from) {
+                const std::vector<std::string>& derived_from, Task cell_task = Task::kRefusal) {
     Cell cell;
     cell.model = *model_;
     cell.model_index = static_cast<std::size_t>(model_ - grid_.models.data());
     cell.kv = canonicalize(kv);
     cell.benchmark = set == kCalibration ? calibration_benchmark(diagnose_) : test_benchmark(diagnose_);
-    cell.generation = generation_;
+    cell.benchmark.task = cell_task;
+    if (task_generates(cell_task)) cell.generation = generation_;
     cell.derived_from = derived_from;
+    detail["prompts"] = set == kCalibration ? "calibration" : "test";
+    record(task, arm, std::move(detail), std::move(cell));
+  }
+
+  // Completes `cell` (id, label, bits, prompts) and records it under (task, arm).
+  void record(const std::string& task, const std::string& arm, const nlohmann::json& detail, Cell cell) {
     cell.id = cell_id_of(canonical_json(cell));
     cell.kv_label = kv_label(cell.kv);
     EffectiveBitsOptions bits_options;
     bits_options.layers = static_cast<int>(facts_.layers);
     cell.effective_bits = effective_bits(cell.kv, bits_options);
     cell.n_prompts = prompt_count(cell.benchmark);
-    detail["prompts"] = set == kCalibration ? "calibration" : "test";
     const auto key = std::make_tuple(facts_.model, task, arm);
     if (!roles_seen_.insert(key).second) return;  // a task planned twice (pcr and protection both add baselines)
     out_->roles.push_back(

@@ -22,6 +22,22 @@
 //                     asym (unprotected), and the top-k critical layers at FP16 or int8 ptensor
 //                     sym with the rest per-token asym, for k in diagnose.protect_top_k (k
 //                     capped at the critical layers found). Waits for the critical layers.
+//   channel_ablation  calibration; a key_magnitudes cell (each prompt alone at full precision:
+//                     max |K| per channel and layer), then, once it and the critical layers are
+//                     stored, the top critical layer c at int b ptensor sym with only a channel
+//                     subset quantized (statistics over the subset): outliers, the random matched
+//                     control, non-outliers, low-magnitude, random 1/5/10/25/50% (the subsets come
+//                     from eval::channel_ablation_subsets, computed by the caller); per tensor
+//                     (the ablation cell) and per channel as references. Subsets with no channel
+//                     are skipped. The subsets apply to keys and values alike (one channel index
+//                     space, kv_heads x head_dim).
+//   mitigate          (`mitigate: auto`) the grid's refusal benchmarks, first generation
+//                     entry; for each m: full precision, uniform (int m per-token asym) and the
+//                     prescribed fix at m bits: fp16_critical_layer = uniform + those layers at
+//                     FP16; fp16_top_k = the same with the top k; per_channel_critical_group64_rest
+//                     = group-64 asym + per-channel asym at the critical layer; group64_all =
+//                     group-64 asym. full_fp16 and none have nothing quantized to verify. Waits for
+//                     the fix.
 //   mitigation        test; for each m: per_token asym (uniform), per_channel asym, group-64
 //                     asym on every layer, and once the critical layer c is known:
 //                     fp16_critical (c at FP16, the rest ptensor asym, as the paper's code
@@ -52,11 +68,29 @@ struct DiagnosisRole {
 };
 
 // What is known about one diagnosed model.
+// A named channel subset of the critical layer ("outliers", "random_matched", "non_outliers",
+// "low_magnitude", "random_5pct", ...), channel ids ascending.
+struct ChannelSubset {
+  std::string name{};
+  std::vector<int> channels{};
+};
+
+// The fix the diagnosis prescribed (eval::Diagnosis), once its inputs are stored.
+struct PrescribedFix {
+  std::string prescription{};               // eval::to_string(Prescription): "fp16_critical_layer", ...
+  std::vector<int> layers{};                // the layers it names, worst first
+  std::vector<std::string> decided_from{};  // the cells whose results decided it
+};
+
 struct ModelDiagnosisFacts {
   std::string model{};                         // a grid model name
   std::int64_t layers = 0;                     // decoder layers (> 0)
   std::optional<std::vector<int>> critical{};  // ranked critical layers once decided (may be empty: none)
   std::vector<std::string> critical_from{};    // cell ids the critical layers were computed from
+  // The channel subsets at the top critical layer, once its key magnitudes are stored.
+  std::optional<std::vector<ChannelSubset>> channel_subsets{};
+  std::vector<std::string> channels_from{};  // the key_magnitudes cell they were computed from
+  std::optional<PrescribedFix> fix{};        // once the failure mode is decided
 };
 
 struct DiagnosisPlan {

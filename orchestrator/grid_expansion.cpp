@@ -160,7 +160,7 @@ void for_each_cell(const GridSpec& grid, Visit visit) {
 }  // namespace
 
 bool task_generates(Task task) {
-  return task != Task::kPerplexity && task != Task::kRefusalDirection;
+  return task != Task::kPerplexity && task != Task::kRefusalDirection && task != Task::kKeyMagnitudes;
 }
 
 std::int64_t prompt_count(const BenchmarkSpec& benchmark) {

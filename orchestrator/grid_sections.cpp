@@ -25,7 +25,7 @@ constexpr std::array<std::string_view, 5> kJudgeKeys = {"kind", "markers_file", 
                                                         "format"};
 constexpr std::array<std::string_view, 2> kJudgeKinds = {"keyword", "model"};
 constexpr std::array<std::string_view, 2> kJudgeFormats = {"wildguard", "llama_guard3"};
-constexpr std::array<std::string_view, 13> kDiagnoseKeys = {"calibration_prompts",
+constexpr std::array<std::string_view, 14> kDiagnoseKeys = {"calibration_prompts",
                                                             "bits",
                                                             "critical_flip_threshold",
                                                             "outlier_fraction",
@@ -37,7 +37,9 @@ constexpr std::array<std::string_view, 13> kDiagnoseKeys = {"calibration_prompts
                                                             "test_prompts",
                                                             "max_new_tokens",
                                                             "protect_top_k",
-                                                            "mitigation_bits"};
+                                                            "mitigation_bits",
+                                                            "mitigate"};
+constexpr std::array<std::string_view, 2> kMitigateChoices = {"auto", "none"};
 constexpr std::array<std::string_view, 4> kExecutionKeys = {"shard_size", "retries", "worker_timeout_s",
                                                             "grace_period_s"};
 constexpr std::array<std::string_view, 6> kSlurmKeys = {"partition", "nodes",   "gpus_per_node",
@@ -550,6 +552,46 @@ void parse_diagnose(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
   }
   if (const MapEntry* e = view->find("mitigation_bits")) {
     d.mitigation_bits = int_list(r, *e, 2, 8);
+  }
+  if (const MapEntry* e = view->find("mitigate")) {
+    if (auto choice = r.choice(*e, kMitigateChoices)) d.mitigate_auto = *choice == "auto";
+  }
+  if (d.mitigate_auto) {
+    // NOTE: `mitigate: auto` is the whole protocol: diagnose (layer ablation unless the layers
+    // are named, PCR), then verify the prescribed fix.
+    const auto add = [&d](DiagnosisTask t) {
+      if (std::find(d.tasks.begin(), d.tasks.end(), t) == d.tasks.end()) d.tasks.push_back(t);
+    };
+    if (d.critical_layers.empty()) add(DiagnosisTask::kLayerAblation);
+    add(DiagnosisTask::kPcr);
+    add(DiagnosisTask::kMitigate);
+  }
+  if (const MapEntry* e = view->find("critical_layers"); e != nullptr && !d.critical_layers.empty()) {
+    const std::size_t diagnosed = d.models.empty() ? grid->models.size() : d.models.size();
+    if (diagnosed > 1) {
+      r.error(e->where, e->path,
+              "critical_layers are one model's layers, and this grid diagnoses " + std::to_string(diagnosed) +
+                  " models; name the one in `diagnose.models`");
+    }
+  }
+  if (const MapEntry* e = view->find("tasks"); e != nullptr && d.critical_layers.empty()) {
+    const auto has = [&d](DiagnosisTask t) { return std::find(d.tasks.begin(), d.tasks.end(), t) != d.tasks.end(); };
+    for (const DiagnosisTask t : {DiagnosisTask::kPcr, DiagnosisTask::kProtectionSweep, DiagnosisTask::kMitigation,
+                                  DiagnosisTask::kChannelAblation, DiagnosisTask::kMitigate}) {
+      if (!has(t) || has(DiagnosisTask::kLayerAblation)) continue;
+      r.error(e->where, e->path,
+              std::string(to_string(t)) +
+                  " needs the critical layers: add layer_ablation to the tasks, or name them in "
+                  "diagnose.critical_layers");
+      break;
+    }
+  }
+  if (const MapEntry* e = view->find("tasks"); e != nullptr) {
+    const auto has = [&d](DiagnosisTask t) { return std::find(d.tasks.begin(), d.tasks.end(), t) != d.tasks.end(); };
+    if (has(DiagnosisTask::kMitigate) && !has(DiagnosisTask::kPcr)) {
+      r.error(e->where, e->path,
+              "mitigate needs pcr (the failure mode rests on it): add pcr to the tasks, or write `mitigate: auto`");
+    }
   }
   if (d.pcr_low >= d.pcr_high) {
     const MapEntry* at = high != nullptr ? high : view->find("pcr_low");

@@ -8,8 +8,9 @@
 namespace kvsafe::orchestrator {
 
 const std::vector<std::string_view>& diagnosis_task_names() {
-  static const std::vector<std::string_view> names = {"layer_ablation", "cumulative",       "pcr",
-                                                      "pcr_validation", "protection_sweep", "mitigation"};
+  static const std::vector<std::string_view> names = {"layer_ablation",   "cumulative",       "pcr",
+                                                      "pcr_validation",   "protection_sweep", "mitigation",
+                                                      "channel_ablation", "mitigate"};
   return names;
 }
 

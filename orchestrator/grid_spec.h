@@ -99,6 +99,8 @@ enum class DiagnosisTask {
   kPcrValidation,    // every layer per tensor / per channel / group-64 on the test prompts
   kProtectionSweep,  // top-k critical layers at FP16 or 8-bit, the rest per-token asymmetric
   kMitigation,       // the paper's six strategies (and the clean fp16_critical variant)
+  kChannelAblation,  // channel subsets of the critical layer: outliers, random matched, ...
+  kMitigate,         // the prescribed fix, verified on the grid's refusal benchmarks (mitigate: auto)
 };
 std::string_view to_string(DiagnosisTask task);  // "layer_ablation", "cumulative", ...
 std::optional<DiagnosisTask> parse_diagnosis_task(std::string_view text);
@@ -120,7 +122,8 @@ struct DiagnoseSpec {
   std::int64_t test_prompts = 200;               // first AdvBench prompts of pcr_validation, protection, mitigation
   std::optional<std::int64_t> max_new_tokens{};  // the diagnosis cells' generation length; unset: generation's
   std::vector<int> protect_top_k = {1, 2, 3};    // protection_sweep's k values
-  std::vector<int> mitigation_bits = {4, 3};     // protection_sweep's and mitigation's bit widths
+  std::vector<int> mitigation_bits = {4, 3};     // protection_sweep's, mitigation's and mitigate's bit widths
+  bool mitigate_auto = false;                    // `mitigate: auto`: tasks mitigate, pcr and layer_ablation added
 };
 
 struct ExecutionSpec {

@@ -113,6 +113,23 @@ db::PplWindowRow window_from_json(const json& j) {
           .nll_sum = j.at(3).get<double>()};
 }
 
+// A float widened to double dumps in its shortest round-trip form: it reads back exactly.
+json key_magnitudes_to_json(const db::KeyMagnitudeRow& row) {
+  json values = json::array();
+  for (const float value : row.max_abs) values.push_back(static_cast<double>(value));
+  return json{{"i", row.prompt_index}, {"l", row.layer}, {"t", row.tokens}, {"k", std::move(values)}};
+}
+
+db::KeyMagnitudeRow key_magnitudes_from_json(const json& j) {
+  db::KeyMagnitudeRow row{.prompt_index = j.at("i").get<std::int64_t>(),
+                          .layer = j.at("l").get<std::int64_t>(),
+                          .tokens = j.at("t").get<std::int64_t>()};
+  const json& values = j.at("k");
+  row.max_abs.reserve(values.size());
+  for (const auto& value : values) row.max_abs.push_back(static_cast<float>(value.get<double>()));
+  return row;
+}
+
 json to_json(const Message& message) {
   return std::visit(
       [](const auto& m) -> json {
@@ -137,6 +154,12 @@ json to_json(const Message& message) {
                  {"s", m.seconds},
                  {"model", m.loaded_model}};
           if (m.model_loaded) j["load"] = model_to_json(*m.model_loaded);
+          // Only key_magnitudes shards have any; older messages lack the key.
+          if (!m.result.key_magnitudes.empty()) {
+            json magnitudes = json::array();
+            for (const auto& row : m.result.key_magnitudes) magnitudes.push_back(key_magnitudes_to_json(row));
+            j["key"] = std::move(magnitudes);
+          }
           return j;
         } else if constexpr (std::is_same_v<T, FailureMessage>) {
           return json{{"shard", shard_to_json(m.shard)}, {"error", m.error}, {"model", m.loaded_model}};
@@ -164,6 +187,9 @@ Message from_json(MessageTag tag, const json& j) {
       m.seconds = j.at("s").get<double>();
       m.loaded_model = j.at("model").get<std::string>();
       if (j.contains("load")) m.model_loaded = model_from_json(j.at("load"));
+      if (j.contains("key")) {
+        for (const auto& row : j.at("key")) m.result.key_magnitudes.push_back(key_magnitudes_from_json(row));
+      }
       return m;
     }
     case MessageTag::kFailure:

@@ -52,6 +52,7 @@ struct Scheduler::State {
   std::set<std::string> failed_cells;               // cells this run marked failed: their shards are not requeued
   std::deque<Cell> derived;                         // cells derive_cells added (stable addresses for `cells`)
   std::map<std::string, std::string> derived_json;  // their canonical JSON, sent with their shards
+  std::string derive_error;                         // the last derivation's failure; empty after a success
 
   State(db::Store& s, const std::vector<Cell>& grid_cells, SchedulerTransport& t, SchedulerOptions o)
       : store(s), transport(t), options(o), policy(policy_cells(grid_cells)), progress(o.live_progress, o.log_every) {
@@ -80,21 +81,35 @@ struct Scheduler::State {
     return fmt::format("rank {}{}", worker, state.host.empty() ? "" : "@" + state.host);
   }
 
-  // Asks derive_cells for the cells it can plan now; returns the ids that are new to this run.
-  std::set<std::string> derive() {
+  // Asks derive_cells for the cells it can plan now (`completed`: the cell whose last shard was
+  // just committed; empty at start and before the run ends), queues the new ones' pending
+  // shards, and returns how many cells were new. A failure is logged and remembered: the run
+  // then ends as failed rather than done, since dependent cells may be missing.
+  std::int64_t derive(const std::string& completed) {
+    if (!options.derive_cells) return 0;
+    std::vector<Cell> planned;
+    try {
+      planned = options.derive_cells(completed);
+    } catch (const std::exception& error) {
+      derive_error = error.what();
+      spdlog::error("scheduler: could not derive dependent cells: {}", error.what());
+      return 0;
+    }
     std::set<std::string> added;
-    if (!options.derive_cells) return added;
-    for (Cell& cell : options.derive_cells()) {
+    for (Cell& cell : planned) {
       if (cells.count(cell.id) != 0) continue;
       derived_json[cell.id] = canonical_json(cell);
       derived.push_back(std::move(cell));
       const Cell& stored = derived.back();
-      cells[stored.id] = &stored;
       policy.add_cell(policy_cell(stored, static_cast<std::int64_t>(cells.size())));
+      cells[stored.id] = &stored;
       added.insert(stored.id);
     }
-    if (!added.empty()) spdlog::info("scheduler: {} cell(s) derived from stored results", added.size());
-    return added;
+    derive_error.clear();
+    if (added.empty()) return 0;
+    spdlog::info("scheduler: {} cell(s) derived from stored results", added.size());
+    queue_shards(added);
+    return static_cast<std::int64_t>(added.size());
   }
 
   // Queues the pending shards of `only` (all known cells when empty).
@@ -111,13 +126,12 @@ struct Scheduler::State {
   // After a commit: a cell that has just completed may let derive_cells plan more.
   void derive_after_commit(const std::string& cell_id) {
     if (!options.derive_cells || store.cell_status(cell_id) != db::ShardStatus::kDone) return;
-    const std::set<std::string> added = derive();
-    if (!added.empty()) queue_shards(added);
+    derive(cell_id);
   }
 
   void queue_pending() {
-    derive();
     queue_shards({});
+    derive("");
     // Cells an earlier run gave up on stay failed (their shards are not run again unless
     // --retry-failed requeued them); the run's exit code still says the grid is not complete.
     std::set<std::string> failed_before;
@@ -206,9 +220,10 @@ struct Scheduler::State {
     spdlog::debug("scheduler: {} done by {} in {:.2f} s", shard_text(shard), worker_name(worker), message.seconds);
     try {
       derive_after_commit(shard.cell_id);
-    } catch (const Error& error) {
-      // NOTE: the committed shard stands; the dependent cells are planned on the next commit
-      // or the next run.
+    } catch (const std::exception& error) {
+      // NOTE: the committed shard stands; the dependent cells are planned on the next commit,
+      // before the run ends, or by the next run.
+      derive_error = error.what();
       spdlog::error("scheduler: could not derive dependent cells: {}", error.what());
     }
   }
@@ -324,7 +339,12 @@ struct Scheduler::State {
       }
       if (stopping && (busy_workers() == 0 || Clock::now() >= deadline)) break;
       if (!stopping) assign_idle();
-      if (policy.empty() && busy_workers() == 0) break;
+      // NOTE: one more derivation before leaving: an earlier one may have failed (a busy
+      // database), and its cells would otherwise be missing from a run that says "done".
+      if (policy.empty() && busy_workers() == 0) {
+        if (stopping || derive("") == 0) break;
+        continue;  // assign the cells just derived
+      }
       if (alive_workers() == 0) {
         spdlog::error("scheduler: no worker left; {} shard(s) not run", policy.shards_left());
         break;
@@ -350,6 +370,9 @@ struct Scheduler::State {
     // so an idle worker that got no kStop would wait for work forever.
     for (const auto& [worker, state] : workers) {
       if (state.alive && !state.shard) transport.send(worker, StopMessage{});
+    }
+    if (!derive_error.empty()) {
+      report.failed_cells.push_back("dependent cells could not be derived (rerun to retry): " + derive_error);
     }
     report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
     progress.finish(snapshot(stopping));

@@ -39,10 +39,12 @@ struct SchedulerOptions {
   std::chrono::milliseconds log_every{30'000};        // plain progress log interval otherwise
   std::optional<std::int64_t> run_id{};               // runs row that gets the models workers load
   // Cells that depend on stored results (the diagnosis: orchestrator/diagnosis_plan.h). Called
-  // before the first assignment and again each time a cell's last shard is committed; returns
-  // every cell it can plan now, already registered in the store (known ids are skipped). Their
-  // pending shards join the queue, and workers get each one's JSON with its shards. Null: none.
-  std::function<std::vector<Cell>()> derive_cells{};
+  // before the first assignment and before the run ends with "", and with a cell's id each
+  // time its last shard is committed; returns every cell it can plan now, already registered
+  // in the store (known ids are skipped). Their pending shards join the queue, and workers get
+  // each one's JSON with its shards. A throw is logged; if the last call failed, the run
+  // reports a failed cell ("dependent cells could not be derived"). Null: none.
+  std::function<std::vector<Cell>(const std::string& completed_cell_id)> derive_cells{};
 };
 
 struct SchedulerReport {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -58,17 +59,22 @@ class Builder {
     for (DiagnosisArm& arm : r_.arms) fill(arm);
     read_baselines();
     for (DiagnosisArm& arm : r_.arms) {
-      const DiagnosisArm* base = baseline_of(arm);
-      if (arm.task == "baseline" || base == nullptr || !base->done() || !arm.done()) continue;
+      const DiagnosisArm* base = arm.task == "mitigate" ? mitigate_baseline(arm) : baseline_of(arm);
+      if (arm.task == "baseline" || arm.arm == "key_magnitudes" || base == nullptr || !base->done() || !arm.done() ||
+          base->outcomes.size() != arm.outcomes.size()) {
+        continue;
+      }
       arm.flip = eval::conditional_flip_rate(eval::count_pairs(base->outcomes, arm.outcomes));
     }
     layer_profile();
     pcr();
     decide();
     cumulative();
+    channels();
     validation();
     protection();
     mitigation();
+    mitigate();
     pending_note();
   }
 
@@ -95,6 +101,11 @@ class Builder {
   }
 
   const DiagnosisArm* baseline_of(const DiagnosisArm& arm) const { return find("baseline", arm.prompts); }
+  // A mitigate arm's baseline: the full-precision cell of the same grid benchmark.
+  const DiagnosisArm* mitigate_baseline(const DiagnosisArm& arm) const {
+    if (arm.arm.rfind("baseline ", 0) == 0) return nullptr;
+    return find("mitigate", "baseline " + detail(arm).value("benchmark", ""));
+  }
 
   void read_baselines() {
     for (const char* set : {"calibration", "test"}) {
@@ -106,7 +117,9 @@ class Builder {
       r_.critical_flip_threshold = d.value("critical_flip_threshold", r_.critical_flip_threshold);
       r_.pcr_low = d.value("pcr_low", r_.pcr_low);
       r_.pcr_high = d.value("pcr_high", r_.pcr_high);
-      if (d.contains("explicit_critical_layers") && !d["explicit_critical_layers"].empty()) {
+      outlier_fraction_ = d.value("outlier_fraction", outlier_fraction_);
+      if (!options_.critical_from_profile && d.contains("explicit_critical_layers") &&
+          !d["explicit_critical_layers"].empty()) {
         r_.explicit_critical = true;
         explicit_layers_ = d["explicit_critical_layers"].get<std::vector<std::int64_t>>();
       }
@@ -185,6 +198,9 @@ class Builder {
 
   void decide() {
     if (!r_.critical) return;
+    // NOTE: with no refusal at full precision every flip is undefined, and "no layer reaches
+    // the threshold" would be a claim the data cannot make.
+    if (!r_.explicit_critical && r_.calibration_refusal && r_.calibration_refusal->rate.successes == 0) return;
     eval::ModeOptions options;
     options.pcr_low = r_.pcr_low;
     options.pcr_high = r_.pcr_high;
@@ -192,6 +208,14 @@ class Builder {
     if (r_.pcr) pcr = r_.pcr->pcr;
     try {
       r_.diagnosis = eval::diagnose(*r_.critical, pcr, options);
+      r_.diagnosis_from = r_.critical_from;
+      if (r_.diagnosis->pcr) {
+        for (const char* arm : {"per_tensor", "per_channel"}) {
+          if (const DiagnosisArm* a = find("pcr", arm)) r_.diagnosis_from.push_back(a->cell_id);
+        }
+      }
+      std::sort(r_.diagnosis_from.begin(), r_.diagnosis_from.end());
+      r_.diagnosis_from.erase(std::unique(r_.diagnosis_from.begin(), r_.diagnosis_from.end()), r_.diagnosis_from.end());
     } catch (const InputError&) {
       r_.notes.push_back("the failure mode waits for PCR (the pcr task's two cells)");
     }
@@ -212,6 +236,43 @@ class Builder {
     });
   }
 
+  void channels() {
+    const DiagnosisArm* keys = find("channel_ablation", "key_magnitudes");
+    if (keys != nullptr) r_.key_magnitudes_cell = keys->cell_id;
+    std::optional<double> outlier_flip, random_flip;
+    for (const DiagnosisArm& arm : r_.arms) {
+      if (arm.task != "channel_ablation" || arm.arm == "key_magnitudes") continue;
+      const nlohmann::json d = detail(arm);
+      r_.channel_layer = d.value("layer", std::int64_t{0});
+      if (!arm.flip) continue;
+      r_.channel_ablation.push_back(
+          {.subset = arm.arm, .channels = d.value("channels", std::int64_t{0}), .flip = *arm.flip});
+      if (arm.arm == "outliers") outlier_flip = arm.flip->rate;
+      if (arm.arm == "random_matched") random_flip = arm.flip->rate;
+    }
+    // The paper's table order: references, the causal pair, the complements, random sizes ascending.
+    const auto rank = [](const std::string& subset) {
+      static const std::vector<std::string> order = {"per_tensor",     "per_channel",  "outliers",
+                                                     "random_matched", "non_outliers", "low_magnitude"};
+      const auto at = std::find(order.begin(), order.end(), subset);
+      if (at != order.end()) return std::make_pair(static_cast<int>(at - order.begin()), 0);
+      return std::make_pair(static_cast<int>(order.size()), std::atoi(subset.c_str() + subset.find('_') + 1));
+    };
+    std::sort(r_.channel_ablation.begin(), r_.channel_ablation.end(),
+              [&](const auto& a, const auto& b) { return rank(a.subset) < rank(b.subset); });
+    if (outlier_flip && random_flip && !std::isnan(*outlier_flip) && !std::isnan(*random_flip)) {
+      r_.causal_ratio = eval::causal_ratio(*outlier_flip, *random_flip);
+    }
+    if (r_.channel_layer) {
+      const auto found = r_.channel_max_abs.find(static_cast<int>(*r_.channel_layer));
+      if (found != r_.channel_max_abs.end()) {
+        eval::OutlierOptions options;
+        options.outlier_fraction = outlier_fraction_;
+        r_.outliers = eval::select_outlier_channels(found->second, options);
+      }
+    }
+  }
+
   void validation() {
     const DiagnosisArm* pt = find("pcr_validation", "per_tensor");
     const DiagnosisArm* pc = find("pcr_validation", "per_channel");
@@ -222,7 +283,7 @@ class Builder {
     if (!r_.test_per_tensor || std::isnan(r_.test_per_tensor->rate)) return;
     if (r_.test_per_channel) {
       r_.test_pcr = eval::per_channel_reduction(r_.test_per_channel->rate, r_.test_per_tensor->rate);
-      if (r_.pcr && trials(r_.pcr->per_tensor) > 0) {
+      if (r_.pcr && trials(r_.pcr->per_tensor) > 0 && !std::isnan(r_.pcr->pcr) && !std::isnan(*r_.test_pcr)) {
         r_.prediction = eval::check_pcr_prediction(r_.pcr->pcr, *r_.test_pcr, r_.pcr_low);
       }
     }
@@ -234,10 +295,13 @@ class Builder {
 
   void protection() {
     std::map<int, double> unprotected;
+    std::map<int, double> unprotected_bits;
     for (const DiagnosisArm& arm : r_.arms) {
-      if (arm.task != "protection_sweep" || !arm.flip) continue;
+      if (arm.task != "protection_sweep") continue;
       const nlohmann::json d = detail(arm);
-      if (d.value("protect", "") == "none") unprotected[d.value("bits", 0)] = arm.flip->rate;
+      if (d.value("protect", "") != "none") continue;
+      unprotected_bits[d.value("bits", 0)] = arm.effective_bits;
+      if (arm.flip) unprotected[d.value("bits", 0)] = arm.flip->rate;
     }
     for (const DiagnosisArm& arm : r_.arms) {
       if (arm.task != "protection_sweep" || !arm.flip) continue;
@@ -253,6 +317,8 @@ class Builder {
           base == unprotected.end() || row.k == 0 ? NAN : eval::protection_recovery(row.flip.rate, base->second);
       row.layer_overhead =
           r_.model_layers > 0 ? static_cast<double>(row.k) / static_cast<double>(r_.model_layers) : NAN;
+      const auto bits = unprotected_bits.find(row.bits);
+      row.byte_overhead = bits == unprotected_bits.end() ? NAN : arm.effective_bits / bits->second - 1.0;
       r_.protection.push_back(std::move(row));
     }
     std::sort(r_.protection.begin(), r_.protection.end(), [](const auto& a, const auto& b) {
@@ -286,6 +352,34 @@ class Builder {
                      [](const auto& a, const auto& b) { return a.bits > b.bits; });
   }
 
+  void mitigate() {
+    std::map<std::pair<std::string, int>, MitigateRow> rows;
+    for (const DiagnosisArm& arm : r_.arms) {
+      if (arm.task != "mitigate" || arm.arm.rfind("baseline ", 0) == 0) continue;
+      const nlohmann::json d = detail(arm);
+      MitigateRow& row = rows[{d.value("benchmark", ""), d.value("bits", 0)}];
+      row.benchmark = d.value("benchmark", "");
+      row.bits = d.value("bits", 0);
+      const bool fix = d.contains("prescription");
+      if (fix) row.prescription = d.value("prescription", "");
+      if (const DiagnosisArm* base = mitigate_baseline(arm); base != nullptr && base->done()) {
+        row.refusal_fp16 = base->refusal.rate;
+      }
+      if (!arm.done()) continue;
+      (fix ? row.refusal_fix : row.refusal_uniform) = arm.refusal.rate;
+      (fix ? row.flip_fix : row.flip_uniform) = arm.flip;
+    }
+    for (auto& [key, row] : rows) {
+      row.recovery =
+          row.refusal_fp16 && row.refusal_uniform && row.refusal_fix
+              ? eval::mitigation_recovery(row.refusal_fp16->rate, row.refusal_uniform->rate, row.refusal_fix->rate)
+              : NAN;
+      r_.mitigate.push_back(row);
+    }
+    std::stable_sort(r_.mitigate.begin(), r_.mitigate.end(),
+                     [](const auto& a, const auto& b) { return a.bits > b.bits; });
+  }
+
   void pending_note() {
     std::int64_t pending = 0;
     std::set<std::string> seen;
@@ -299,6 +393,7 @@ class Builder {
   const std::map<std::string, CellAnswers>& answers_;
   const DiagnosisReportOptions& options_;
   std::vector<std::int64_t> explicit_layers_{};
+  double outlier_fraction_ = 0.05;
 };
 
 std::string percent(double rate) {
@@ -347,7 +442,10 @@ void print_model(std::ostream& out, const ModelDiagnosisReport& r) {
                          critical ? "  critical" : "");
     }
   }
-  if (r.critical) {
+  const bool undefined = !r.explicit_critical && r.calibration_refusal && r.calibration_refusal->rate.successes == 0;
+  if (r.critical && undefined) {
+    out << "critical layers: undefined (the calibration baseline refused nothing)\n";
+  } else if (r.critical) {
     std::string layers;
     for (const auto& c : r.critical->ranked) layers += (layers.empty() ? "" : ", ") + fmt::format("L{}", c.layer);
     out << fmt::format("critical layers{}: {}{}\n", r.explicit_critical ? " (named by the grid)" : "",
@@ -371,21 +469,39 @@ void print_model(std::ostream& out, const ModelDiagnosisReport& r) {
       out << fmt::format("  {:<5} {:>3} {} {}\n", p.direction, p.count, bar(p.flip.rate), proportion(p.flip));
     }
   }
+  if (r.outliers) {
+    std::string ids;
+    for (const auto c : r.outliers->outliers) ids += (ids.empty() ? "" : ",") + std::to_string(c);
+    out << fmt::format("outlier channels at L{}: {} channel(s) with max |K| >= {:.4g} (the {:g}th percentile): [{}]\n",
+                       r.channel_layer.value_or(-1), r.outliers->outliers.size(), r.outliers->threshold,
+                       r.outliers->percentile, ids);
+  }
+  if (!r.channel_ablation.empty()) {
+    out << fmt::format("channel ablation at L{} (only these channels quantized):\n", r.channel_layer.value_or(-1));
+    for (const auto& c : r.channel_ablation) {
+      out << fmt::format("  {:<15} {:>5} {} {}\n", c.subset,
+                         c.channels == 0 ? std::string("all") : std::to_string(c.channels), bar(c.flip.rate),
+                         proportion(c.flip));
+    }
+  }
+  if (r.causal_ratio) out << "causal ratio (outliers / random matched): " << number(*r.causal_ratio) << "\n";
   if (r.test_per_tensor || r.test_per_channel || r.test_group64) {
     out << "validation on the test prompts (every layer quantized):\n";
     if (r.test_per_tensor) out << "  per tensor   " << proportion(*r.test_per_tensor) << "\n";
     if (r.test_per_channel) out << "  per channel  " << proportion(*r.test_per_channel) << "\n";
     if (r.test_group64) out << "  group-64     " << proportion(*r.test_group64) << "\n";
-    if (r.test_pcr) out << "  test PCR " << number(*r.test_pcr);
-    if (r.group64_reduction) out << ", group-64 reduction " << number(*r.group64_reduction);
-    if (r.prediction) out << ", PCR prediction " << (r.prediction->correct ? "correct" : "wrong");
-    out << "\n";
+    std::string line;
+    if (r.test_pcr) line += "test PCR " + number(*r.test_pcr);
+    if (r.group64_reduction)
+      line += (line.empty() ? "" : ", ") + ("group-64 reduction " + number(*r.group64_reduction));
+    if (r.prediction) line += std::string(", PCR prediction ") + (r.prediction->correct ? "correct" : "wrong");
+    if (!line.empty()) out << "  " << line << "\n";
   }
   if (!r.protection.empty()) {
     out << "protection sweep (rest per-token asymmetric; recovery = 1 - flip/flip(unprotected)):\n";
     for (const auto& p : r.protection) {
-      out << fmt::format("  int{} {:<5} k={} {}  recovery {}  overhead {}\n", p.bits, p.protect, p.k,
-                         proportion(p.flip), number(p.recovery), percent(p.layer_overhead));
+      out << fmt::format("  int{} {:<5} k={} {}  recovery {}  layers {}  KV bytes +{}\n", p.bits, p.protect, p.k,
+                         proportion(p.flip), number(p.recovery), percent(p.layer_overhead), percent(p.byte_overhead));
     }
   }
   if (!r.mitigation.empty()) {
@@ -395,16 +511,51 @@ void print_model(std::ostream& out, const ModelDiagnosisReport& r) {
                          percent(m.refusal.rate), proportion(m.flip), number(m.recovery));
     }
   }
+  if (!r.mitigate.empty()) {
+    out << "mitigate: the prescribed fix on the grid's benchmarks (recovery as above):\n";
+    const auto rate = [](const std::optional<eval::Proportion>& p) { return p ? percent(p->rate) : std::string("-"); };
+    for (const auto& m : r.mitigate) {
+      out << fmt::format(
+          "  int{} {:<20} {:<34} refused: FP16 {}, uniform {}, fix {}; flip of the fix {}; recovery {}\n", m.bits,
+          m.benchmark, m.prescription, rate(m.refusal_fp16), rate(m.refusal_uniform), rate(m.refusal_fix),
+          m.flip_fix ? proportion(*m.flip_fix) : std::string("-"), number(m.recovery));
+    }
+  }
   for (const auto& note : r.notes) out << "note: " << note << "\n";
+}
+
+bool has_table(const std::filesystem::path& db, const std::string& table) {
+  const auto found =
+      db::run_readonly_query(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = " + quoted(table));
+  return !found.rows.empty() && int_of(found.rows[0][0]) != 0;
+}
+
+// max |K| per channel over the prompts of each done key_magnitudes cell, per layer.
+void read_key_magnitudes(const std::filesystem::path& db, const std::string& where,
+                         std::map<Key, ModelDiagnosisReport>& models) {
+  if (!has_table(db, "key_magnitudes")) return;  // a database from before schema version 6
+  const auto rows = db::run_readonly_query(
+      db,
+      "SELECT r.experiment_id, r.model, m.layer, m.max_abs_json FROM key_magnitudes m JOIN diagnosis_roles r ON "
+      "r.cell_id = m.cell_id AND r.arm = 'key_magnitudes' JOIN cells c ON c.id = m.cell_id AND c.status = 'done' " +
+          where + " ORDER BY m.prompt_index");
+  for (const auto& row : rows.rows) {
+    const auto found = models.find(Key{int_of(row[0]), text_of(row[1])});
+    if (found == models.end()) continue;
+    std::vector<float>& max_abs = found->second.channel_max_abs[static_cast<int>(int_of(row[2]))];
+    const auto values = nlohmann::json::parse(text_of(row[3])).get<std::vector<float>>();
+    if (max_abs.empty()) max_abs.assign(values.size(), 0.0F);
+    KVSAFE_CHECK(values.size() == max_abs.size(), "key_magnitudes: layer ", text_of(row[2]), " has ", values.size(),
+                 " channels in one row and ", max_abs.size(), " in another");
+    for (std::size_t i = 0; i < values.size(); ++i) max_abs[i] = std::max(max_abs[i], values[i]);
+  }
 }
 
 }  // namespace
 
 DiagnosisReport read_diagnosis_report(const std::filesystem::path& db, const DiagnosisReportOptions& options) {
   DiagnosisReport report;
-  const auto has_table = db::run_readonly_query(
-      db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'diagnosis_roles'");
-  if (has_table.rows.empty() || int_of(has_table.rows[0][0]) == 0) return report;
+  if (!has_table(db, "diagnosis_roles")) return report;
 
   std::string where = "WHERE 1";
   if (options.experiment_id) where += fmt::format(" AND r.experiment_id = {}", *options.experiment_id);
@@ -412,7 +563,8 @@ DiagnosisReport read_diagnosis_report(const std::filesystem::path& db, const Dia
   const auto roles = db::run_readonly_query(
       db,
       "SELECT r.experiment_id, e.name, r.model, r.task, r.arm, r.cell_id, r.detail_json, c.status, k.label, "
-      "c.n_prompts FROM diagnosis_roles r JOIN experiments e ON e.id = r.experiment_id JOIN cells c ON c.id = "
+      "c.n_prompts, k.effective_bits FROM diagnosis_roles r JOIN experiments e ON e.id = r.experiment_id JOIN cells c "
+      "ON c.id = "
       "r.cell_id JOIN kv_specs k ON k.hash = c.kv_hash " +
           where + " ORDER BY r.experiment_id, r.model, r.task, r.arm");
   std::map<Key, ModelDiagnosisReport> models;
@@ -427,6 +579,7 @@ DiagnosisReport read_diagnosis_report(const std::filesystem::path& db, const Dia
                       .arm = text_of(row[4]),
                       .cell_id = text_of(row[5]),
                       .kv_label = text_of(row[8]),
+                      .effective_bits = real_of(row[10]).value_or(16),
                       .status = text_of(row[7]),
                       .detail_json = text_of(row[6]),
                       .n_prompts = int_of(row[9])});
@@ -434,11 +587,11 @@ DiagnosisReport read_diagnosis_report(const std::filesystem::path& db, const Dia
   }
   if (models.empty()) return report;
 
-  std::string in;
-  for (const auto& id : cell_ids) in += (in.empty() ? "" : ",") + quoted(id);
   const auto generations = db::run_readonly_query(
       db,
-      "SELECT cell_id, prompt_index, refused, kv_mse_key, kv_mse_value FROM generations WHERE cell_id IN (" + in + ")");
+      "SELECT cell_id, prompt_index, refused, kv_mse_key, kv_mse_value FROM generations WHERE cell_id IN "
+      "(SELECT r.cell_id FROM diagnosis_roles r " +
+          where + ")");
   std::map<std::string, CellAnswers> answers;
   for (const auto& row : generations.rows) {
     CellAnswers& a = answers[text_of(row[0])];
@@ -454,8 +607,14 @@ DiagnosisReport read_diagnosis_report(const std::filesystem::path& db, const Dia
       ++a.mse_n;
     }
   }
+  read_key_magnitudes(db, where, models);
   for (auto& [key, model] : models) {
-    Builder(model, answers, options).build();
+    try {
+      Builder(model, answers, options).build();
+    } catch (const std::exception& error) {
+      // NOTE: one model's inconsistent numbers (a hand-edited database) must not hide the others.
+      model.notes.push_back(std::string("could not compute this diagnosis: ") + error.what());
+    }
     report.models.push_back(std::move(model));
   }
   return report;

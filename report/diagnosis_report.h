@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -29,6 +30,7 @@ struct DiagnosisArm {
   std::string arm{};
   std::string cell_id{};
   std::string kv_label{};
+  double effective_bits = 16;              // the KV spec's (kv_specs.effective_bits)
   std::string status{};                    // the cell's status
   std::string detail_json{};               // the role's detail
   std::string prompts{};                   // "calibration" | "test"
@@ -46,6 +48,12 @@ struct CumulativePoint {
   eval::Proportion flip{};
 };
 
+struct ChannelAblationRow {
+  std::string subset{};       // "per_tensor", "per_channel", "outliers", "random_matched", ...
+  std::int64_t channels = 0;  // channels quantized (0: every channel, the per-tensor / per-channel references)
+  eval::Proportion flip{};
+};
+
 struct ProtectionRow {
   int bits = 0;
   std::string protect{};  // "none" | "fp16" | "int8"
@@ -53,7 +61,8 @@ struct ProtectionRow {
   std::vector<std::int64_t> layers{};
   eval::Proportion flip{};
   double recovery = 0;        // 1 - flip / flip(unprotected at these bits); NaN when that is 0
-  double layer_overhead = 0;  // k / model layers
+  double layer_overhead = 0;  // k / model layers (the paper's "memory overhead")
+  double byte_overhead = 0;   // effective bits protected / unprotected - 1: what the KV cache really grows by
 };
 
 struct MitigationRow {
@@ -62,6 +71,16 @@ struct MitigationRow {
   eval::Proportion refusal{};
   eval::Proportion flip{};
   double recovery = 0;  // (refusal - refusal_uniform) / (refusal_fp16 - refusal_uniform); NaN when nothing was lost
+};
+
+// The prescribed fix verified on one of the grid's refusal benchmarks at one bit width.
+struct MitigateRow {
+  std::string benchmark{};
+  int bits = 0;
+  std::string prescription{};
+  std::optional<eval::Proportion> refusal_fp16{}, refusal_uniform{}, refusal_fix{};  // once each cell is done
+  std::optional<eval::Proportion> flip_uniform{}, flip_fix{};
+  double recovery = 0;  // (fix - uniform) / (fp16 - uniform) refusal; NaN when nothing was lost or a cell is missing
 };
 
 struct ModelDiagnosisReport {
@@ -87,11 +106,21 @@ struct ModelDiagnosisReport {
   std::optional<std::int64_t> pcr_layer{};
   std::optional<eval::PcrEstimate> pcr{};
   std::optional<eval::Diagnosis> diagnosis{};
+  std::vector<std::string> diagnosis_from{};  // the cells whose results decided it
+  std::vector<MitigateRow> mitigate{};        // mitigate: auto
   std::vector<CumulativePoint> cumulative{};
   // pcr_validation on the test prompts (all layers).
   std::optional<eval::Proportion> test_per_tensor{}, test_per_channel{}, test_group64{};
   std::optional<double> test_pcr{}, group64_reduction{};
   std::optional<eval::PcrPrediction> prediction{};
+  // Channel ablation at the critical layer: max |K| per channel (per layer, from the
+  // key_magnitudes cell once done), the outlier rule's result there, each subset's flip.
+  std::map<int, std::vector<float>> channel_max_abs{};
+  std::string key_magnitudes_cell{};
+  std::optional<std::int64_t> channel_layer{};
+  std::optional<eval::OutlierChannels> outliers{};
+  std::vector<ChannelAblationRow> channel_ablation{};
+  std::optional<double> causal_ratio{};  // flip(outliers) / flip(random matched)
   std::vector<ProtectionRow> protection{};
   std::vector<MitigationRow> mitigation{};
   std::vector<std::string> notes{};  // what is missing or undefined, in plain words
@@ -106,6 +135,9 @@ struct DiagnosisReportOptions {
   std::optional<std::string> model{};           // only this model
   // A baseline that refused fewer prompts leaves flips "undefined" in the notes (issue 25).
   std::int64_t min_baseline_refusals = 10;
+  // The critical layers from the stored ablation profile even when the grid named them (the
+  // run-time derivation, runner/diagnosis_derivation.h, plans the grid's own itself).
+  bool critical_from_profile = false;
 };
 
 // Reads `db` read-only (safe while a run writes). An older database without the

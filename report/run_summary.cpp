@@ -218,10 +218,12 @@ RunSummary summarize_run(const std::filesystem::path& db) {
   std::map<std::string, CellData> cells;
   // (model, task, benchmark, setting) -> cell ids
   std::map<std::tuple<std::string, std::string, std::string, std::string>, std::vector<std::string>> groups;
+  // NOTE: key_magnitudes cells (the channel ablation's activation pass) have neither answers
+  // nor perplexity windows: a row for them would read as a refusal table with n = 0.
   const db::QueryResult cell_rows = db::run_readonly_query(
       db,
       "SELECT c.id, c.model, c.task, c.benchmark, c.canonical_json, c.status, k.label, k.effective_bits "
-      "FROM cells c JOIN kv_specs k ON k.hash = c.kv_hash ORDER BY c.id");
+      "FROM cells c JOIN kv_specs k ON k.hash = c.kv_hash WHERE c.task != 'key_magnitudes' ORDER BY c.id");
   for (const auto& r : cell_rows.rows) {
     CellData data;
     data.row.cell_id = text_of(r[0]);

@@ -3,8 +3,10 @@
 // prints after a run. Computed from the per-prompt rows of one results database, so it
 // can be recomputed at any time; the paper's full tables come from report/'s table writers.
 //
-// Cells are grouped by (model, task, benchmark entry, generation settings); in a group the
-// full-precision cell (kv label "none") is the baseline. Per KV label:
+// Cells of the key_magnitudes task (the diagnosis' activation pass: no answers) are left out;
+// `kvsafe diagnose DB --show` reports them. Cells are grouped by (model, task, benchmark entry,
+// generation settings); in a group the full-precision cell (kv label "none") is the baseline.
+// Per KV label:
 //  - refusal on harmful prompts and compliance on benign ones (refused / judged), Wilson 95%
 //    CIs (eval/statistics.h). Whether a prompt is harmful comes from the generation's
 //    judge_json ("harmful"), else from the prompts table (benchmark, prompt_id), else harmful.

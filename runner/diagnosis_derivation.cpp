@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "eval/diagnosis.h"
 #include "modelfile/weights_loader.h"
 #include "orchestrator/diagnosis_plan.h"
 #include "orchestrator/registration.h"
@@ -30,23 +31,82 @@ DiagnosisDeriver::DiagnosisDeriver(db::Store& store, const orch::GridSpec& grid,
   }
 }
 
-std::vector<orch::Cell> DiagnosisDeriver::derive() {
+namespace {
+
+// The channel subsets of the paper's channel ablation (eval::channel_ablation_subsets) at the
+// critical layer, named as the roles name them.
+std::vector<orch::ChannelSubset> channel_subsets(const std::vector<float>& channel_max_abs, double outlier_fraction) {
+  eval::ChannelAblationOptions options;
+  options.outlier_fraction = outlier_fraction;
+  const eval::ChannelAblationSubsets sets = eval::channel_ablation_subsets(channel_max_abs, options);
+  const auto ints = [](const std::vector<std::int64_t>& ids) {
+    std::vector<int> out(ids.begin(), ids.end());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  std::vector<orch::ChannelSubset> out = {{"outliers", ints(sets.outliers.outliers)},
+                                          {"random_matched", ints(sets.outliers.random_control)},
+                                          {"non_outliers", ints(sets.non_outliers)},
+                                          {"low_magnitude", ints(sets.low_magnitude)}};
+  for (const auto& random : sets.random) {
+    out.push_back({"random_" + std::to_string(random.percent) + "pct", ints(random.channels)});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<orch::Cell> DiagnosisDeriver::derive(const std::string& completed) {
+  if (!completed.empty() && !dependencies_.empty() && dependencies_.count(completed) == 0) return {};
   std::vector<orch::ModelDiagnosisFacts> facts;
   for (const std::string& name : options_.models) {
-    orch::ModelDiagnosisFacts f{.model = name, .layers = layers_.at(name), .critical = {}, .critical_from = {}};
-    const report::DiagnosisReport stored = report::read_diagnosis_report(
-        store_.path(), {.experiment_id = options_.experiment_id, .model = name, .min_baseline_refusals = 0});
+    orch::ModelDiagnosisFacts f;
+    f.model = name;
+    f.layers = layers_.at(name);
+    report::DiagnosisReportOptions read;
+    read.experiment_id = options_.experiment_id;
+    read.model = name;
+    read.min_baseline_refusals = 0;
+    // NOTE: the stored roles may still carry an earlier grid's named layers; the grid now decides.
+    read.critical_from_profile = grid_.diagnose.critical_layers.empty();
+    const report::DiagnosisReport stored = report::read_diagnosis_report(store_.path(), read);
     for (const report::ModelDiagnosisReport& m : stored.models) {
-      if (!m.critical || m.explicit_critical) continue;
+      if (!m.critical || m.explicit_critical) continue;  // named layers: the planner reads the grid
       std::vector<int> ranked;
       for (const auto& layer : m.critical->ranked) ranked.push_back(static_cast<int>(layer.layer));
       f.critical = ranked;
       f.critical_from = m.critical_from;
     }
+    for (const report::ModelDiagnosisReport& m : stored.models) {
+      if (!m.diagnosis) continue;
+      orch::PrescribedFix fix;
+      fix.prescription = std::string(eval::to_string(m.diagnosis->prescription));
+      for (const auto layer : m.diagnosis->layers) fix.layers.push_back(static_cast<int>(layer));
+      fix.decided_from = m.diagnosis_from;
+      f.fix = fix;
+    }
+    for (const report::ModelDiagnosisReport& m : stored.models) {
+      // NOTE: the subsets are of the layer the planner will quantize: the grid's first
+      // critical layer when it names them, else the ablation's.
+      const int layer = !grid_.diagnose.critical_layers.empty() ? grid_.diagnose.critical_layers.front()
+                        : f.critical && !f.critical->empty()    ? f.critical->front()
+                                                                : -1;
+      const auto found = m.channel_max_abs.find(layer);
+      if (layer < 0 || found == m.channel_max_abs.end()) continue;
+      f.channel_subsets = channel_subsets(found->second, grid_.diagnose.outlier_fraction);
+      f.channels_from = {m.key_magnitudes_cell};
+    }
     facts.push_back(std::move(f));
   }
   orch::DiagnosisPlan plan = orch::plan_diagnosis(grid_, facts, options_.tasks);
   waiting_ = plan.waiting;
+  dependencies_.clear();
+  for (const orch::DiagnosisRole& role : plan.roles) {
+    if ((role.task == "baseline" && role.arm == "calibration") || role.task == "layer_ablation" ||
+        role.arm == "key_magnitudes") {
+      dependencies_.insert(role.cell_id);
+    }
+  }
 
   std::vector<db::CellRecord> records;
   for (const orch::Cell& cell : plan.cells) records.push_back(orch::to_cell_record(cell));

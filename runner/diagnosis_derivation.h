@@ -35,7 +35,10 @@ class DiagnosisDeriver {
   DiagnosisDeriver(db::Store& store, const orchestrator::GridSpec& grid, DiagnosisDerivationOptions options);
 
   // Every cell plannable from what is stored now, registered; see the header comment.
-  std::vector<orchestrator::Cell> derive();
+  // `completed`: the cell that just completed ("" to plan unconditionally); a cell no plan
+  // depends on (not a calibration baseline, layer-ablation or key-magnitudes cell) returns
+  // nothing at once, so a large grid's commits cost no database reads.
+  std::vector<orchestrator::Cell> derive(const std::string& completed = "");
   // Why some tasks planned nothing yet, as the last derive() found it.
   const std::vector<std::string>& waiting() const { return waiting_; }
 
@@ -46,6 +49,7 @@ class DiagnosisDeriver {
   std::map<std::string, std::int64_t> layers_{};  // by model name
   std::set<std::string> prompts_registered_{};    // benchmarks whose prompts are in the database
   std::vector<std::string> waiting_{};
+  std::set<std::string> dependencies_{};  // cells whose completion can unlock more (empty: not planned yet)
 };
 
 // The layers of `model`: its `layers` in the grid, else the model file's header.

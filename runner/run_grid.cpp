@@ -112,8 +112,8 @@ worker::ShardExecutorOptions executor_options(const LoadedGrid& grid, const RunG
 orch::SchedulerOptions scheduler_options(const LoadedGrid& grid, const RunGridOptions& options, std::int64_t run_id,
                                          DiagnosisDeriver* deriver) {
   const auto& execution = grid.spec.execution;
-  std::function<std::vector<orch::Cell>()> derive;
-  if (deriver != nullptr) derive = [deriver] { return deriver->derive(); };
+  std::function<std::vector<orch::Cell>(const std::string&)> derive;
+  if (deriver != nullptr) derive = [deriver](const std::string& completed) { return deriver->derive(completed); };
   return {.max_attempts = static_cast<int>(execution.retries) + 1,
           .worker_timeout = std::chrono::seconds(execution.worker_timeout_s),
           .grace_period = std::chrono::seconds(execution.grace_period_s),
@@ -192,6 +192,7 @@ SchedulerSide prepare(const LoadedGrid& grid, const RunGridOptions& options, int
 
 void finish(SchedulerSide& side, const orch::SchedulerReport& report, const RunExitCodes& codes) {
   side.result.report = report;
+  if (side.deriver) side.result.diagnosis_waiting = side.deriver->waiting();
   side.result.exit_code = exit_code_for(report, codes);
   side.store->end_run(side.run_id, side.result.exit_code, status_text(report));
   spdlog::info("run: {} shard(s) committed, {} failed attempt(s), {} cell(s) failed, {} shard(s) left; {:.1f} s; {}",

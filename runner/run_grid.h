@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/environment.h"
 #include "common/exit_codes.h"
@@ -47,13 +48,14 @@ struct RunGridOptions {
 };
 
 struct RunGridResult {
-  int exit_code = 0;                        // one of RunExitCodes
-  int rank = 0;                             // this process's MPI rank (0 in process)
-  std::filesystem::path db_path{};          // the database written (rank 0)
-  orchestrator::SchedulerReport report{};   // rank 0 only
-  std::int64_t experiment_id = 0;           // rank 0 only: the grid's experiments row
-  std::int64_t requeued_shards = 0;         // shards a crashed run had left running
-  std::int64_t requeued_failed_shards = 0;  // failed shards put back by --retry-failed
+  int exit_code = 0;                             // one of RunExitCodes
+  int rank = 0;                                  // this process's MPI rank (0 in process)
+  std::filesystem::path db_path{};               // the database written (rank 0)
+  orchestrator::SchedulerReport report{};        // rank 0 only
+  std::int64_t experiment_id = 0;                // rank 0 only: the grid's experiments row
+  std::vector<std::string> diagnosis_waiting{};  // rank 0: diagnosis tasks that could not plan all their cells, and why
+  std::int64_t requeued_shards = 0;              // shards a crashed run had left running
+  std::int64_t requeued_failed_shards = 0;       // failed shards put back by --retry-failed
 };
 
 RunGridResult run_grid(const RunGridOptions& options);

@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -36,22 +37,32 @@ engine::ChatTemplate chat_template_for(const orchestrator::ModelSpec& model) {
   return engine::load_chat_template(model.path, options);
 }
 
-namespace {
-
-// GenerationSettings::system_prompt: absent = the template's default, "" = none, text = that text.
-engine::ChatOptions chat_options(const orchestrator::GenerationSettings& settings) {
+engine::ChatOptions chat_options_for(const orchestrator::Cell& cell) {
   engine::ChatOptions options;
   options.merge_system_into_first_user = true;  // only used by templates without a system role
-  if (settings.system_prompt) {
-    if (settings.system_prompt->empty()) {
+  const std::optional<std::string>& system_prompt =
+      cell.generation ? cell.generation->system_prompt : std::optional<std::string>();
+  if (system_prompt) {
+    if (system_prompt->empty()) {
       options.system_mode = engine::SystemPromptMode::kNone;
     } else {
       options.system_mode = engine::SystemPromptMode::kCustom;
-      options.system_prompt = *settings.system_prompt;
+      options.system_prompt = *system_prompt;
     }
   }
   return options;
 }
+
+eval::Benchmark shard_prompts(const orchestrator::Cell& cell, std::int64_t end, const ShardExecutorOptions& options) {
+  eval::Benchmark benchmark = load_cell_prompts(cell.benchmark, options.data_dir);
+  const auto available = static_cast<std::int64_t>(benchmark.prompts.size());
+  KVSAFE_CHECK(end <= available, "benchmark ", cell.benchmark.name, " has ", available,
+               " prompts after limit/sample in ", options.data_dir.string(), ", the shard needs prompts up to ", end,
+               " (the grid counted ", cell.n_prompts, ")");
+  return benchmark;
+}
+
+namespace {
 
 engine::TokenId pad_id_of(const engine::Tokenizer& tokenizer) {
   // transformers' convention for models without a pad token (the paper's generation code):
@@ -173,7 +184,7 @@ void render_prompts(const LoadedModel& loaded, const orchestrator::Cell& cell, c
                     std::int64_t begin, std::int64_t end, db::ShardResult& result,
                     std::vector<std::vector<engine::TokenId>>& ids) {
   const engine::ChatTemplate chat = chat_template_for(cell.model);
-  const engine::ChatOptions chat_opts = chat_options(*cell.generation);
+  const engine::ChatOptions chat_opts = chat_options_for(cell);
   for (std::int64_t i = begin; i < end; ++i) {
     const eval::Prompt& prompt = benchmark.prompts[static_cast<std::size_t>(i)];
     const std::vector<engine::ChatMessage> turns{{.role = engine::ChatRole::kUser, .content = prompt.text}};
@@ -236,11 +247,7 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
                                      std::int64_t end, const ShardExecutorOptions& options,
                                      const eval::RefusalJudge& judge, const ShardProgressCallback& on_progress) {
   const orchestrator::GenerationSettings& settings = *cell.generation;
-  const eval::Benchmark benchmark = load_cell_prompts(cell.benchmark, options.data_dir);
-  const auto available = static_cast<std::int64_t>(benchmark.prompts.size());
-  KVSAFE_CHECK(end <= available, "benchmark ", cell.benchmark.name, " has ", available,
-               " prompts after limit/sample in ", options.data_dir.string(), ", the shard needs prompts up to ", end,
-               " (the grid counted ", cell.n_prompts, ")");
+  const eval::Benchmark benchmark = shard_prompts(cell, end, options);
 
   const engine::Tokenizer& tokenizer = *loaded.tokenizer;
   db::ShardResult result;

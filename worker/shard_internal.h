@@ -1,17 +1,19 @@
 #pragma once
 // Private to worker/: what shard_executor.cpp hands to the per-task shard runners
-// (shard_generation.cpp, shard_perplexity.cpp).
+// (shard_generation.cpp, shard_perplexity.cpp, shard_key_magnitudes.cpp).
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "db/records.h"
 #include "engine/model.h"
+#include "eval/benchmark_registry.h"
 #include "eval/refusal_judge.h"
 #include "orchestrator/cell.h"
 #include "text/chat_template.h"
@@ -39,6 +41,16 @@ struct LoadedModel {
 // the one its weights carry (recognized by engine::load_chat_template).
 engine::ChatTemplate chat_template_for(const orchestrator::ModelSpec& model);
 
+// How a cell's prompts are rendered (GenerationSettings::system_prompt: absent = the template's
+// default, "" = none, text = that text). A cell without generation settings (key_magnitudes)
+// renders as a generation cell that sets no system prompt: the template's default, which is what
+// transformers' apply_chat_template does with a lone user message (the paper's calibration code).
+engine::ChatOptions chat_options_for(const orchestrator::Cell& cell);
+
+// The cell's prompts (worker/cell_prompts.h), checked to reach prompt `end`: throws InputError
+// naming the benchmark and data directory when there are fewer.
+eval::Benchmark shard_prompts(const orchestrator::Cell& cell, std::int64_t end, const ShardExecutorOptions& options);
+
 // refusal / over_refusal: prompts [begin, end) rendered, generated in batches of the cell's
 // batch size aligned to cell indices (batch k = prompts [k*bs, (k+1)*bs)), judged.
 db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
@@ -49,5 +61,24 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
 db::ShardResult run_perplexity_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
                                      std::int64_t end, const ShardExecutorOptions& options,
                                      const ShardProgressCallback& on_progress);
+
+// key_magnitudes keeps a prompt's first 512 tokens (the paper's run_pcr_prediction.py tokenizes
+// the calibration prompts with truncation at max_length 512).
+inline constexpr std::int64_t kKeyMagnitudeMaxTokens = 512;
+
+// max |K| per channel at every layer over the first kKeyMagnitudeMaxTokens of `ids` (all of them
+// when fewer): one prefill of the prompt alone (batch 1) at full precision (no KV path, a fresh
+// cache), the keys captured where the paper hooks k_proj (engine::CaptureKind::kKeyExact,
+// pre-RoPE), the max taken in float32. One row per layer, in layer order, each with
+// kv_heads * head_dim values and `tokens` = the tokens run. Throws InputError on an empty prompt.
+std::vector<db::KeyMagnitudeRow> prompt_key_magnitudes(const engine::Model& model, std::span<const engine::TokenId> ids,
+                                                       std::int64_t prompt_index);
+
+// key_magnitudes: prompts [begin, end) rendered as the refusal cells render them (chat template,
+// generation prompt added), each run through prompt_key_magnitudes; layers x prompts rows.
+// Progress is reported per prompt.
+db::ShardResult run_key_magnitude_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
+                                        std::int64_t end, const ShardExecutorOptions& options,
+                                        const ShardProgressCallback& on_progress);
 
 }  // namespace kvsafe::worker::detail

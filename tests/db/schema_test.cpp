@@ -22,6 +22,7 @@ const std::vector<std::vector<std::string>> kTablesByVersion = {
     {"judgements"},
     {},  // v4 adds columns only (checked in KeepsDataAndReachesLatest)
     {"diagnosis_roles"},
+    {"key_magnitudes"},
 };
 
 bool has_table(Connection& connection, const std::string& table) {

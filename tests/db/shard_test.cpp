@@ -1,6 +1,14 @@
 // The shard state machine: claim, commit, fail/retry, requeue, progress.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "db/connection.h"
 #include "db/db_error.h"
 #include "db/store.h"
 #include "tests/db/db_test_util.h"
@@ -209,6 +217,84 @@ TEST_F(ShardTest, PerplexityWindowsCommitWithTheShard) {
   store_->commit_shard(result);
   EXPECT_EQ(rows("ppl_windows WHERE cell_id = 'c2'"), 4);
   EXPECT_EQ(store_->done_cell_ids(), std::set<std::string>{"c2"});
+}
+
+// A key_magnitudes shard has no generations: its rows alone finish it, and every float32
+// reads back bit for bit (the shortest round-trip JSON of the float widened to double).
+TEST_F(ShardTest, KeyMagnitudesCommitWithoutGenerationsAndReadBackExactly) {
+  ASSERT_TRUE(store_->claim_shard(c2_0_, "w"));
+  const std::vector<float> awkward{0.1f,
+                                   1.0f / 3.0f,
+                                   std::numeric_limits<float>::max(),
+                                   std::numeric_limits<float>::denorm_min(),
+                                   std::numeric_limits<float>::min(),
+                                   std::nextafter(1.0f, 2.0f),
+                                   0.0f,
+                                   65504.0f,
+                                   123456.789f};
+  ShardResult result;
+  result.shard = c2_0_;
+  for (std::int64_t prompt = 0; prompt < 4; ++prompt) {
+    for (std::int64_t layer = 0; layer < 2; ++layer) {
+      std::vector<float> values = awkward;
+      for (float& v : values) v /= static_cast<float>(1 + prompt + 10 * layer);  // stays finite
+      result.key_magnitudes.push_back(
+          KeyMagnitudeRow{.prompt_index = prompt, .layer = layer, .tokens = 30 + prompt, .max_abs = values});
+    }
+  }
+  store_->commit_shard(result);
+  store_->commit_shard(result);  // a duplicate commit adds nothing
+  EXPECT_EQ(rows("generations"), 0);
+  EXPECT_EQ(rows("key_magnitudes WHERE cell_id = 'c2'"), 8);
+  EXPECT_EQ(store_->done_cell_ids(), std::set<std::string>{"c2"});
+
+  Connection connection(path_, ConnectionOptions{.read_only = true, .create = false});
+  Statement select(connection,
+                   "SELECT prompt_index, layer, tokens, max_abs_json FROM key_magnitudes ORDER BY prompt_index, layer");
+  std::size_t row = 0;
+  while (select.step()) {
+    ASSERT_LT(row, result.key_magnitudes.size());
+    const KeyMagnitudeRow& expected = result.key_magnitudes[row++];
+    EXPECT_EQ(select.column_int64(0), expected.prompt_index);
+    EXPECT_EQ(select.column_int64(1), expected.layer);
+    EXPECT_EQ(select.column_int64(2), expected.tokens);
+    const auto json = nlohmann::json::parse(select.column_text(3));
+    ASSERT_TRUE(json.is_array());
+    ASSERT_EQ(json.size(), expected.max_abs.size());
+    for (std::size_t c = 0; c < json.size(); ++c) {
+      const auto back = static_cast<float>(json[c].get<double>());
+      EXPECT_EQ(std::bit_cast<std::uint32_t>(back), std::bit_cast<std::uint32_t>(expected.max_abs[c]))
+          << "prompt " << expected.prompt_index << " layer " << expected.layer << " channel " << c << ": "
+          << select.column_text(3);
+    }
+  }
+  EXPECT_EQ(row, result.key_magnitudes.size());
+}
+
+TEST_F(ShardTest, KeyMagnitudesOutsideTheShardOrEmptyOrNotFiniteAreRefused) {
+  ASSERT_TRUE(store_->claim_shard(c1_4_, "w"));
+  const auto refused = [&](KeyMagnitudeRow bad, const std::string& expected_text) {
+    ShardResult result;
+    result.shard = c1_4_;
+    result.key_magnitudes.push_back(KeyMagnitudeRow{.prompt_index = 4, .layer = 0, .tokens = 3, .max_abs = {1.0f}});
+    result.key_magnitudes.push_back(std::move(bad));
+    try {
+      store_->commit_shard(result);
+      ADD_FAILURE() << "committed: " << expected_text;
+    } catch (const DbError& error) {
+      const std::string message = error.what();
+      EXPECT_NE(message.find(expected_text), std::string::npos) << message;
+      EXPECT_NE(message.find("shard [4, 8) of cell c1"), std::string::npos) << message;
+    }
+  };
+  refused({.prompt_index = 8, .layer = 0, .tokens = 3, .max_abs = {1.0f}}, "key magnitudes of prompt 8 lie outside");
+  refused({.prompt_index = 3, .layer = 0, .tokens = 3, .max_abs = {1.0f}}, "key magnitudes of prompt 3 lie outside");
+  refused({.prompt_index = 5, .layer = 1, .tokens = 3, .max_abs = {}}, "have no channel");
+  refused({.prompt_index = 5, .layer = 2, .tokens = 3, .max_abs = {1.0f, std::numeric_limits<float>::quiet_NaN()}},
+          "are not all finite");
+  // Nothing of the refused commits stayed, and the shard still runs.
+  EXPECT_EQ(rows("key_magnitudes"), 0);
+  EXPECT_EQ(store_->shards_with_status(ShardStatus::kRunning), std::vector<ShardKey>{c1_4_});
 }
 
 }  // namespace

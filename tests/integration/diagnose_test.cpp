@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -109,6 +110,96 @@ TEST(Diagnose, PlansTheDependentCellsAsTheAblationIsStoredAndPrintsTheDiagnosis)
   EXPECT_EQ(static_cast<std::size_t>(std::count(line.begin(), line.end(), 'L')), sql_critical.size()) << line;
   // The diagnosis after the run is the same text.
   EXPECT_NE(slurp(dir / "err.txt").find("diagnose: "), std::string::npos);
+}
+
+TEST(Diagnose, ChannelAblationQuantizesTheOutliersFoundByTheKeyMagnitudePass) {
+  ScratchDir dir;
+  const auto grid = grid_variant(dir.path(), "channels.yaml", "  tasks: [layer_ablation, channel_ablation]\n");
+  const auto db = dir / "channels.db";
+  const auto done = run_to_end(diagnose_command(grid, db), "", dir / "err.txt");
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  // The pass: 8 prompts x 5 layers, 32 channels each (stories260K: 4 KV heads of 8).
+  EXPECT_EQ(count(db, "SELECT count(*) FROM key_magnitudes"), 8 * 5);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM key_magnitudes WHERE json_array_length(max_abs_json) = 32"), 8 * 5);
+  const std::string outliers = cell_of_role(db, "channel_ablation", "outliers");
+  ASSERT_FALSE(outliers.empty()) << done.err;
+  // The outliers cell quantizes exactly the channels whose max |K| over the 8 prompts at the
+  // critical layer is >= the 95th percentile, recomputed here from the stored rows.
+  SQLite::Database database(db.string(), SQLite::OPEN_READONLY);
+  const auto cell = nlohmann::json::parse(
+      database.execAndGet("SELECT canonical_json FROM cells WHERE id = '" + outliers + "'").getString());
+  const int layer = cell.at("kv").at("layers").at(0).get<int>();
+  std::vector<float> max_abs(32, 0.0F);
+  SQLite::Statement rows(database, "SELECT max_abs_json FROM key_magnitudes WHERE layer = " + std::to_string(layer));
+  while (rows.executeStep()) {
+    const auto values = nlohmann::json::parse(rows.getColumn(0).getString()).get<std::vector<float>>();
+    for (std::size_t i = 0; i < values.size(); ++i) max_abs[i] = std::max(max_abs[i], values[i]);
+  }
+  std::vector<float> sorted = max_abs;
+  std::sort(sorted.begin(), sorted.end());
+  // numpy's linear percentile at 95 of 32 values: position 0.95 * 31 = 29.45.
+  const float threshold = sorted[29] + (sorted[30] - sorted[29]) * 0.45F;
+  std::vector<int> expected;
+  for (int c = 0; c < 32; ++c) {
+    if (max_abs[static_cast<std::size_t>(c)] >= threshold) expected.push_back(c);
+  }
+  EXPECT_EQ(cell.at("kv").at("quantize_channels").get<std::vector<int>>(), expected);
+  // The matched random control has as many channels; every subset ran.
+  const std::string random = cell_of_role(db, "channel_ablation", "random_matched");
+  const auto random_cell = nlohmann::json::parse(
+      database.execAndGet("SELECT canonical_json FROM cells WHERE id = '" + random + "'").getString());
+  EXPECT_EQ(random_cell.at("kv").at("quantize_channels").size(), expected.size());
+  EXPECT_EQ(count(db, "SELECT count(*) FROM cells WHERE status != 'done'"), 0);
+  EXPECT_GE(count(db, "SELECT count(*) FROM diagnosis_roles WHERE task = 'channel_ablation'"), 8);
+  const auto shown = run_to_end(
+      "sh -c '" + kvsafe_binary() + " diagnose " + db.string() + " --show > " + (dir / "show.txt").string() + "'", "",
+      dir / "show_err.txt");
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  const std::string text = slurp(dir / "show.txt");
+  EXPECT_NE(text.find("outlier channels at L" + std::to_string(layer)), std::string::npos) << text;
+  EXPECT_NE(text.find("channel ablation at L" + std::to_string(layer)), std::string::npos) << text;
+}
+
+TEST(Diagnose, MitigateAutoDiagnosesThenVerifiesThePrescribedFixOnTheGridsBenchmark) {
+  ScratchDir dir;
+  const auto grid = grid_variant(dir.path(), "mitigate.yaml", "  mitigate: auto\n  critical_layers: [0]\n");
+  const auto db = dir / "mitigate.db";
+  const auto done = run_to_end("sh -c '" + diagnose_command(grid, db) + " > " + (dir / "out.txt").string() + "'", "",
+                               dir / "err.txt");
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  // The fix is derived from the PCR cells (the layer is named, so no ablation cell is involved).
+  const std::string fix = cell_of_role(db, "mitigate", "int3 fix custom");
+  ASSERT_FALSE(fix.empty()) << slurp(dir / "out.txt") << done.err;
+  SQLite::Database database(db.string(), SQLite::OPEN_READONLY);
+  const auto cell = nlohmann::json::parse(
+      database.execAndGet("SELECT canonical_json FROM cells WHERE id = '" + fix + "'").getString());
+  const auto from = cell.at("derived_from").get<std::vector<std::string>>();
+  EXPECT_EQ(std::set<std::string>(from.begin(), from.end()),
+            strings(db, "SELECT cell_id FROM diagnosis_roles WHERE task = 'pcr' AND arm != 'baseline'"));
+  // Its quantizer is the one the printed prescription names.
+  const auto detail = nlohmann::json::parse(
+      database.execAndGet("SELECT detail_json FROM diagnosis_roles WHERE cell_id = '" + fix + "' AND task = 'mitigate'")
+          .getString());
+  const std::map<std::string, std::string> labels = {
+      {"fp16_critical_layer", "int3-ptok-asym+fp16[0]"},
+      {"per_channel_critical_group64_rest", "int3-g64-asym+int3-pchan-asym[0]"},
+      {"group64_all", "int3-g64-asym"}};
+  const std::string prescription = detail.at("prescription").get<std::string>();
+  ASSERT_EQ(labels.count(prescription), 1U) << prescription;
+  EXPECT_EQ(
+      database
+          .execAndGet("SELECT k.label FROM cells c JOIN kv_specs k ON k.hash = c.kv_hash WHERE c.id = '" + fix + "'")
+          .getString(),
+      labels.at(prescription));
+  EXPECT_NE(slurp(dir / "out.txt").find("fix: " + prescription), std::string::npos) << slurp(dir / "out.txt");
+  EXPECT_EQ(count(db, "SELECT count(*) FROM cells WHERE status != 'done'"), 0);
+  // The full-precision cell of the check is the grid's own cell (`kvsafe run` would reuse it).
+  const std::string baseline = cell_of_role(db, "mitigate", "baseline custom");
+  const auto dry = run_to_end("sh -c '" + kvsafe_binary() + " run " + grid.string() + " --db " +
+                                  (dir / "other.db").string() + " --dry-run > " + (dir / "dry.txt").string() + "'",
+                              "", dir / "dry_err.txt");
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_NE(slurp(dir / "dry.txt").find(baseline.substr(0, 16)), std::string::npos) << slurp(dir / "dry.txt");
 }
 
 TEST(Diagnose, ExplicitCriticalLayersDeriveNothing) {

@@ -153,7 +153,7 @@ TEST(DiagnosisPlan, NoCriticalLayerPlansNothingThatNeedsOne) {
 }
 
 TEST(DiagnosisPlan, ExplicitCriticalLayersDeriveNothing) {
-  const GridSpec grid = parse_ok("diagnose: {critical_layers: [2]}\n");
+  const GridSpec grid = parse_ok("diagnose: {critical_layers: [2], models: [m]}\n");
   const DiagnosisPlan plan =
       plan_diagnosis(grid, {facts(4)}, tasks_of({DiagnosisTask::kPcr, DiagnosisTask::kMitigation}));
   EXPECT_TRUE(plan.waiting.empty());
@@ -179,6 +179,81 @@ TEST(DiagnosisPlan, CumulativeAndValidationCells) {
   EXPECT_EQ(g64.benchmark.name, "advbench");
   EXPECT_EQ(g64.n_prompts, 50);
   EXPECT_EQ(plan.cells.size(), 1U + 5U + 1U + 3U);  // calibration baseline, 6 - 1 shared, test baseline, 3 arms
+}
+
+TEST(DiagnosisPlan, ChannelAblationWaitsForTheKeyMagnitudesThenQuantizesEachSubsetAlone) {
+  const GridSpec grid = parse_ok("diagnose: {calibration_prompts: 6}\n");
+  const auto tasks = tasks_of({DiagnosisTask::kLayerAblation, DiagnosisTask::kChannelAblation});
+  // Before anything is stored: the key-magnitude pass is planned, the subsets wait.
+  const DiagnosisPlan first = plan_diagnosis(grid, {facts(4)}, tasks);
+  const Cell& keys = cell_of(first, "channel_ablation", "key_magnitudes");
+  EXPECT_EQ(keys.task(), Task::kKeyMagnitudes);
+  EXPECT_FALSE(keys.generation.has_value());
+  EXPECT_EQ(keys.kv.scheme, KvScheme::kNone);
+  EXPECT_EQ(keys.n_prompts, 6);
+  EXPECT_EQ(first.waiting,
+            (std::vector<std::string>{"m: channel_ablation waits for the critical layers (layer_ablation)"}));
+  // Critical layers known, magnitudes not yet.
+  ModelDiagnosisFacts known = facts(4, std::vector<int>{2}, {"b", "l"});
+  const DiagnosisPlan second = plan_diagnosis(grid, {known}, tasks);
+  EXPECT_EQ(second.waiting, (std::vector<std::string>{"m: channel_ablation waits for the key magnitudes"}));
+  // Both known: one cell per non-empty subset, at the critical layer, derived from both.
+  known.channel_subsets =
+      std::vector<ChannelSubset>{{"outliers", {3, 9}}, {"random_matched", {1, 4}}, {"random_1pct", {}}};
+  known.channels_from = {keys.id};
+  const DiagnosisPlan third = plan_diagnosis(grid, {known}, tasks);
+  EXPECT_TRUE(third.waiting.empty());
+  const Cell& outliers = cell_of(third, "channel_ablation", "outliers");
+  EXPECT_EQ(outliers.kv_label, "int3-ptensor-sym@[2]+ch[3,9]");
+  std::vector<std::string> from = {"b", "l", keys.id};
+  std::sort(from.begin(), from.end());
+  EXPECT_EQ(outliers.derived_from, from);
+  EXPECT_EQ(cell_of(third, "channel_ablation", "random_matched").kv_label, "int3-ptensor-sym@[2]+ch[1,4]");
+  EXPECT_THROW(cell_of(third, "channel_ablation", "random_1pct"), std::runtime_error);  // empty: skipped
+  EXPECT_EQ(cell_of(third, "channel_ablation", "per_tensor").id, cell_of(third, "layer_ablation", "layer 2").id);
+  EXPECT_EQ(cell_of(third, "channel_ablation", "per_channel").id, cell_of(third, "channel_ablation", "per_channel").id);
+  const auto detail =
+      nlohmann::json::parse(std::find_if(third.roles.begin(), third.roles.end(), [](const DiagnosisRole& r) {
+                              return r.arm == "outliers";
+                            })->detail_json);
+  EXPECT_EQ(detail.at("channels"), 2);
+  EXPECT_EQ(detail.at("layer"), 2);
+}
+
+TEST(DiagnosisPlan, MitigateVerifiesThePrescribedFixOnTheGridsRefusalBenchmarks) {
+  const GridSpec grid = parse_ok("diagnose: {mitigate: auto, mitigation_bits: [4], models: [m]}\n");
+  EXPECT_EQ(grid.diagnose.tasks,
+            (std::vector<DiagnosisTask>{DiagnosisTask::kLayerAblation, DiagnosisTask::kPcr, DiagnosisTask::kMitigate}));
+  const auto tasks = tasks_of({DiagnosisTask::kMitigate});
+  EXPECT_EQ(plan_diagnosis(grid, {facts(4)}, tasks).waiting,
+            (std::vector<std::string>{"m: mitigate waits for the failure mode (layer_ablation, pcr)"}));
+  ModelDiagnosisFacts known = facts(4);
+  const std::map<std::string, std::string> expected = {
+      {"fp16_critical_layer", "int4-ptok-asym+fp16[2]"},
+      {"fp16_top_k", "int4-ptok-asym+fp16[0,2]"},
+      {"per_channel_critical_group64_rest", "int4-g64-asym+int4-pchan-asym[2]"},
+      {"group64_all", "int4-g64-asym"}};
+  for (const auto& [prescription, label] : expected) {
+    known.fix = PrescribedFix{.prescription = prescription, .layers = {2, 0}, .decided_from = {"z", "a"}};
+    if (prescription != "fp16_top_k") known.fix->layers = {2};
+    const DiagnosisPlan plan = plan_diagnosis(grid, {known}, tasks);
+    EXPECT_TRUE(plan.waiting.empty()) << prescription;
+    const Cell& fix = cell_of(plan, "mitigate", "int4 fix custom");
+    EXPECT_EQ(fix.kv_label, label) << prescription;
+    EXPECT_EQ(fix.derived_from, (std::vector<std::string>{"a", "z"}));
+    EXPECT_EQ(cell_of(plan, "mitigate", "int4 uniform custom").kv_label, "int4-ptok-asym");
+    // The grid's own benchmark entry and first generation settings: the full-precision cell IS the
+    // grid's own cell.
+    const Cell& base = cell_of(plan, "mitigate", "baseline custom");
+    const auto grid_cells = expand_grid(grid);
+    EXPECT_TRUE(std::any_of(grid_cells.begin(), grid_cells.end(), [&](const Cell& c) { return c.id == base.id; }));
+    EXPECT_EQ(base.generation->max_new_tokens, 32);
+  }
+  known.fix = PrescribedFix{.prescription = "full_fp16", .layers = {0, 1, 2, 3}, .decided_from = {}};
+  const DiagnosisPlan nothing = plan_diagnosis(grid, {known}, tasks);
+  EXPECT_TRUE(nothing.cells.empty());
+  EXPECT_EQ(nothing.waiting,
+            (std::vector<std::string>{"m: mitigate has nothing quantized to verify (the prescription is full_fp16)"}));
 }
 
 TEST(DiagnosisPlan, ModelsDiagnosedAreTheGridsOrTheListed) {

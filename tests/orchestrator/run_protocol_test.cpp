@@ -2,6 +2,11 @@
 // KVSAFE_FAULT parsing (orchestrator/fault_injection.h).
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
 #include <thread>
 
 #include "common/error.h"
@@ -91,6 +96,41 @@ TEST(RunProtocol, ResultRoundTripsEveryField) {
   ResultMessage plain = sent;
   plain.model_loaded.reset();
   EXPECT_FALSE(std::get<ResultMessage>(round_trip(plain)).model_loaded.has_value());
+}
+
+TEST(RunProtocol, KeyMagnitudesRoundTripBitForBit) {
+  ResultMessage sent;
+  sent.result.shard = {.cell_id = std::string(64, 'f'), .begin = 2, .end = 4};
+  const std::vector<float> awkward{0.1f,
+                                   1.0f / 3.0f,
+                                   std::numeric_limits<float>::max(),
+                                   std::numeric_limits<float>::denorm_min(),
+                                   std::nextafter(1.0f, 2.0f),
+                                   0.0f};
+  sent.result.key_magnitudes.push_back({.prompt_index = 2, .layer = 0, .tokens = 37, .max_abs = awkward});
+  sent.result.key_magnitudes.push_back({.prompt_index = 3, .layer = 4, .tokens = 512, .max_abs = {2.5f, 7e-8f}});
+  sent.loaded_model = "stories260k";
+  const std::string payload = serialize(sent);
+  EXPECT_NE(payload.find("\"key\""), std::string::npos) << payload;
+  const auto got = std::get<ResultMessage>(deserialize(MessageTag::kResult, payload));
+  EXPECT_TRUE(got.result.generations.empty());
+  ASSERT_EQ(got.result.key_magnitudes.size(), 2U);
+  for (std::size_t r = 0; r < 2; ++r) {
+    const db::KeyMagnitudeRow& a = got.result.key_magnitudes[r];
+    const db::KeyMagnitudeRow& b = sent.result.key_magnitudes[r];
+    EXPECT_EQ(a.prompt_index, b.prompt_index);
+    EXPECT_EQ(a.layer, b.layer);
+    EXPECT_EQ(a.tokens, b.tokens);
+    ASSERT_EQ(a.max_abs.size(), b.max_abs.size());
+    for (std::size_t c = 0; c < a.max_abs.size(); ++c) {
+      EXPECT_EQ(std::bit_cast<std::uint32_t>(a.max_abs[c]), std::bit_cast<std::uint32_t>(b.max_abs[c]))
+          << "row " << r << " channel " << c << ": " << payload;
+    }
+  }
+  // A result without key magnitudes does not carry the key, and a message from before it reads.
+  const std::string plain = serialize(sample_result());
+  EXPECT_EQ(plain.find("\"key\""), std::string::npos) << plain;
+  EXPECT_TRUE(std::get<ResultMessage>(deserialize(MessageTag::kResult, plain)).result.key_magnitudes.empty());
 }
 
 TEST(RunProtocol, SmallMessagesRoundTrip) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "db/store.h"
 #include "orchestrator/cell.h"
 #include "orchestrator/inprocess_transport.h"
@@ -349,6 +350,85 @@ TEST_F(SchedulerTest, ModelNamedInAResultKeepsTheWorkerOnIt) {
   EXPECT_EQ(report.shards_committed, 5);
   EXPECT_EQ(worker.assigned(),
             (std::vector<db::ShardKey>{shard("b", 0), shard("b", 4), shard("a", 0), shard("a", 4), shard("a", 8)}));
+}
+
+// ---- cells derived from stored results (SchedulerOptions::derive_cells) ----
+
+namespace {
+
+// derive_cells for the tests: once cell "a" is done, it registers cell "d" (4 prompts) and
+// returns it; `fail_calls` of the first calls throw instead.
+struct Deriver {
+  db::Store* store = nullptr;
+  int fail_calls = 0;
+  int calls = 0;
+  std::vector<std::string> completed{};
+
+  std::vector<Cell> operator()(const std::string& completed_cell) {
+    ++calls;
+    completed.push_back(completed_cell);
+    if (calls <= fail_calls) throw Error("database is locked");
+    if (store->cell_status("a") != db::ShardStatus::kDone) return {};
+    Cell d = make_cell("d", "m-1b", 1e9, 4);
+    d.derived_from = {"a"};
+    const std::int64_t experiment = store->register_experiment(db::testing::make_experiment("scheduler_test"));
+    db::CellRecord record = db::testing::make_cell("d", 4, "none");
+    record.model = "m-1b";
+    store->register_cells(experiment, {record}, kShardSize);
+    return {d};
+  }
+};
+
+}  // namespace
+
+TEST_F(SchedulerTest, ACellDerivedWhenItsInputCompletesRunsInTheSameRun) {
+  register_cells({make_cell("a", "m-1b", 1e9, 8)});
+  InProcessLink link;
+  ScriptedWorker worker(link.scheduler_side(), 0, link.worker_side(), {.models = {{"a", "m-1b"}, {"d", "m-1b"}}});
+  Deriver deriver{.store = store_.get()};
+  SchedulerOptions o = options();
+  o.derive_cells = [&deriver](const std::string& completed) { return deriver(completed); };
+  const SchedulerReport report = run(link.scheduler_side(), o);
+  worker.finish();
+
+  EXPECT_TRUE(report.failed_cells.empty());
+  EXPECT_EQ(report.shards_total, 3);  // a's two shards, then d's one
+  EXPECT_EQ(report.shards_committed, 3);
+  EXPECT_EQ(worker.assigned(), (std::vector<db::ShardKey>{shard("a", 0), shard("a", 4), shard("d", 0)}));
+  EXPECT_EQ(rows("cells WHERE id = 'd' AND status = 'done'"), 1);
+  // Asked at the start, when "a" completed (not after its first shard), after "d" completed, and
+  // once more before leaving.
+  EXPECT_EQ(deriver.completed, (std::vector<std::string>{"", "a", "d", ""}));
+}
+
+TEST_F(SchedulerTest, AFailedDerivationIsRetriedBeforeTheRunEnds) {
+  register_cells({make_cell("a", "m-1b", 1e9, 4)});
+  InProcessLink link;
+  ScriptedWorker worker(link.scheduler_side(), 0, link.worker_side(), {.models = {{"a", "m-1b"}, {"d", "m-1b"}}});
+  Deriver deriver{.store = store_.get(), .fail_calls = 2};  // at the start and when "a" completes
+  SchedulerOptions o = options();
+  o.derive_cells = [&deriver](const std::string& completed) { return deriver(completed); };
+  const SchedulerReport report = run(link.scheduler_side(), o);
+  worker.finish();
+
+  EXPECT_TRUE(report.failed_cells.empty());
+  EXPECT_EQ(rows("cells WHERE id = 'd' AND status = 'done'"), 1);
+}
+
+TEST_F(SchedulerTest, ADerivationThatKeepsFailingEndsTheRunAsFailed) {
+  register_cells({make_cell("a", "m-1b", 1e9, 4)});
+  InProcessLink link;
+  ScriptedWorker worker(link.scheduler_side(), 0, link.worker_side(), {.models = {{"a", "m-1b"}}});
+  Deriver deriver{.store = store_.get(), .fail_calls = 1000};
+  SchedulerOptions o = options();
+  o.derive_cells = [&deriver](const std::string& completed) { return deriver(completed); };
+  const SchedulerReport report = run(link.scheduler_side(), o);
+  worker.finish();
+
+  EXPECT_EQ(report.shards_committed, 1);  // the grid's own cell is stored all the same
+  ASSERT_EQ(report.failed_cells.size(), 1U);
+  EXPECT_EQ(report.failed_cells[0], "dependent cells could not be derived (rerun to retry): database is locked");
+  EXPECT_TRUE(worker.got_stop());
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "db/connection.h"
 #include "db/store.h"
 #include "report/diagnosis_report.h"
 #include "tests/testing/temp_dir.h"
@@ -45,8 +46,9 @@ class DiagnosisDb {
     c.canonical_json = "{\"id\":\"" + id + "\"}";
     c.n_prompts = n;
     store_->register_cells(experiment_, {c}, n);
-    store_->register_diagnosis_roles(
-        experiment_, {{.model = kModel, .task = task, .arm = arm, .cell_id = id, .detail_json = detail}});
+    // A model's roles are registered whole (each call replaces the model's earlier ones).
+    roles_.push_back({.model = kModel, .task = task, .arm = arm, .cell_id = id, .detail_json = detail});
+    store_->register_diagnosis_roles(experiment_, roles_);
     if (refused.empty()) return;
     const db::ShardKey key{.cell_id = id, .begin = 0, .end = n};
     ASSERT_TRUE(store_->claim_shard(key, "test"));
@@ -88,6 +90,38 @@ class DiagnosisDb {
          "{\"layer\":" + std::to_string(l) + ",\"prompts\":\"calibration\"}", n, flipped(n, flips));
   }
 
+  // The key_magnitudes cell of channel_ablation: `per_prompt[i]` is prompt i's max |K| per
+  // channel at `layer`.
+  void key_magnitudes(int layer, const std::vector<std::vector<float>>& per_prompt) {
+    const std::string id = "channel_ablation/key_magnitudes";
+    const auto n = static_cast<std::int64_t>(per_prompt.size());
+    db::CellRecord c;
+    c.id = id;
+    c.model = kModel;
+    c.kv_hash = "hash-none";
+    c.kv_label = "none";
+    c.kv_json = "{}";
+    c.task = "key_magnitudes";
+    c.benchmark = "custom";
+    c.canonical_json = id;
+    c.n_prompts = n;
+    store_->register_cells(experiment_, {c}, n);
+    roles_.push_back({.model = kModel,
+                      .task = "channel_ablation",
+                      .arm = "key_magnitudes",
+                      .cell_id = id,
+                      .detail_json = "{\"prompts\":\"calibration\"}"});
+    store_->register_diagnosis_roles(experiment_, roles_);
+    const db::ShardKey key{.cell_id = id, .begin = 0, .end = n};
+    ASSERT_TRUE(store_->claim_shard(key, "test"));
+    db::ShardResult result{.shard = key};
+    for (std::size_t i = 0; i < per_prompt.size(); ++i) {
+      result.key_magnitudes.push_back(
+          {.prompt_index = static_cast<std::int64_t>(i), .layer = layer, .tokens = 7, .max_abs = per_prompt[i]});
+    }
+    store_->commit_shard(result);
+  }
+
   DiagnosisReport read() { return read_diagnosis_report(db_); }
 
  private:
@@ -95,6 +129,7 @@ class DiagnosisDb {
   std::filesystem::path db_;
   std::unique_ptr<db::Store> store_;
   std::int64_t experiment_ = 0;
+  std::vector<db::DiagnosisRoleRecord> roles_{};
 };
 
 TEST(DiagnosisReport, OneCriticalLayerWithLowPcrIsOutlierAsSafety) {
@@ -218,6 +253,87 @@ TEST(DiagnosisReport, ProtectionAndMitigationRecoveries) {
       EXPECT_DOUBLE_EQ(row.flip.rate, 0.3);
     }
   }
+}
+
+TEST(DiagnosisReport, RegisteringAModelsRolesReplacesItsEarlierOnes) {
+  // A grid edited to fewer layers: the roles of the layers it no longer has must go, or the
+  // profile would wait for them forever.
+  TempDir dir("diagnosis_roles_replace");
+  auto store = db::Store::open(dir.path() / "roles.db");
+  const std::int64_t experiment =
+      store->register_experiment({.name = "e", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: e"});
+  std::vector<db::CellRecord> cells;
+  for (const char* id : {"a", "b", "c"}) {
+    cells.push_back({.id = id,
+                     .model = "m",
+                     .kv_hash = "h",
+                     .kv_label = "none",
+                     .kv_json = "{}",
+                     .kv_effective_bits = 16,
+                     .task = "refusal",
+                     .benchmark = "custom",
+                     .canonical_json = id,
+                     .n_prompts = 1});
+  }
+  store->register_cells(experiment, cells, 1);
+  store->register_diagnosis_roles(experiment,
+                                  {{.model = "m", .task = "layer_ablation", .arm = "layer 0", .cell_id = "a"},
+                                   {.model = "m", .task = "layer_ablation", .arm = "layer 1", .cell_id = "b"}});
+  store->register_diagnosis_roles(experiment,
+                                  {{.model = "m", .task = "layer_ablation", .arm = "layer 0", .cell_id = "c"}});
+  EXPECT_EQ(store->connection().query_int64("SELECT count(*) FROM diagnosis_roles"), 1);
+  EXPECT_EQ(store->connection().query_int64("SELECT count(*) FROM diagnosis_roles WHERE cell_id = 'c'"), 1);
+}
+
+TEST(DiagnosisReport, ChannelAblationOutliersAndCausalRatio) {
+  DiagnosisDb db;
+  db.baseline("calibration", 20, 2, 20);
+  // max |K| per channel at L1 over two prompts: the channel maxima are {1, 2, 9, 3, 1.5}, so
+  // the 95th percentile is 7.8 (numpy: 3 + 0.8 * 6) and channel 2 alone is an outlier.
+  db.key_magnitudes(1, {{1, 2, 1, 3, 1.5F}, {0.5F, 1, 9, 2, 1}});
+  const std::string at_l1 = "\"layer\":1,\"prompts\":\"calibration\"";
+  db.cell("channel_ablation", "outliers", "{\"channels\":1," + at_l1 + ",\"subset\":\"outliers\"}", 20,
+          DiagnosisDb::flipped(20, 12));
+  db.cell("channel_ablation", "random_matched", "{\"channels\":1," + at_l1 + ",\"subset\":\"random_matched\"}", 20,
+          DiagnosisDb::flipped(20, 3));
+  const DiagnosisReport report = db.read();
+  const ModelDiagnosisReport& m = report.models.front();
+  ASSERT_EQ(m.channel_max_abs.count(1), 1U);
+  EXPECT_EQ(m.channel_max_abs.at(1), (std::vector<float>{1, 2, 9, 3, 1.5F}));
+  ASSERT_TRUE(m.outliers.has_value());
+  EXPECT_EQ(m.outliers->outliers, (std::vector<std::int64_t>{2}));
+  EXPECT_FLOAT_EQ(m.outliers->threshold, 7.8F);
+  ASSERT_EQ(m.channel_ablation.size(), 2U);
+  ASSERT_TRUE(m.causal_ratio.has_value());
+  EXPECT_NEAR(*m.causal_ratio, 4.0, 1e-12);  // (12/20) / (3/20)
+  std::ostringstream text;
+  print_diagnosis_report(text, report);
+  EXPECT_NE(text.str().find("outlier channels at L1: 1 channel(s) with max |K| >= 7.8 (the 95th percentile): [2]"),
+            std::string::npos)
+      << text.str();
+  EXPECT_NE(text.str().find("causal ratio (outliers / random matched): 4.00"), std::string::npos) << text.str();
+}
+
+TEST(DiagnosisReport, MitigateRecoveryOnTheGridsBenchmark) {
+  DiagnosisDb db;
+  // FP16 refuses 10/10, uniform int4 4/10, the prescribed fix 9/10: recovery (0.9 - 0.4) / (1 - 0.4).
+  const std::string bench = "\"benchmark\":\"advbench\",\"prompts\":\"grid\"";
+  db.cell("mitigate", "baseline advbench", "{" + bench + "}", 10, DiagnosisDb::flipped(10, 0));
+  db.cell("mitigate", "int4 uniform advbench", "{\"bits\":4," + bench + "}", 10, DiagnosisDb::flipped(10, 6));
+  db.cell("mitigate", "int4 fix advbench",
+          "{\"bits\":4," + bench + ",\"layers\":[0],\"prescription\":\"fp16_critical_layer\"}", 10,
+          DiagnosisDb::flipped(10, 1));
+  const ModelDiagnosisReport m = db.read().models.front();
+  ASSERT_EQ(m.mitigate.size(), 1U);
+  const MitigateRow& row = m.mitigate.front();
+  EXPECT_EQ(row.benchmark, "advbench");
+  EXPECT_EQ(row.bits, 4);
+  EXPECT_EQ(row.prescription, "fp16_critical_layer");
+  EXPECT_NEAR(row.recovery, 0.5 / 0.6, 1e-12);
+  ASSERT_TRUE(row.flip_fix.has_value());
+  EXPECT_DOUBLE_EQ(row.flip_fix->rate, 0.1);
+  ASSERT_TRUE(row.flip_uniform.has_value());
+  EXPECT_DOUBLE_EQ(row.flip_uniform->rate, 0.6);
 }
 
 TEST(DiagnosisReport, ADatabaseWithoutDiagnosisSaysSo) {

@@ -358,6 +358,38 @@ TEST_F(RunSummaryTest, NoDivergenceTableWithoutDivergenceColumns) {
   EXPECT_EQ(out.str().find("first-token KL"), std::string::npos) << out.str();
 }
 
+// A key_magnitudes cell (no generations, no windows) is left out of the summary, not shown as
+// a refusal table with n = 0.
+TEST(RunSummary, KeyMagnitudeCellsAreLeftOut) {
+  TempDir dir;
+  const std::filesystem::path path = dir.path() / "keys.db";
+  {
+    auto store = db::Store::open(path);
+    const std::int64_t experiment = store->register_experiment(
+        {.name = "keys", .grid_path = "grid.yaml", .grid_sha256 = "0", .grid_text = "name: keys"});
+    store->register_cells(
+        experiment,
+        {cell("c-none", "none", 16, "refusal", "custom", 2), cell("c-keys", "none", 16, "key_magnitudes", "custom", 2)},
+        /*shard_size=*/100);
+    commit_answers(*store, "c-none", {1, 0}, {true, true});
+    const db::ShardKey key{.cell_id = "c-keys", .begin = 0, .end = 2};
+    ASSERT_TRUE(store->claim_shard(key, "test"));
+    db::ShardResult result{.shard = key};
+    for (std::int64_t i = 0; i < 2; ++i) {
+      result.key_magnitudes.push_back({.prompt_index = i, .layer = 0, .tokens = 9, .max_abs = {1.5f, 0.25f}});
+    }
+    store->commit_shard(result);
+  }
+  const RunSummary summary = summarize_run(path);
+  ASSERT_EQ(summary.groups.size(), 1u);
+  EXPECT_EQ(summary.groups[0].task, "refusal");
+  ASSERT_EQ(summary.groups[0].rows.size(), 1u);
+  EXPECT_EQ(summary.groups[0].rows[0].cell_id, "c-none");
+  std::ostringstream out;
+  write_run_summary(summary, out);
+  EXPECT_EQ(out.str().find("key_magnitudes"), std::string::npos) << out.str();
+}
+
 TEST(RunSummary, EmptyDatabase) {
   TempDir dir;
   { auto store = db::Store::open(dir.path() / "empty.db"); }
