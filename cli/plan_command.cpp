@@ -154,8 +154,8 @@ int run_plan(const PlanFlags& flags, const CommandContext& context) {
   if (!diagnosis.outlook.to_be_derived.empty()) {
     const orchestrator::Plan later = orchestrator::make_plan(grid, diagnosis.outlook.to_be_derived, {}, options);
     fmt::print(
-        "to be derived once the layer ablation is stored: at most {} cell(s), {} prompt(s), {} generated tokens, "
-        "{:.2f} GPU-h (the count assumes {} critical layer(s) per model)\n",
+        "to be derived from stored results (critical layers, channel magnitudes, the fix): about {} cell(s), {} "
+        "prompt(s), {} generated tokens, {:.2f} GPU-h (assuming {} critical layer(s) per model)\n",
         later.cells, later.prompts, human_count(later.generated_tokens), later.gpu_seconds / 3600,
         grid.diagnose.protect_top_k.empty()
             ? 1

@@ -401,7 +401,21 @@ DiagnosisOutlook diagnosis_outlook(const GridSpec& grid,
     now.push_back({.model = model, .layers = n, .critical = std::nullopt, .critical_from = {}});
     std::vector<int> critical;
     for (int l = 0; l < std::max(1, most) && l < n; ++l) critical.push_back(l);
-    later.push_back({.model = model, .layers = n, .critical = critical, .critical_from = {"(to be derived)"}});
+    ModelDiagnosisFacts guess;
+    guess.model = model;
+    guess.layers = n;
+    guess.critical = critical;
+    guess.critical_from = {"(to be derived)"};
+    // NOTE: stand-ins with the real count of cells: the paper's nine channel subsets, and a fix
+    // that quantizes (one cell per bit width and benchmark, as every quantizing fix has).
+    guess.channel_subsets = std::vector<ChannelSubset>{};
+    for (const char* name : {"outliers", "random_matched", "non_outliers", "low_magnitude", "random_1pct",
+                             "random_5pct", "random_10pct", "random_25pct", "random_50pct"}) {
+      guess.channel_subsets->push_back({.name = name, .channels = {static_cast<int>(guess.channel_subsets->size())}});
+    }
+    guess.channels_from = {"(to be derived)"};
+    guess.fix = PrescribedFix{.prescription = "group64_all", .layers = {}, .decided_from = {"(to be derived)"}};
+    later.push_back(std::move(guess));
   }
   DiagnosisOutlook outlook;
   outlook.planned = plan_diagnosis(grid, now, tasks).cells;

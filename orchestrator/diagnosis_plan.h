@@ -106,9 +106,10 @@ DiagnosisPlan plan_diagnosis(const GridSpec& grid, const std::vector<ModelDiagno
                              const std::vector<DiagnosisTask>& tasks);
 
 // What `kvsafe plan` shows of a grid's diagnosis before anything ran: the cells that can be
-// planned now, and an upper bound on those a run will derive once the layer ablation is stored
-// (planned as if every model had max(protect_top_k) critical layers; their ids are not the real
-// ones, only their count and cost are meant).
+// planned now, and an estimate of those a run will derive once their inputs are stored
+// (planned as if every model had max(protect_top_k) critical layers, the paper's nine channel
+// subsets and a quantizing fix; their ids are not the real ones, only their count and cost are
+// meant: an upper bound but for small models, where some random subsets are empty).
 struct DiagnosisOutlook {
   std::vector<Cell> planned{};
   std::vector<Cell> to_be_derived{};
