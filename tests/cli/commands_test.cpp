@@ -46,7 +46,6 @@ TEST_P(PendingCommand, ExitsTwoAndSaysWhichIssueAddsIt) {
 
 INSTANTIATE_TEST_SUITE_P(Cli, PendingCommand,
                          ::testing::Values(PendingCase{"submit experiments/paper.yaml --dry-run", "SLURM"},
-                                           PendingCase{"tables results/x.db", "report"},
                                            PendingCase{"merge out.db a.db b.db", "merge"}),
                          [](const ::testing::TestParamInfo<PendingCase>& param_info) {
                            const std::string arguments = param_info.param.arguments;

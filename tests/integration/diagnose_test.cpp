@@ -110,6 +110,17 @@ TEST(Diagnose, PlansTheDependentCellsAsTheAblationIsStoredAndPrintsTheDiagnosis)
   EXPECT_EQ(static_cast<std::size_t>(std::count(line.begin(), line.end(), 'L')), sql_critical.size()) << line;
   // The diagnosis after the run is the same text.
   EXPECT_NE(slurp(dir / "err.txt").find("diagnose: "), std::string::npos);
+
+  // `kvsafe tables` writes the diagnosis tables it can fill, one file each.
+  const auto tables =
+      run_to_end(kvsafe_binary() + " tables " + db.string() + " --format csv --out " + (dir / "tables").string(), "",
+                 dir / "tables_err.txt");
+  ASSERT_EQ(tables.exit_code, 0) << tables.err;
+  for (const char* name : {"individual_layer_sensitivity", "taxonomy", "pcr_framework", "mitigation_main"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir / "tables" / (std::string(name) + ".csv"))) << name;
+  }
+  const std::string layers_csv = slurp(dir / "tables" / "individual_layer_sensitivity.csv");
+  EXPECT_EQ(std::count(layers_csv.begin(), layers_csv.end(), '\n'), 1 + 5);  // header + 5 layers
 }
 
 TEST(Diagnose, ChannelAblationQuantizesTheOutliersFoundByTheKeyMagnitudePass) {

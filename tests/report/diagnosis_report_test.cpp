@@ -12,6 +12,7 @@
 #include "db/connection.h"
 #include "db/store.h"
 #include "report/diagnosis_report.h"
+#include "report/paper_tables.h"
 #include "tests/testing/temp_dir.h"
 
 namespace kvsafe::report {
@@ -168,6 +169,35 @@ TEST(DiagnosisReport, OneCriticalLayerWithLowPcrIsOutlierAsSafety) {
   print_diagnosis_report(text, report);
   EXPECT_NE(text.str().find("mode: outlier_as_safety; fix: fp16_critical_layer (L0)"), std::string::npos) << text.str();
   EXPECT_NE(text.str().find("PCR at L0: 0.15"), std::string::npos) << text.str();
+}
+
+TEST(PaperTables, TaxonomyAndLayerSensitivityFromTheDiagnosis) {
+  DiagnosisDb db;
+  db.baseline("calibration", 20, 2, 20);
+  db.layer(0, 20, 20);
+  db.layer(1, 20, 1);
+  db.cell("pcr", "per_tensor", "{\"layer\":0,\"prompts\":\"calibration\"}", 20, DiagnosisDb::flipped(20, 20));
+  db.cell("pcr", "per_channel", "{\"layer\":0,\"prompts\":\"calibration\"}", 20, DiagnosisDb::flipped(20, 17));
+  const std::vector<Table> tables = diagnosis_tables(db.read());
+  ASSERT_EQ(tables.size(), 3U);  // layer sensitivity, pcr_framework (PCR only), taxonomy
+  EXPECT_EQ(tables[0].name, "individual_layer_sensitivity");
+  // Wilson 95%: 20/20 -> [0.838875, 1]; 1/20 -> [0.008881, 0.236131] (worked out in the comment of
+  // run_summary_test.cpp's wilson(); table_test.cpp checks the interval against a hand computation).
+  EXPECT_EQ(render_csv(tables[0]),
+            "Model,Layer,Flip,Flip_n,Flip_ci_low,Flip_ci_high,KV MSE,Critical\n"
+            "qwen-like,0,1,20,0.838875,1,1,yes\n"
+            "qwen-like,1,0.05,20,0.008881,0.236131,1,no\n");
+  const Table& taxonomy = tables[2];
+  EXPECT_EQ(taxonomy.name, "taxonomy");
+  ASSERT_EQ(taxonomy.rows.size(), 1U);
+  EXPECT_EQ(format_cell(taxonomy.rows[0][1]), "L0");
+  EXPECT_EQ(format_cell(taxonomy.rows[0][2]), "0.15");
+  EXPECT_EQ(format_cell(taxonomy.rows[0][4]), "outlier_as_safety");
+  EXPECT_EQ(format_cell(taxonomy.rows[0][5]), "fp16_critical_layer (L0)");
+  // Names are the paper's, and every built one is listed.
+  std::size_t built = 0;
+  for (const auto& info : paper_tables()) built += info.built ? 1 : 0;
+  EXPECT_EQ(built, 6U);
 }
 
 TEST(DiagnosisReport, ThreeLayersOverTheThresholdAreMultiLayerDilution) {

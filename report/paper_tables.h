@@ -1,0 +1,40 @@
+#pragma once
+// The paper's tables (../shared/reference/paper_and_quantizers.md §1.8) that `kvsafe tables`
+// writes, filled from a results database. Each table is known by the paper's name; the ones
+// kvsafe cannot fill yet are listed too, so `kvsafe tables --list` says what is missing.
+//
+// Built so far (issue 19, from the diagnosis: report/diagnosis_report.h), one row per model
+// (and layer, subset, bit width where the table is per those):
+//   taxonomy                      model | critical layers | PCR [CI] | mode | prescribed fix
+//   individual_layer_sensitivity  model, layer | flip (that layer alone at diagnose.bits) | KV MSE | critical
+//   pcr_framework                 model | critical layer | PCR | per-tensor flip | group-64 flip |
+//                                 group-64 reduction | check (PCR>0.5 ∧ red.>0.3 or PCR<0.3 ∧ red.<0.1)
+//                                 (flips on the test prompts, every layer quantized)
+//   channel_ablation_all          model, subset | channels | flip (only those channels of the critical layer)
+//   protection_sweep              model, bits, protection, k | flip | recovery | layer and KV-byte overhead
+//   mitigation_main               model, bits | FP16 | uniform | mixed (fp16_critical) | recovery
+// Every rate carries n and its Wilson 95% CI; a number whose inputs are not stored is "not run".
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "report/diagnosis_report.h"
+#include "report/table.h"
+
+namespace kvsafe::report {
+
+struct PaperTableInfo {
+  std::string_view name{};
+  std::string_view source{};  // what fills it ("diagnose: layer_ablation"), or "not built yet: ..."
+  bool built = false;
+};
+
+// Every table name of the paper that kvsafe knows, in §1.8's order.
+const std::vector<PaperTableInfo>& paper_tables();
+
+// The built tables from a diagnosis report; a table with no row is left out.
+std::vector<Table> diagnosis_tables(const DiagnosisReport& report);
+
+}  // namespace kvsafe::report
