@@ -15,6 +15,7 @@
 #include "cli/exit_codes.h"
 #include "report/diagnosis_report.h"
 #include "report/paper_tables.h"
+#include "report/run_summary.h"
 #include "report/table.h"
 
 namespace kvsafe::cli {
@@ -57,6 +58,9 @@ int run_tables(const TablesFlags& flags) {
   for (report::Table& table : report::diagnosis_tables(report::read_diagnosis_report(flags.db))) {
     filled.emplace(table.name, std::move(table));
   }
+  for (report::Table& table : report::summary_tables(report::summarize_run(flags.db))) {
+    filled.emplace(table.name, std::move(table));
+  }
   if (flags.list) {
     for (const report::PaperTableInfo& info : report::paper_tables()) {
       const auto found = filled.find(std::string(info.name));
@@ -97,8 +101,8 @@ void register_tables(CLI::App& app, CommandContext& context) {
   auto* command = app.add_subcommand(
       "tables",
       "The paper's tables from a results database, under the paper's names, every rate with n and its 95% Wilson\n"
-      "CI and a missing number printed as `not run`. So far the diagnosis tables (taxonomy, layer sensitivity,\n"
-      "PCR framework, channel ablation, protection sweep, mitigation); --list says what each table needs.");
+      "CI and a missing number printed as `not run`. So far phase thresholds and the diagnosis tables (taxonomy,\n"
+      "layer sensitivity, PCR framework, channel ablation, protection sweep, mitigation); --list says the rest.");
   command->add_option("db", flags->db, "Results database")->required();
   command->add_option("--format", flags->format, "md (default), latex, csv or html")
       ->check(CLI::IsMember({"md", "latex", "csv", "html"}));

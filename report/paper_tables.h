@@ -13,6 +13,12 @@
 //   channel_ablation_all          model, subset | channels | flip (only those channels of the critical layer)
 //   protection_sweep              model, bits, protection, k | flip | recovery | layer and KV-byte overhead
 //   mitigation_main               model, bits | FP16 | uniform | mixed (fp16_critical) | recovery
+// and from the run summary (report/run_summary.h), per model and refusal benchmark entry, over
+// the paper's per-token asymmetric sweep (int<b>-ptok-asym cells; others, and cells whose label
+// a grid renamed, are not part of it):
+//   phase_thresholds              model, benchmark | bits | safe zone (every width from the top down
+//                                 with flip < 5%) | collapse begins (the highest width with flip
+//                                 >= 50%) | complete collapse (the highest with flip >= 80%)
 // Every rate carries n and its Wilson 95% CI; a number whose inputs are not stored is "not run".
 
 #include <filesystem>
@@ -21,6 +27,7 @@
 #include <vector>
 
 #include "report/diagnosis_report.h"
+#include "report/run_summary.h"
 #include "report/table.h"
 
 namespace kvsafe::report {
@@ -36,5 +43,7 @@ const std::vector<PaperTableInfo>& paper_tables();
 
 // The built tables from a diagnosis report; a table with no row is left out.
 std::vector<Table> diagnosis_tables(const DiagnosisReport& report);
+// The built tables from a run summary; a table with no row is left out.
+std::vector<Table> summary_tables(const RunSummary& summary);
 
 }  // namespace kvsafe::report

@@ -41,3 +41,11 @@ echo "$summary"
 for label in none int8-ptok-asym int4-ptok-asym int3-ptok-asym int2-ptok-asym int3-ptensor-sym fp8e5m2 fp8e4m3; do
   grep -q -- "$label" <<<"$summary" || { echo "summary lacks $label"; exit 1; }
 done
+
+# The paper's tables this database can fill render without error (SmolLM2 refuses nothing, so
+# phase_thresholds says so rather than inventing thresholds).
+tables="$("$kvsafe" tables "$db" --list)"
+echo "$tables"
+grep -q "^phase_thresholds *[0-9]* row(s)" <<<"$tables" || { echo "phase_thresholds not filled"; exit 1; }
+"$kvsafe" tables "$db" --format latex --out "$work/tables" || { echo "kvsafe tables failed"; exit 1; }
+[ -f "$work/tables/phase_thresholds.tex" ] || { echo "phase_thresholds.tex not written"; exit 1; }

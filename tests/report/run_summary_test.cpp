@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "db/store.h"
+#include "report/paper_tables.h"
 #include "report/run_summary.h"
 
 #include "tests/testing/temp_dir.h"
@@ -388,6 +389,38 @@ TEST(RunSummary, KeyMagnitudeCellsAreLeftOut) {
   std::ostringstream out;
   write_run_summary(summary, out);
   EXPECT_EQ(out.str().find("key_magnitudes"), std::string::npos) << out.str();
+}
+
+// phase_thresholds (report/paper_tables.h) over the per-token asymmetric sweep: the baseline
+// refuses all 20; flips 0 (8-bit), 0 (4-bit), 11 (3-bit: 55%), 17 (2-bit: 85%). A per-tensor
+// cell is not part of the sweep.
+TEST(PaperTables, PhaseThresholdsOverThePerTokenSweep) {
+  TempDir dir;
+  const std::filesystem::path path = dir.path() / "phase.db";
+  {
+    auto store = db::Store::open(path);
+    const std::int64_t experiment = store->register_experiment(
+        {.name = "phase", .grid_path = "grid.yaml", .grid_sha256 = "0", .grid_text = "name: phase"});
+    const std::vector<std::pair<std::string, int>> cells = {{"none", 0},
+                                                            {"int8-ptok-asym", 0},
+                                                            {"int4-ptok-asym", 0},
+                                                            {"int3-ptok-asym", 11},
+                                                            {"int2-ptok-asym", 17},
+                                                            {"int3-ptensor-sym", 20}};
+    std::vector<db::CellRecord> records;
+    for (const auto& [label, flips] : cells) records.push_back(cell("c-" + label, label, 4, "refusal", "advbench", 20));
+    store->register_cells(experiment, records, /*shard_size=*/100);
+    for (const auto& [label, flips] : cells) {
+      std::vector<int> refused(20, 1);
+      for (int i = 0; i < flips; ++i) refused[static_cast<std::size_t>(i)] = 0;
+      commit_answers(*store, "c-" + label, refused, std::vector<bool>(20, true));
+    }
+  }
+  const std::vector<Table> tables = summary_tables(summarize_run(path));
+  ASSERT_EQ(tables.size(), 1U);
+  EXPECT_EQ(render_csv(tables[0]),
+            "Model,Benchmark,Bits,Safe zone,Collapse begins,Complete collapse\n"
+            "smollm2-135m,advbench (limit=20),\"8, 4, 3, 2\",>= 4-bit,3-bit,2-bit\n");
 }
 
 TEST(RunSummary, EmptyDatabase) {
