@@ -5,27 +5,10 @@
 
 #include <set>
 
-#include "tests/integration/run_harness.h"
+#include "tests/integration/diagnose_harness.h"
 
 namespace kvsafe::testing {
 namespace {
-
-std::filesystem::path absolute_grid(const std::filesystem::path& dir, const std::string& name,
-                                    const std::string& tasks_line) {
-  std::string text = slurp(run_fixture("stories_diagnose.yaml"));
-  const auto replace = [&text](const std::string& from, const std::string& to) {
-    const auto at = text.find(from);
-    ASSERT_NE(at, std::string::npos) << from;
-    text.replace(at, from.size(), to);
-  };
-  replace("../../../../shared", std::string(KVSAFE_SOURCE_DIR) + "/../shared");
-  replace("markers_file: stories_diagnose_markers.txt",
-          "markers_file: " + run_fixture("stories_diagnose_markers.txt").string());
-  replace("  tasks: [layer_ablation, pcr, mitigation]\n", tasks_line);
-  const auto path = dir / name;
-  std::ofstream(path) << text;
-  return path;
-}
 
 std::set<std::string> rows(const std::filesystem::path& db, const std::string& sql) {
   SQLite::Database database(db.string(), SQLite::OPEN_READONLY);
@@ -42,8 +25,8 @@ std::set<std::string> rows(const std::filesystem::path& db, const std::string& s
 TEST(DiagnoseMpi, AResumeWithAnotherRankCountDerivesTheSameCells) {
   ScratchDir dir;
   const std::string all_tasks = "  tasks: [layer_ablation, pcr, protection_sweep]\n";
-  const auto full = absolute_grid(dir.path(), "full.yaml", all_tasks);
-  const auto ablation_only = absolute_grid(dir.path(), "ablation.yaml", "  tasks: [layer_ablation]\n");
+  const auto full = diagnose_grid_variant(dir.path(), "full.yaml", all_tasks);
+  const auto ablation_only = diagnose_grid_variant(dir.path(), "ablation.yaml", "  tasks: [layer_ablation]\n");
 
   // One uninterrupted run in process.
   const auto single_db = dir / "single.db";

@@ -10,7 +10,7 @@
 #include <map>
 #include <set>
 
-#include "tests/integration/run_harness.h"
+#include "tests/integration/diagnose_harness.h"
 
 namespace kvsafe::testing {
 namespace {
@@ -18,25 +18,6 @@ namespace {
 std::string diagnose_command(const std::filesystem::path& grid, const std::filesystem::path& db,
                              const std::string& extra = "") {
   return kvsafe_binary() + " diagnose " + grid.string() + " --db " + db.string() + extra;
-}
-
-// The fixture grid with its relative paths made absolute and `diagnose_lines` replacing its
-// tasks line, written into `dir`.
-std::filesystem::path grid_variant(const std::filesystem::path& dir, const std::string& name,
-                                   const std::string& tasks_line) {
-  std::string text = slurp(run_fixture("stories_diagnose.yaml"));
-  const auto replace = [&text](const std::string& from, const std::string& to) {
-    const auto at = text.find(from);
-    ASSERT_NE(at, std::string::npos) << from;
-    text.replace(at, from.size(), to);
-  };
-  replace("../../../../shared", std::string(KVSAFE_SOURCE_DIR) + "/../shared");
-  replace("markers_file: stories_diagnose_markers.txt",
-          "markers_file: " + run_fixture("stories_diagnose_markers.txt").string());
-  replace("  tasks: [layer_ablation, pcr, mitigation]\n", tasks_line);
-  const auto path = dir / name;
-  std::ofstream(path) << text;
-  return path;
 }
 
 std::set<std::string> strings(const std::filesystem::path& db, const std::string& sql) {
@@ -93,11 +74,7 @@ TEST(Diagnose, PlansTheDependentCellsAsTheAblationIsStoredAndPrintsTheDiagnosis)
   EXPECT_EQ(count(db, "SELECT count(*) FROM diagnosis_roles WHERE task = 'mitigation'"), 7);
 
   // `--show` prints the stored diagnosis; the critical layers it names are the ones SQL counts.
-  const auto shown = run_to_end(
-      "sh -c '" + kvsafe_binary() + " diagnose " + db.string() + " --show > " + (dir / "show.txt").string() + "'", "",
-      dir / "show_err.txt");
-  ASSERT_EQ(shown.exit_code, 0) << shown.err;
-  const std::string text = slurp(dir / "show.txt");
+  const std::string text = shown_diagnosis(db, dir.path());
   EXPECT_NE(text.find("== stories260k (experiment stories-diagnose): 5 layers"), std::string::npos) << text;
   EXPECT_NE(text.find("mode: "), std::string::npos) << text;
   EXPECT_NE(text.find("PCR at L"), std::string::npos) << text;
@@ -125,7 +102,7 @@ TEST(Diagnose, PlansTheDependentCellsAsTheAblationIsStoredAndPrintsTheDiagnosis)
 
 TEST(Diagnose, ChannelAblationQuantizesTheOutliersFoundByTheKeyMagnitudePass) {
   ScratchDir dir;
-  const auto grid = grid_variant(dir.path(), "channels.yaml", "  tasks: [layer_ablation, channel_ablation]\n");
+  const auto grid = diagnose_grid_variant(dir.path(), "channels.yaml", "  tasks: [layer_ablation, channel_ablation]\n");
   const auto db = dir / "channels.db";
   const auto done = run_to_end(diagnose_command(grid, db), "", dir / "err.txt");
   ASSERT_EQ(done.exit_code, 0) << done.err;
@@ -162,18 +139,14 @@ TEST(Diagnose, ChannelAblationQuantizesTheOutliersFoundByTheKeyMagnitudePass) {
   EXPECT_EQ(random_cell.at("kv").at("quantize_channels").size(), expected.size());
   EXPECT_EQ(count(db, "SELECT count(*) FROM cells WHERE status != 'done'"), 0);
   EXPECT_GE(count(db, "SELECT count(*) FROM diagnosis_roles WHERE task = 'channel_ablation'"), 8);
-  const auto shown = run_to_end(
-      "sh -c '" + kvsafe_binary() + " diagnose " + db.string() + " --show > " + (dir / "show.txt").string() + "'", "",
-      dir / "show_err.txt");
-  ASSERT_EQ(shown.exit_code, 0) << shown.err;
-  const std::string text = slurp(dir / "show.txt");
+  const std::string text = shown_diagnosis(db, dir.path());
   EXPECT_NE(text.find("outlier channels at L" + std::to_string(layer)), std::string::npos) << text;
   EXPECT_NE(text.find("channel ablation at L" + std::to_string(layer)), std::string::npos) << text;
 }
 
 TEST(Diagnose, MitigateAutoDiagnosesThenVerifiesThePrescribedFixOnTheGridsBenchmark) {
   ScratchDir dir;
-  const auto grid = grid_variant(dir.path(), "mitigate.yaml", "  mitigate: auto\n  critical_layers: [0]\n");
+  const auto grid = diagnose_grid_variant(dir.path(), "mitigate.yaml", "  mitigate: auto\n  critical_layers: [0]\n");
   const auto db = dir / "mitigate.db";
   const auto done = run_to_end("sh -c '" + diagnose_command(grid, db) + " > " + (dir / "out.txt").string() + "'", "",
                                dir / "err.txt");
@@ -215,7 +188,7 @@ TEST(Diagnose, MitigateAutoDiagnosesThenVerifiesThePrescribedFixOnTheGridsBenchm
 
 TEST(Diagnose, ExplicitCriticalLayersDeriveNothing) {
   ScratchDir dir;
-  const auto grid = grid_variant(dir.path(), "explicit.yaml", "  tasks: [pcr]\n  critical_layers: [1]\n");
+  const auto grid = diagnose_grid_variant(dir.path(), "explicit.yaml", "  tasks: [pcr]\n  critical_layers: [1]\n");
   const auto db = dir / "explicit.db";
   const auto done = run_to_end(diagnose_command(grid, db), "", dir / "err.txt");
   ASSERT_EQ(done.exit_code, 0) << done.err;
