@@ -144,3 +144,28 @@ QueryResult run_readonly_query(const std::filesystem::path& db, const std::strin
 }
 
 }  // namespace kvsafe::db
+
+namespace kvsafe::db {
+
+std::string query_text(const QueryValue& value) {
+  if (const auto* s = std::get_if<std::string>(&value)) return *s;
+  return query_value_to_string(value);
+}
+
+std::int64_t query_int64(const QueryValue& value) {
+  if (const auto* i = std::get_if<std::int64_t>(&value)) return *i;
+  if (const auto* d = std::get_if<double>(&value)) return static_cast<std::int64_t>(*d);
+  return 0;
+}
+
+std::optional<double> query_double(const QueryValue& value) {
+  if (const auto* d = std::get_if<double>(&value)) return *d;
+  if (const auto* i = std::get_if<std::int64_t>(&value)) return static_cast<double>(*i);
+  return std::nullopt;
+}
+
+bool query_is_null(const QueryValue& value) {
+  return std::holds_alternative<std::monostate>(value);
+}
+
+}  // namespace kvsafe::db

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -36,5 +37,13 @@ QueryResult run_readonly_query(const std::filesystem::path& db, const std::strin
 // Text of a value as `kvsafe query` prints it: "" for NULL, the shortest text that reads
 // back the same double for REAL.
 std::string query_value_to_string(const QueryValue& value);
+
+// Typed reads of a value, for code that knows a column's type: TEXT as is (anything else as
+// query_value_to_string); INTEGER or REAL as an integer (REAL truncated), 0 for NULL or TEXT;
+// INTEGER or REAL as a double, nullopt for NULL or TEXT.
+std::string query_text(const QueryValue& value);
+std::int64_t query_int64(const QueryValue& value);
+std::optional<double> query_double(const QueryValue& value);
+bool query_is_null(const QueryValue& value);
 
 }  // namespace kvsafe::db

@@ -16,22 +16,6 @@
 namespace kvsafe::report {
 namespace {
 
-std::string text_of(const db::QueryValue& value) {
-  return db::query_value_to_string(value);
-}
-
-std::int64_t int_of(const db::QueryValue& value) {
-  if (const auto* i = std::get_if<std::int64_t>(&value)) return *i;
-  if (const auto* d = std::get_if<double>(&value)) return static_cast<std::int64_t>(*d);
-  return 0;
-}
-
-std::optional<double> real_of(const db::QueryValue& value) {
-  if (const auto* d = std::get_if<double>(&value)) return *d;
-  if (const auto* i = std::get_if<std::int64_t>(&value)) return static_cast<double>(*i);
-  return std::nullopt;
-}
-
 std::string quoted(const std::string& text) {
   std::string out = "'";
   for (const char c : text) {
@@ -527,7 +511,7 @@ void print_model(std::ostream& out, const ModelDiagnosisReport& r) {
 bool has_table(const std::filesystem::path& db, const std::string& table) {
   const auto found =
       db::run_readonly_query(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = " + quoted(table));
-  return !found.rows.empty() && int_of(found.rows[0][0]) != 0;
+  return !found.rows.empty() && db::query_int64(found.rows[0][0]) != 0;
 }
 
 // max |K| per channel over the prompts of each done key_magnitudes cell, per layer.
@@ -540,13 +524,13 @@ void read_key_magnitudes(const std::filesystem::path& db, const std::string& whe
       "r.cell_id = m.cell_id AND r.arm = 'key_magnitudes' JOIN cells c ON c.id = m.cell_id AND c.status = 'done' " +
           where + " ORDER BY m.prompt_index");
   for (const auto& row : rows.rows) {
-    const auto found = models.find(Key{int_of(row[0]), text_of(row[1])});
+    const auto found = models.find(Key{db::query_int64(row[0]), db::query_text(row[1])});
     if (found == models.end()) continue;
-    std::vector<float>& max_abs = found->second.channel_max_abs[static_cast<int>(int_of(row[2]))];
-    const auto values = nlohmann::json::parse(text_of(row[3])).get<std::vector<float>>();
+    std::vector<float>& max_abs = found->second.channel_max_abs[static_cast<int>(db::query_int64(row[2]))];
+    const auto values = nlohmann::json::parse(db::query_text(row[3])).get<std::vector<float>>();
     if (max_abs.empty()) max_abs.assign(values.size(), 0.0F);
-    KVSAFE_CHECK(values.size() == max_abs.size(), "key_magnitudes: layer ", text_of(row[2]), " has ", values.size(),
-                 " channels in one row and ", max_abs.size(), " in another");
+    KVSAFE_CHECK(values.size() == max_abs.size(), "key_magnitudes: layer ", db::query_text(row[2]), " has ",
+                 values.size(), " channels in one row and ", max_abs.size(), " in another");
     for (std::size_t i = 0; i < values.size(); ++i) max_abs[i] = std::max(max_abs[i], values[i]);
   }
 }
@@ -570,20 +554,20 @@ DiagnosisReport read_diagnosis_report(const std::filesystem::path& db, const Dia
   std::map<Key, ModelDiagnosisReport> models;
   std::set<std::string> cell_ids;
   for (const auto& row : roles.rows) {
-    const Key key{int_of(row[0]), text_of(row[2])};
+    const Key key{db::query_int64(row[0]), db::query_text(row[2])};
     ModelDiagnosisReport& m = models[key];
-    m.experiment_id = int_of(row[0]);
-    m.experiment = text_of(row[1]);
-    m.model = text_of(row[2]);
-    m.arms.push_back({.task = text_of(row[3]),
-                      .arm = text_of(row[4]),
-                      .cell_id = text_of(row[5]),
-                      .kv_label = text_of(row[8]),
-                      .effective_bits = real_of(row[10]).value_or(16),
-                      .status = text_of(row[7]),
-                      .detail_json = text_of(row[6]),
-                      .n_prompts = int_of(row[9])});
-    cell_ids.insert(text_of(row[5]));
+    m.experiment_id = db::query_int64(row[0]);
+    m.experiment = db::query_text(row[1]);
+    m.model = db::query_text(row[2]);
+    m.arms.push_back({.task = db::query_text(row[3]),
+                      .arm = db::query_text(row[4]),
+                      .cell_id = db::query_text(row[5]),
+                      .kv_label = db::query_text(row[8]),
+                      .effective_bits = db::query_double(row[10]).value_or(16),
+                      .status = db::query_text(row[7]),
+                      .detail_json = db::query_text(row[6]),
+                      .n_prompts = db::query_int64(row[9])});
+    cell_ids.insert(db::query_text(row[5]));
   }
   if (models.empty()) return report;
 
@@ -594,14 +578,14 @@ DiagnosisReport read_diagnosis_report(const std::filesystem::path& db, const Dia
           where + ")");
   std::map<std::string, CellAnswers> answers;
   for (const auto& row : generations.rows) {
-    CellAnswers& a = answers[text_of(row[0])];
-    const auto index = static_cast<std::size_t>(int_of(row[1]));
+    CellAnswers& a = answers[db::query_text(row[0])];
+    const auto index = static_cast<std::size_t>(db::query_int64(row[1]));
     if (a.outcomes.size() <= index) a.outcomes.resize(index + 1, eval::Outcome::kUnjudged);
     if (!std::holds_alternative<std::monostate>(row[2])) {
-      a.outcomes[index] = int_of(row[2]) != 0 ? eval::Outcome::kRefused : eval::Outcome::kComplied;
+      a.outcomes[index] = db::query_int64(row[2]) != 0 ? eval::Outcome::kRefused : eval::Outcome::kComplied;
     }
-    const auto key_mse = real_of(row[3]);
-    const auto value_mse = real_of(row[4]);
+    const auto key_mse = db::query_double(row[3]);
+    const auto value_mse = db::query_double(row[4]);
     if (key_mse && value_mse) {
       a.mse_sum += (*key_mse + *value_mse) / 2.0;
       ++a.mse_n;

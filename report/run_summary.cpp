@@ -16,22 +16,8 @@ namespace kvsafe::report {
 
 namespace {
 
-std::string text_of(const db::QueryValue& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
-  return db::query_value_to_string(v);
-}
-std::int64_t int_of(const db::QueryValue& v) {
-  if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
-  if (const auto* d = std::get_if<double>(&v)) return static_cast<std::int64_t>(*d);
-  return 0;
-}
 double double_of(const db::QueryValue& v) {
-  if (const auto* d = std::get_if<double>(&v)) return *d;
-  if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
-  return 0;
-}
-bool is_null(const db::QueryValue& v) {
-  return std::holds_alternative<std::monostate>(v);
+  return db::query_double(v).value_or(0);
 }
 
 // "limit=64 max_new_tokens=64 temperature=0" from the cell's canonical JSON.
@@ -63,11 +49,11 @@ struct Answer {
 };
 
 std::optional<std::int64_t> optional_int(const db::QueryValue& v) {
-  if (is_null(v)) return std::nullopt;
-  return int_of(v);
+  if (db::query_is_null(v)) return std::nullopt;
+  return db::query_int64(v);
 }
 std::optional<double> optional_double(const db::QueryValue& v) {
-  if (is_null(v)) return std::nullopt;
+  if (db::query_is_null(v)) return std::nullopt;
   return double_of(v);
 }
 
@@ -226,12 +212,13 @@ RunSummary summarize_run(const std::filesystem::path& db) {
       "FROM cells c JOIN kv_specs k ON k.hash = c.kv_hash WHERE c.task != 'key_magnitudes' ORDER BY c.id");
   for (const auto& r : cell_rows.rows) {
     CellData data;
-    data.row.cell_id = text_of(r[0]);
-    data.row.status = text_of(r[5]);
-    data.row.kv_label = text_of(r[6]);
+    data.row.cell_id = db::query_text(r[0]);
+    data.row.status = db::query_text(r[5]);
+    data.row.kv_label = db::query_text(r[6]);
     data.row.effective_bits = double_of(r[7]);
     data.row.baseline = data.row.kv_label == "none";
-    groups[{text_of(r[1]), text_of(r[2]), text_of(r[3]), setting_of(text_of(r[4]))}].push_back(data.row.cell_id);
+    groups[{db::query_text(r[1]), db::query_text(r[2]), db::query_text(r[3]), setting_of(db::query_text(r[4]))}]
+        .push_back(data.row.cell_id);
     cells.emplace(data.row.cell_id, std::move(data));
   }
 
@@ -249,12 +236,12 @@ RunSummary summarize_run(const std::filesystem::path& db) {
       "(SELECT p.harmful FROM prompts p WHERE p.benchmark = c.benchmark AND p.prompt_id = g.prompt_id LIMIT 1), " +
           divergence_columns + " FROM generations g JOIN cells c ON c.id = g.cell_id ORDER BY g.id");
   for (const auto& r : answers.rows) {
-    auto it = cells.find(text_of(r[0]));
+    auto it = cells.find(db::query_text(r[0]));
     if (it == cells.end()) continue;
     Answer a;
-    if (!is_null(r[2])) a.refused = int_of(r[2]) != 0;
-    if (!is_null(r[4])) a.harmful = int_of(r[4]) != 0;
-    const nlohmann::json judge = nlohmann::json::parse(text_of(r[3]), nullptr, /*allow_exceptions=*/false);
+    if (!db::query_is_null(r[2])) a.refused = db::query_int64(r[2]) != 0;
+    if (!db::query_is_null(r[4])) a.harmful = db::query_int64(r[4]) != 0;
+    const nlohmann::json judge = nlohmann::json::parse(db::query_text(r[3]), nullptr, /*allow_exceptions=*/false);
     if (judge.is_object()) {
       if (auto h = judge.find("harmful"); h != judge.end() && h->is_boolean()) a.harmful = h->get<bool>();
       if (auto d = judge.find("degenerate"); d != judge.end() && d->is_boolean()) a.degenerate = d->get<bool>();
@@ -264,14 +251,14 @@ RunSummary summarize_run(const std::filesystem::path& db) {
     a.first_token_kl = optional_double(r[7]);
     a.kv_mse_key = optional_double(r[8]);
     a.kv_mse_value = optional_double(r[9]);
-    it->second.answers[int_of(r[1])] = a;
+    it->second.answers[db::query_int64(r[1])] = a;
   }
 
   const db::QueryResult windows =
       db::run_readonly_query(db, "SELECT cell_id, window_index, n_tokens, nll_sum FROM ppl_windows ORDER BY id");
   for (const auto& r : windows.rows) {
-    auto it = cells.find(text_of(r[0]));
-    if (it != cells.end()) it->second.ppl[int_of(r[1])] = {int_of(r[2]), double_of(r[3])};
+    auto it = cells.find(db::query_text(r[0]));
+    if (it != cells.end()) it->second.ppl[db::query_int64(r[1])] = {db::query_int64(r[2]), double_of(r[3])};
   }
 
   RunSummary summary;

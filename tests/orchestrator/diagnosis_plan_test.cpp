@@ -211,7 +211,9 @@ TEST(DiagnosisPlan, ChannelAblationWaitsForTheKeyMagnitudesThenQuantizesEachSubs
   EXPECT_EQ(cell_of(third, "channel_ablation", "random_matched").kv_label, "int3-ptensor-sym@[2]+ch[1,4]");
   EXPECT_THROW(cell_of(third, "channel_ablation", "random_1pct"), std::runtime_error);  // empty: skipped
   EXPECT_EQ(cell_of(third, "channel_ablation", "per_tensor").id, cell_of(third, "layer_ablation", "layer 2").id);
-  EXPECT_EQ(cell_of(third, "channel_ablation", "per_channel").id, cell_of(third, "channel_ablation", "per_channel").id);
+  const Cell& per_channel = cell_of(third, "channel_ablation", "per_channel");
+  EXPECT_EQ(per_channel.kv_label, "int3-pchan-sym@[2]");
+  EXPECT_EQ(per_channel.derived_from, (std::vector<std::string>{"b", "l"}));  // the critical layers' cells only
   const auto detail =
       nlohmann::json::parse(std::find_if(third.roles.begin(), third.roles.end(), [](const DiagnosisRole& r) {
                               return r.arm == "outliers";
