@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "orchestrator/grid_parser.h"
 #include "report/diagnosis_report.h"
+#include "report/refusal_direction_report.h"
 #include "runner/run_grid.h"
 
 namespace kvsafe::cli {
@@ -65,7 +66,14 @@ int show(const DiagnoseFlags& flags, const CommandContext& context, std::optiona
   options.experiment_id = experiment;
   if (!flags.model.empty()) options.model = flags.model;
   const report::DiagnosisReport report = report::read_diagnosis_report(db, options);
-  report::print_diagnosis_report(std::cout, report);
+  report::RefusalDirectionReportOptions direction_options;
+  direction_options.model = options.model;
+  const report::RefusalDirectionReport directions = report::read_refusal_direction_report(db, direction_options);
+  // The refusal direction comes from a grid's calibration entry (kvsafe run), not from
+  // diagnose.tasks: a database may hold either without the other.
+  if (!report.models.empty() || directions.groups.empty()) report::print_diagnosis_report(std::cout, report);
+  if (!report.models.empty() && !directions.groups.empty()) std::cout << "\n";
+  report::print_refusal_direction_report(std::cout, directions);
   return kExitOk;
 }
 

@@ -42,6 +42,12 @@ Statement& Statement::bind(int index, std::string_view value) {
   return *this;
 }
 
+Statement& Statement::bind_blob(int index, std::span<const std::byte> bytes) {
+  KVSAFE_SQLITE_CHECK(connection_.handle(), connection_.path(), sql_,
+                      sqlite3_bind_blob64(statement_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT));
+  return *this;
+}
+
 Statement& Statement::bind_null(int index) {
   KVSAFE_SQLITE_CHECK(connection_.handle(), connection_.path(), sql_, sqlite3_bind_null(statement_, index));
   return *this;

@@ -123,6 +123,17 @@ struct KeyMagnitudeRow {
   std::vector<float> max_abs{};  // one value per channel (kv_heads * head_dim)
 };
 
+// The residual stream at the last prompt token, summed over one shard's prompts of one class,
+// at one layer (task refusal_direction): the refusal direction is the difference of the class
+// means of the full-precision cell; a quantized cell's harmful mean read along it gives the
+// erosion (report/refusal_direction_report.h).
+struct DirectionSumRow {
+  std::int64_t layer = 0;
+  bool harmful = true;       // the class: harmful (refusal expected) or harmless prompts
+  std::int64_t prompts = 0;  // prompts summed (> 0)
+  std::vector<float> sum{};  // hidden_size values, summed in float64 and stored as float32
+};
+
 // What a worker sends back for one finished shard; committed as one transaction.
 struct ShardResult {
   ShardKey shard{};
@@ -130,6 +141,7 @@ struct ShardResult {
   std::vector<MetricRow> metrics{};  // upserted: a later value for (cell, name) replaces the earlier
   std::vector<PplWindowRow> ppl_windows{};
   std::vector<KeyMagnitudeRow> key_magnitudes{};  // task key_magnitudes: one per (prompt, layer)
+  std::vector<DirectionSumRow> direction_sums{};  // task refusal_direction: one per (layer, class present)
 };
 
 struct StatusCounts {

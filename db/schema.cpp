@@ -266,6 +266,23 @@ CREATE TABLE key_magnitudes (
   PRIMARY KEY (cell_id, prompt_index, layer)
 ) WITHOUT ROWID)sql";
 
+// Version 7: the refusal direction's inputs (task refusal_direction): per shard, layer and
+// class, the sum over the shard's prompts of the residual stream at the last prompt token, as
+// hidden_size float32 values, little-endian (numpy: np.frombuffer(sum_f32, '<f4')). A shard
+// is committed once, so a cell's class mean is SUM(sum) / SUM(prompts) over its shards. Sums
+// instead of per-prompt rows: the erosion reads only means, and a 7B model's 256 prompts x 32
+// layers x 4096 floats would be 128 MiB per cell.
+constexpr std::string_view kV7DirectionSums = R"sql(
+CREATE TABLE direction_sums (
+  cell_id     TEXT NOT NULL REFERENCES cells(id),
+  shard_begin INTEGER NOT NULL CHECK (shard_begin >= 0),
+  layer       INTEGER NOT NULL CHECK (layer >= 0),
+  harmful     INTEGER NOT NULL CHECK (harmful IN (0, 1)),
+  prompts     INTEGER NOT NULL CHECK (prompts > 0),
+  sum_f32     BLOB NOT NULL CHECK (length(sum_f32) > 0 AND length(sum_f32) % 4 = 0),
+  PRIMARY KEY (cell_id, shard_begin, layer, harmful)
+))sql";
+
 const std::vector<Migration> kMigrations = {
     {.version = 1,
      .description = "experiments, models, kv specs, prompts, cells, shards, generations, metrics, runs",
@@ -293,6 +310,9 @@ const std::vector<Migration> kMigrations = {
     {.version = 6,
      .description = "key magnitudes: per-channel max |K| per prompt and layer",
      .steps = {kV6KeyMagnitudes}},
+    {.version = 7,
+     .description = "direction sums: per shard, layer and class, the summed last-token residual",
+     .steps = {kV7DirectionSums}},
 };
 
 }  // namespace

@@ -4,7 +4,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <vector>
 
 #include "db/connection.h"
 #include "db/store.h"
@@ -38,6 +42,14 @@ std::string max_abs_json(const std::vector<float>& max_abs) {
   nlohmann::json values = nlohmann::json::array();
   for (const float value : max_abs) values.push_back(static_cast<double>(value));
   return values.dump();
+}
+
+// direction_sums.sum_f32: the floats' bytes, little-endian.
+std::vector<std::byte> float_bytes_le(const std::vector<float>& values) {
+  static_assert(std::endian::native == std::endian::little, "direction_sums.sum_f32 is little-endian");
+  std::vector<std::byte> bytes(values.size() * sizeof(float));
+  std::memcpy(bytes.data(), values.data(), bytes.size());
+  return bytes;
 }
 
 }  // namespace
@@ -164,6 +176,21 @@ void Store::commit_shard(const ShardResult& result) {
         "ON CONFLICT(cell_id, prompt_index, layer) DO NOTHING");
     insert->bind(1, shard.cell_id).bind(2, magnitudes.prompt_index).bind(3, magnitudes.layer);
     insert->bind(4, magnitudes.tokens).bind(5, max_abs_json(magnitudes.max_abs)).run();
+  }
+  for (const DirectionSumRow& sums : result.direction_sums) {
+    const std::string what = kvsafe::detail::concat("commit_shard: the ", sums.harmful ? "harmful" : "harmless",
+                                                    " residual sum at layer ", sums.layer, " (", describe(shard), ")");
+    KVSAFE_DB_CHECK(path_, sums.prompts > 0 && sums.prompts <= shard.end - shard.begin, what, " counts ", sums.prompts,
+                    " prompts");
+    KVSAFE_DB_CHECK(path_, !sums.sum.empty(), what, " is empty");
+    KVSAFE_DB_CHECK(path_,
+                    std::all_of(sums.sum.begin(), sums.sum.end(), [](float value) { return std::isfinite(value); }),
+                    what, " is not all finite");
+    auto insert = connection_->cached(
+        "INSERT INTO direction_sums(cell_id, shard_begin, layer, harmful, prompts, sum_f32) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(cell_id, shard_begin, layer, harmful) DO NOTHING");
+    insert->bind(1, shard.cell_id).bind(2, shard.begin).bind(3, sums.layer).bind(4, sums.harmful ? 1 : 0);
+    insert->bind(5, sums.prompts).bind_blob(6, float_bytes_le(sums.sum)).run();
   }
   for (const MetricRow& metric : result.metrics) {
     auto upsert = connection_->cached(

@@ -70,6 +70,11 @@ struct BenchmarkInfo {
   // refusal direction uses 128 harmful + 128 harmless (Arditi et al. 2024). 0: all of them.
   std::int64_t default_draw = 0;
   std::vector<SubsetInfo> subsets{};  // selectable parts, in file order; empty: none
+  // > 0: harmful and harmless prompts are drawn apart, the same number of each (calibration:
+  // the refusal direction is a difference of two means). A grid's `limit` and `sample` then
+  // count per class, the default draw is default_draw / 2 of each, and this is the smaller
+  // class's size (the most either can give). 0: one pool; counts are totals.
+  std::int64_t per_class_prompt_count = 0;
 
   // Whether kvsafe can read its data today (planning works either way).
   bool data_available() const { return format != BenchmarkFormat::kUnavailable; }

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/sha256.h"
+#include "eval/benchmark_table.h"
 #include "orchestrator/grid_expansion.h"
 
 namespace kvsafe::orchestrator {
@@ -41,7 +42,9 @@ std::string benchmark_identity_json(const BenchmarkSpec& benchmark) {
   if (benchmark.subset) j["subset"] = *benchmark.subset;
   j["limit"] = optional_int(benchmark.limit);
   j["sample"] = optional_int(benchmark.sample);
-  if (benchmark.sample) j["seed"] = benchmark.seed;
+  // Calibration samples its classes whether or not `sample` is set (worker/cell_prompts.h).
+  const eval::BenchmarkInfo* info = eval::find_benchmark(benchmark.name);
+  if (benchmark.sample || (info != nullptr && info->per_class_prompt_count > 0)) j["seed"] = benchmark.seed;
   if (benchmark.task == Task::kPerplexity) {
     j["max_length"] = benchmark.max_length;
     j["stride"] = benchmark.stride;

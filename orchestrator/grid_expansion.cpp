@@ -1,6 +1,7 @@
 #include "orchestrator/grid_expansion.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <unordered_set>
 
 #include "orchestrator/cell_identity.h"
@@ -168,6 +169,11 @@ std::int64_t prompt_count(const BenchmarkSpec& benchmark) {
   if (benchmark.task == Task::kPerplexity) {
     n = perplexity_windows(kWikitextPlanTokens, benchmark.max_length, benchmark.stride);
   } else if (const BenchmarkInfo* info = find_benchmark(benchmark.name)) {
+    if (info->per_class_prompt_count > 0) {  // calibration: limit, then sample, per class
+      std::int64_t per_class = std::min(info->per_class_prompt_count, benchmark.limit.value_or(INT64_MAX));
+      per_class = std::min(per_class, benchmark.sample.value_or(info->default_draw / 2));
+      return 2 * per_class;
+    }
     n = info->plan_prompt_count();
     if (benchmark.subset) {
       const SubsetInfo* subset = find_subset(*info, *benchmark.subset);

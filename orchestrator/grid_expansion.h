@@ -17,7 +17,8 @@ namespace kvsafe::orchestrator {
 bool task_generates(Task task);
 
 // Prompts a benchmark entry evaluates after limit and sample, from the benchmark table;
-// perplexity: windows over kWikitextPlanTokens (eval/benchmark_table.h).
+// perplexity: windows over kWikitextPlanTokens (eval/benchmark_table.h); calibration: twice
+// the per-class draw (the first `limit` of each class, then `sample` of those, default 128).
 std::int64_t prompt_count(const BenchmarkSpec& benchmark);
 
 // Whether `rule` matches the cell made of these parts; `generation` is null for tasks

@@ -128,6 +128,10 @@ void parse_benchmark(ParseContext& ctx, const YAML::Node& node, SourceLocation w
   }
   std::int64_t available = info->plan_prompt_count();
   std::string available_of = bench.name;
+  if (info->per_class_prompt_count > 0) {  // limit and sample count per class
+    available = info->per_class_prompt_count;
+    available_of = bench.name + "'s smaller class (limit and sample count harmful and harmless prompts apart)";
+  }
   if (const MapEntry* e = view->find("subset")) {
     if (auto text = r.string(*e, false)) {
       if (const SubsetInfo* subset = find_subset(*info, *text)) {

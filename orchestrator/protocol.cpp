@@ -130,6 +130,23 @@ db::KeyMagnitudeRow key_magnitudes_from_json(const json& j) {
   return row;
 }
 
+// Sums are float32 (db::DirectionSumRow): widened to double they read back exactly.
+json direction_sums_to_json(const db::DirectionSumRow& row) {
+  json values = json::array();
+  for (const float value : row.sum) values.push_back(static_cast<double>(value));
+  return json{{"l", row.layer}, {"h", row.harmful}, {"n", row.prompts}, {"s", std::move(values)}};
+}
+
+db::DirectionSumRow direction_sums_from_json(const json& j) {
+  db::DirectionSumRow row{.layer = j.at("l").get<std::int64_t>(),
+                          .harmful = j.at("h").get<bool>(),
+                          .prompts = j.at("n").get<std::int64_t>()};
+  const json& values = j.at("s");
+  row.sum.reserve(values.size());
+  for (const auto& value : values) row.sum.push_back(static_cast<float>(value.get<double>()));
+  return row;
+}
+
 json to_json(const Message& message) {
   return std::visit(
       [](const auto& m) -> json {
@@ -160,6 +177,11 @@ json to_json(const Message& message) {
             for (const auto& row : m.result.key_magnitudes) magnitudes.push_back(key_magnitudes_to_json(row));
             j["key"] = std::move(magnitudes);
           }
+          if (!m.result.direction_sums.empty()) {  // refusal_direction shards only
+            json sums = json::array();
+            for (const auto& row : m.result.direction_sums) sums.push_back(direction_sums_to_json(row));
+            j["dir"] = std::move(sums);
+          }
           return j;
         } else if constexpr (std::is_same_v<T, FailureMessage>) {
           return json{{"shard", shard_to_json(m.shard)}, {"error", m.error}, {"model", m.loaded_model}};
@@ -189,6 +211,9 @@ Message from_json(MessageTag tag, const json& j) {
       if (j.contains("load")) m.model_loaded = model_from_json(j.at("load"));
       if (j.contains("key")) {
         for (const auto& row : j.at("key")) m.result.key_magnitudes.push_back(key_magnitudes_from_json(row));
+      }
+      if (j.contains("dir")) {
+        for (const auto& row : j.at("dir")) m.result.direction_sums.push_back(direction_sums_from_json(row));
       }
       return m;
     }

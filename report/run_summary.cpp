@@ -20,23 +20,6 @@ double double_of(const db::QueryValue& v) {
   return db::query_double(v).value_or(0);
 }
 
-// "limit=64 max_new_tokens=64 temperature=0" from the cell's canonical JSON.
-std::string setting_of(const std::string& canonical_json) {
-  const nlohmann::json cell = nlohmann::json::parse(canonical_json, nullptr, /*allow_exceptions=*/false);
-  if (cell.is_discarded() || !cell.is_object()) return "";
-  std::string out;
-  for (const char* part : {"benchmark", "generation"}) {
-    const auto it = cell.find(part);
-    if (it == cell.end() || !it->is_object()) continue;
-    for (const auto& [key, value] : it->items()) {
-      if (key == "name" || key == "task" || value.is_null()) continue;
-      if (!out.empty()) out += ' ';
-      out += key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
-    }
-  }
-  return out;
-}
-
 struct Answer {
   std::optional<bool> refused{};
   bool harmful = true;
@@ -200,16 +183,33 @@ void write_divergence_table(const SummaryGroup& group, std::ostream& out) {
 
 }  // namespace
 
+std::string cell_setting(const std::string& canonical_json) {
+  const nlohmann::json cell = nlohmann::json::parse(canonical_json, nullptr, /*allow_exceptions=*/false);
+  if (cell.is_discarded() || !cell.is_object()) return "";
+  std::string out;
+  for (const char* part : {"benchmark", "generation"}) {
+    const auto it = cell.find(part);
+    if (it == cell.end() || !it->is_object()) continue;
+    for (const auto& [key, value] : it->items()) {
+      if (key == "name" || key == "task" || value.is_null()) continue;
+      if (!out.empty()) out += ' ';
+      out += key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
+    }
+  }
+  return out;
+}
+
 RunSummary summarize_run(const std::filesystem::path& db) {
   std::map<std::string, CellData> cells;
   // (model, task, benchmark, setting) -> cell ids
   std::map<std::tuple<std::string, std::string, std::string, std::string>, std::vector<std::string>> groups;
-  // NOTE: key_magnitudes cells (the channel ablation's activation pass) have neither answers
+  // NOTE: key_magnitudes and refusal_direction cells (activation passes) have neither answers
   // nor perplexity windows: a row for them would read as a refusal table with n = 0.
   const db::QueryResult cell_rows = db::run_readonly_query(
       db,
       "SELECT c.id, c.model, c.task, c.benchmark, c.canonical_json, c.status, k.label, k.effective_bits "
-      "FROM cells c JOIN kv_specs k ON k.hash = c.kv_hash WHERE c.task != 'key_magnitudes' ORDER BY c.id");
+      "FROM cells c JOIN kv_specs k ON k.hash = c.kv_hash WHERE c.task NOT IN ('key_magnitudes', 'refusal_direction') "
+      "ORDER BY c.id");
   for (const auto& r : cell_rows.rows) {
     CellData data;
     data.row.cell_id = db::query_text(r[0]);
@@ -217,7 +217,7 @@ RunSummary summarize_run(const std::filesystem::path& db) {
     data.row.kv_label = db::query_text(r[6]);
     data.row.effective_bits = double_of(r[7]);
     data.row.baseline = data.row.kv_label == "none";
-    groups[{db::query_text(r[1]), db::query_text(r[2]), db::query_text(r[3]), setting_of(db::query_text(r[4]))}]
+    groups[{db::query_text(r[1]), db::query_text(r[2]), db::query_text(r[3]), cell_setting(db::query_text(r[4]))}]
         .push_back(data.row.cell_id);
     cells.emplace(data.row.cell_id, std::move(data));
   }

@@ -3,8 +3,8 @@
 // prints after a run. Computed from the per-prompt rows of one results database, so it
 // can be recomputed at any time; the paper's full tables come from report/'s table writers.
 //
-// Cells of the key_magnitudes task (the diagnosis' activation pass: no answers) are left out;
-// `kvsafe diagnose DB --show` reports them. Cells are grouped by (model, task, benchmark entry,
+// Cells of the key_magnitudes and refusal_direction tasks (activation passes: no answers) are
+// left out; `kvsafe diagnose DB --show` reports them. Cells are grouped by (model, task, benchmark entry,
 // generation settings); in a group the full-precision cell (kv label "none") is the baseline.
 // Per KV label:
 //  - refusal on harmful prompts and compliance on benign ones (refused / judged), Wilson 95%
@@ -74,6 +74,10 @@ struct SummaryGroup {
 struct RunSummary {
   std::vector<SummaryGroup> groups{};  // by model, task, benchmark, setting
 };
+
+// What tells cells of one model, task and benchmark apart, from a cell's canonical JSON: its
+// benchmark entry's and generation settings' set keys, "limit=64 max_new_tokens=64 temperature=0".
+std::string cell_setting(const std::string& canonical_json);
 
 // Reads the database at `db` read-only (safe while a run writes). Throws DbError when it
 // cannot be read.

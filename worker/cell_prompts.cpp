@@ -1,12 +1,32 @@
 #include "worker/cell_prompts.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "common/error.h"
+#include "eval/benchmark_table.h"
 #include "eval/prompt_sampling.h"
 
 namespace kvsafe::worker {
+namespace {
+
+// The first `limit` of `prompts`, then a seeded sample of `sample` of those (file order kept).
+std::vector<eval::Prompt> limit_then_sample(std::vector<eval::Prompt> prompts, std::optional<std::int64_t> limit,
+                                            std::optional<std::int64_t> sample, std::int64_t seed) {
+  if (limit && *limit < static_cast<std::int64_t>(prompts.size())) prompts.resize(static_cast<std::size_t>(*limit));
+  if (!sample) return prompts;
+  const auto picked =
+      eval::sample_indices(prompts.size(), static_cast<std::size_t>(*sample), static_cast<std::uint64_t>(seed));
+  std::vector<eval::Prompt> sampled;
+  sampled.reserve(picked.size());
+  for (std::size_t i : picked) sampled.push_back(std::move(prompts[i]));
+  return sampled;
+}
+
+}  // namespace
 
 eval::Benchmark load_cell_prompts(const orchestrator::BenchmarkSpec& benchmark, const std::filesystem::path& data_dir) {
   eval::Benchmark loaded;
@@ -18,16 +38,17 @@ eval::Benchmark load_cell_prompts(const orchestrator::BenchmarkSpec& benchmark, 
     KVSAFE_CHECK(!prompts.empty(), "benchmark ", benchmark.name, " has no prompts in subset '", *benchmark.subset,
                  "' under ", data_dir.string());
   }
-  if (benchmark.limit && *benchmark.limit < static_cast<std::int64_t>(prompts.size())) {
-    prompts.resize(static_cast<std::size_t>(*benchmark.limit));
-  }
-  if (benchmark.sample) {
-    const auto picked = eval::sample_indices(prompts.size(), static_cast<std::size_t>(*benchmark.sample),
-                                             static_cast<std::uint64_t>(benchmark.seed));
-    std::vector<eval::Prompt> sampled;
-    sampled.reserve(picked.size());
-    for (std::size_t i : picked) sampled.push_back(std::move(prompts[i]));
-    prompts = std::move(sampled);
+  const eval::BenchmarkInfo* info = eval::find_benchmark(benchmark.name);
+  if (info != nullptr && info->per_class_prompt_count > 0) {
+    std::vector<eval::Prompt> harmful, harmless;
+    for (eval::Prompt& prompt : prompts) (prompt.harmful ? harmful : harmless).push_back(std::move(prompt));
+    const std::int64_t sample = benchmark.sample.value_or(info->default_draw / 2);
+    prompts = limit_then_sample(std::move(harmful), benchmark.limit, sample, benchmark.seed);
+    for (eval::Prompt& prompt : limit_then_sample(std::move(harmless), benchmark.limit, sample, benchmark.seed)) {
+      prompts.push_back(std::move(prompt));
+    }
+  } else {
+    prompts = limit_then_sample(std::move(prompts), benchmark.limit, benchmark.sample, benchmark.seed);
   }
   loaded.prompts = std::move(prompts);
   return loaded;

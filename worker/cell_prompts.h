@@ -4,6 +4,10 @@
 // `subset` when set), then the first `limit`, then a seeded sample of `sample` of those
 // (eval/prompt_sampling.h; file order kept). Cell prompt index i is position i of the result.
 //
+// Calibration (eval::BenchmarkInfo::per_class_prompt_count) draws its classes apart: the
+// harmful prompts, then the harmless ones, each the first `limit` of its file, then a seeded
+// sample of `sample` (default 128 each, Arditi et al.'s n_train) of those.
+//
 // NOTE: eval::LoadOptions applies sample before limit; the grid language (docs/grid.md)
 // applies limit first, so this selects itself instead of passing both to load_benchmark.
 

@@ -56,7 +56,8 @@ db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t 
                  cell.n_prompts, " prompts");
     const orchestrator::Task task = cell.task();
     const bool generates = task == orchestrator::Task::kRefusal || task == orchestrator::Task::kOverRefusal;
-    KVSAFE_CHECK(generates || task == orchestrator::Task::kPerplexity || task == orchestrator::Task::kKeyMagnitudes,
+    KVSAFE_CHECK(generates || task == orchestrator::Task::kPerplexity || task == orchestrator::Task::kKeyMagnitudes ||
+                     task == orchestrator::Task::kRefusalDirection,
                  "task ", orchestrator::to_string(task), " is not run by workers yet");
     if (generates) {
       KVSAFE_CHECK(cell.generation.has_value(), "a ", orchestrator::to_string(task), " cell needs generation settings");
@@ -87,6 +88,9 @@ db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t 
     }
     if (task == orchestrator::Task::kKeyMagnitudes) {
       return detail::run_key_magnitude_shard(*state_->loaded, cell, begin, end, options_, on_progress);
+    }
+    if (task == orchestrator::Task::kRefusalDirection) {
+      return detail::run_refusal_direction_shard(*state_->loaded, cell, begin, end, options_, on_progress);
     }
     return detail::run_perplexity_shard(*state_->loaded, cell, begin, end, options_, on_progress);
   } catch (const InputError& e) {

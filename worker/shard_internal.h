@@ -1,6 +1,9 @@
 #pragma once
 // Private to worker/: what shard_executor.cpp hands to the per-task shard runners
-// (shard_generation.cpp, shard_perplexity.cpp, shard_key_magnitudes.cpp).
+// (shard_generation.cpp, shard_perplexity.cpp, shard_key_magnitudes.cpp,
+// shard_refusal_direction.cpp).
+
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "db/records.h"
+#include "engine/kv_path.h"
 #include "engine/model.h"
 #include "eval/benchmark_registry.h"
 #include "eval/refusal_judge.h"
@@ -80,5 +84,20 @@ std::vector<db::KeyMagnitudeRow> prompt_key_magnitudes(const engine::Model& mode
 db::ShardResult run_key_magnitude_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
                                         std::int64_t end, const ShardExecutorOptions& options,
                                         const ShardProgressCallback& on_progress);
+
+// float64 [layers, hidden]: the residual stream after each layer (engine::CaptureKind::kResidual,
+// HF hidden_states[layer + 1]) at the last of `ids`, from one prefill of the prompt alone
+// (batch 1, a fresh cache) through `kv_path` (nullptr: full precision). Arditi et al. read the
+// input of each block (resid_pre); resid_pre of layer l + 1 is this row at layer l, and the
+// embedding (their layer 0) is left out because no KV quantizer can change it.
+at::Tensor last_token_residuals(const engine::Model& model, std::span<const engine::TokenId> ids,
+                                engine::KvPath* kv_path);
+
+// refusal_direction: prompts [begin, end) rendered as the refusal cells render them, each run
+// through last_token_residuals with the cell's KV path; per class present in the range, one
+// db::DirectionSumRow per layer (harmful rows first). Progress is reported per prompt.
+db::ShardResult run_refusal_direction_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
+                                            std::int64_t end, const ShardExecutorOptions& options,
+                                            const ShardProgressCallback& on_progress);
 
 }  // namespace kvsafe::worker::detail

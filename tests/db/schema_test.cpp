@@ -23,6 +23,7 @@ const std::vector<std::vector<std::string>> kTablesByVersion = {
     {},  // v4 adds columns only (checked in KeepsDataAndReachesLatest)
     {"diagnosis_roles"},
     {"key_magnitudes"},
+    {"direction_sums"},
 };
 
 bool has_table(Connection& connection, const std::string& table) {

@@ -1,6 +1,7 @@
 // The shard state machine: claim, commit, fail/retry, requeue, progress.
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
 #include <bit>
@@ -298,4 +299,57 @@ TEST_F(ShardTest, KeyMagnitudesOutsideTheShardOrEmptyOrNotFiniteAreRefused) {
 }
 
 }  // namespace
+// A refusal_direction shard: per layer and class, one sum of float32 values stored as their
+// little-endian bytes, read back bit for bit; a duplicate commit adds nothing.
+TEST_F(ShardTest, DirectionSumsCommitAsLittleEndianFloat32) {
+  ASSERT_TRUE(store_->claim_shard(c2_0_, "w"));
+  const std::vector<float> awkward{
+      -0.1f, 1.0f / 3.0f, std::numeric_limits<float>::max(), std::numeric_limits<float>::denorm_min(), -0.0f, 65504.0f};
+  ShardResult result;
+  result.shard = c2_0_;
+  result.direction_sums.push_back({.layer = 0, .harmful = true, .prompts = 3, .sum = awkward});
+  result.direction_sums.push_back({.layer = 0, .harmful = false, .prompts = 1, .sum = {1.5f, 2.5f}});
+  store_->commit_shard(result);
+  store_->commit_shard(result);
+  EXPECT_EQ(rows("direction_sums WHERE cell_id = 'c2' AND shard_begin = 0"), 2);
+  EXPECT_EQ(store_->done_cell_ids(), std::set<std::string>{"c2"});
+
+  Connection connection(path_, ConnectionOptions{.read_only = true, .create = false});
+  Statement select(connection, "SELECT prompts, sum_f32 FROM direction_sums WHERE harmful = 1");
+  ASSERT_TRUE(select.step());
+  EXPECT_EQ(select.column_int64(0), 3);
+  const auto* blob = static_cast<const unsigned char*>(sqlite3_column_blob(select.handle(), 1));
+  ASSERT_EQ(sqlite3_column_bytes(select.handle(), 1), static_cast<int>(4 * awkward.size()));
+  for (std::size_t i = 0; i < awkward.size(); ++i) {
+    std::uint32_t bits = 0;
+    for (int b = 3; b >= 0; --b) bits = (bits << 8) | blob[4 * i + static_cast<std::size_t>(b)];  // little-endian
+    EXPECT_EQ(bits, std::bit_cast<std::uint32_t>(awkward[i])) << i;
+  }
+}
+
+TEST_F(ShardTest, DirectionSumsThatAreEmptyNotFiniteOrMiscountedAreRefused) {
+  ASSERT_TRUE(store_->claim_shard(c1_4_, "w"));
+  const auto refused = [&](DirectionSumRow bad, const std::string& expected_text) {
+    ShardResult result;
+    result.shard = c1_4_;
+    result.direction_sums.push_back({.layer = 0, .harmful = true, .prompts = 2, .sum = {1.0f}});
+    result.direction_sums.push_back(std::move(bad));
+    try {
+      store_->commit_shard(result);
+      ADD_FAILURE() << "committed: " << expected_text;
+    } catch (const DbError& error) {
+      const std::string message = error.what();
+      EXPECT_NE(message.find(expected_text), std::string::npos) << message;
+      EXPECT_NE(message.find("shard [4, 8) of cell c1"), std::string::npos) << message;
+    }
+  };
+  refused({.layer = 1, .harmful = false, .prompts = 0, .sum = {1.0f}}, "harmless residual sum at layer 1");
+  refused({.layer = 1, .harmful = false, .prompts = 5, .sum = {1.0f}}, "counts 5 prompts");
+  refused({.layer = 2, .harmful = true, .prompts = 1, .sum = {}}, "is empty");
+  refused({.layer = 3, .harmful = true, .prompts = 1, .sum = {std::numeric_limits<float>::infinity()}},
+          "is not all finite");
+  EXPECT_EQ(rows("direction_sums"), 0);
+  EXPECT_EQ(store_->shards_with_status(ShardStatus::kRunning), std::vector<ShardKey>{c1_4_});
+}
+
 }  // namespace kvsafe::db

@@ -2,7 +2,9 @@
 // 3-rank run derives from the stored ablation are exactly those a single in-process run
 // derives, with the same ids, once each, and the MPI workers rebuild them from the JSON the
 // scheduler sends (they are not in the workers' expansion of the grid).
+// Also: the refusal direction's class sums from MPI workers equal an in-process run's.
 
+#include <cmath>
 #include <set>
 
 #include "tests/integration/diagnose_harness.h"
@@ -61,6 +63,42 @@ TEST(DiagnoseMpi, AResumeWithAnotherRankCountDerivesTheSameCells) {
   EXPECT_EQ(count(resumed_db, "SELECT count(*) FROM shards WHERE attempts != 1"), 0);
   // The derived cells ran on the MPI workers, which rebuilt them from the scheduler's JSON.
   EXPECT_EQ(count(resumed_db, "SELECT ranks FROM runs ORDER BY id DESC LIMIT 1"), 3);
+}
+
+// The refusal direction's class sums travel from MPI workers to rank 0 (protocol key "dir") and
+// land as an in-process run stores them: the same rows, the same float32 values.
+TEST(DiagnoseMpi, DirectionSumsFromMpiWorkersEqualAnInProcessRun) {
+  ScratchDir dir;
+  const auto grid = refusal_direction_grid(dir.path(), "grid.yaml");
+  const auto single_db = dir / "single.db", mpi_db = dir / "mpi.db";
+  const auto single =
+      run_to_end(kvsafe_binary() + " run " + grid.string() + " --db " + single_db.string(), "", dir / "single_err.txt");
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const auto mpi = run_to_end(mpirun(3) + kvsafe_binary() + " run " + grid.string() + " --db " + mpi_db.string(), "",
+                              dir / "mpi_err.txt");
+  ASSERT_EQ(mpi.exit_code, 0) << mpi.err;
+  EXPECT_EQ(count(mpi_db, "SELECT ranks FROM runs ORDER BY id DESC LIMIT 1"), 3);
+
+  const std::string keys = "SELECT cell_id, shard_begin, layer, harmful, prompts FROM direction_sums";
+  EXPECT_EQ(rows(mpi_db, keys), rows(single_db, keys));
+  EXPECT_EQ(rows(mpi_db, keys).size(), 80U);
+  // Each prompt runs alone (batch 1) on one CPU thread per rank or two in process: the sums may
+  // differ in the last bits of float32, not more.
+  SQLite::Database a(single_db.string(), SQLite::OPEN_READONLY), b(mpi_db.string(), SQLite::OPEN_READONLY);
+  const std::string sums = "SELECT sum_f32 FROM direction_sums ORDER BY cell_id, shard_begin, layer, harmful";
+  SQLite::Statement qa(a, sums), qb(b, sums);
+  std::size_t compared = 0;
+  while (qa.executeStep() && qb.executeStep()) {
+    const SQLite::Column ca = qa.getColumn(0), cb = qb.getColumn(0);
+    ASSERT_EQ(ca.getBytes(), cb.getBytes());
+    const auto* fa = static_cast<const float*>(ca.getBlob());
+    const auto* fb = static_cast<const float*>(cb.getBlob());
+    for (int i = 0; i < ca.getBytes() / 4; ++i) {
+      EXPECT_NEAR(fa[i], fb[i], 1e-4 * (1 + std::abs(fa[i]))) << "row " << compared << " value " << i;
+    }
+    ++compared;
+  }
+  EXPECT_EQ(compared, 80U);
 }
 
 }  // namespace

@@ -205,6 +205,13 @@ std::vector<ErrorCase> cases() {
        "exclude[0].model", "no model `mm` in this grid (did you mean `m`?)", false, Severity::kWarning},
       {"IrrelevantKeyWarns", kHead + "kv_cache:\n  - {scheme: fp8_e5m2, symmetric: true}\n" + kBench, 6, 35,
        "kv_cache[0].symmetric", "`symmetric` has no effect with scheme fp8_e5m2; ignored", false, Severity::kWarning},
+      // Calibration counts limit per class: the smaller (harmful) class has 260 prompts.
+      {"CalibrationLimitAboveTheSmallerClassWarns",
+       kHead + kKv + "benchmarks:\n  - {name: calibration, task: refusal_direction, limit: 300}\n", 8, 57,
+       "benchmarks[0].limit",
+       "limit 300 exceeds the 260 prompts of calibration's smaller class (limit and sample count harmful and "
+       "harmless prompts apart)",
+       false, Severity::kWarning},
   };
 }
 

@@ -98,6 +98,31 @@ TEST(RunProtocol, ResultRoundTripsEveryField) {
   EXPECT_FALSE(std::get<ResultMessage>(round_trip(plain)).model_loaded.has_value());
 }
 
+TEST(RunProtocol, DirectionSumsRoundTripBitForBit) {
+  ResultMessage sent;
+  sent.result.shard = {.cell_id = std::string(64, 'f'), .begin = 0, .end = 32};
+  const std::vector<float> awkward{
+      -0.1f, 1.0f / 3.0f, -std::numeric_limits<float>::max(), std::numeric_limits<float>::denorm_min(), 0.0f, -0.0f};
+  sent.result.direction_sums.push_back({.layer = 0, .harmful = true, .prompts = 20, .sum = awkward});
+  sent.result.direction_sums.push_back({.layer = 29, .harmful = false, .prompts = 12, .sum = {2.5f}});
+  const auto got = std::get<ResultMessage>(round_trip(sent));
+  ASSERT_EQ(got.result.direction_sums.size(), 2U);
+  for (std::size_t r = 0; r < 2; ++r) {
+    const auto& a = got.result.direction_sums[r];
+    const auto& b = sent.result.direction_sums[r];
+    EXPECT_EQ(a.layer, b.layer);
+    EXPECT_EQ(a.harmful, b.harmful);
+    EXPECT_EQ(a.prompts, b.prompts);
+    ASSERT_EQ(a.sum.size(), b.sum.size());
+    for (std::size_t c = 0; c < a.sum.size(); ++c) {
+      EXPECT_EQ(std::bit_cast<std::uint32_t>(a.sum[c]), std::bit_cast<std::uint32_t>(b.sum[c])) << r << "," << c;
+    }
+  }
+  // Other shards' messages carry no "dir" key and read back without rows.
+  EXPECT_TRUE(std::get<ResultMessage>(round_trip(sample_result())).result.direction_sums.empty());
+  EXPECT_EQ(serialize(sample_result()).find("\"dir\""), std::string::npos);
+}
+
 TEST(RunProtocol, KeyMagnitudesRoundTripBitForBit) {
   ResultMessage sent;
   sent.result.shard = {.cell_id = std::string(64, 'f'), .begin = 2, .end = 4};

@@ -1,0 +1,92 @@
+#pragma once
+// The judge-free diagnostic (issue 18 §4) from a results database: per model and calibration
+// entry, the refusal direction of every layer (the full-precision cell's harmful minus harmless
+// mean residual at the last prompt token) and its erosion under each KV quantizer of the grid
+// (eval/refusal_direction.h), then how well the erosion orders the quantizers as their measured
+// conditional flips do (Spearman's rho, eval/rank_correlation.h).
+//
+// Inputs: refusal_direction cells (benchmark calibration; db table direction_sums holds their
+// per-shard class sums). Only done cells count: a cell's mean over part of its prompts would be
+// another prompt set. The baseline is the group's kv "none" cell. Flips come from the run
+// summary (report/run_summary.h): per refusal-task group of the same model, the quantizers whose
+// kv label both have; a quantizer whose flip is undefined (the baseline refused nothing) is left
+// out, and the correlation needs three quantizers.
+//
+// Summary of a quantizer: the mean of its per-layer erosions (every layer weighs the same; the
+// largest and its layer are reported beside it).
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "eval/rank_correlation.h"
+#include "eval/refusal_direction.h"
+#include "eval/statistics.h"
+
+namespace kvsafe::report {
+
+struct DirectionCell {
+  std::string cell_id{};
+  std::string kv_label{};
+  double effective_bits = 16;
+  std::string status{};
+  std::int64_t harmful_prompts = 0;  // summed so far (all shards, done or not)
+  std::int64_t harmless_prompts = 0;
+  // Per layer once this cell and the baseline are done (empty otherwise); a layer where the
+  // direction is 0 has no value.
+  std::vector<std::optional<eval::LayerErosion>> layers{};
+  std::optional<double> mean_erosion{};
+  std::optional<std::int64_t> max_erosion_layer{};
+  std::optional<double> max_erosion{};
+};
+
+// One quantizer's point of the prediction: its mean erosion and measured flip.
+struct ErosionFlipPoint {
+  std::string kv_label{};
+  double mean_erosion = 0;
+  eval::Proportion flip{};
+};
+
+struct ErosionPrediction {
+  std::string benchmark{};  // the refusal group whose flips are predicted
+  std::string setting{};
+  std::vector<ErosionFlipPoint> points{};  // by effective bits descending
+  std::optional<eval::RankCorrelation> correlation{};
+  std::string note{};  // why there is no correlation, when there is none
+};
+
+struct DirectionGroup {
+  std::string model{};
+  std::string setting{};  // the calibration entry's settings (limit, sample, seed)
+  std::string baseline_cell{};
+  std::int64_t layers = 0;
+  std::vector<double> direction_norm{};  // ‖r‖ per layer, once the baseline is done
+  std::vector<DirectionCell> cells{};    // quantized cells, by effective bits descending
+  std::vector<ErosionPrediction> predictions{};
+  std::vector<std::string> notes{};
+};
+
+struct RefusalDirectionReport {
+  std::vector<DirectionGroup> groups{};  // by model, then setting
+};
+
+struct RefusalDirectionReportOptions {
+  std::optional<std::string> model{};  // only this model
+  // A refusal baseline that refused fewer prompts leaves its flips out of the prediction as
+  // undefined (issue 25's threshold).
+  std::int64_t min_baseline_refusals = 10;
+};
+
+// Reads `db` read-only. A database without refusal_direction cells gives an empty report.
+// Throws DbError when it cannot be read.
+RefusalDirectionReport read_refusal_direction_report(const std::filesystem::path& db,
+                                                     const RefusalDirectionReportOptions& options = {});
+
+// Plain text: per group, a layers x quantizers table of erosion (with ‖r‖), each quantizer's
+// mean and largest erosion and its direction cosine, then the predictions.
+void print_refusal_direction_report(std::ostream& out, const RefusalDirectionReport& report);
+
+}  // namespace kvsafe::report
