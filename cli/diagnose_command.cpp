@@ -11,10 +11,13 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "common/error.h"
+#include "eval/refusal_direction_file.h"
 #include "orchestrator/grid_parser.h"
 #include "report/diagnosis_report.h"
 #include "report/refusal_direction_report.h"
@@ -28,6 +31,7 @@ struct DiagnoseFlags {
   std::string db;
   std::string model;
   bool show = false;
+  std::string export_direction;  // --export-direction FILE
 };
 
 // SQLite files start with this header (sqlite.org/fileformat.html, "Magic Header String").
@@ -47,6 +51,39 @@ std::optional<std::filesystem::path> grid_database(const DiagnoseFlags& flags, c
     return std::nullopt;
   }
   return parsed.grid->default_db_path();
+}
+
+// --export-direction: the refusal direction of the one calibration entry of the model (the
+// database's only model unless --model names one) written for a grid's `steer.direction_from`.
+int export_direction(const DiagnoseFlags& flags, const report::RefusalDirectionReport& directions) {
+  std::vector<const report::DirectionGroup*> found;
+  for (const report::DirectionGroup& g : directions.groups) {
+    if (!g.direction.empty()) found.push_back(&g);
+  }
+  if (found.size() != 1) {
+    std::string which;
+    for (const report::DirectionGroup* g : found) which += "\n  " + g->model + "  " + g->setting;
+    fmt::print(stderr,
+               "kvsafe diagnose: --export-direction needs exactly one done full-precision calibration cell{}; "
+               "this database has {}{}\n",
+               flags.model.empty() ? " (--model picks a model)" : " of model " + flags.model, found.size(),
+               found.empty() ? " (run a grid with a `calibration` entry and kv none first)" : ":" + which);
+    return kExitFailure;
+  }
+  const report::DirectionGroup& g = *found.front();
+  eval::RefusalDirectionFile file{.model = g.model,
+                                  .cell_id = g.baseline_cell,
+                                  .setting = g.setting,
+                                  .harmful_prompts = g.baseline_harmful,
+                                  .harmless_prompts = g.baseline_harmless,
+                                  .directions = g.direction};
+  eval::write_refusal_direction_file(flags.export_direction, file);
+  fmt::print(
+      "kvsafe diagnose: wrote the refusal direction of {} ({} layers, {} harmful + {} harmless prompts, "
+      "cell {}) to {}\n",
+      g.model, g.direction.size(), g.baseline_harmful, g.baseline_harmless, g.baseline_cell.substr(0, 16),
+      flags.export_direction);
+  return kExitOk;
 }
 
 int show(const DiagnoseFlags& flags, const CommandContext& context, std::optional<std::int64_t> experiment) {
@@ -69,6 +106,7 @@ int show(const DiagnoseFlags& flags, const CommandContext& context, std::optiona
   report::RefusalDirectionReportOptions direction_options;
   direction_options.model = options.model;
   const report::RefusalDirectionReport directions = report::read_refusal_direction_report(db, direction_options);
+  if (!flags.export_direction.empty()) return export_direction(flags, directions);
   // The refusal direction comes from a grid's calibration entry (kvsafe run), not from
   // diagnose.tasks: a database may hold either without the other.
   if (!report.models.empty() || directions.groups.empty()) report::print_diagnosis_report(std::cout, report);
@@ -122,6 +160,9 @@ void register_diagnose(CLI::App& app, CommandContext& context) {
   command->add_option("--db", flags->db, "Results database (default results/<grid name>.db)");
   command->add_option("--model", flags->model, "Only this model of the grid");
   command->add_flag("--show", flags->show, "Print the diagnosis from stored results; run nothing");
+  command->add_option("--export-direction", flags->export_direction,
+                      "Write the refusal direction of the full-precision calibration cell to FILE (JSON, for a "
+                      "grid's steer.direction_from) instead of printing the diagnosis");
   command->callback([flags, &context] { context.exit_code = run_diagnose(*flags, context); });
 }
 

@@ -30,6 +30,8 @@ struct Model::Impl {
   LayerFunction layer_fn = nullptr;
   std::int64_t parameters = 0;
   std::int64_t weight_bytes = 0;
+  std::int64_t steering_layer = -1;  // ModelLoadOptions::steering; -1 = none
+  at::Tensor steering;               // [hidden] in the model's dtype, on its device
 };
 
 namespace {
@@ -227,6 +229,18 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& path, const Mode
   }
   for (std::int64_t i = 0; i < c.num_layers; ++i) w.layers.push_back(load_layer(t, c, i));
   impl->weight_bytes = bytes_of(w);
+  if (options.steering) {
+    const ResidualSteering& s = *options.steering;
+    KVSAFE_CHECK(s.layer >= 0 && s.layer < c.num_layers, "steering: layer ", s.layer, " is not one of the model's ",
+                 c.num_layers, " layers (0..", c.num_layers - 1, ")");
+    KVSAFE_CHECK(static_cast<std::int64_t>(s.vector.size()) == c.hidden_size, "steering: the vector has ",
+                 s.vector.size(), " values where the model's hidden size is ", c.hidden_size);
+    impl->steering_layer = s.layer;
+    impl->steering =
+        at::from_blob(const_cast<float*>(s.vector.data()), {c.hidden_size}, at::kFloat).to(device, dtype).clone();
+    spdlog::info("engine: steering: a vector of norm {:.4g} is added after layer {}",
+                 impl->steering.to(at::kFloat).norm().item<double>(), s.layer);
+  }
   spdlog::info(
       "engine: loaded {} ({}, {} layers, {:.1f}M parameters in {:.0f} MB) on {} as {}; {} CPU threads; CPU kernels {}",
       path.string(), to_string(c.family), c.num_layers, static_cast<double>(impl->parameters) / 1e6,
@@ -323,6 +337,7 @@ at::Tensor Model::forward(const at::Tensor& tokens_in, const at::Tensor& valid_i
   }
   for (std::int64_t i = 0; i < c.num_layers; ++i) {
     h = m.layer_fn(w.layers[static_cast<std::size_t>(i)], i, h, ctx);
+    if (i == m.steering_layer) h = h + m.steering;  // every position, padding included, as a forward hook
     capture_if(ctx, CaptureKind::kResidual, i, h);
   }
   if (options.logits == LogitsMode::kNone) return {};

@@ -24,7 +24,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "modelfile/model_config.h"
 
@@ -33,6 +35,15 @@ namespace kvsafe::engine {
 class KvCache;
 class ActivationCapture;
 struct KvCallLog;
+
+// A vector added to the residual stream after decoder layer `layer` (HF hidden_states[layer + 1],
+// the input of layer + 1) at every position of every forward call: activation addition
+// (Arditi et al. 2024's actadd). kvsafe uses it to make a small model refuse through its
+// refusal direction, a testbed that is marked steered wherever its results appear (issue 25).
+struct ResidualSteering {
+  std::int64_t layer = 0;
+  std::vector<float> vector{};  // hidden_size values, already scaled
+};
 
 struct ModelLoadOptions {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
@@ -46,6 +57,9 @@ struct ModelLoadOptions {
   // same outputs, with 3-7x less memory and weight traffic. false expands them at load, as
   // every other type is.
   bool keep_quantized = true;
+  // Added after a layer on every forward call when set; load throws InputError when its layer
+  // or size does not fit the model.
+  std::optional<ResidualSteering> steering{};
 };
 
 // What forward() returns.

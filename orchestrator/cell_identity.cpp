@@ -32,6 +32,14 @@ std::string model_identity_json(const ModelSpec& model) {
   j["name"] = model.name;
   j["dtype"] = to_string(model.dtype);
   j["chat_template"] = optional_text(model.chat_template);
+  // NOTE: only when set, so unsteered models keep their cell ids.
+  if (model.steer) {
+    j["steer"] = {{"direction_sha256", model.steer->direction_sha256},
+                  {"direction_cell", model.steer->direction_cell},
+                  {"direction_model", model.steer->direction_model},
+                  {"layer", model.steer->layer},
+                  {"alpha", model.steer->alpha}};
+  }
   return j.dump();
 }
 

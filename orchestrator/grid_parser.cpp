@@ -11,6 +11,9 @@
 #include <map>
 #include <sstream>
 
+#include "common/error.h"
+#include "common/sha256.h"
+#include "eval/refusal_direction_file.h"
 #include "orchestrator/grid_parser_internal.h"
 
 namespace kvsafe::orchestrator {
@@ -20,7 +23,59 @@ namespace {
 constexpr std::array<std::string_view, 11> kTopKeys = {"name",       "description", "models", "kv_cache",
                                                        "benchmarks", "generation",  "judge",  "diagnose",
                                                        "execution",  "slurm",       "exclude"};
-constexpr std::array<std::string_view, 6> kModelKeys = {"name", "path", "chat_template", "dtype", "params", "layers"};
+constexpr std::array<std::string_view, 7> kModelKeys = {"name",   "path",   "chat_template", "dtype",
+                                                        "params", "layers", "steer"};
+constexpr std::array<std::string_view, 3> kSteerKeys = {"direction_from", "layer", "alpha"};
+
+// models[i].steer: {direction_from: FILE, layer: L, alpha: A}. The file is read here: its hash
+// is part of every cell id of the model, and a wrong file or layer is an error before any run.
+std::optional<SteerSpec> parse_steer(ParseContext& ctx, const MapEntry& entry) {
+  YamlReader& r = ctx.reader;
+  const auto view = r.map(entry.value, entry.where, entry.path, kSteerKeys);
+  if (!view) return std::nullopt;
+  SteerSpec steer;
+  steer.where = view->where;
+  bool ok = r.require(*view, "direction_from");
+  ok = r.require(*view, "layer") && ok;
+  if (const MapEntry* e = view->find("alpha")) {
+    if (auto alpha = r.number(*e)) {  // finite: the reader refuses .nan and .inf
+      steer.alpha = *alpha;
+    } else {
+      ok = false;
+    }
+  }
+  std::optional<std::int64_t> layer;
+  if (const MapEntry* e = view->find("layer")) {
+    layer = r.integer(*e, 0, 10000);
+    if (layer) steer.layer = *layer;
+    ok = ok && layer.has_value();
+  }
+  if (const MapEntry* e = view->find("direction_from")) {
+    const auto text = r.string(*e, false);
+    const auto resolved = text ? expand_path(ctx, *text, e->where, e->path) : std::nullopt;
+    if (!resolved) return std::nullopt;
+    steer.direction_text = *text;
+    steer.direction_path = *resolved;
+    try {
+      const eval::RefusalDirectionFile file = eval::read_refusal_direction_file(*resolved);
+      steer.direction_model = file.model;
+      steer.direction_cell = file.cell_id;
+      steer.direction_sha256 = sha256_file_hex(*resolved);
+      const auto layers = static_cast<std::int64_t>(file.directions.size());
+      if (layer && *layer >= layers) {
+        r.error(view->find("layer")->where, view->find("layer")->path,
+                "layer " + std::to_string(*layer) + " is not in the direction file, which has layers 0.." +
+                    std::to_string(layers - 1));
+        ok = false;
+      }
+    } catch (const Error& error) {
+      r.error(e->where, e->path, error.what());
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return steer;
+}
 constexpr std::array<std::string_view, 4> kDtypes = {"auto", "float32", "bfloat16", "float16"};
 
 // Whether `path` is what a model loader accepts: a file (GGUF, safetensors) or an HF
@@ -132,6 +187,10 @@ void parse_model(ParseContext& ctx, const YAML::Node& node, SourceLocation where
     } else {
       ok = false;
     }
+  }
+  if (const MapEntry* e = view->find("steer"); e != nullptr && !e->value.IsNull()) {
+    model.steer = parse_steer(ctx, *e);
+    ok = model.steer.has_value() && ok;
   }
   if (ok) grid->models.push_back(std::move(model));
 }

@@ -37,6 +37,20 @@ using eval::to_string;
 enum class DType { kAuto, kFloat32, kBfloat16, kFloat16 };
 std::string_view to_string(DType dtype);  // "auto", "float32", "bfloat16", "float16"
 
+// A model made to refuse by activation addition (issue 25's testbed, never an aligned model):
+// alpha × the refusal direction at `layer` (a file `kvsafe diagnose DB --export-direction`
+// writes) is added to the residual stream after that layer on every forward call.
+struct SteerSpec {
+  std::string direction_text{};            // `direction_from` as written
+  std::filesystem::path direction_path{};  // expanded
+  std::string direction_sha256{};          // of the file's bytes: part of the cell identity
+  std::string direction_model{};           // provenance, from the file: the model and cell it was measured on
+  std::string direction_cell{};
+  std::int64_t layer = 0;
+  double alpha = 1.0;
+  SourceLocation where{};
+};
+
 struct ModelSpec {
   std::string name{};                          // unique in the grid; the model's identity in cell ids
   std::string path_text{};                     // `path` as written (before ${VAR} expansion)
@@ -44,10 +58,11 @@ struct ModelSpec {
   std::optional<std::string> chat_template{};  // as written: a built-in name or a .jinja path
   std::optional<std::filesystem::path> chat_template_path{};  // resolved, when it names a file
   DType dtype = DType::kAuto;
-  std::optional<double> params{};  // parameter count as given (`params: 7.24B`)
-  std::optional<int> layers{};     // transformer layers, when given
-  SourceLocation where{};          // the model's entry
-  SourceLocation path_where{};     // the `path` value
+  std::optional<double> params{};    // parameter count as given (`params: 7.24B`)
+  std::optional<int> layers{};       // transformer layers, when given
+  std::optional<SteerSpec> steer{};  // a steered testbed (SteerSpec); part of the cell identity
+  SourceLocation where{};            // the model's entry
+  SourceLocation path_where{};       // the `path` value
 
   // `params`, else inferred from the name (infer_parameter_count), else nullopt.
   std::optional<double> parameter_count() const;

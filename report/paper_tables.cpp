@@ -208,8 +208,10 @@ Table phase_thresholds(const RunSummary& summary) {
     std::string widths;
     for (const auto& [bits, row] : by_bits) widths += (widths.empty() ? "" : ", ") + std::to_string(bits);
     const std::string benchmark = group.benchmark + (group.setting.empty() ? "" : " (" + group.setting + ")");
+    // A steered testbed is never shown as a model of its own name alone (issue 25).
+    const std::string model = group.model + (group.steered.empty() ? "" : " (steered, not aligned)");
     if (std::any_of(by_bits.begin(), by_bits.end(), [](const auto& e) { return e.second->flip->trials == 0; })) {
-      t.rows.push_back({cell_text(group.model), cell_text(benchmark), cell_text(widths),
+      t.rows.push_back({cell_text(model), cell_text(benchmark), cell_text(widths),
                         cell_text("undefined: the baseline refused nothing"), cell_not_run(), cell_not_run()});
       continue;
     }
@@ -225,7 +227,7 @@ Table phase_thresholds(const RunSummary& summary) {
     const auto width = [](const std::optional<int>& bits, const char* none) {
       return bits ? cell_text(std::to_string(*bits) + "-bit") : cell_text(none);
     };
-    t.rows.push_back({cell_text(group.model), cell_text(benchmark), cell_text(widths),
+    t.rows.push_back({cell_text(model), cell_text(benchmark), cell_text(widths),
                       safe ? cell_text(">= " + std::to_string(*safe) + "-bit") : cell_text("none"),
                       width(begins, "not reached"), width(complete, "not reached")});
   }

@@ -191,7 +191,14 @@ RefusalDirectionReport read_refusal_direction_report(const std::filesystem::path
       }
     }
     group.layers = static_cast<std::int64_t>(harmful_full.size());
+    if (base_it != cells.end()) {
+      group.baseline_harmful = base_it->harmful_prompts;
+      group.baseline_harmless = base_it->harmless_prompts;
+    }
     for (std::size_t layer = 0; layer < harmful_full.size(); ++layer) {
+      std::vector<double> r(harmful_full[layer].size());
+      for (std::size_t i = 0; i < r.size(); ++i) r[i] = harmful_full[layer][i] - harmless_full[layer][i];
+      group.direction.push_back(std::move(r));
       const auto e =
           eval::layer_erosion(harmful_full[layer], harmless_full[layer], harmful_full[layer], harmless_full[layer]);
       group.direction_norm.push_back(e ? e->direction_norm : 0.0);

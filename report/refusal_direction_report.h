@@ -63,8 +63,10 @@ struct DirectionGroup {
   std::string setting{};  // the calibration entry's settings (limit, sample, seed)
   std::string baseline_cell{};
   std::int64_t layers = 0;
-  std::vector<double> direction_norm{};  // ‖r‖ per layer, once the baseline is done
-  std::vector<DirectionCell> cells{};    // quantized cells, by effective bits descending
+  std::vector<double> direction_norm{};                      // ‖r‖ per layer, once the baseline is done
+  std::vector<std::vector<double>> direction{};              // r per layer (harmful − harmless mean), likewise
+  std::int64_t baseline_harmful = 0, baseline_harmless = 0;  // the prompts r is over
+  std::vector<DirectionCell> cells{};                        // quantized cells, by effective bits descending
   std::vector<ErosionPrediction> predictions{};
   std::vector<std::string> notes{};
 };

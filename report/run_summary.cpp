@@ -199,10 +199,26 @@ std::string cell_setting(const std::string& canonical_json) {
   return out;
 }
 
+std::string cell_steering(const std::string& canonical_json) {
+  const nlohmann::json cell = nlohmann::json::parse(canonical_json, nullptr, /*allow_exceptions=*/false);
+  if (cell.is_discarded() || !cell.is_object()) return "";
+  const auto model = cell.find("model");
+  if (model == cell.end() || !model->is_object() || !model->contains("steer")) return "";
+  const nlohmann::json& s = model->at("steer");
+  return fmt::format(
+      "steered (a testbed, not an aligned model): {} x the refusal direction of {} added after layer {} "
+      "(cell {}, file sha256 {})",
+      s.value("alpha", 0.0), s.value("direction_model", std::string("?")), s.value("layer", 0),
+      s.value("direction_cell", std::string()).substr(0, 16), s.value("direction_sha256", std::string()).substr(0, 16));
+}
+
 RunSummary summarize_run(const std::filesystem::path& db) {
   std::map<std::string, CellData> cells;
   // (model, task, benchmark, setting) -> cell ids
-  std::map<std::tuple<std::string, std::string, std::string, std::string>, std::vector<std::string>> groups;
+  // (model, task, benchmark, setting, steering) -> cell ids: a steered model never shares a
+  // group with an unsteered one of the same name (another grid may reuse the name).
+  std::map<std::tuple<std::string, std::string, std::string, std::string, std::string>, std::vector<std::string>>
+      groups;
   // NOTE: key_magnitudes and refusal_direction cells (activation passes) have neither answers
   // nor perplexity windows: a row for them would read as a refusal table with n = 0.
   const db::QueryResult cell_rows = db::run_readonly_query(
@@ -217,7 +233,9 @@ RunSummary summarize_run(const std::filesystem::path& db) {
     data.row.kv_label = db::query_text(r[6]);
     data.row.effective_bits = double_of(r[7]);
     data.row.baseline = data.row.kv_label == "none";
-    groups[{db::query_text(r[1]), db::query_text(r[2]), db::query_text(r[3]), cell_setting(db::query_text(r[4]))}]
+    const std::string canonical = db::query_text(r[4]);
+    groups[{db::query_text(r[1]), db::query_text(r[2]), db::query_text(r[3]), cell_setting(canonical),
+            cell_steering(canonical)}]
         .push_back(data.row.cell_id);
     cells.emplace(data.row.cell_id, std::move(data));
   }
@@ -264,7 +282,7 @@ RunSummary summarize_run(const std::filesystem::path& db) {
   RunSummary summary;
   for (const auto& [key, ids] : groups) {
     SummaryGroup group;
-    std::tie(group.model, group.task, group.benchmark, group.setting) = key;
+    std::tie(group.model, group.task, group.benchmark, group.setting, group.steered) = key;
     const CellData* base = nullptr;
     for (const std::string& id : ids) {
       CellData& cell = cells.at(id);
@@ -297,6 +315,7 @@ void write_run_summary(const RunSummary& summary, std::ostream& out) {
     out << group.model << " / " << group.benchmark << " (" << group.task << ")";
     if (!group.setting.empty()) out << "  " << group.setting;
     out << '\n';
+    if (!group.steered.empty()) out << "  " << group.steered << '\n';
     std::vector<std::vector<std::string>> table;
     if (group.task == "perplexity") {
       table.push_back({"kv", "bits", "status", "windows", "tokens", "ppl", "ratio"});

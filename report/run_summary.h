@@ -68,12 +68,19 @@ struct SummaryGroup {
   std::string task{};       // refusal, over_refusal, perplexity, ...
   std::string benchmark{};  // benchmark name
   std::string setting{};    // what tells groups of the same benchmark apart (limit, temperature, ...); may be empty
+  // Non-empty for a steered model (grid `steer`, issue 25): how it was made to refuse. Such a
+  // model is a testbed, never an aligned model; the summary says so under the group's title.
+  std::string steered{};
   std::vector<KvSummaryRow> rows{};  // baseline first, then by effective bits descending, then label
 };
 
 struct RunSummary {
   std::vector<SummaryGroup> groups{};  // by model, task, benchmark, setting
 };
+
+// "steered: 4 x the refusal direction of smollm2-135m at layer 12 (cell 9419b67150f16886, file
+// sha256 1a2b3c4d...)" from a cell's canonical JSON whose model has a steer entry; "" otherwise.
+std::string cell_steering(const std::string& canonical_json);
 
 // What tells cells of one model, task and benchmark apart, from a cell's canonical JSON: its
 // benchmark entry's and generation settings' set keys, "limit=64 max_new_tokens=64 temperature=0".

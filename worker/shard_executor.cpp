@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "eval/refusal_direction_file.h"
 #include "worker/judge_options.h"
 #include "worker/model_provenance.h"
 #include "worker/shard_internal.h"
@@ -24,6 +25,20 @@ std::string dtype_name(orchestrator::DType dtype) {
 std::string describe(const orchestrator::Cell& cell, std::int64_t begin, std::int64_t end) {
   return "cell " + cell.short_id() + " (" + cell.model.name + ", " + cell.kv_label + ", " + cell.benchmark.name +
          ") shard [" + std::to_string(begin) + ", " + std::to_string(end) + ")";
+}
+
+// The grid's steer entry as the engine adds it: alpha x the file's direction at the layer.
+std::optional<engine::ResidualSteering> steering_for(const orchestrator::ModelSpec& model) {
+  if (!model.steer) return std::nullopt;
+  const orchestrator::SteerSpec& steer = *model.steer;
+  const eval::RefusalDirectionFile file = eval::read_refusal_direction_file(steer.direction_path);
+  KVSAFE_CHECK(steer.layer < static_cast<std::int64_t>(file.directions.size()), steer.direction_path.string(),
+               ": has no layer ", steer.layer);
+  engine::ResidualSteering steering{.layer = steer.layer};
+  for (const double v : file.directions[static_cast<std::size_t>(steer.layer)]) {
+    steering.vector.push_back(static_cast<float>(steer.alpha * v));
+  }
+  return steering;
 }
 
 }  // namespace
@@ -73,9 +88,12 @@ db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t 
       detail::LoadedModel loaded;
       loaded.name = cell.model.name;
       loaded.path = cell.model.path;
-      loaded.model = engine::Model::load(
-          cell.model.path,
-          {.device = options_.device, .dtype = dtype_name(cell.model.dtype), .threads = options_.threads});
+      engine::ModelLoadOptions load;
+      load.device = options_.device;
+      load.dtype = dtype_name(cell.model.dtype);
+      load.threads = options_.threads;
+      load.steering = steering_for(cell.model);
+      loaded.model = engine::Model::load(cell.model.path, load);
       loaded.tokenizer = engine::Tokenizer::load(cell.model.path);
       state_->model_loaded = model_provenance(cell.model, *loaded.model);
       state_->loaded = std::move(loaded);

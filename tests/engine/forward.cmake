@@ -17,6 +17,7 @@ kvsafe_test(engine_forward_test
     ${CMAKE_CURRENT_SOURCE_DIR}/quantized_panels_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/greedy_tokens_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/elementwise_cpu_test.cpp
+    ${CMAKE_CURRENT_SOURCE_DIR}/steering_test.cpp
   DEPS kvsafe_engine nlohmann_json::nlohmann_json
   LABELS unit)
 target_compile_definitions(engine_forward_test PRIVATE ${KVSAFE_TEST_DEFINES})

@@ -391,6 +391,36 @@ TEST(RunSummary, KeyMagnitudeCellsAreLeftOut) {
   EXPECT_EQ(out.str().find("key_magnitudes"), std::string::npos) << out.str();
 }
 
+// A steered model (grid `steer`, issue 25) gets its own group, marked under its title, even
+// beside an unsteered model of the same name.
+TEST(RunSummary, SteeredModelsAreMarkedAndKeptApart) {
+  TempDir dir;
+  const std::filesystem::path path = dir.path() / "steered.db";
+  {
+    auto store = db::Store::open(path);
+    const std::int64_t experiment = store->register_experiment(
+        {.name = "steered", .grid_path = "grid.yaml", .grid_sha256 = "0", .grid_text = "name: steered"});
+    db::CellRecord steered = cell("c-steered", "none", 16, "refusal", "custom", 2);
+    steered.canonical_json =
+        R"({"benchmark":{"limit":2,"name":"custom"},"generation":null,"kv":"none","model":{"name":"smollm2-135m",)"
+        R"("steer":{"alpha":4.0,"direction_cell":"9419b67150f16886aaaa","direction_model":"smollm2-135m",)"
+        R"("direction_sha256":"b1d83420ba8f8b2fcccc","layer":12}}})";
+    store->register_cells(experiment, {cell("c-plain", "none", 16, "refusal", "custom", 2), steered}, 100);
+    commit_answers(*store, "c-plain", {0, 0}, {true, true});
+    commit_answers(*store, "c-steered", {1, 0}, {true, true});
+  }
+  const RunSummary summary = summarize_run(path);
+  ASSERT_EQ(summary.groups.size(), 2u);
+  EXPECT_TRUE(summary.groups[0].steered.empty());
+  EXPECT_EQ(summary.groups[1].steered,
+            "steered (a testbed, not an aligned model): 4 x the refusal direction of smollm2-135m added after layer "
+            "12 (cell 9419b67150f16886, file sha256 b1d83420ba8f8b2f)");
+  EXPECT_EQ(summary.groups[1].rows.at(0).refusal.rate.successes, 1);
+  std::ostringstream out;
+  write_run_summary(summary, out);
+  EXPECT_NE(out.str().find("custom (refusal)  limit=2\n  steered (a testbed"), std::string::npos) << out.str();
+}
+
 // phase_thresholds (report/paper_tables.h) over the per-token asymmetric sweep: the baseline
 // refuses all 20; flips 0 (8-bit), 0 (4-bit), 11 (3-bit: 55%), 17 (2-bit: 85%). A per-tensor
 // cell is not part of the sweep.

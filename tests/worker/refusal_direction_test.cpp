@@ -20,9 +20,11 @@
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "eval/prompt_sampling.h"
+#include "eval/refusal_direction_file.h"
 #include "kernels/kv_quant_spec.h"
 #include "orchestrator/grid_expansion.h"
 #include "tests/testing/model_files.h"
+#include "tests/testing/temp_dir.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
 #include "worker/cell_prompts.h"
@@ -183,6 +185,40 @@ TEST_F(RefusalDirectionTest, TheKvQuantizerActsOnThePrefill) {
   EXPECT_GT(large, 10 * small);
   // Deterministic: the same cell twice gives the same floats.
   EXPECT_EQ(max_difference(int2, executor_.run(direction_cell("int2-ptok-asym"), 0, 6)), 0.0);
+}
+
+// A steered model (grid `steer`): the worker loads the file's direction at the layer, scaled by
+// alpha, into the engine: the residual sums before that layer stay, the ones at and after it move.
+TEST_F(RefusalDirectionTest, ASteeredModelAddsTheFilesDirectionAfterItsLayer) {
+  const std::int64_t layers = model_->config().num_layers, hidden = model_->config().hidden_size;
+  testing::TempDir dir("steered_worker");
+  eval::RefusalDirectionFile file{
+      .model = "stories260k", .cell_id = "c", .setting = "", .harmful_prompts = 1, .harmless_prompts = 1};
+  for (std::int64_t layer = 0; layer < layers; ++layer) {
+    file.directions.emplace_back(static_cast<std::size_t>(hidden), 0.25 * static_cast<double>(layer + 1));
+  }
+  eval::write_refusal_direction_file(dir.path() / "dir.json", file);
+  Cell steered = direction_cell("none");
+  steered.id += "-steered";
+  steered.model.name = "stories260k-steered";  // another model: the executor loads it anew
+  steered.model.steer = orchestrator::SteerSpec{.direction_path = dir.path() / "dir.json", .layer = 2, .alpha = 2.0};
+  const db::ShardResult plain = executor_.run(direction_cell("none"), 0, 1);
+  const db::ShardResult moved = executor_.run(steered, 0, 1);
+  ASSERT_EQ(plain.direction_sums.size(), moved.direction_sums.size());
+  for (std::int64_t layer = 0; layer < layers; ++layer) {
+    const auto& a = plain.direction_sums[static_cast<std::size_t>(layer)].sum;
+    const auto& b = moved.direction_sums[static_cast<std::size_t>(layer)].sum;
+    if (layer < 2) {
+      EXPECT_EQ(a, b) << "layer " << layer;
+    } else if (layer == 2) {
+      // One prompt: its residual after layer 2 plus 2 x 0.75 in every channel.
+      for (std::int64_t c = 0; c < hidden; ++c) {
+        EXPECT_NEAR(b[static_cast<std::size_t>(c)] - a[static_cast<std::size_t>(c)], 1.5, 1e-5) << c;
+      }
+    } else {
+      EXPECT_NE(a, b) << "layer " << layer;
+    }
+  }
 }
 
 }  // namespace
