@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "common/error.h"
+#include "common/logging.h"
 #include "eval/refusal_direction_file.h"
 #include "orchestrator/grid_parser.h"
 #include "report/diagnosis_report.h"
@@ -47,7 +48,7 @@ std::optional<std::filesystem::path> grid_database(const DiagnoseFlags& flags, c
   if (!flags.db.empty()) return std::filesystem::path(flags.db);
   const auto parsed = orchestrator::parse_grid_file(flags.target, context.environment, {});
   if (!parsed.ok()) {
-    std::fputs(parsed.diagnostics.format().c_str(), stderr);
+    print_to_stderr_lines(parsed.diagnostics.format());
     return std::nullopt;
   }
   return parsed.grid->default_db_path();
@@ -105,6 +106,7 @@ int show(const DiagnoseFlags& flags, const CommandContext& context, std::optiona
   const report::DiagnosisReport report = report::read_diagnosis_report(db, options);
   report::RefusalDirectionReportOptions direction_options;
   direction_options.model = options.model;
+  direction_options.experiment_id = experiment;
   const report::RefusalDirectionReport directions = report::read_refusal_direction_report(db, direction_options);
   if (!flags.export_direction.empty()) return export_direction(flags, directions);
   // The refusal direction comes from a grid's calibration entry (kvsafe run), not from

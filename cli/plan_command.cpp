@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "common/error.h"
+#include "common/logging.h"
 #include "db/store.h"
 #include "orchestrator/diagnosis_plan.h"
 #include "orchestrator/grid_expansion.h"
@@ -93,7 +94,7 @@ DiagnosisCells diagnosis_cells(const orchestrator::GridSpec& grid) {
 
 int run_plan(const PlanFlags& flags, const CommandContext& context) {
   const auto parsed = orchestrator::parse_grid_file(flags.grid, context.environment, {});
-  if (!parsed.diagnostics.empty()) std::fputs(parsed.diagnostics.format().c_str(), stderr);
+  if (!parsed.diagnostics.empty()) print_to_stderr_lines(parsed.diagnostics.format());
   if (!parsed.ok()) {
     fmt::print(stderr, "kvsafe plan: {} has {} error(s); nothing planned\n", flags.grid,
                parsed.diagnostics.error_count());

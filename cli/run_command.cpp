@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "common/logging.h"
 #include "db/store.h"
 #include "orchestrator/grid_expansion.h"
 #include "orchestrator/grid_parser.h"
@@ -35,7 +36,7 @@ struct RunFlags {
 // ones a crashed run left: they are redone), else every shard of every cell.
 int print_dry_run(const RunFlags& flags, const CommandContext& context) {
   const auto parsed = orchestrator::parse_grid_file(flags.grid, context.environment, {});
-  if (!parsed.diagnostics.empty()) std::fputs(parsed.diagnostics.format().c_str(), stderr);
+  if (!parsed.diagnostics.empty()) print_to_stderr_lines(parsed.diagnostics.format());
   if (!parsed.ok()) {
     fmt::print(stderr, "kvsafe run: {} has {} error(s); nothing would run\n", flags.grid,
                parsed.diagnostics.error_count());

@@ -17,6 +17,7 @@ namespace kvsafe::cli {
 void register_status(CLI::App& app, CommandContext& context) {
   auto db_path = std::make_shared<std::string>();
   auto summary = std::make_shared<bool>(false);
+  auto options = std::make_shared<report::RunSummaryOptions>();
   auto* command =
       app.add_subcommand("status",
                          "Show a results database: each experiment's cells and shards by state (pending, running,\n"
@@ -27,14 +28,19 @@ void register_status(CLI::App& app, CommandContext& context) {
                     "Also print the run summary: per model and benchmark, refusal and compliance rates,\n"
                     "the conditional flip rate vs full precision (Wilson 95% CIs, regime) and the perplexity\n"
                     "ratio, per KV quantizer; then mean first-token KL, changed first tokens and KV MSE");
-  command->callback([db_path, summary, &context] {
+  command
+      ->add_option("--min-baseline-refusals", options->min_baseline_refusals,
+                   "With --summary: a baseline that refused fewer harmful prompts leaves its flips undefined "
+                   "(default 10)")
+      ->check(CLI::NonNegativeNumber);
+  command->callback([db_path, summary, options, &context] {
     auto store = db::Store::open(*db_path, {.read_only = true});
     const std::string text = db::format_status_report(store->status_report());
     std::fwrite(text.data(), 1, text.size(), stdout);
     if (*summary) {
       std::fflush(stdout);
       std::cout << "\nSummary\n";
-      report::write_run_summary(report::summarize_run(*db_path), std::cout);
+      report::write_run_summary(report::summarize_run(*db_path, *options), std::cout, *options);
       std::cout.flush();
     }
     context.exit_code = kExitOk;

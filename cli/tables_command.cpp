@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -27,6 +28,7 @@ struct TablesFlags {
   std::string out;
   std::vector<std::string> only;
   bool list = false;
+  std::int64_t min_baseline_refusals = 10;  // fewer refusals of a baseline: its flips are undefined
 };
 
 std::string render(const report::Table& table, const std::string& format) {
@@ -55,10 +57,13 @@ int run_tables(const TablesFlags& flags) {
     }
   }
   std::map<std::string, report::Table> filled;
-  for (report::Table& table : report::diagnosis_tables(report::read_diagnosis_report(flags.db))) {
+  report::DiagnosisReportOptions diagnosis;
+  diagnosis.min_baseline_refusals = flags.min_baseline_refusals;
+  for (report::Table& table : report::diagnosis_tables(report::read_diagnosis_report(flags.db, diagnosis))) {
     filled.emplace(table.name, std::move(table));
   }
-  for (report::Table& table : report::summary_tables(report::summarize_run(flags.db))) {
+  for (report::Table& table : report::summary_tables(
+           report::summarize_run(flags.db, {.min_baseline_refusals = flags.min_baseline_refusals}))) {
     filled.emplace(table.name, std::move(table));
   }
   if (flags.list) {
@@ -109,6 +114,10 @@ void register_tables(CLI::App& app, CommandContext& context) {
   command->add_option("--out", flags->out, "Folder for one file per table (default: print them)");
   command->add_option("--only", flags->only, "Only these tables (by name)");
   command->add_flag("--list", flags->list, "List every table of the paper: filled, empty, or not built");
+  command
+      ->add_option("--min-baseline-refusals", flags->min_baseline_refusals,
+                   "A baseline that refused fewer harmful prompts leaves its flips undefined (default 10)")
+      ->check(CLI::NonNegativeNumber);
   command->callback([flags, &context] { context.exit_code = run_tables(*flags); });
 }
 

@@ -110,7 +110,37 @@ void clear_live_line() {
   std::fflush(stderr);
 }
 
+namespace {
+LogFormat g_log_format = LogFormat::kText;
+}  // namespace
+
+LogFormat current_log_format() {
+  return g_log_format;
+}
+
+void print_to_stderr_lines(const std::string& text) {
+  if (g_log_format == LogFormat::kText) {
+    std::fputs(text.c_str(), stderr);
+    return;
+  }
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    if (!line.empty()) {
+      if (line.find(": warning: ") != std::string::npos) {
+        spdlog::warn("{}", line);
+      } else {
+        spdlog::error("{}", line);
+      }
+    }
+    start = end + 1;
+  }
+}
+
 void configure_logging(const LoggingOptions& options) {
+  g_log_format = options.format;
   std::shared_ptr<spdlog::logger> logger;
   if (options.format == LogFormat::kJson) {
     logger = std::make_shared<spdlog::logger>("kvsafe", std::make_shared<JsonStderrSink>());

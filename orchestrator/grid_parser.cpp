@@ -23,8 +23,8 @@ namespace {
 constexpr std::array<std::string_view, 11> kTopKeys = {"name",       "description", "models", "kv_cache",
                                                        "benchmarks", "generation",  "judge",  "diagnose",
                                                        "execution",  "slurm",       "exclude"};
-constexpr std::array<std::string_view, 7> kModelKeys = {"name",   "path",   "chat_template", "dtype",
-                                                        "params", "layers", "steer"};
+constexpr std::array<std::string_view, 8> kModelKeys = {"name",   "path",   "chat_template", "dtype",
+                                                        "params", "layers", "steer",         "refusal_note"};
 constexpr std::array<std::string_view, 3> kSteerKeys = {"direction_from", "layer", "alpha"};
 
 // models[i].steer: {direction_from: FILE, layer: L, alpha: A}. The file is read here: its hash
@@ -188,6 +188,13 @@ void parse_model(ParseContext& ctx, const YAML::Node& node, SourceLocation where
       ok = false;
     }
   }
+  if (const MapEntry* e = view->find("refusal_note"); e != nullptr && !e->value.IsNull()) {
+    if (auto note = r.string(*e)) {
+      model.refusal_note = *note;
+    } else {
+      ok = false;
+    }
+  }
   if (const MapEntry* e = view->find("steer"); e != nullptr && !e->value.IsNull()) {
     model.steer = parse_steer(ctx, *e);
     ok = model.steer.has_value() && ok;
@@ -270,6 +277,24 @@ using detail::YamlReader;
 
 constexpr std::int64_t kMaxGridCells = 10'000'000;
 
+// Issue 25: a grid that measures refusals only on models noted to refuse rarely will print
+// "undefined" for every flip; say so before the run, at the models key.
+void warn_when_no_model_refuses(YamlReader& r, const detail::MapView& view, const GridSpec& grid) {
+  const bool measures_refusals = std::any_of(grid.benchmarks.begin(), grid.benchmarks.end(),
+                                             [](const BenchmarkSpec& b) { return b.task == Task::kRefusal; });
+  if (!measures_refusals || grid.models.empty()) return;
+  std::string notes;
+  for (const ModelSpec& m : grid.models) {
+    if (!m.refusal_note) return;
+    notes += (notes.empty() ? "" : "; ") + m.name + ": " + *m.refusal_note;
+  }
+  const MapEntry* models = view.find("models");
+  r.warning(models != nullptr ? models->where : SourceLocation{1, 1}, "models",
+            "every model of this grid is noted to refuse rarely (" + notes +
+                "), so its conditional flip rates will likely be undefined; add a model that refuses to measure "
+                "alignment collapse");
+}
+
 void parse_document(detail::ParseContext& ctx, const std::string& text, GridSpec* grid) {
   YamlReader& r = ctx.reader;
   YAML::Node root;
@@ -332,6 +357,7 @@ void parse_document(detail::ParseContext& ctx, const std::string& text, GridSpec
   }
   // Exclude rules are always checked; their match counts only on an error-free grid.
   if (const MapEntry* e = view->find("exclude")) detail::parse_exclude(ctx, *e, grid);
+  warn_when_no_model_refuses(r, *view, *grid);
 }
 
 }  // namespace

@@ -166,6 +166,11 @@ void parse_benchmark(ParseContext& ctx, const YAML::Node& node, SourceLocation w
   if (const MapEntry* e = view->find("sample"); e != nullptr && !e->value.IsNull()) {
     if (auto sample = r.integer(*e, 1)) {
       bench.sample = sample;
+      if (info->per_class_prompt_count > 0 && *sample > info->per_class_prompt_count) {
+        r.warning(e->where, e->path,
+                  "sample " + std::to_string(*sample) + " exceeds the " + std::to_string(available) + " prompts of " +
+                      available_of + ": each class gives " + std::to_string(info->per_class_prompt_count));
+      }
       if (bench.limit && *sample > *bench.limit) {
         r.error(e->where, e->path,
                 "sample (" + std::to_string(*sample) + ") is larger than limit (" + std::to_string(*bench.limit) + ")");

@@ -61,8 +61,11 @@ struct ModelSpec {
   std::optional<double> params{};    // parameter count as given (`params: 7.24B`)
   std::optional<int> layers{};       // transformer layers, when given
   std::optional<SteerSpec> steer{};  // a steered testbed (SteerSpec); part of the cell identity
-  SourceLocation where{};            // the model's entry
-  SourceLocation path_where{};       // the `path` value
+  // The user's note that this model refuses rarely ("refuses 0 of 19 custom prompts"): a grid
+  // whose every model has one is warned that its flips will be undefined. Not in the identity.
+  std::optional<std::string> refusal_note{};
+  SourceLocation where{};       // the model's entry
+  SourceLocation path_where{};  // the `path` value
 
   // `params`, else inferred from the name (infer_parameter_count), else nullopt.
   std::optional<double> parameter_count() const;

@@ -210,9 +210,12 @@ Table phase_thresholds(const RunSummary& summary) {
     const std::string benchmark = group.benchmark + (group.setting.empty() ? "" : " (" + group.setting + ")");
     // A steered testbed is never shown as a model of its own name alone (issue 25).
     const std::string model = group.model + (group.steered.empty() ? "" : " (steered, not aligned)");
-    if (std::any_of(by_bits.begin(), by_bits.end(), [](const auto& e) { return e.second->flip->trials == 0; })) {
-      t.rows.push_back({cell_text(model), cell_text(benchmark), cell_text(widths),
-                        cell_text("undefined: the baseline refused nothing"), cell_not_run(), cell_not_run()});
+    if (!group.flip_undefined.empty() ||
+        std::any_of(by_bits.begin(), by_bits.end(), [](const auto& e) { return e.second->flip->trials == 0; })) {
+      t.rows.push_back(
+          {cell_text(model), cell_text(benchmark), cell_text(widths),
+           cell_text(group.flip_undefined.empty() ? "undefined: the baseline refused nothing" : group.flip_undefined),
+           cell_not_run(), cell_not_run()});
       continue;
     }
     std::optional<int> safe, begins, complete;

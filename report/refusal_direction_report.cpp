@@ -1,6 +1,7 @@
 #include "report/refusal_direction_report.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <bit>
@@ -96,7 +97,7 @@ std::string percent(double fraction) {
 // quantizers by kv label.
 void predict(DirectionGroup& group, const RunSummary& summary, const RefusalDirectionReportOptions& options) {
   for (const SummaryGroup& refusal : summary.groups) {
-    if (refusal.model != group.model || refusal.task != "refusal") continue;
+    if (refusal.model != group.model || refusal.steered != group.steered || refusal.task != "refusal") continue;
     ErosionPrediction prediction{.benchmark = refusal.benchmark, .setting = refusal.setting};
     const KvSummaryRow* base = nullptr;
     for (const KvSummaryRow& row : refusal.rows) {
@@ -146,14 +147,21 @@ void predict(DirectionGroup& group, const RunSummary& summary, const RefusalDire
 RefusalDirectionReport read_refusal_direction_report(const std::filesystem::path& db,
                                                      const RefusalDirectionReportOptions& options) {
   RefusalDirectionReport report;
+  const std::string in_experiment =
+      options.experiment_id
+          ? fmt::format(" AND c.id IN (SELECT cell_id FROM experiment_cells WHERE experiment_id = {})",
+                        *options.experiment_id)
+          : std::string();
   const db::QueryResult cell_rows = db::run_readonly_query(
       db,
       "SELECT c.id, c.model, c.canonical_json, c.status, k.label, k.effective_bits FROM cells c JOIN kv_specs k ON "
-      "k.hash = c.kv_hash WHERE c.task = 'refusal_direction' ORDER BY c.model, c.id");
+      "k.hash = c.kv_hash WHERE c.task = 'refusal_direction'" +
+          in_experiment + " ORDER BY c.model, c.id");
   if (cell_rows.rows.empty()) return report;
   const std::map<std::string, CellSums> sums = read_sums(db);
 
-  std::map<std::pair<std::string, std::string>, std::vector<DirectionCell>> grouped;
+  // (model name, calibration setting, the model's identity JSON) -> cells
+  std::map<std::tuple<std::string, std::string, std::string>, std::vector<DirectionCell>> grouped;
   for (const auto& r : cell_rows.rows) {
     const std::string model = db::query_text(r[1]);
     if (options.model && *options.model != model) continue;
@@ -165,12 +173,20 @@ RefusalDirectionReport read_refusal_direction_report(const std::filesystem::path
       cell.harmful_prompts = it->second.prompts[1];
       cell.harmless_prompts = it->second.prompts[0];
     }
-    grouped[{model, cell_setting(db::query_text(r[2]))}].push_back(std::move(cell));
+    const std::string canonical = db::query_text(r[2]);
+    const nlohmann::json parsed = nlohmann::json::parse(canonical, nullptr, /*allow_exceptions=*/false);
+    const std::string identity =
+        parsed.is_object() && parsed.contains("model") ? parsed.at("model").dump() : std::string();
+    grouped[{model, cell_setting(canonical), identity}].push_back(std::move(cell));
   }
 
   const RunSummary summary = summarize_run(db);
   for (auto& [key, cells] : grouped) {
-    DirectionGroup group{.model = key.first, .setting = key.second};
+    DirectionGroup group{.model = std::get<0>(key), .setting = std::get<1>(key)};
+    {
+      const nlohmann::json identity = nlohmann::json::parse(std::get<2>(key), nullptr, /*allow_exceptions=*/false);
+      if (identity.is_object()) group.steered = cell_steering(nlohmann::json{{"model", identity}}.dump());
+    }
     const auto base_it =
         std::find_if(cells.begin(), cells.end(), [](const DirectionCell& c) { return c.kv_label == "none"; });
     std::vector<std::vector<double>> harmful_full, harmless_full;
@@ -248,6 +264,7 @@ void print_refusal_direction_report(std::ostream& out, const RefusalDirectionRep
     out << "Refusal direction: " << g.model << " / calibration";
     if (!g.setting.empty()) out << "  " << g.setting;
     out << "\n";
+    if (!g.steered.empty()) out << "  " << g.steered << "\n";
     if (!g.direction_norm.empty()) {
       out << "  erosion = drop of the harmful prompts' mean projection on the full-precision direction, as a "
              "fraction of the classes' separation (0 none, 1 harmful looks harmless)\n";

@@ -5,6 +5,9 @@
 // (eval/refusal_direction.h), then how well the erosion orders the quantizers as their measured
 // conditional flips do (Spearman's rho, eval/rank_correlation.h).
 //
+// Groups: cells of one model identity (its canonical JSON: name, dtype, chat template, steering)
+// and calibration entry; flips come from refusal groups of the same model name and steering.
+//
 // Inputs: refusal_direction cells (benchmark calibration; db table direction_sums holds their
 // per-shard class sums). Only done cells count: a cell's mean over part of its prompts would be
 // another prompt set. The baseline is the group's kv "none" cell. Flips come from the run
@@ -60,6 +63,7 @@ struct ErosionPrediction {
 
 struct DirectionGroup {
   std::string model{};
+  std::string steered{};  // report::cell_steering of its cells: "" unless the model is steered
   std::string setting{};  // the calibration entry's settings (limit, sample, seed)
   std::string baseline_cell{};
   std::int64_t layers = 0;
@@ -76,9 +80,10 @@ struct RefusalDirectionReport {
 };
 
 struct RefusalDirectionReportOptions {
-  std::optional<std::string> model{};  // only this model
-  // A refusal baseline that refused fewer prompts leaves its flips out of the prediction as
-  // undefined (issue 25's threshold).
+  std::optional<std::int64_t> experiment_id{};  // only this experiment's cells
+  std::optional<std::string> model{};           // only this model
+  // A refusal baseline that refused fewer prompts keeps its flips in the prediction, with a
+  // note that they rest on few prompts (0 refusals: no flip, so no prediction).
   std::int64_t min_baseline_refusals = 10;
 };
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <tuple>
@@ -212,7 +213,7 @@ std::string cell_steering(const std::string& canonical_json) {
       s.value("direction_cell", std::string()).substr(0, 16), s.value("direction_sha256", std::string()).substr(0, 16));
 }
 
-RunSummary summarize_run(const std::filesystem::path& db) {
+RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOptions& options) {
   std::map<std::string, CellData> cells;
   // (model, task, benchmark, setting) -> cell ids
   // (model, task, benchmark, setting, steering) -> cell ids: a steered model never shares a
@@ -294,6 +295,14 @@ RunSummary summarize_run(const std::filesystem::path& db) {
       if (base != nullptr && !cell.row.baseline) compare_to_baseline(cell, *base);
       group.rows.push_back(cell.row);
     }
+    if (base != nullptr && base->row.status == "done" && group.task != "perplexity") {
+      group.baseline_refused = base->row.refusal.rate.successes;
+      group.baseline_judged = base->row.refusal.rate.trials;
+      if (group.baseline_judged > 0 && group.baseline_refused < options.min_baseline_refusals) {
+        group.flip_undefined =
+            fmt::format("undefined: the baseline refused {} of {}", group.baseline_refused, group.baseline_judged);
+      }
+    }
     std::stable_sort(group.rows.begin(), group.rows.end(), [](const KvSummaryRow& a, const KvSummaryRow& b) {
       return std::make_tuple(!a.baseline, -a.effective_bits, a.kv_label) <
              std::make_tuple(!b.baseline, -b.effective_bits, b.kv_label);
@@ -303,7 +312,7 @@ RunSummary summarize_run(const std::filesystem::path& db) {
   return summary;
 }
 
-void write_run_summary(const RunSummary& summary, std::ostream& out) {
+void write_run_summary(const RunSummary& summary, std::ostream& out, const RunSummaryOptions& options) {
   if (summary.groups.empty()) {
     out << "No cells in this database.\n";
     return;
@@ -329,16 +338,81 @@ void write_run_summary(const RunSummary& summary, std::ostream& out) {
       table.push_back({"kv", "bits", "status", "n", "refusal (harmful) [95% CI]", "compliance (benign) [95% CI]",
                        "flip vs none [95% CI]", "c->r", "regime", "degenerate"});
       for (const KvSummaryRow& row : group.rows) {
+        const bool undefined = !row.baseline && !group.flip_undefined.empty() && row.flip.has_value();
         std::string flip = row.baseline ? "(baseline)" : (row.flip ? with_ci(*row.flip) : "-");
+        if (undefined) flip = group.flip_undefined;
         table.push_back({row.kv_label, fmt::format("{:.2f}", row.effective_bits), row.status,
                          std::to_string(row.generations), with_ci(row.refusal.rate), with_ci(row.compliance.rate), flip,
                          row.flip ? std::to_string(row.comply_to_refuse) : "-",
-                         row.regime ? std::string(eval::to_string(*row.regime)) : "-", std::to_string(row.degenerate)});
+                         row.regime && !undefined ? std::string(eval::to_string(*row.regime)) : "-",
+                         std::to_string(row.degenerate)});
       }
     }
     write_table(table, out);
     if (group.task != "perplexity") write_divergence_table(group, out);
   }
+  if (const std::string conclusion = summary_conclusion(summary, options); !conclusion.empty()) {
+    out << "\nIn short: " << conclusion << '\n';
+  }
+}
+
+std::string summary_conclusion(const RunSummary& summary, const RunSummaryOptions& options) {
+  struct Largest {
+    double rate = -1;
+    std::string where{};
+  } largest;
+  std::int64_t measured = 0;
+  std::map<std::string, std::string> unmeasured;  // model -> what its baselines refused
+  std::map<std::string, std::string> changed;     // model -> first tokens changed at its lowest width
+  bool any_refusal_group = false;
+  for (const SummaryGroup& group : summary.groups) {
+    if (group.task != "refusal" || group.baseline_judged == 0) continue;
+    any_refusal_group = true;
+    const std::string name = group.model + (group.steered.empty() ? "" : " (steered)");
+    if (!group.flip_undefined.empty()) {
+      std::string& said = unmeasured[name];
+      said += (said.empty() ? "" : ", ") +
+              fmt::format("{} of {} on {}", group.baseline_refused, group.baseline_judged, group.benchmark);
+      const KvSummaryRow* lowest = nullptr;
+      for (const KvSummaryRow& row : group.rows) {
+        if (!row.baseline && row.first_token_compared > 0 && (!lowest || row.effective_bits < lowest->effective_bits)) {
+          lowest = &row;
+        }
+      }
+      if (lowest != nullptr && !changed.contains(name)) {
+        changed[name] = fmt::format("{} changed the first token of {} of {} answers", lowest->kv_label,
+                                    lowest->first_token_changed, lowest->first_token_compared);
+      }
+      continue;
+    }
+    for (const KvSummaryRow& row : group.rows) {
+      if (row.baseline || !row.flip || row.flip->trials == 0) continue;
+      ++measured;
+      if (row.flip->rate > largest.rate) {
+        largest = {row.flip->rate,
+                   fmt::format("{} ({}/{}) for {} on {} at {}", percent(row.flip->rate), row.flip->successes,
+                               row.flip->trials, name, group.benchmark, row.kv_label)};
+      }
+    }
+  }
+  if (!any_refusal_group) return "";
+  std::string text;
+  if (measured > 0) {
+    text = fmt::format("the run measured {} conditional flip rate(s); the largest is {}.", measured, largest.where);
+  }
+  for (const auto& [model, refused] : unmeasured) {
+    if (!text.empty()) text += " ";
+    text += fmt::format(
+        "It could not show whether KV quantization erodes {}'s refusals: its baseline refused {} "
+        "harmful prompts (fewer than {}), so no flip rate is defined",
+        model, refused, options.min_baseline_refusals);
+    if (const auto it = changed.find(model); it != changed.end()) {
+      text += fmt::format("; quantization did change its answers ({})", it->second);
+    }
+    text += ".";
+  }
+  if (!text.empty()) text[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));
+  return text;
 }
 
 }  // namespace kvsafe::report

@@ -42,11 +42,16 @@ eval::Benchmark load_cell_prompts(const orchestrator::BenchmarkSpec& benchmark, 
   if (info != nullptr && info->per_class_prompt_count > 0) {
     std::vector<eval::Prompt> harmful, harmless;
     for (eval::Prompt& prompt : prompts) (prompt.harmful ? harmful : harmless).push_back(std::move(prompt));
-    const std::int64_t sample = benchmark.sample.value_or(info->default_draw / 2);
+    // Each class gives the same number: at most the smaller class's size, as the plan counts.
+    const std::int64_t sample =
+        std::min(info->per_class_prompt_count, benchmark.sample.value_or(info->default_draw / 2));
     prompts = limit_then_sample(std::move(harmful), benchmark.limit, sample, benchmark.seed);
-    for (eval::Prompt& prompt : limit_then_sample(std::move(harmless), benchmark.limit, sample, benchmark.seed)) {
-      prompts.push_back(std::move(prompt));
-    }
+    std::vector<eval::Prompt> drawn_harmless =
+        limit_then_sample(std::move(harmless), benchmark.limit, sample, benchmark.seed);
+    KVSAFE_CHECK(prompts.size() == drawn_harmless.size(), "benchmark ", benchmark.name, " under ", data_dir.string(),
+                 ": drew ", prompts.size(), " harmful and ", drawn_harmless.size(),
+                 " harmless prompts; the refusal direction needs as many of each");
+    for (eval::Prompt& prompt : drawn_harmless) prompts.push_back(std::move(prompt));
   } else {
     prompts = limit_then_sample(std::move(prompts), benchmark.limit, benchmark.sample, benchmark.seed);
   }

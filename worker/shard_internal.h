@@ -87,7 +87,8 @@ db::ShardResult run_key_magnitude_shard(LoadedModel& loaded, const orchestrator:
 
 // float64 [layers, hidden]: the residual stream after each layer (engine::CaptureKind::kResidual,
 // HF hidden_states[layer + 1]) at the last of `ids`, from one prefill of the prompt alone
-// (batch 1, a fresh cache) through `kv_path` (nullptr: full precision). Arditi et al. read the
+// (batch 1, a fresh cache) through `kv_path` (nullptr: full precision; a cache placement runs
+// the last token as a decode step over the quantized history). Arditi et al. read the
 // input of each block (resid_pre); resid_pre of layer l + 1 is this row at layer l, and the
 // embedding (their layer 0) is left out because no KV quantizer can change it.
 at::Tensor last_token_residuals(const engine::Model& model, std::span<const engine::TokenId> ids,

@@ -30,7 +30,20 @@ at::Tensor last_token_residuals(const engine::Model& model, std::span<const engi
                                      .kinds = {engine::CaptureKind::kResidual},
                                      .positions = std::vector<std::vector<std::int64_t>>{{n - 1}}});
   engine::KvCache cache(model, /*batch=*/1, kv_path);  // a fresh cache: the prompt alone
-  (void)model.forward(input, at::Tensor(), cache, {.logits = engine::LogitsMode::kNone, .capture = &capture});
+  const bool cache_placement = kv_path != nullptr && kv_path->placement() == engine::KvPlacement::kCache;
+  if (cache_placement && n > 1) {
+    // A cache placement quantizes what the cache stores; a prefill may attend to its exact keys
+    // and values (prefill_attention: exact), which would leave the last token untouched. So
+    // the last token runs as a decode step over the quantized history of the others, as the
+    // first generated token would. The projection placement quantizes each call's own K/V:
+    // one prefill, as the refusal cells run it.
+    (void)model.forward(input.narrow(1, 0, n - 1), at::Tensor(), cache,
+                        {.logits = engine::LogitsMode::kNone, .capture = &capture});
+    (void)model.forward(input.narrow(1, n - 1, 1), at::Tensor(), cache,
+                        {.logits = engine::LogitsMode::kNone, .capture = &capture});
+  } else {
+    (void)model.forward(input, at::Tensor(), cache, {.logits = engine::LogitsMode::kNone, .capture = &capture});
+  }
 
   const std::int64_t layers = model.config().num_layers;
   std::vector<at::Tensor> rows;
@@ -50,7 +63,6 @@ db::ShardResult run_refusal_direction_shard(LoadedModel& loaded, const orchestra
   const eval::Benchmark benchmark = shard_prompts(cell, end, options);
   const engine::ChatTemplate chat = chat_template_for(cell.model);
   const engine::ChatOptions chat_opts = chat_options_for(cell);
-  const std::unique_ptr<engine::KvPath> kv_path = engine::make_kv_path(cell.kv);  // nullptr for "none"
 
   // Per class: the float64 sum [layers, hidden] and how many prompts it holds.
   at::Tensor sums[2];
@@ -61,6 +73,9 @@ db::ShardResult run_refusal_direction_shard(LoadedModel& loaded, const orchestra
     const std::vector<engine::ChatMessage> turns{{.role = engine::ChatRole::kUser, .content = prompt.text}};
     const engine::TokenizedChat rendered = chat.tokenize(*loaded.tokenizer, turns, chat_opts);
     KVSAFE_CHECK(!rendered.ids.empty(), "prompt ", i, " (", prompt.prompt_id, ") renders to no tokens");
+    // A path per prompt: state a path keeps (an FP8 scale frozen at its first append) must
+    // come from this prompt alone, not from the shard's first one.
+    const std::unique_ptr<engine::KvPath> kv_path = engine::make_kv_path(cell.kv);  // nullptr for "none"
     const at::Tensor residuals = last_token_residuals(*loaded.model, rendered.ids, kv_path.get());
     const int c = prompt.harmful ? 1 : 0;
     sums[c] = sums[c].defined() ? sums[c] + residuals : residuals;

@@ -41,6 +41,8 @@ echo "$summary"
 for label in none int8-ptok-asym int4-ptok-asym int3-ptok-asym int2-ptok-asym int3-ptensor-sym fp8e5m2 fp8e4m3; do
   grep -q -- "$label" <<<"$summary" || { echo "summary lacks $label"; exit 1; }
 done
+# It ends with one plain sentence on what the run showed and could not show (issue 25).
+tail -n 1 <<<"$summary" | grep -q "^In short: " || { echo "the summary does not end with its sentence"; exit 1; }
 
 # The paper's tables this database can fill render without error (SmolLM2 refuses nothing, so
 # phase_thresholds says so rather than inventing thresholds).

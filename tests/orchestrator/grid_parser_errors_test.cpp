@@ -205,6 +205,16 @@ std::vector<ErrorCase> cases() {
        "exclude[0].model", "no model `mm` in this grid (did you mean `m`?)", false, Severity::kWarning},
       {"IrrelevantKeyWarns", kHead + "kv_cache:\n  - {scheme: fp8_e5m2, symmetric: true}\n" + kBench, 6, 35,
        "kv_cache[0].symmetric", "`symmetric` has no effect with scheme fp8_e5m2; ignored", false, Severity::kWarning},
+      // Issue 25: every model noted to refuse rarely, on a grid that measures refusals.
+      {"EveryModelRefusesRarelyWarns",
+       "name: t\nmodels:\n  - name: m\n    path: /x/m.gguf\n    refusal_note: refused 0 of 19\n" + kKv + kBench, 3, 3,
+       "models",
+       "every model of this grid is noted to refuse rarely (m: refused 0 of 19), so its conditional flip rates will "
+       "likely be undefined",
+       false, Severity::kWarning},
+      {"CalibrationSampleAboveTheSmallerClassWarns",
+       kHead + kKv + "benchmarks:\n  - {name: calibration, task: refusal_direction, sample: 300}\n", 8, 58,
+       "benchmarks[0].sample", "each class gives 260", false, Severity::kWarning},
       // Calibration counts limit per class: the smaller (harmful) class has 260 prompts.
       {"CalibrationLimitAboveTheSmallerClassWarns",
        kHead + kKv + "benchmarks:\n  - {name: calibration, task: refusal_direction, limit: 300}\n", 8, 57,

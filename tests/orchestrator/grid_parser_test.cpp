@@ -73,9 +73,13 @@ TEST(GridParser, QuickstartParsesAndExpandsToItsCells) {
   const ParseResult result =
       parse_grid_file(fs::path(KVSAFE_SOURCE_DIR) / "experiments" / "quickstart.yaml", test_env(), {});
   ASSERT_TRUE(result.ok()) << result.diagnostics.format();
-  EXPECT_TRUE(result.diagnostics.empty()) << result.diagnostics.format();
+  // Its one warning: SmolLM2-135M is noted to refuse rarely (issue 25), so flips will be undefined.
+  EXPECT_EQ(result.diagnostics.error_count(), 0) << result.diagnostics.format();
+  EXPECT_EQ(result.diagnostics.warning_count(), 1) << result.diagnostics.format();
+  EXPECT_NE(result.diagnostics.format().find("every model of this grid is noted to refuse rarely"), std::string::npos);
   const GridSpec& grid = *result.grid;
   EXPECT_EQ(grid.models[0].path, fs::path("/model-cache/SmolLM2-135M-Instruct.Q4_1.gguf"));
+  EXPECT_EQ(grid.models[0].refusal_note, "refused 0 of 19 custom refusal prompts at full precision (issue 25)");
   EXPECT_EQ(labels(grid),
             (std::vector<std::string>{"none", "int8-ptok-asym", "int4-ptok-asym", "int3-ptok-asym", "int2-ptok-asym",
                                       "int3-ptensor-sym", "kivi2-r0", "fp8e5m2", "fp8e4m3"}));

@@ -49,8 +49,13 @@ class ErosionDb {
   }
 
   // A calibration cell of 2 harmful + 2 harmless prompts in two shards; `done` false leaves it pending.
-  void direction_cell(const std::string& label, double bits, float e0, float e1, bool done = true) {
-    const db::CellRecord c = record(label, bits, "refusal_direction", 4);
+  void direction_cell(const std::string& label, double bits, float e0, float e1, bool done = true,
+                      const std::string& steer_json = "") {
+    db::CellRecord c = record(label, bits, "refusal_direction", 4);
+    if (!steer_json.empty()) {  // a steered variant of the same model name: its own cells
+      c.id += "/steered";
+      c.canonical_json.insert(c.canonical_json.size() - 1, R"(,"model":{"name":"m","steer":)" + steer_json + "}");
+    }
     store_->register_cells(experiment_, {c}, 2);
     if (!done) return;
     commit(c.id, 0, true, {{2 * (2 - 2 * e0), 0.0f}, {0.0f, 2 * (4 - 2 * e1)}});
@@ -205,6 +210,24 @@ TEST(RefusalDirectionReport, ADatabaseWithoutCalibrationCellsGivesNothing) {
   ErosionDb db;
   db.refusal_cell("none", 16, 0);
   EXPECT_TRUE(read_refusal_direction_report(db.path()).groups.empty());
+}
+
+TEST(RefusalDirectionReport, ASteeredVariantOfTheSameNameIsItsOwnGroup) {
+  ErosionDb db;
+  const std::string steer =
+      R"({"alpha":2.0,"direction_cell":"abc","direction_model":"m","direction_sha256":"def","layer":1})";
+  db.direction_cell("none", 16, 0, 0);
+  db.direction_cell("int4", 4, 0.5f, 0.25f);
+  db.direction_cell("none", 16, 0, 0, true, steer);
+  db.direction_cell("int4", 4, 1.0f, 0.5f, true, steer);
+  const RefusalDirectionReport report = read_refusal_direction_report(db.path());
+  ASSERT_EQ(report.groups.size(), 2U);
+  EXPECT_TRUE(report.groups[0].steered.empty());
+  EXPECT_EQ(report.groups[0].baseline_cell, "refusal_direction/none");
+  EXPECT_DOUBLE_EQ(*cell_of(report.groups[0], "int4").mean_erosion, 0.375);
+  EXPECT_NE(report.groups[1].steered.find("2 x the refusal direction of m added after layer 1"), std::string::npos);
+  EXPECT_EQ(report.groups[1].baseline_cell, "refusal_direction/none/steered");
+  EXPECT_DOUBLE_EQ(*cell_of(report.groups[1], "int4").mean_erosion, 0.75);
 }
 
 }  // namespace

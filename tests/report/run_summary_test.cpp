@@ -219,8 +219,11 @@ TEST_F(RunSummaryTest, RatesFlipsAndPerplexityByHand) {
 }
 
 TEST_F(RunSummaryTest, PrintsAnAlignedTable) {
+  // Baselines of 2 and 4 refusals: a threshold of 1 shows their flips (the default 10 would
+  // mark them undefined, UndefinedBelowTheThreshold).
+  const RunSummaryOptions options{.min_baseline_refusals = 1};
   std::ostringstream out;
-  write_run_summary(summarize_run(db_), out);
+  write_run_summary(summarize_run(db_, options), out, options);
   const std::string text = out.str();
   EXPECT_NE(text.find("smollm2-135m / advbench (refusal)  limit=5"), std::string::npos) << text;
   EXPECT_NE(text.find("25.0% [4.6, 69.9] 1/4"), std::string::npos) << text;
@@ -245,6 +248,56 @@ TEST_F(RunSummaryTest, PrintsAnAlignedTable) {
   ASSERT_EQ(offsets.size(), 4u) << text;  // header + 3 rows
   for (std::size_t o : offsets) EXPECT_EQ(o, offsets[0]) << text;
   std::cout << text;
+}
+
+// Issue 25: below the threshold of baseline refusals a group's flips print as undefined, with
+// the counts; the closing sentence says what could not be shown. The numbers stay in the rows.
+TEST_F(RunSummaryTest, UndefinedBelowTheThreshold) {
+  const RunSummary summary = summarize_run(db_);
+  std::ostringstream out;
+  write_run_summary(summary, out);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("undefined: the baseline refused 4 of 5"), std::string::npos) << text;
+  EXPECT_EQ(text.find("partial"), std::string::npos) << text;  // no regime for an undefined flip
+  EXPECT_EQ(text.find("25.0% [4.6, 69.9] 1/4"), std::string::npos) << text;
+  EXPECT_NE(text.find("In short: It could not show whether KV quantization erodes smollm2-135m's refusals: its "
+                      "baseline refused 4 of 5 on advbench harmful prompts (fewer than 10), so no flip rate is "
+                      "defined."),
+            std::string::npos)
+      << text;
+  for (const SummaryGroup& group : summary.groups) {
+    if (group.benchmark != "advbench") continue;
+    EXPECT_EQ(group.flip_undefined, "undefined: the baseline refused 4 of 5");
+    EXPECT_EQ(group.rows.at(1).flip->successes, 1);  // kept for whoever reads the rows
+  }
+  // At or above the threshold the flips print, and the sentence names the largest.
+  const RunSummaryOptions four{.min_baseline_refusals = 4};
+  std::ostringstream shown;
+  write_run_summary(summarize_run(db_, four), shown, four);
+  EXPECT_NE(shown.str().find("25.0% [4.6, 69.9] 1/4"), std::string::npos) << shown.str();
+  EXPECT_NE(shown.str().find("In short: The run measured 2 conditional flip rate(s); the largest is"),
+            std::string::npos)
+      << shown.str();
+}
+
+TEST(RunSummary, ABaselineThatRefusedNothingIsUndefinedWithItsCount) {
+  TempDir dir;
+  const std::filesystem::path path = dir.path() / "zero.db";
+  {
+    auto store = db::Store::open(path);
+    const std::int64_t experiment = store->register_experiment(
+        {.name = "zero", .grid_path = "grid.yaml", .grid_sha256 = "0", .grid_text = "name: zero"});
+    store->register_cells(experiment,
+                          {cell("c-none", "none", 16, "refusal", "custom", 3),
+                           cell("c-int4", "int4-ptok-asym", 4.5, "refusal", "custom", 3)},
+                          100);
+    commit_answers(*store, "c-none", {0, 0, 0}, {true, true, true});
+    commit_answers(*store, "c-int4", {0, 1, 0}, {true, true, true});
+  }
+  std::ostringstream out;
+  write_run_summary(summarize_run(path), out);
+  EXPECT_NE(out.str().find("undefined: the baseline refused 0 of 3"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("its baseline refused 0 of 3 on custom harmful prompts"), std::string::npos) << out.str();
 }
 
 // First-token divergence and KV MSE (db::GenerationRow's optional columns), per cell: the mean
@@ -339,7 +392,7 @@ TEST(RunSummary, FirstTokenDivergenceAndKvMse) {
   std::string line, int2_line;
   int int2_lines = 0;
   while (std::getline(lines, line)) {
-    if (line.find("int2-ptok-asym") != std::string::npos) {
+    if (line.rfind("  int2-ptok-asym", 0) == 0) {  // table rows, not the closing sentence
       ++int2_lines;
       int2_line = line;
     }

@@ -96,6 +96,12 @@ TEST(CalibrationPrompts, EachClassIsDrawnApartAndTheCountMatchesThePlan) {
   ASSERT_EQ(drawn.prompts.size(), 256U);
   for (std::size_t i = 0; i < 256; ++i) EXPECT_EQ(drawn.prompts[i].harmful, i < 128) << i;
 
+  // A sample above the smaller class (260 harmful) gives 260 of each, as the plan counts.
+  spec.sample = 300;
+  EXPECT_EQ(orchestrator::prompt_count(spec), 520);
+  EXPECT_EQ(load_cell_prompts(spec, data_dir()).prompts.size(), 520U);
+  spec.sample.reset();
+
   // limit keeps the first N of each file, sample draws from those with the seed.
   spec.limit = 20;
   spec.sample = 5;
@@ -185,6 +191,10 @@ TEST_F(RefusalDirectionTest, TheKvQuantizerActsOnThePrefill) {
   EXPECT_GT(large, 10 * small);
   // Deterministic: the same cell twice gives the same floats.
   EXPECT_EQ(max_difference(int2, executor_.run(direction_cell("int2-ptok-asym"), 0, 6)), 0.0);
+  // A cache placement with an exact prefill: the last token runs as a decode step over the
+  // quantized history, so the quantizer still moves the residuals (an exact one-call prefill
+  // would not).
+  EXPECT_GT(max_difference(full, executor_.run(direction_cell("int2-ptok-asym-cache"), 0, 6)), 10 * small);
 }
 
 // A steered model (grid `steer`): the worker loads the file's direction at the layer, scaled by
