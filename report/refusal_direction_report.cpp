@@ -229,21 +229,21 @@ RefusalDirectionReport read_refusal_direction_report(const std::filesystem::path
           group.notes.push_back(
               fmt::format("{}: its layers or classes differ from the full-precision cell's", cell.kv_label));
         } else {
-          double total = 0;
-          std::int64_t counted = 0;
+          double total = 0, weight = 0;  // sum of ‖r‖² e and of ‖r‖² over the layers
           for (std::size_t layer = 0; layer < harmful_full.size(); ++layer) {
             cell.layers.push_back(
                 eval::layer_erosion(harmful_full[layer], harmless_full[layer], harmful_q[layer], harmless_q[layer]));
             if (!cell.layers.back()) continue;
             const double e = cell.layers.back()->erosion;
-            total += e;
-            ++counted;
+            const double norm2 = cell.layers.back()->direction_norm * cell.layers.back()->direction_norm;
+            total += norm2 * e;
+            weight += norm2;
             if (!cell.max_erosion || e > *cell.max_erosion) {
               cell.max_erosion = e;
               cell.max_erosion_layer = static_cast<std::int64_t>(layer);
             }
           }
-          if (counted > 0) cell.mean_erosion = total / static_cast<double>(counted);
+          if (weight > 0) cell.mean_erosion = total / weight;
         }
       } else if (cell.status != "done") {
         group.notes.push_back(fmt::format("waiting: {} is {}", cell.kv_label, cell.status));

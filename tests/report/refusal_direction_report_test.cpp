@@ -22,8 +22,9 @@ using kvsafe::testing::TempDir;
 constexpr const char* kModel = "m";
 
 // Two layers, hidden size 2. Full precision: layer 0 harmful mean (2, 0), harmless (0, 0), so
-// r = (2, 0); layer 1 harmful (0, 4), harmless (0, 2), so r = (0, 2). A quantizer with erosions
-// (e0, e1) moves the harmful means to (2 - 2 e0, 0) and (0, 4 - 2 e1); the harmless stay.
+// r = (2, 0); layer 1 harmful (0, 6), harmless (0, 2), so r = (0, 4). A quantizer with erosions
+// (e0, e1) moves the harmful means to (2 - 2 e0, 0) and (0, 6 - 4 e1); the harmless stay. The
+// mean erosion weighs the layers by ‖r‖² = 4 and 16: (4 e0 + 16 e1) / 20.
 class ErosionDb {
  public:
   ErosionDb() : db_(dir_.path() / "direction.db") {
@@ -58,7 +59,7 @@ class ErosionDb {
     }
     store_->register_cells(experiment_, {c}, 2);
     if (!done) return;
-    commit(c.id, 0, true, {{2 * (2 - 2 * e0), 0.0f}, {0.0f, 2 * (4 - 2 * e1)}});
+    commit(c.id, 0, true, {{2 * (2 - 2 * e0), 0.0f}, {0.0f, 2 * (6 - 4 * e1)}});
     commit(c.id, 2, false, {{0, 0}, {0, 4}});
   }
 
@@ -128,7 +129,7 @@ TEST(RefusalDirectionReport, ErosionPerLayerAndItsRankCorrelationWithFlips) {
   EXPECT_EQ(g.model, kModel);
   EXPECT_EQ(g.setting, "sample=2 seed=0");
   EXPECT_EQ(g.baseline_cell, "refusal_direction/none");
-  ASSERT_EQ(g.direction_norm, (std::vector<double>{2.0, 2.0}));
+  ASSERT_EQ(g.direction_norm, (std::vector<double>{2.0, 4.0}));
   ASSERT_EQ(g.cells.size(), 3U);
   EXPECT_EQ(g.cells[0].kv_label, "int8");  // by effective bits, descending
 
@@ -136,15 +137,15 @@ TEST(RefusalDirectionReport, ErosionPerLayerAndItsRankCorrelationWithFlips) {
   ASSERT_EQ(int4.layers.size(), 2U);
   EXPECT_DOUBLE_EQ(int4.layers[0]->erosion, 0.5);
   EXPECT_DOUBLE_EQ(int4.layers[1]->erosion, 0.25);
-  EXPECT_DOUBLE_EQ(int4.layers[0]->harmful_projection, 1.0);   // (1, 0) . (1, 0)
-  EXPECT_DOUBLE_EQ(int4.layers[1]->harmless_projection, 2.0);  // (0, 2) . (0, 1)
-  EXPECT_DOUBLE_EQ(*int4.mean_erosion, 0.375);
+  EXPECT_DOUBLE_EQ(int4.layers[0]->harmful_projection, 1.0);         // (1, 0) . (1, 0)
+  EXPECT_DOUBLE_EQ(int4.layers[1]->harmless_projection, 2.0);        // (0, 2) . (0, 1)
+  EXPECT_DOUBLE_EQ(*int4.mean_erosion, (4 * 0.5 + 16 * 0.25) / 20);  // 0.3, not the plain mean 0.375
   EXPECT_DOUBLE_EQ(*int4.max_erosion, 0.5);
   EXPECT_EQ(*int4.max_erosion_layer, 0);
   EXPECT_EQ(int4.harmful_prompts, 2);
   EXPECT_EQ(int4.harmless_prompts, 2);
-  EXPECT_DOUBLE_EQ(*cell_of(g, "int8").mean_erosion, 0.125);
-  EXPECT_DOUBLE_EQ(*cell_of(g, "int3").mean_erosion, 0.75);
+  EXPECT_DOUBLE_EQ(*cell_of(g, "int8").mean_erosion, 0.2);
+  EXPECT_DOUBLE_EQ(*cell_of(g, "int3").mean_erosion, 0.6);
   // int3 at layer 0: harmful (0, 0) = the harmless mean, so its direction there is gone.
   EXPECT_DOUBLE_EQ(cell_of(g, "int3").layers[0]->cosine, 0.0);
 
@@ -162,7 +163,7 @@ TEST(RefusalDirectionReport, ErosionPerLayerAndItsRankCorrelationWithFlips) {
 
   std::ostringstream text;
   print_refusal_direction_report(text, report);
-  EXPECT_NE(text.str().find("int4                 mean erosion 0.3750, largest 0.5000 at layer 0"), std::string::npos)
+  EXPECT_NE(text.str().find("int4                 mean erosion 0.3000, largest 0.5000 at layer 0"), std::string::npos)
       << text.str();
   EXPECT_NE(text.str().find("Spearman rho 1.000, p = 0.333 (exact permutation test, n = 3 quantizers)"),
             std::string::npos)
@@ -224,10 +225,10 @@ TEST(RefusalDirectionReport, ASteeredVariantOfTheSameNameIsItsOwnGroup) {
   ASSERT_EQ(report.groups.size(), 2U);
   EXPECT_TRUE(report.groups[0].steered.empty());
   EXPECT_EQ(report.groups[0].baseline_cell, "refusal_direction/none");
-  EXPECT_DOUBLE_EQ(*cell_of(report.groups[0], "int4").mean_erosion, 0.375);
+  EXPECT_DOUBLE_EQ(*cell_of(report.groups[0], "int4").mean_erosion, 0.3);
   EXPECT_NE(report.groups[1].steered.find("2 x the refusal direction of m added after layer 1"), std::string::npos);
   EXPECT_EQ(report.groups[1].baseline_cell, "refusal_direction/none/steered");
-  EXPECT_DOUBLE_EQ(*cell_of(report.groups[1], "int4").mean_erosion, 0.75);
+  EXPECT_DOUBLE_EQ(*cell_of(report.groups[1], "int4").mean_erosion, 0.6);
 }
 
 }  // namespace
