@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "common/error.h"
 #include "kernels/kv_quant_spec.h"
@@ -239,8 +240,58 @@ Table phase_thresholds(const RunSummary& summary) {
 
 }  // namespace
 
+// Perplexity per bit width over the per-token asymmetric sweep, with full precision as 16: one
+// row per model and perplexity entry, one column per width any row has, "not run" where a row
+// lacks it. Each cell: ppl, then its ratio to the row's full precision over the windows both
+// have (the summary's ratio), as "12.34 (x1.05)".
+Table multi_model_ppl(const RunSummary& summary) {
+  std::set<int, std::greater<>> widths;
+  std::vector<std::pair<std::string, std::map<int, const KvSummaryRow*>>> rows;
+  for (const SummaryGroup& group : summary.groups) {
+    if (group.task != "perplexity") continue;
+    std::map<int, const KvSummaryRow*> by_bits;
+    for (const KvSummaryRow& row : group.rows) {
+      if (!row.ppl) continue;
+      if (row.baseline) {
+        by_bits[16] = &row;
+      } else if (const auto bits = sweep_bits(row.kv_label)) {
+        by_bits[*bits] = &row;
+      }
+    }
+    if (by_bits.empty()) continue;
+    for (const auto& entry : by_bits) widths.insert(entry.first);
+    std::string name = group.model + (group.steered.empty() ? "" : " (steered, not aligned)");
+    if (!group.setting.empty()) name += " (" + group.benchmark + " " + group.setting + ")";
+    rows.emplace_back(std::move(name), std::move(by_bits));
+  }
+  Table t{.name = "multi_model_ppl",
+          .caption =
+              "Perplexity per model and KV bit width over the per-token asymmetric sweep (16 = full "
+              "precision), with the ratio to full precision over the windows both cells scored.",
+          .columns = {"Model"},
+          .groups = {},
+          .rows = {}};
+  for (const int bits : widths) t.columns.push_back(std::to_string(bits) + "-bit");
+  for (const auto& [name, by_bits] : rows) {
+    std::vector<Cell> line{cell_text(name)};
+    for (const int bits : widths) {
+      const auto it = by_bits.find(bits);
+      if (it == by_bits.end()) {
+        line.push_back(cell_not_run());
+      } else if (bits == 16 || !it->second->ppl_ratio) {
+        line.push_back(cell_number(*it->second->ppl, 2));
+      } else {
+        line.push_back(cell_text(fmt::format("{:.2f} (x{:.2f})", *it->second->ppl, *it->second->ppl_ratio)));
+      }
+    }
+    t.rows.push_back(std::move(line));
+  }
+  return t;
+}
+
 std::vector<Table> summary_tables(const RunSummary& summary) {
   std::vector<Table> out;
+  if (Table t = multi_model_ppl(summary); !t.rows.empty()) out.push_back(std::move(t));
   if (Table t = phase_thresholds(summary); !t.rows.empty()) out.push_back(std::move(t));
   return out;
 }
@@ -249,7 +300,7 @@ const std::vector<PaperTableInfo>& paper_tables() {
   static const std::vector<PaperTableInfo> tables = {
       {"custom_all_models", "not built yet: per-KV-label rates of the custom set (issue 19)", false},
       {"advbench_main", "not built yet: baseline/quantized refusal and flips per bit width (issue 19)", false},
-      {"multi_model_ppl", "not built yet: perplexity per bit width (issue 19)", false},
+      {"multi_model_ppl", "perplexity cells of the per-token asymmetric sweep and full precision", true},
       {"std_metrics", "not built yet (issue 19)", false},
       {"mse_phase", "not built yet (issue 19)", false},
       {"phase_thresholds", "refusal cells of the per-token asymmetric sweep (int<b>-ptok-asym)", true},

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -472,6 +473,19 @@ TEST(RunSummary, SteeredModelsAreMarkedAndKeptApart) {
   std::ostringstream out;
   write_run_summary(summary, out);
   EXPECT_NE(out.str().find("custom (refusal)  limit=2\n  steered (a testbed"), std::string::npos) << out.str();
+}
+
+// multi_model_ppl (report/paper_tables.h) from the fixture's wikitext cells: full precision as
+// 16-bit (ppl 2), int4 and int2 per-token asymmetric with their ratios; widths no row has are
+// not columns.
+TEST_F(RunSummaryTest, MultiModelPplTable) {
+  const std::vector<Table> tables = summary_tables(summarize_run(db_));
+  const auto it =
+      std::find_if(tables.begin(), tables.end(), [](const Table& t) { return t.name == "multi_model_ppl"; });
+  ASSERT_NE(it, tables.end());
+  EXPECT_EQ(render_csv(*it),
+            "Model,16-bit,4-bit,2-bit\n"
+            "smollm2-135m (wikitext limit=2),2,3.00 (x1.50),4.00 (x2.00)\n");
 }
 
 // phase_thresholds (report/paper_tables.h) over the per-token asymmetric sweep: the baseline
