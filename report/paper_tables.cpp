@@ -289,8 +289,46 @@ Table multi_model_ppl(const RunSummary& summary) {
   return t;
 }
 
+// The paper's std_metrics: per model, full precision and each width of the per-token asymmetric
+// sweep with a perplexity cell: the KV cache's average bits per element (scales and zero points
+// included, orchestrator::effective_bits), its size as a fraction of FP16's (16 / bits), the
+// perplexity and its ratio to full precision.
+Table std_metrics(const RunSummary& summary) {
+  Table t{.name = "std_metrics",
+          .caption =
+              "KV memory and perplexity per bit width (per-token asymmetric sweep; 16 = full precision). "
+              "Memory: FP16's KV bytes over this quantizer's (16 / average bits per element, scales "
+              "included).",
+          .columns = {"Model", "KV", "Bits per element", "Memory (x smaller)", "PPL", "PPL ratio"},
+          .groups = {},
+          .rows = {}};
+  for (const SummaryGroup& group : summary.groups) {
+    if (group.task != "perplexity") continue;
+    std::map<int, const KvSummaryRow*, std::greater<>> by_bits;
+    for (const KvSummaryRow& row : group.rows) {
+      if (!row.ppl) continue;
+      if (row.baseline) {
+        by_bits[16] = &row;
+      } else if (const auto bits = sweep_bits(row.kv_label)) {
+        by_bits[*bits] = &row;
+      }
+    }
+    std::string model = group.model + (group.steered.empty() ? "" : " (steered, not aligned)");
+    if (!group.setting.empty()) model += " (" + group.benchmark + " " + group.setting + ")";
+    for (const auto& [bits, row] : by_bits) {
+      const double per_element = row->baseline ? 16.0 : row->effective_bits;
+      t.rows.push_back(
+          {cell_text(model), cell_text(row->baseline ? "FP16" : row->kv_label), cell_number(per_element, 2),
+           cell_number(16.0 / per_element, 2), cell_number(*row->ppl, 2),
+           row->baseline ? cell_number(1.0, 2) : (row->ppl_ratio ? cell_number(*row->ppl_ratio, 2) : cell_not_run())});
+    }
+  }
+  return t;
+}
+
 std::vector<Table> summary_tables(const RunSummary& summary) {
   std::vector<Table> out;
+  if (Table t = std_metrics(summary); !t.rows.empty()) out.push_back(std::move(t));
   if (Table t = multi_model_ppl(summary); !t.rows.empty()) out.push_back(std::move(t));
   if (Table t = phase_thresholds(summary); !t.rows.empty()) out.push_back(std::move(t));
   return out;
@@ -301,7 +339,7 @@ const std::vector<PaperTableInfo>& paper_tables() {
       {"custom_all_models", "not built yet: per-KV-label rates of the custom set (issue 19)", false},
       {"advbench_main", "not built yet: baseline/quantized refusal and flips per bit width (issue 19)", false},
       {"multi_model_ppl", "perplexity cells of the per-token asymmetric sweep and full precision", true},
-      {"std_metrics", "not built yet (issue 19)", false},
+      {"std_metrics", "perplexity cells of the per-token asymmetric sweep and full precision", true},
       {"mse_phase", "not built yet (issue 19)", false},
       {"phase_thresholds", "refusal cells of the per-token asymmetric sweep (int<b>-ptok-asym)", true},
       {"cross_suite_compare", "not built yet (issue 19)", false},

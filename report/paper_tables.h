@@ -16,6 +16,7 @@
 // and from the run summary (report/run_summary.h), per model and refusal benchmark entry, over
 // the paper's per-token asymmetric sweep (int<b>-ptok-asym cells; others, and cells whose label
 // a grid renamed, are not part of it):
+//   std_metrics                   model, KV | bits per element | memory (16 / bits) | ppl | ppl ratio
 //   multi_model_ppl               model (and perplexity entry) | ppl at 16 (full precision) and each
 //                                 width of the sweep present, with the ratio to full precision
 //   phase_thresholds              model, benchmark | bits | safe zone (every width from the top down

@@ -478,7 +478,7 @@ TEST(RunSummary, SteeredModelsAreMarkedAndKeptApart) {
 // multi_model_ppl (report/paper_tables.h) from the fixture's wikitext cells: full precision as
 // 16-bit (ppl 2), int4 and int2 per-token asymmetric with their ratios; widths no row has are
 // not columns.
-TEST_F(RunSummaryTest, MultiModelPplTable) {
+TEST_F(RunSummaryTest, MultiModelPplAndStdMetricsTables) {
   const std::vector<Table> tables = summary_tables(summarize_run(db_));
   const auto it =
       std::find_if(tables.begin(), tables.end(), [](const Table& t) { return t.name == "multi_model_ppl"; });
@@ -486,6 +486,16 @@ TEST_F(RunSummaryTest, MultiModelPplTable) {
   EXPECT_EQ(render_csv(*it),
             "Model,16-bit,4-bit,2-bit\n"
             "smollm2-135m (wikitext limit=2),2,3.00 (x1.50),4.00 (x2.00)\n");
+  // std_metrics: the same cells with their bits per element (the fixture's 4.5 and 2.5) and
+  // memory 16 / bits.
+  const auto std_metrics =
+      std::find_if(tables.begin(), tables.end(), [](const Table& t) { return t.name == "std_metrics"; });
+  ASSERT_NE(std_metrics, tables.end());
+  EXPECT_EQ(render_csv(*std_metrics),
+            "Model,KV,Bits per element,Memory (x smaller),PPL,PPL ratio\n"
+            "smollm2-135m (wikitext limit=2),FP16,16,1,2,1\n"
+            "smollm2-135m (wikitext limit=2),int4-ptok-asym,4.5,3.555556,3,1.5\n"
+            "smollm2-135m (wikitext limit=2),int2-ptok-asym,2.5,6.4,4,2\n");
 }
 
 // phase_thresholds (report/paper_tables.h) over the per-token asymmetric sweep: the baseline
