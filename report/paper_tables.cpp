@@ -240,29 +240,41 @@ Table phase_thresholds(const RunSummary& summary) {
 
 }  // namespace
 
+// A perplexity group's scored cells on the paper's sweep, by bit width (full precision as 16),
+// widest first.
+std::map<int, const KvSummaryRow*, std::greater<>> perplexity_sweep(const SummaryGroup& group) {
+  std::map<int, const KvSummaryRow*, std::greater<>> by_bits;
+  for (const KvSummaryRow& row : group.rows) {
+    if (!row.ppl) continue;
+    if (row.baseline) {
+      by_bits[16] = &row;
+    } else if (const auto bits = sweep_bits(row.kv_label)) {
+      by_bits[*bits] = &row;
+    }
+  }
+  return by_bits;
+}
+
+// "smollm2-135m (wikitext limit=2)": the model, marked when steered, and the entry's settings.
+std::string perplexity_row_name(const SummaryGroup& group) {
+  std::string name = group.model + (group.steered.empty() ? "" : " (steered, not aligned)");
+  if (!group.setting.empty()) name += " (" + group.benchmark + " " + group.setting + ")";
+  return name;
+}
+
 // Perplexity per bit width over the per-token asymmetric sweep, with full precision as 16: one
 // row per model and perplexity entry, one column per width any row has, "not run" where a row
 // lacks it. Each cell: ppl, then its ratio to the row's full precision over the windows both
 // have (the summary's ratio), as "12.34 (x1.05)".
 Table multi_model_ppl(const RunSummary& summary) {
   std::set<int, std::greater<>> widths;
-  std::vector<std::pair<std::string, std::map<int, const KvSummaryRow*>>> rows;
+  std::vector<std::pair<std::string, std::map<int, const KvSummaryRow*, std::greater<>>>> rows;
   for (const SummaryGroup& group : summary.groups) {
     if (group.task != "perplexity") continue;
-    std::map<int, const KvSummaryRow*> by_bits;
-    for (const KvSummaryRow& row : group.rows) {
-      if (!row.ppl) continue;
-      if (row.baseline) {
-        by_bits[16] = &row;
-      } else if (const auto bits = sweep_bits(row.kv_label)) {
-        by_bits[*bits] = &row;
-      }
-    }
+    std::map<int, const KvSummaryRow*, std::greater<>> by_bits = perplexity_sweep(group);
     if (by_bits.empty()) continue;
     for (const auto& entry : by_bits) widths.insert(entry.first);
-    std::string name = group.model + (group.steered.empty() ? "" : " (steered, not aligned)");
-    if (!group.setting.empty()) name += " (" + group.benchmark + " " + group.setting + ")";
-    rows.emplace_back(std::move(name), std::move(by_bits));
+    rows.emplace_back(perplexity_row_name(group), std::move(by_bits));
   }
   Table t{.name = "multi_model_ppl",
           .caption =
@@ -304,18 +316,8 @@ Table std_metrics(const RunSummary& summary) {
           .rows = {}};
   for (const SummaryGroup& group : summary.groups) {
     if (group.task != "perplexity") continue;
-    std::map<int, const KvSummaryRow*, std::greater<>> by_bits;
-    for (const KvSummaryRow& row : group.rows) {
-      if (!row.ppl) continue;
-      if (row.baseline) {
-        by_bits[16] = &row;
-      } else if (const auto bits = sweep_bits(row.kv_label)) {
-        by_bits[*bits] = &row;
-      }
-    }
-    std::string model = group.model + (group.steered.empty() ? "" : " (steered, not aligned)");
-    if (!group.setting.empty()) model += " (" + group.benchmark + " " + group.setting + ")";
-    for (const auto& [bits, row] : by_bits) {
+    const std::string model = perplexity_row_name(group);
+    for (const auto& [bits, row] : perplexity_sweep(group)) {
       const double per_element = row->baseline ? 16.0 : row->effective_bits;
       t.rows.push_back(
           {cell_text(model), cell_text(row->baseline ? "FP16" : row->kv_label), cell_number(per_element, 2),
