@@ -66,6 +66,10 @@ int run_tables(const TablesFlags& flags) {
            report::summarize_run(flags.db, {.min_baseline_refusals = flags.min_baseline_refusals}))) {
     filled.emplace(table.name, std::move(table));
   }
+  for (report::Table& table : report::direction_tables(
+           report::read_refusal_direction_report(flags.db, {.min_baseline_refusals = flags.min_baseline_refusals}))) {
+    filled.emplace(table.name, std::move(table));
+  }
   if (flags.list) {
     for (const report::PaperTableInfo& info : report::paper_tables()) {
       const auto found = filled.find(std::string(info.name));

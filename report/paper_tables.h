@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "report/diagnosis_report.h"
+#include "report/refusal_direction_report.h"
 #include "report/run_summary.h"
 #include "report/table.h"
 
@@ -48,5 +49,11 @@ const std::vector<PaperTableInfo>& paper_tables();
 std::vector<Table> diagnosis_tables(const DiagnosisReport& report);
 // The built tables from a run summary; a table with no row is left out.
 std::vector<Table> summary_tables(const RunSummary& summary);
+// kvsafe's own, beyond the paper (issue 18 §4), from a refusal direction report; listed after
+// the paper's in paper_tables() with "not in the paper" in their source:
+//   refusal_direction_erosion     model, KV | mean erosion (‖r‖²-weighted) | largest | at layer |
+//                                 lowest cos(r_q, r) | prompts
+//   refusal_direction_prediction  model, refusal entry | quantizers | Spearman rho | p | note
+std::vector<Table> direction_tables(const RefusalDirectionReport& report);
 
 }  // namespace kvsafe::report

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "db/store.h"
+#include "report/paper_tables.h"
 #include "report/run_summary.h"
+#include "report/table.h"
 #include "tests/testing/temp_dir.h"
 
 namespace kvsafe::report {
@@ -168,6 +170,18 @@ TEST(RefusalDirectionReport, ErosionPerLayerAndItsRankCorrelationWithFlips) {
   EXPECT_NE(text.str().find("Spearman rho 1.000, p = 0.333 (exact permutation test, n = 3 quantizers)"),
             std::string::npos)
       << text.str();
+
+  // kvsafe tables' beyond-the-paper tables, from the same report.
+  const std::vector<Table> tables = direction_tables(report);
+  ASSERT_EQ(tables.size(), 2U);
+  EXPECT_EQ(render_csv(tables[0]),
+            "Model,KV,Mean erosion,Largest,At layer,Lowest cos,Prompts\n"
+            "m,int8,0.2,0.25,1,1,2 + 2\n"
+            "m,int4,0.3,0.5,0,1,2 + 2\n"
+            "m,int3,0.6,1,0,0,2 + 2\n");
+  EXPECT_EQ(render_csv(tables[1]),
+            "Model,Flips of,Quantizers,Spearman rho,p,Note\n"
+            "m,custom (limit=10),3,1,0.333333,\n");
 
   // The run summary leaves the activation cells out: one group, the refusal one.
   const RunSummary summary = summarize_run(db.path());
