@@ -60,6 +60,28 @@ struct DiagnosisRoleRecord {
   std::string detail_json{};  // {"layer":3,"prompts":"calibration"}, ...
 };
 
+// A model's diagnosis as decided from stored results (report/diagnosis_report.h), kept in the
+// `diagnoses` table with its layer profile in `pcr_layers`: the failure mode and the prescribed
+// fix with the numbers that decided them, so a database says what it concluded without a
+// recomputation. One per (model, calibration baseline cell): a later decision replaces it.
+struct DiagnosisLayerRecord {
+  std::int64_t layer = 0;
+  double flip_rate = 0;  // conditional flip with the layer alone quantized
+  std::int64_t n = 0;    // prompts the baseline refused (the flip's denominator)
+  bool critical = false;
+};
+
+struct DiagnosisRecord {
+  std::string model{};
+  std::string cell_id{};  // the calibration baseline cell (full precision) the flips pair with
+  std::string mode{};     // eval::FailureMode's name
+  std::optional<double> pcr{};
+  std::string scores_json{};            // critical layers, PCR interval, rule, counts
+  std::string thresholds_json{};        // critical_flip_threshold, pcr_low, pcr_high, bits
+  std::string recommended_spec_json{};  // the prescription and the layers it names
+  std::vector<DiagnosisLayerRecord> layers{};
+};
+
 struct RegisterResult {
   std::int64_t new_cells = 0;       // cells inserted by this call
   std::int64_t existing_cells = 0;  // cells already present (left as they were, or extended)

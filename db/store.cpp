@@ -296,6 +296,43 @@ RegisterResult Store::register_cells(std::int64_t experiment_id, const std::vect
   return result;
 }
 
+std::int64_t Store::record_diagnosis(const DiagnosisRecord& diagnosis) {
+  require_writable("record_diagnosis");
+  Transaction transaction(*connection_);
+  std::string kv_hash;
+  {
+    auto cell = connection_->cached("SELECT kv_hash FROM cells WHERE id = ?1");
+    cell->bind(1, diagnosis.cell_id);
+    KVSAFE_DB_CHECK(path_, cell->step(), "record_diagnosis: the diagnosis of ", diagnosis.model, " names cell ",
+                    diagnosis.cell_id, ", which is not registered");
+    kv_hash = cell->column_text(0);
+  }
+  {
+    auto layers = connection_->cached(
+        "DELETE FROM pcr_layers WHERE diagnosis_id IN (SELECT id FROM diagnoses WHERE model = ?1 AND cell_id = ?2)");
+    layers->bind(1, diagnosis.model).bind(2, diagnosis.cell_id).run();
+    auto rows = connection_->cached("DELETE FROM diagnoses WHERE model = ?1 AND cell_id = ?2");
+    rows->bind(1, diagnosis.model).bind(2, diagnosis.cell_id).run();
+  }
+  const auto json_or_empty = [](const std::string& text) { return text.empty() ? std::string("{}") : text; };
+  auto insert = connection_->cached(
+      "INSERT INTO diagnoses(cell_id, model, kv_hash, mode, pcr, scores_json, thresholds_json, "
+      "recommended_spec_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, " KVSAFE_SQL_NOW ")");
+  insert->bind(1, diagnosis.cell_id).bind(2, diagnosis.model).bind(3, kv_hash).bind(4, diagnosis.mode);
+  insert->bind(5, diagnosis.pcr).bind(6, json_or_empty(diagnosis.scores_json));
+  insert->bind(7, json_or_empty(diagnosis.thresholds_json)).bind(8, json_or_empty(diagnosis.recommended_spec_json));
+  insert->run();
+  const std::int64_t id = connection_->last_insert_rowid();
+  for (const DiagnosisLayerRecord& layer : diagnosis.layers) {
+    auto row = connection_->cached(
+        "INSERT INTO pcr_layers(diagnosis_id, layer, flip_rate, n, critical) VALUES (?1, ?2, ?3, ?4, ?5)");
+    row->bind(1, id).bind(2, layer.layer).bind(3, layer.flip_rate).bind(4, layer.n).bind(5, layer.critical ? 1 : 0);
+    row->run();
+  }
+  transaction.commit();
+  return id;
+}
+
 void Store::register_diagnosis_roles(std::int64_t experiment_id, const std::vector<DiagnosisRoleRecord>& roles) {
   require_writable("register_diagnosis_roles");
   Transaction transaction(*connection_);

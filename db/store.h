@@ -75,6 +75,11 @@ class Store {
   // is given whole). The cells must be registered.
   void register_diagnosis_roles(std::int64_t experiment_id, const std::vector<DiagnosisRoleRecord>& roles);
 
+  // Writes a model's diagnosis and its layer profile (diagnoses, pcr_layers) in one
+  // transaction, replacing the one recorded for the same (model, cell_id). The cell must be
+  // registered (its KV spec is the row's kv_hash). Returns the diagnosis id.
+  std::int64_t record_diagnosis(const DiagnosisRecord& diagnosis);
+
   // pending -> running, attempts + 1, worker recorded. Returns false (and changes nothing)
   // when the shard is not pending. Throws DbError for an unknown shard.
   bool claim_shard(const ShardKey& shard, const std::string& worker);

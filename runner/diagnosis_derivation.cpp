@@ -2,7 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
+#include <cmath>
+#include <set>
 
 #include "common/error.h"
 #include "eval/diagnosis.h"
@@ -132,6 +136,56 @@ std::vector<orch::Cell> DiagnosisDeriver::derive(const std::string& completed) {
   }
   for (const std::string& line : plan.waiting) spdlog::debug("diagnose: {}", line);
   return plan.cells;
+}
+
+std::int64_t DiagnosisDeriver::record_diagnoses() {
+  report::DiagnosisReportOptions read;
+  read.experiment_id = options_.experiment_id;
+  read.critical_from_profile = grid_.diagnose.critical_layers.empty();
+  std::int64_t recorded = 0;
+  for (const report::ModelDiagnosisReport& m : report::read_diagnosis_report(store_.path(), read).models) {
+    if (!m.diagnosis) continue;
+    const auto base = std::find_if(m.arms.begin(), m.arms.end(), [](const report::DiagnosisArm& arm) {
+      return arm.task == "baseline" && arm.arm == "calibration";
+    });
+    if (base == m.arms.end()) continue;
+    const eval::Diagnosis& d = *m.diagnosis;
+    db::DiagnosisRecord record{
+        .model = m.model, .cell_id = base->cell_id, .mode = std::string(eval::to_string(d.mode)), .pcr = d.pcr};
+    nlohmann::json critical = nlohmann::json::array();
+    std::set<std::int64_t> critical_layers;
+    if (m.critical) {
+      for (const eval::LayerFlip& layer : m.critical->ranked) {
+        critical.push_back(layer.layer);
+        critical_layers.insert(layer.layer);
+      }
+    }
+    nlohmann::json scores{{"critical_layers", critical},
+                          {"critical_count", d.critical_count},
+                          {"rule", d.rule},
+                          {"decided_from", d.pcr ? m.diagnosis_from : std::vector<std::string>{}}};
+    if (m.pcr && !std::isnan(m.pcr->lower)) scores["pcr_ci95"] = {m.pcr->lower, m.pcr->upper};
+    record.scores_json = scores.dump();
+    record.thresholds_json = nlohmann::json{
+        {"critical_flip_threshold", d.critical_flip_threshold},
+        {"pcr_low", d.pcr_low},
+        {"pcr_high", d.pcr_high},
+        {"bits", m.bits},
+        {"model_layers",
+         d.model_layers}}.dump();
+    record.recommended_spec_json =
+        nlohmann::json{{"prescription", std::string(eval::to_string(d.prescription))}, {"layers", d.layers}}.dump();
+    for (const eval::LayerFlip& layer : m.profile) {
+      if (std::isnan(layer.flip.rate)) continue;  // nothing refused: no rate to keep
+      record.layers.push_back({.layer = layer.layer,
+                               .flip_rate = layer.flip.rate,
+                               .n = layer.flip.trials,
+                               .critical = critical_layers.count(layer.layer) > 0});
+    }
+    store_.record_diagnosis(record);
+    ++recorded;
+  }
+  return recorded;
 }
 
 }  // namespace kvsafe::runner

@@ -39,6 +39,10 @@ class DiagnosisDeriver {
   // depends on (not a calibration baseline, layer-ablation or key-magnitudes cell) returns
   // nothing at once, so a large grid's commits cost no database reads.
   std::vector<orchestrator::Cell> derive(const std::string& completed = "");
+  // Writes each diagnosed model's decision (mode, fix, the numbers that decided them, the layer
+  // profile) into the database's diagnoses and pcr_layers tables (db::Store::record_diagnosis),
+  // from the stored results; models without a decision yet are left out. Returns how many.
+  std::int64_t record_diagnoses();
   // Why some tasks planned nothing yet, as the last derive() found it.
   const std::vector<std::string>& waiting() const { return waiting_; }
 

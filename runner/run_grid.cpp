@@ -192,7 +192,15 @@ SchedulerSide prepare(const LoadedGrid& grid, const RunGridOptions& options, int
 
 void finish(SchedulerSide& side, const orch::SchedulerReport& report, const RunExitCodes& codes) {
   side.result.report = report;
-  if (side.deriver) side.result.diagnosis_waiting = side.deriver->waiting();
+  if (side.deriver) {
+    side.result.diagnosis_waiting = side.deriver->waiting();
+    try {
+      const std::int64_t recorded = side.deriver->record_diagnoses();
+      if (recorded > 0) spdlog::info("run: recorded the diagnosis of {} model(s) in the database", recorded);
+    } catch (const Error& e) {  // the results are stored; only the summary row is missing
+      spdlog::error("run: could not record the diagnoses: {}", e.what());
+    }
+  }
   side.result.exit_code = exit_code_for(report, codes);
   side.store->end_run(side.run_id, side.result.exit_code, status_text(report));
   spdlog::info("run: {} shard(s) committed, {} failed attempt(s), {} cell(s) failed, {} shard(s) left; {:.1f} s; {}",

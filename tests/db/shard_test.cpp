@@ -298,6 +298,27 @@ TEST_F(ShardTest, KeyMagnitudesOutsideTheShardOrEmptyOrNotFiniteAreRefused) {
   EXPECT_EQ(store_->shards_with_status(ShardStatus::kRunning), std::vector<ShardKey>{c1_4_});
 }
 
+// A model's diagnosis (diagnoses + pcr_layers): recording it again for the same baseline cell
+// replaces it, layers and all; an unregistered cell is refused and nothing is written.
+TEST_F(ShardTest, RecordDiagnosisReplacesTheModelsEarlierOne) {
+  DiagnosisRecord first{.model = "m", .cell_id = "c1", .mode = "outlier_as_safety", .pcr = 0.15};
+  first.recommended_spec_json = R"({"prescription":"fp16_critical_layer","layers":[3]})";
+  first.layers = {{.layer = 0, .flip_rate = 0.0, .n = 20, .critical = false},
+                  {.layer = 3, .flip_rate = 0.4, .n = 20, .critical = true}};
+  const std::int64_t id = store_->record_diagnosis(first);
+  EXPECT_EQ(rows("diagnoses WHERE model = 'm' AND mode = 'outlier_as_safety' AND pcr = 0.15 AND scores_json = '{}'"),
+            1);
+  EXPECT_EQ(rows("pcr_layers WHERE diagnosis_id = " + std::to_string(id) + " AND critical = 1 AND layer = 3"), 1);
+  DiagnosisRecord second{.model = "m", .cell_id = "c1", .mode = "multi_layer_dilution"};
+  second.layers = {{.layer = 1, .flip_rate = 0.5, .n = 10, .critical = true}};
+  store_->record_diagnosis(second);
+  EXPECT_EQ(rows("diagnoses"), 1);
+  EXPECT_EQ(rows("diagnoses WHERE mode = 'multi_layer_dilution' AND pcr IS NULL"), 1);
+  EXPECT_EQ(rows("pcr_layers"), 1);
+  EXPECT_THROW(store_->record_diagnosis({.model = "m", .cell_id = "nope", .mode = "none"}), DbError);
+  EXPECT_EQ(rows("diagnoses"), 1);
+}
+
 }  // namespace
 // A refusal_direction shard: per layer and class, one sum of float32 values stored as their
 // little-endian bytes, read back bit for bit; a duplicate commit adds nothing.

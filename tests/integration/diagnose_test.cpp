@@ -90,6 +90,22 @@ TEST(Diagnose, PlansTheDependentCellsAsTheAblationIsStoredAndPrintsTheDiagnosis)
   // What the run printed at its end is the stored diagnosis, word for word.
   EXPECT_NE(slurp(dir / "run_out.txt").find(text), std::string::npos) << slurp(dir / "run_out.txt");
 
+  // The decision is also stored: one diagnoses row for the model, with the mode --show prints,
+  // the calibration baseline's cell, and its layer profile in pcr_layers, critical layers marked.
+  EXPECT_EQ(count(db, "SELECT count(*) FROM diagnoses WHERE model = 'stories260k'"), 1);
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM diagnoses d JOIN diagnosis_roles r ON r.cell_id = d.cell_id AND "
+                  "r.task = 'baseline' AND r.arm = 'calibration'"),
+            1);
+  {
+    SQLite::Database stored(db.string(), SQLite::OPEN_READONLY);
+    const std::string mode = stored.execAndGet("SELECT mode FROM diagnoses").getString();
+    EXPECT_NE(text.find("mode: " + mode), std::string::npos) << mode << "\n" << text;
+  }
+  EXPECT_EQ(count(db, "SELECT count(*) FROM pcr_layers"), 5);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM pcr_layers WHERE critical = 1"),
+            static_cast<std::int64_t>(sql_critical.size()));
+
   // `kvsafe tables` writes the diagnosis tables it can fill, one file each.
   const auto tables =
       run_to_end(kvsafe_binary() + " tables " + db.string() + " --format csv --out " + (dir / "tables").string(), "",
