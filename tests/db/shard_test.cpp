@@ -31,6 +31,17 @@ class ShardTest : public ::testing::Test {
     store_->register_cells(experiment_, {make_cell("c1", 10), make_cell("c2", 4)}, 4);
   }
   std::int64_t rows(const std::string& table_and_where) { return count_rows(path_, table_and_where); }
+  // Commits `result` expecting a DbError that names `expected_text` and the shard [4, 8) of c1.
+  void expect_refused(const ShardResult& result, const std::string& expected_text) {
+    try {
+      store_->commit_shard(result);
+      ADD_FAILURE() << "committed: " << expected_text;
+    } catch (const DbError& error) {
+      const std::string message = error.what();
+      EXPECT_NE(message.find(expected_text), std::string::npos) << message;
+      EXPECT_NE(message.find("shard [4, 8) of cell c1"), std::string::npos) << message;
+    }
+  }
 
   TempDir dir_;
   std::filesystem::path path_ = dir_ / "shards.db";
@@ -279,14 +290,7 @@ TEST_F(ShardTest, KeyMagnitudesOutsideTheShardOrEmptyOrNotFiniteAreRefused) {
     result.shard = c1_4_;
     result.key_magnitudes.push_back(KeyMagnitudeRow{.prompt_index = 4, .layer = 0, .tokens = 3, .max_abs = {1.0f}});
     result.key_magnitudes.push_back(std::move(bad));
-    try {
-      store_->commit_shard(result);
-      ADD_FAILURE() << "committed: " << expected_text;
-    } catch (const DbError& error) {
-      const std::string message = error.what();
-      EXPECT_NE(message.find(expected_text), std::string::npos) << message;
-      EXPECT_NE(message.find("shard [4, 8) of cell c1"), std::string::npos) << message;
-    }
+    expect_refused(result, expected_text);
   };
   refused({.prompt_index = 8, .layer = 0, .tokens = 3, .max_abs = {1.0f}}, "key magnitudes of prompt 8 lie outside");
   refused({.prompt_index = 3, .layer = 0, .tokens = 3, .max_abs = {1.0f}}, "key magnitudes of prompt 3 lie outside");
@@ -355,14 +359,7 @@ TEST_F(ShardTest, DirectionSumsThatAreEmptyNotFiniteOrMiscountedAreRefused) {
     result.shard = c1_4_;
     result.direction_sums.push_back({.layer = 0, .harmful = true, .prompts = 2, .sum = {1.0f}});
     result.direction_sums.push_back(std::move(bad));
-    try {
-      store_->commit_shard(result);
-      ADD_FAILURE() << "committed: " << expected_text;
-    } catch (const DbError& error) {
-      const std::string message = error.what();
-      EXPECT_NE(message.find(expected_text), std::string::npos) << message;
-      EXPECT_NE(message.find("shard [4, 8) of cell c1"), std::string::npos) << message;
-    }
+    expect_refused(result, expected_text);
   };
   refused({.layer = 1, .harmful = false, .prompts = 0, .sum = {1.0f}}, "harmless residual sum at layer 1");
   refused({.layer = 1, .harmful = false, .prompts = 5, .sum = {1.0f}}, "counts 5 prompts");
