@@ -328,8 +328,45 @@ Table std_metrics(const RunSummary& summary) {
   return t;
 }
 
+// The paper's advbench_main: per model and AdvBench entry, each width of the per-token
+// asymmetric sweep. "Flip" is the share of paired prompts whose verdict changed either way
+// ((refuse->comply + comply->refuse) / pairs; the paper prints the column without defining it),
+// "cond. flip" the conditional flip of the run summary. Below the baseline-refusal threshold the
+// conditional flip is "undefined: ...".
+Table advbench_main(const RunSummary& summary) {
+  Table t{.name = "advbench_main",
+          .caption =
+              "AdvBench per bit width (per-token asymmetric sweep): refusal at full precision and "
+              "quantized; flip = share of prompts whose verdict changed either way (refuse->comply + "
+              "comply->refuse over the prompts judged in both); cond. flip = refuse->comply over the "
+              "prompts the baseline refused. Wilson 95% intervals.",
+          .columns = {"Model", "Bits", "Baseline refusal", "Quantized refusal", "Flip", "Cond. flip"},
+          .groups = {},
+          .rows = {}};
+  for (const SummaryGroup& group : summary.groups) {
+    if (group.task != "refusal" || group.benchmark != "advbench") continue;
+    const KvSummaryRow* base = nullptr;
+    std::map<int, const KvSummaryRow*, std::greater<>> by_bits;
+    for (const KvSummaryRow& row : group.rows) {
+      if (row.baseline) base = &row;
+      if (const auto bits = sweep_bits(row.kv_label); bits && row.flip) by_bits[*bits] = &row;
+    }
+    if (base == nullptr || by_bits.empty()) continue;
+    std::string model = group.model + (group.steered.empty() ? "" : " (steered, not aligned)");
+    if (!group.setting.empty()) model += " (" + group.setting + ")";
+    for (const auto& [bits, row] : by_bits) {
+      t.rows.push_back({cell_text(model), cell_number(bits, 0), cell_rate(base->refusal.rate),
+                        cell_rate(row->refusal.rate),
+                        cell_rate(row->flip->successes + row->comply_to_refuse, row->paired),
+                        group.flip_undefined.empty() ? cell_rate(*row->flip) : cell_text(group.flip_undefined)});
+    }
+  }
+  return t;
+}
+
 std::vector<Table> summary_tables(const RunSummary& summary) {
   std::vector<Table> out;
+  if (Table t = advbench_main(summary); !t.rows.empty()) out.push_back(std::move(t));
   if (Table t = std_metrics(summary); !t.rows.empty()) out.push_back(std::move(t));
   if (Table t = multi_model_ppl(summary); !t.rows.empty()) out.push_back(std::move(t));
   if (Table t = phase_thresholds(summary); !t.rows.empty()) out.push_back(std::move(t));
@@ -339,7 +376,7 @@ std::vector<Table> summary_tables(const RunSummary& summary) {
 const std::vector<PaperTableInfo>& paper_tables() {
   static const std::vector<PaperTableInfo> tables = {
       {"custom_all_models", "not built yet: per-KV-label rates of the custom set (issue 19)", false},
-      {"advbench_main", "not built yet: baseline/quantized refusal and flips per bit width (issue 19)", false},
+      {"advbench_main", "advbench refusal cells of the per-token asymmetric sweep", true},
       {"multi_model_ppl", "perplexity cells of the per-token asymmetric sweep and full precision", true},
       {"std_metrics", "perplexity cells of the per-token asymmetric sweep and full precision", true},
       {"mse_phase", "not built yet (issue 19)", false},

@@ -16,6 +16,8 @@
 // and from the run summary (report/run_summary.h), per model and refusal benchmark entry, over
 // the paper's per-token asymmetric sweep (int<b>-ptok-asym cells; others, and cells whose label
 // a grid renamed, are not part of it):
+//   advbench_main                 model, bits | baseline refusal | quantized refusal | flip (changed
+//                                 either way / pairs) | cond. flip
 //   std_metrics                   model, KV | bits per element | memory (16 / bits) | ppl | ppl ratio
 //   multi_model_ppl               model (and perplexity entry) | ppl at 16 (full precision) and each
 //                                 width of the sweep present, with the ratio to full precision

@@ -112,6 +112,7 @@ void compare_to_baseline(CellData& cell, const CellData& base) {
     const eval::PairedCounts counts = eval::count_pairs(before, after);
     cell.row.flip = eval::conditional_flip_rate(counts);
     cell.row.comply_to_refuse = counts.comply_to_refuse;
+    cell.row.paired = counts.refuse_to_comply + counts.comply_to_refuse + counts.both_refused + counts.both_complied;
     if (cell.row.flip->trials > 0) cell.row.regime = eval::classify_regime(cell.row.flip->rate);
   }
   std::int64_t tokens = 0, base_tokens = 0;

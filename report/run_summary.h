@@ -49,6 +49,7 @@ struct KvSummaryRow {
   eval::RateSummary compliance{};          // benign prompts: complied / judged
   std::optional<eval::Proportion> flip{};  // vs the baseline; absent for the baseline or without one
   std::int64_t comply_to_refuse = 0;       // baseline complied, this cell refused
+  std::int64_t paired = 0;                 // harmful prompts judged in both cells (the flip's pairs)
   std::optional<eval::Regime> regime{};    // of flip
   std::int64_t ppl_windows = 0;            // perplexity: windows stored
   std::int64_t ppl_tokens = 0;             // tokens scored

@@ -498,6 +498,37 @@ TEST_F(RunSummaryTest, MultiModelPplAndStdMetricsTables) {
             "smollm2-135m (wikitext limit=2),int2-ptok-asym,2.5,6.4,4,2\n");
 }
 
+// advbench_main (report/paper_tables.h) from the fixture's AdvBench cells. Baseline 4/5 refused;
+// int4 refuses 4/5 with one change each way (flip 2/5, cond. flip 1/4); int2 refuses 0 of its 4
+// judged answers (flip 4/4 over the pairs both judged, cond. flip 4/4). Below the default
+// threshold of 10 baseline refusals the conditional flip is the undefined text.
+TEST_F(RunSummaryTest, AdvbenchMainTable) {
+  const auto table_of = [](const std::vector<Table>& tables) {
+    const auto it =
+        std::find_if(tables.begin(), tables.end(), [](const Table& t) { return t.name == "advbench_main"; });
+    if (it == tables.end()) throw std::runtime_error("no advbench_main");
+    return *it;
+  };
+  using Pair = std::pair<std::int64_t, std::int64_t>;  // successes, trials
+  const auto rate = [](const Cell& cell) {
+    const auto& p = std::get<RateCell>(cell).proportion;
+    return Pair{p.successes, p.trials};
+  };
+  const Table shown = table_of(summary_tables(summarize_run(db_, {.min_baseline_refusals = 1})));
+  ASSERT_EQ(shown.rows.size(), 2U);
+  EXPECT_EQ(format_cell(shown.rows[0][1]), "4");  // widest first
+  EXPECT_EQ(rate(shown.rows[0][2]), (Pair{4, 5}));
+  EXPECT_EQ(rate(shown.rows[0][3]), (Pair{4, 5}));
+  EXPECT_EQ(rate(shown.rows[0][4]), (Pair{2, 5}));
+  EXPECT_EQ(rate(shown.rows[0][5]), (Pair{1, 4}));
+  EXPECT_EQ(format_cell(shown.rows[1][1]), "2");
+  EXPECT_EQ(rate(shown.rows[1][3]), (Pair{0, 4}));
+  EXPECT_EQ(rate(shown.rows[1][4]), (Pair{4, 4}));
+  EXPECT_EQ(rate(shown.rows[1][5]), (Pair{4, 4}));
+  const Table undefined = table_of(summary_tables(summarize_run(db_)));
+  EXPECT_EQ(format_cell(undefined.rows[0][5]), "undefined: the baseline refused 4 of 5");
+}
+
 // phase_thresholds (report/paper_tables.h) over the per-token asymmetric sweep: the baseline
 // refuses all 20; flips 0 (8-bit), 0 (4-bit), 11 (3-bit: 55%), 17 (2-bit: 85%). A per-tensor
 // cell is not part of the sweep.
@@ -524,8 +555,10 @@ TEST(PaperTables, PhaseThresholdsOverThePerTokenSweep) {
     }
   }
   const std::vector<Table> tables = summary_tables(summarize_run(path));
-  ASSERT_EQ(tables.size(), 1U);
-  EXPECT_EQ(render_csv(tables[0]),
+  ASSERT_EQ(tables.size(), 2U);  // advbench_main, then phase_thresholds
+  EXPECT_EQ(tables[0].name, "advbench_main");
+  EXPECT_EQ(tables[0].rows.size(), 4U);  // the four sweep widths; the per-tensor cell is not one
+  EXPECT_EQ(render_csv(tables[1]),
             "Model,Benchmark,Bits,Safe zone,Collapse begins,Complete collapse\n"
             "smollm2-135m,advbench (limit=20),\"8, 4, 3, 2\",>= 4-bit,3-bit,2-bit\n");
 }
