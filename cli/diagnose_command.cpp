@@ -122,7 +122,8 @@ int run_diagnose(const DiagnoseFlags& flags, CommandContext& context) {
     fmt::print(stderr, "kvsafe diagnose: {}: no such file\n", flags.target);
     return kExitUsage;
   }
-  if (flags.show) return show(flags, context, std::nullopt);
+  // --export-direction reads stored results as --show does: it runs nothing either.
+  if (flags.show || !flags.export_direction.empty()) return show(flags, context, std::nullopt);
   if (is_sqlite_file(flags.target)) {
     fmt::print(stderr,
                "kvsafe diagnose: {} is a results database: add --show to print its diagnosis, or give the "

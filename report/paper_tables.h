@@ -44,12 +44,16 @@ struct PaperTableInfo {
   bool built = false;
 };
 
+// A table's model cell: the name, marked "(steered, not aligned)" for a steered testbed (issue
+// 25; `steered` is SummaryGroup::steered or DirectionGroup::steered), never the name alone.
+std::string table_model_name(const std::string& model, const std::string& steered);
+
 // Every table name of the paper that kvsafe knows, in §1.8's order.
 const std::vector<PaperTableInfo>& paper_tables();
 
-// The built tables from a diagnosis report; a table with no row is left out.
+// The built tables from a diagnosis report (paper_tables.cpp), a run summary (summary_tables.cpp)
+// and a refusal direction report (direction_tables.cpp); a table with no row is left out.
 std::vector<Table> diagnosis_tables(const DiagnosisReport& report);
-// The built tables from a run summary; a table with no row is left out.
 std::vector<Table> summary_tables(const RunSummary& summary);
 // kvsafe's own, beyond the paper (issue 18 §4), from a refusal direction report; listed after
 // the paper's in paper_tables() with "not in the paper" in their source:

@@ -3,6 +3,8 @@
 // class sums land in direction_sums shard by shard; the report reads the direction from the
 // full-precision cell, the erosion of every quantizer, and ranks it against the flips.
 
+#include <nlohmann/json.hpp>
+
 #include <regex>
 #include <string>
 
@@ -46,6 +48,27 @@ TEST(RefusalDirection, RunStoresClassSumsAndDiagnoseShowsErosionAgainstFlips) {
   EXPECT_GT(int2, int8 + 0.1);
   EXPECT_NE(shown.find("predicts the flips of custom"), std::string::npos) << shown;
   EXPECT_NE(shown.find("n = 3 quantizers"), std::string::npos) << shown;
+
+  // --export-direction (no --show needed: it runs nothing) writes the full-precision cell's
+  // direction of every layer, which a grid's steer entry reads.
+  const auto file = dir / "direction.json";
+  const auto exported =
+      run_to_end(kvsafe_binary() + " diagnose " + db.string() + " --export-direction " + file.string(), "",
+                 dir / "export_err.txt");
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  const auto json = nlohmann::json::parse(slurp(file));
+  EXPECT_EQ(json.at("format"), "kvsafe-refusal-direction/1");
+  EXPECT_EQ(json.at("model"), "stories260k");
+  EXPECT_EQ(json.at("harmful_prompts"), 12);
+  EXPECT_EQ(json.at("harmless_prompts"), 12);
+  SQLite::Database database(db.string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(json.at("cell_id").get<std::string>(),
+            database
+                .execAndGet("SELECT c.id FROM cells c JOIN kv_specs k ON k.hash = c.kv_hash WHERE c.task = "
+                            "'refusal_direction' AND k.label = 'none'")
+                .getString());
+  ASSERT_EQ(json.at("directions").size(), 5U);
+  for (const auto& layer : json.at("directions")) EXPECT_EQ(layer.size(), 64U);
 }
 
 }  // namespace
