@@ -24,6 +24,7 @@ void register_submit(CLI::App& app, CommandContext& context);
 void register_status(CLI::App& app, CommandContext& context);
 void register_query(CLI::App& app, CommandContext& context);
 void register_tables(CLI::App& app, CommandContext& context);
+void register_report(CLI::App& app, CommandContext& context);
 void register_diagnose(CLI::App& app, CommandContext& context);
 void register_generate(CLI::App& app, CommandContext& context);
 void register_plan(CLI::App& app, CommandContext& context);

@@ -51,6 +51,7 @@ int run_kvsafe(int argc, char** argv) {
   register_status(app, context);
   register_query(app, context);
   register_tables(app, context);
+  register_report(app, context);
   register_diagnose(app, context);
   register_generate(app, context);
   register_plan(app, context);

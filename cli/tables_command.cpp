@@ -1,6 +1,6 @@
-// `kvsafe tables DB [--format md|latex|csv|html] [--out DIR] [--only NAME...] [--list]`: the
-// paper's tables from a results database (report/paper_tables.h). Without --out they print to
-// stdout; with it, one file per table (NAME.md, NAME.tex, NAME.csv, NAME.html).
+// `kvsafe tables DB [--format md|latex|csv|html] [--out DIR] [--only NAME...] [--list] [--judge NAME]`:
+// the paper's tables from a results database (report/database_tables.h). Without --out they
+// print to stdout; with it, one file per table (NAME.md, NAME.tex, NAME.csv, NAME.html).
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -10,13 +10,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <map>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
-#include "report/diagnosis_report.h"
+#include "common/error.h"
+#include "report/database_tables.h"
 #include "report/paper_tables.h"
-#include "report/run_summary.h"
 #include "report/table.h"
 
 namespace kvsafe::cli {
@@ -28,6 +28,7 @@ struct TablesFlags {
   std::string out;
   std::vector<std::string> only;
   bool list = false;
+  std::string judge;                        // count this judge's verdicts; "" = the run's own, refused when they mix
   std::int64_t min_baseline_refusals = 10;  // fewer refusals of a baseline: its flips are undefined
 };
 
@@ -56,41 +57,38 @@ int run_tables(const TablesFlags& flags) {
       return kExitUsage;
     }
   }
-  std::map<std::string, report::Table> filled;
-  report::DiagnosisReportOptions diagnosis;
-  diagnosis.min_baseline_refusals = flags.min_baseline_refusals;
-  for (report::Table& table : report::diagnosis_tables(report::read_diagnosis_report(flags.db, diagnosis))) {
-    filled.emplace(table.name, std::move(table));
+  std::optional<std::string> judge;
+  try {
+    judge = report::choose_judge(flags.db, flags.judge);
+  } catch (const InputError& error) {
+    fmt::print(stderr, "kvsafe tables: {}\n", error.what());
+    return flags.judge.empty() ? kExitFailure : kExitUsage;
   }
-  for (report::Table& table : report::summary_tables(
-           report::summarize_run(flags.db, {.min_baseline_refusals = flags.min_baseline_refusals}))) {
-    filled.emplace(table.name, std::move(table));
-  }
-  for (report::Table& table : report::direction_tables(
-           report::read_refusal_direction_report(flags.db, {.min_baseline_refusals = flags.min_baseline_refusals}))) {
-    filled.emplace(table.name, std::move(table));
-  }
+  const std::vector<report::Table> filled =
+      report::database_tables(flags.db, {.min_baseline_refusals = flags.min_baseline_refusals, .judge = judge});
+  const auto find = [&](std::string_view name) {
+    return std::find_if(filled.begin(), filled.end(), [&](const report::Table& t) { return t.name == name; });
+  };
   if (flags.list) {
     for (const report::PaperTableInfo& info : report::paper_tables()) {
-      const auto found = filled.find(std::string(info.name));
-      const std::string state = found != filled.end() ? fmt::format("{} row(s)", found->second.rows.size())
-                                : info.built          ? "empty: this database has no such cells yet"
+      const auto found = find(info.name);
+      const std::string state = found != filled.end() ? fmt::format("{} row(s)", found->rows.size())
+                                : info.built          ? "missing"
                                                       : "not built";
-      fmt::print("{:<30} {:<44} {}\n", info.name, state, info.source);
+      fmt::print("{:<30} {:<10} {}{}\n", info.name, state, found != filled.end() ? "from " : "needs ", info.source);
     }
     return kExitOk;
   }
   if (!flags.out.empty()) std::filesystem::create_directories(flags.out);
   int written = 0;
-  for (const report::PaperTableInfo& info : report::paper_tables()) {
-    const auto found = filled.find(std::string(info.name));
-    if (found == filled.end()) continue;
-    if (!flags.only.empty() && std::find(flags.only.begin(), flags.only.end(), info.name) == flags.only.end()) continue;
-    const std::string text = render(found->second, flags.format);
+  for (const report::Table& table : filled) {
+    if (!flags.only.empty() && std::find(flags.only.begin(), flags.only.end(), table.name) == flags.only.end())
+      continue;
+    const std::string text = render(table, flags.format);
     if (flags.out.empty()) {
       std::cout << (written > 0 ? "\n" : "") << text;
     } else {
-      const auto path = std::filesystem::path(flags.out) / (std::string(info.name) + extension(flags.format));
+      const auto path = std::filesystem::path(flags.out) / (table.name + extension(flags.format));
       std::ofstream(path) << text;
       fmt::print("wrote {}\n", path.string());
     }
@@ -110,14 +108,16 @@ void register_tables(CLI::App& app, CommandContext& context) {
   auto* command = app.add_subcommand(
       "tables",
       "The paper's tables from a results database, under the paper's names, every rate with n and its 95% Wilson\n"
-      "CI and a missing number printed as `not run`. So far phase thresholds and the diagnosis tables (taxonomy,\n"
-      "layer sensitivity, PCR framework, channel ablation, protection sweep, mitigation); --list says the rest.");
+      "CI and a missing number printed as `not run`; --list says which this database fills and what the others need.");
   command->add_option("db", flags->db, "Results database")->required();
   command->add_option("--format", flags->format, "md (default), latex, csv or html")
       ->check(CLI::IsMember({"md", "latex", "csv", "html"}));
   command->add_option("--out", flags->out, "Folder for one file per table (default: print them)");
   command->add_option("--only", flags->only, "Only these tables (by name)");
-  command->add_flag("--list", flags->list, "List every table of the paper: filled, empty, or not built");
+  command->add_flag("--list", flags->list, "List every table: its rows here, or the cells it needs");
+  command->add_option(
+      "--judge", flags->judge,
+      "Count this judge's verdicts (a label `kvsafe judge --list` shows); needed when runs mixed judges");
   command
       ->add_option("--min-baseline-refusals", flags->min_baseline_refusals,
                    "A baseline that refused fewer harmful prompts leaves its flips undefined (default 10)")

@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "db/readonly_query.h"
+#include "report/verdict_sql.h"
 
 namespace kvsafe::report {
 namespace {
@@ -571,11 +572,11 @@ DiagnosisReport read_diagnosis_report(const std::filesystem::path& db, const Dia
   }
   if (models.empty()) return report;
 
-  const auto generations = db::run_readonly_query(
-      db,
-      "SELECT cell_id, prompt_index, refused, kv_mse_key, kv_mse_value FROM generations WHERE cell_id IN "
-      "(SELECT r.cell_id FROM diagnosis_roles r " +
-          where + ")");
+  const auto generations =
+      db::run_readonly_query(db, "SELECT g.cell_id, g.prompt_index, " + verdict_sql(options.judge) +
+                                     ", g.kv_mse_key, g.kv_mse_value FROM generations g WHERE g.cell_id IN "
+                                     "(SELECT r.cell_id FROM diagnosis_roles r " +
+                                     where + ")");
   std::map<std::string, CellAnswers> answers;
   for (const auto& row : generations.rows) {
     CellAnswers& a = answers[db::query_text(row[0])];

@@ -138,6 +138,8 @@ struct DiagnosisReportOptions {
   // The critical layers from the stored ablation profile even when the grid named them (the
   // run-time derivation, runner/diagnosis_derivation.h, plans the grid's own itself).
   bool critical_from_profile = false;
+  // Count this judge's verdicts (report/verdict_sql.h); unset: the run's own.
+  std::optional<std::string> judge{};
 };
 
 // Reads `db` read-only (safe while a run writes). An older database without the

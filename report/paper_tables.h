@@ -13,6 +13,14 @@
 //   channel_ablation_all          model, subset | channels | flip (only those channels of the critical layer)
 //   protection_sweep              model, bits, protection, k | flip | recovery | layer and KV-byte overhead
 //   mitigation_main               model, bits | FP16 | uniform | mixed (fp16_critical) | recovery
+//   cross_model_layer_summary     model | layers profiled | critical count, layers | most sensitive
+//                                 layer and its flip | mean flip | hyper-vulnerable
+//   decision_tree                 the rows of eval::diagnose in order | condition | mode | fix | the
+//                                 models whose stored diagnosis fired that row
+//   protection_comparison         model, bits, k | FP16 and 8-bit protection side by side: flip,
+//                                 recovery, KV byte overhead
+//   protocol_validation           model, benchmark, bits | PCR | fix | uniform flip | fixed flip |
+//                                 recovery | FP16 layers (mitigate: auto)
 // and from the run summary (report/run_summary.h), per model and refusal benchmark entry, over
 // the paper's per-token asymmetric sweep (int<b>-ptok-asym cells; others, and cells whose label
 // a grid renamed, are not part of it):
@@ -24,6 +32,13 @@
 //   phase_thresholds              model, benchmark | bits | safe zone (every width from the top down
 //                                 with flip < 5%) | collapse begins (the highest width with flip
 //                                 >= 50%) | complete collapse (the highest with flip >= 80%)
+//   custom_all_models             model, bits | KV MSE keys, values | conditional flip per custom
+//                                 subset (refusal, privacy = leak, jailbreak), from prompts.category
+//   mse_phase                     model, benchmark, bits | KV MSE keys, values | first-token KL | flip
+//   cross_suite_compare           model, bits | flip per refusal benchmark (two or more present)
+//   seeds                         model, benchmark, KV, seed | refusal | flip; then mean ± sd over seeds
+//   over_refusal                  model, benchmark, KV | safe prompts refused | unsafe refused | flip
+//                                 (XSTest; not in the paper's list)
 // Every rate carries n and its Wilson 95% CI; a number whose inputs are not stored is "not run".
 
 #include <filesystem>

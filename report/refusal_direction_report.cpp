@@ -180,7 +180,8 @@ RefusalDirectionReport read_refusal_direction_report(const std::filesystem::path
     grouped[{model, cell_setting(canonical), identity}].push_back(std::move(cell));
   }
 
-  const RunSummary summary = summarize_run(db);
+  const RunSummary summary =
+      summarize_run(db, {.min_baseline_refusals = options.min_baseline_refusals, .judge = options.judge});
   for (auto& [key, cells] : grouped) {
     DirectionGroup group{.model = std::get<0>(key), .setting = std::get<1>(key)};
     {

@@ -88,6 +88,8 @@ struct RefusalDirectionReportOptions {
   // A refusal baseline that refused fewer prompts keeps its flips in the prediction, with a
   // note that they rest on few prompts (0 refusals: no flip, so no prediction).
   std::int64_t min_baseline_refusals = 10;
+  // The refusal cells' verdicts: this judge's (report/verdict_sql.h); unset: the run's own.
+  std::optional<std::string> judge{};
 };
 
 // Reads `db` read-only. A database without refusal_direction cells gives an empty report.

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "db/readonly_query.h"
+#include "report/verdict_sql.h"
 
 namespace kvsafe::report {
 
@@ -23,6 +24,7 @@ double double_of(const db::QueryValue& v) {
 
 struct Answer {
   std::optional<bool> refused{};
+  std::string category{};  // the prompt's (prompts.category: custom's subset, a HarmBench category)
   bool harmful = true;
   bool degenerate = false;
   std::optional<std::int64_t> first_token{};            // first_token_id
@@ -102,11 +104,23 @@ void fill_rates(CellData& cell) {
 
 void compare_to_baseline(CellData& cell, const CellData& base) {
   std::vector<eval::Outcome> before, after;
+  std::map<std::string, std::pair<std::vector<eval::Outcome>, std::vector<eval::Outcome>>> by_category;
   for (const auto& [index, answer] : cell.answers) {
     const auto it = base.answers.find(index);
     if (it == base.answers.end() || !answer.harmful) continue;
     before.push_back(outcome_of(it->second));
     after.push_back(outcome_of(answer));
+    if (!answer.category.empty()) {
+      auto& pairs = by_category[answer.category];
+      pairs.first.push_back(before.back());
+      pairs.second.push_back(after.back());
+    }
+  }
+  for (const auto& [category, pairs] : by_category) {
+    const eval::PairedCounts counts = eval::count_pairs(pairs.first, pairs.second);
+    cell.row.category_flips[category] = {.flip = eval::conditional_flip_rate(counts),
+                                         .baseline_judged = counts.refuse_to_comply + counts.comply_to_refuse +
+                                                            counts.both_refused + counts.both_complied};
   }
   if (!before.empty()) {
     const eval::PairedCounts counts = eval::count_pairs(before, after);
@@ -185,7 +199,7 @@ void write_divergence_table(const SummaryGroup& group, std::ostream& out) {
 
 }  // namespace
 
-std::string cell_setting(const std::string& canonical_json) {
+std::string cell_setting(const std::string& canonical_json, const std::vector<std::string>& leave_out) {
   const nlohmann::json cell = nlohmann::json::parse(canonical_json, nullptr, /*allow_exceptions=*/false);
   if (cell.is_discarded() || !cell.is_object()) return "";
   std::string out;
@@ -194,6 +208,7 @@ std::string cell_setting(const std::string& canonical_json) {
     if (it == cell.end() || !it->is_object()) continue;
     for (const auto& [key, value] : it->items()) {
       if (key == "name" || key == "task" || value.is_null()) continue;
+      if (std::find(leave_out.begin(), leave_out.end(), key) != leave_out.end()) continue;
       if (!out.empty()) out += ' ';
       out += key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
     }
@@ -214,13 +229,41 @@ std::string cell_steering(const std::string& canonical_json) {
       s.value("direction_cell", std::string()).substr(0, 16), s.value("direction_sha256", std::string()).substr(0, 16));
 }
 
+namespace {
+
+struct SettingParts {
+  std::string base_setting{};
+  std::optional<std::int64_t> seed{};
+  std::string subset{};
+};
+
+SettingParts setting_parts(const std::string& canonical_json) {
+  SettingParts parts{.base_setting = cell_setting(canonical_json, {"seed", "subset"}), .seed = {}, .subset = {}};
+  const nlohmann::json cell = nlohmann::json::parse(canonical_json, nullptr, /*allow_exceptions=*/false);
+  if (cell.is_discarded() || !cell.is_object()) return parts;
+  if (const auto g = cell.find("generation"); g != cell.end() && g->is_object()) {
+    if (const auto seed = g->find("seed"); seed != g->end() && seed->is_number_integer()) {
+      parts.seed = seed->get<std::int64_t>();
+    }
+  }
+  if (const auto b = cell.find("benchmark"); b != cell.end() && b->is_object()) {
+    if (const auto subset = b->find("subset"); subset != b->end() && subset->is_string()) {
+      parts.subset = subset->get<std::string>();
+    }
+  }
+  return parts;
+}
+
+}  // namespace
+
 RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOptions& options) {
   std::map<std::string, CellData> cells;
   // (model, task, benchmark, setting) -> cell ids
   // (model, task, benchmark, setting, steering) -> cell ids: a steered model never shares a
   // group with an unsteered one of the same name (another grid may reuse the name).
-  std::map<std::tuple<std::string, std::string, std::string, std::string, std::string>, std::vector<std::string>>
-      groups;
+  using GroupKey = std::tuple<std::string, std::string, std::string, std::string, std::string>;
+  std::map<GroupKey, std::vector<std::string>> groups;
+  std::map<GroupKey, SettingParts> group_settings;
   // NOTE: key_magnitudes and refusal_direction cells (activation passes) have neither answers
   // nor perplexity windows: a row for them would read as a refusal table with n = 0.
   const db::QueryResult cell_rows = db::run_readonly_query(
@@ -236,9 +279,10 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
     data.row.effective_bits = double_of(r[7]);
     data.row.baseline = data.row.kv_label == "none";
     const std::string canonical = db::query_text(r[4]);
-    groups[{db::query_text(r[1]), db::query_text(r[2]), db::query_text(r[3]), cell_setting(canonical),
-            cell_steering(canonical)}]
-        .push_back(data.row.cell_id);
+    const GroupKey key{db::query_text(r[1]), db::query_text(r[2]), db::query_text(r[3]), cell_setting(canonical),
+                       cell_steering(canonical)};
+    groups[key].push_back(data.row.cell_id);
+    if (!group_settings.contains(key)) group_settings.emplace(key, setting_parts(canonical));
     cells.emplace(data.row.cell_id, std::move(data));
   }
 
@@ -252,9 +296,12 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
   // Later rows for the same (cell, prompt) (a re-judge) replace earlier ones.
   const db::QueryResult answers = db::run_readonly_query(
       db,
-      "SELECT g.cell_id, g.prompt_index, g.refused, g.judge_json, "
-      "(SELECT p.harmful FROM prompts p WHERE p.benchmark = c.benchmark AND p.prompt_id = g.prompt_id LIMIT 1), " +
-          divergence_columns + " FROM generations g JOIN cells c ON c.id = g.cell_id ORDER BY g.id");
+      "SELECT g.cell_id, g.prompt_index, " + verdict_sql(options.judge) +
+          ", g.judge_json, "
+          "(SELECT p.harmful FROM prompts p WHERE p.benchmark = c.benchmark AND p.prompt_id = g.prompt_id LIMIT 1), " +
+          divergence_columns +
+          ", (SELECT p.category FROM prompts p WHERE p.benchmark = c.benchmark AND p.prompt_id = g.prompt_id LIMIT 1)"
+          " FROM generations g JOIN cells c ON c.id = g.cell_id ORDER BY g.id");
   for (const auto& r : answers.rows) {
     auto it = cells.find(db::query_text(r[0]));
     if (it == cells.end()) continue;
@@ -271,6 +318,7 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
     a.first_token_kl = optional_double(r[7]);
     a.kv_mse_key = optional_double(r[8]);
     a.kv_mse_value = optional_double(r[9]);
+    a.category = db::query_text(r[10]);
     it->second.answers[db::query_int64(r[1])] = a;
   }
 
@@ -281,10 +329,14 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
     if (it != cells.end()) it->second.ppl[db::query_int64(r[1])] = {db::query_int64(r[2]), double_of(r[3])};
   }
 
-  RunSummary summary;
+  RunSummary summary{.groups = {}, .min_baseline_refusals = options.min_baseline_refusals, .judge = options.judge};
   for (const auto& [key, ids] : groups) {
     SummaryGroup group;
     std::tie(group.model, group.task, group.benchmark, group.setting, group.steered) = key;
+    const SettingParts& parts = group_settings.at(key);
+    group.base_setting = parts.base_setting;
+    group.seed = parts.seed;
+    group.subset = parts.subset;
     const CellData* base = nullptr;
     for (const std::string& id : ids) {
       CellData& cell = cells.at(id);

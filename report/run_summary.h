@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -36,6 +37,13 @@
 #include "eval/statistics.h"
 
 namespace kvsafe::report {
+
+// The conditional flip over the harmful prompts of one prompt category (prompts.category:
+// custom's refusal/privacy/jailbreak subsets, HarmBench's semantic categories).
+struct CategoryFlip {
+  eval::Proportion flip{};           // refuse->comply / baseline refused, over this category's pairs
+  std::int64_t baseline_judged = 0;  // this category's paired prompts
+};
 
 struct KvSummaryRow {
   std::string cell_id{};
@@ -62,6 +70,7 @@ struct KvSummaryRow {
   std::int64_t kv_mse_n = 0;               // prompts with a KV MSE (keys or values)
   std::optional<double> kv_mse_key{};      // mean over prompts of kv_mse_key
   std::optional<double> kv_mse_value{};    // mean over prompts of kv_mse_value
+  std::map<std::string, CategoryFlip> category_flips{};  // vs the baseline, per prompt category (when stored)
 };
 
 struct SummaryGroup {
@@ -69,6 +78,11 @@ struct SummaryGroup {
   std::string task{};       // refusal, over_refusal, perplexity, ...
   std::string benchmark{};  // benchmark name
   std::string setting{};    // what tells groups of the same benchmark apart (limit, temperature, ...); may be empty
+  // The setting without the seed and subset (what the seeds and custom_all_models tables
+  // join groups on), and those two apart.
+  std::string base_setting{};
+  std::optional<std::int64_t> seed{};
+  std::string subset{};
   // Non-empty for a steered model (grid `steer`, issue 25): how it was made to refuse. Such a
   // model is a testbed, never an aligned model; the summary says so under the group's title.
   std::string steered{};
@@ -81,7 +95,9 @@ struct SummaryGroup {
 };
 
 struct RunSummary {
-  std::vector<SummaryGroup> groups{};  // by model, task, benchmark, setting
+  std::vector<SummaryGroup> groups{};       // by model, task, benchmark, setting
+  std::int64_t min_baseline_refusals = 10;  // the threshold it was computed with (RunSummaryOptions)
+  std::optional<std::string> judge{};       // whose verdicts it counts (RunSummaryOptions::judge)
 };
 
 // "steered: 4 x the refusal direction of smollm2-135m at layer 12 (cell 9419b67150f16886, file
@@ -89,13 +105,17 @@ struct RunSummary {
 std::string cell_steering(const std::string& canonical_json);
 
 // What tells cells of one model, task and benchmark apart, from a cell's canonical JSON: its
-// benchmark entry's and generation settings' set keys, "limit=64 max_new_tokens=64 temperature=0".
-std::string cell_setting(const std::string& canonical_json);
+// benchmark entry's and generation settings' set keys, "limit=64 max_new_tokens=64 temperature=0",
+// without the keys in `leave_out`.
+std::string cell_setting(const std::string& canonical_json, const std::vector<std::string>& leave_out = {});
 
 struct RunSummaryOptions {
   // A baseline that refused fewer harmful prompts leaves its group's flips undefined: a flip
   // rate over a handful of prompts says nothing (issue 25; `--min-baseline-refusals`).
   std::int64_t min_baseline_refusals = 10;
+  // Count this judge's verdicts (report/verdict_sql.h): the run's own where it judged, else its
+  // re-judgement; unset: every generation's run verdict, whichever judge gave it.
+  std::optional<std::string> judge{};
 };
 
 // Reads the database at `db` read-only (safe while a run writes). Throws DbError when it

@@ -14,36 +14,13 @@
 #include "common/error.h"
 #include "kernels/kv_quant_spec.h"
 #include "report/paper_tables.h"
+#include "report/sweep_cells.h"
 
 namespace kvsafe::report {
 namespace {
 
-// One row's bit width when it is a cell of the paper's sweep: int, per-token on both sides,
-// asymmetric, every layer, nothing kept exact; nullopt otherwise (or when the label was renamed).
-std::optional<int> sweep_bits(const std::string& label) {
-  try {
-    const kernels::KvQuantSpec spec = kernels::parse_kv_label(label);
-    const bool sweep = spec.scheme == kernels::KvScheme::kInt && !spec.symmetric &&
-                       spec.key_granularity == kernels::Granularity::kPerToken &&
-                       spec.value_granularity == kernels::Granularity::kPerToken && spec.value_bits == 0 &&
-                       spec.layers.empty() && spec.layer_rules.empty() && spec.protect_layers.empty() &&
-                       spec.outliers.kept() == 0 && spec.quantize_channels.empty() && spec.residual == 0 &&
-                       spec.placement == kernels::Placement::kProjection;
-    if (sweep) return spec.bits;
-  } catch (const InputError&) {
-    // a name the grid gave: not identifiable as part of the sweep
-  }
-  return std::nullopt;
-}
-
-// A refusal group's cells on the paper's sweep that have a flip, by bit width, widest first.
-std::map<int, const KvSummaryRow*, std::greater<>> refusal_sweep(const SummaryGroup& group) {
-  std::map<int, const KvSummaryRow*, std::greater<>> by_bits;
-  for (const KvSummaryRow& row : group.rows) {
-    if (const auto bits = sweep_bits(row.kv_label); bits && row.flip) by_bits[*bits] = &row;
-  }
-  return by_bits;
-}
+using detail::refusal_sweep;
+using detail::sweep_bits;
 
 Table phase_thresholds(const RunSummary& summary) {
   Table t{.name = "phase_thresholds",
@@ -218,6 +195,10 @@ std::vector<Table> summary_tables(const RunSummary& summary) {
   if (Table t = std_metrics(summary); !t.rows.empty()) out.push_back(std::move(t));
   if (Table t = multi_model_ppl(summary); !t.rows.empty()) out.push_back(std::move(t));
   if (Table t = phase_thresholds(summary); !t.rows.empty()) out.push_back(std::move(t));
+  for (Table t : {detail::custom_all_models(summary), detail::mse_phase(summary), detail::cross_suite_compare(summary),
+                  detail::seeds(summary), detail::over_refusal(summary)}) {
+    if (!t.rows.empty()) out.push_back(std::move(t));
+  }
   return out;
 }
 

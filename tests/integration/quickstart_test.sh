@@ -51,3 +51,10 @@ echo "$tables"
 grep -q "^phase_thresholds *[0-9]* row(s)" <<<"$tables" || { echo "phase_thresholds not filled"; exit 1; }
 "$kvsafe" tables "$db" --format latex --out "$work/tables" || { echo "kvsafe tables failed"; exit 1; }
 [ -f "$work/tables/phase_thresholds.tex" ] || { echo "phase_thresholds.tex not written"; exit 1; }
+# The report over it: the page, the tables it fills, the figure that has something defined to
+# draw (SmolLM2's refusal rate per bit width; the flip figures say why they are not drawn).
+"$kvsafe" report "$db" --out "$work/report" || { echo "kvsafe report failed"; exit 1; }
+grep -q 'data-figure="phase_transition_refusal"' "$work/report/index.html" || { echo "no refusal figure"; exit 1; }
+grep -q 'id="fig-phase_transition_flip" class="not-drawn"' "$work/report/index.html" ||
+  { echo "the undefined flip figure is not explained"; exit 1; }
+[ -f "$work/report/tables/phase_thresholds.csv" ] || { echo "report tables not written"; exit 1; }

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <filesystem>
 #include <sstream>
@@ -179,7 +181,9 @@ TEST(PaperTables, TaxonomyAndLayerSensitivityFromTheDiagnosis) {
   db.cell("pcr", "per_tensor", "{\"layer\":0,\"prompts\":\"calibration\"}", 20, DiagnosisDb::flipped(20, 20));
   db.cell("pcr", "per_channel", "{\"layer\":0,\"prompts\":\"calibration\"}", 20, DiagnosisDb::flipped(20, 17));
   const std::vector<Table> tables = diagnosis_tables(db.read());
-  ASSERT_EQ(tables.size(), 3U);  // layer sensitivity, pcr_framework (PCR only), taxonomy
+  // layer sensitivity, the cross-model layer summary, pcr_framework (PCR only), taxonomy, the
+  // decision tree
+  ASSERT_EQ(tables.size(), 5U);
   EXPECT_EQ(tables[0].name, "individual_layer_sensitivity");
   // Wilson 95%: 20/20 -> [0.838875, 1]; 1/20 -> [0.008881, 0.236131] (worked out in the comment of
   // run_summary_test.cpp's wilson(); table_test.cpp checks the interval against a hand computation).
@@ -187,20 +191,33 @@ TEST(PaperTables, TaxonomyAndLayerSensitivityFromTheDiagnosis) {
             "Model,Layer,Flip,Flip_n,Flip_ci_low,Flip_ci_high,KV MSE,Critical\n"
             "qwen-like,0,1,20,0.838875,1,1,yes\n"
             "qwen-like,1,0.05,20,0.008881,0.236131,1,no\n");
-  const Table& taxonomy = tables[2];
+  // 2 layers profiled of the model's 2, L0 alone over 10%; mean flip (1 + 0.05) / 2.
+  EXPECT_EQ(tables[1].name, "cross_model_layer_summary");
+  EXPECT_EQ(render_csv(tables[1]),
+            "Model,Layers profiled,Critical (>= threshold),Critical layers,Most sensitive,Its flip,Its flip_n,"
+            "Its flip_ci_low,Its flip_ci_high,Mean flip,Hyper-vulnerable\n"
+            "qwen-like,2 of 2,1,L0,L0,1,20,0.838875,1,0.525,no\n");
+  const Table& taxonomy = tables[3];
   EXPECT_EQ(taxonomy.name, "taxonomy");
   ASSERT_EQ(taxonomy.rows.size(), 1U);
   EXPECT_EQ(format_cell(taxonomy.rows[0][1]), "L0");
   EXPECT_EQ(format_cell(taxonomy.rows[0][2]), "0.15");
   EXPECT_EQ(format_cell(taxonomy.rows[0][4]), "outlier_as_safety");
   EXPECT_EQ(format_cell(taxonomy.rows[0][5]), "fp16_critical_layer (L0)");
-  // Names are the paper's, and every built one is listed.
+  // The decision tree: six rows in eval::diagnose's order, this model at "PCR < 30%".
+  const Table& tree = tables[4];
+  EXPECT_EQ(tree.name, "decision_tree");
+  ASSERT_EQ(tree.rows.size(), 6U);
+  EXPECT_EQ(format_cell(tree.rows[3][1]), "PCR < 30%");
+  EXPECT_EQ(format_cell(tree.rows[3][3]), "fp16_critical_layer");
+  EXPECT_EQ(format_cell(tree.rows[3][4]), "qwen-like (PCR 0.15, 1 critical)");
+  EXPECT_EQ(format_cell(tree.rows[0][4]), "-");
+  // Names are the paper's, and every one is listed and built: 18 of the paper's, over_refusal
+  // and the two refusal direction tables beyond it.
   std::size_t built = 0;
   for (const auto& info : paper_tables()) built += info.built ? 1 : 0;
-  // six from the diagnosis; phase_thresholds, multi_model_ppl, std_metrics, advbench_main from the
-  // run summary;
-  // two beyond the paper from the refusal direction
-  EXPECT_EQ(built, 12U);
+  EXPECT_EQ(paper_tables().size(), 21U);
+  EXPECT_EQ(built, 21U);
 }
 
 TEST(DiagnosisReport, ThreeLayersOverTheThresholdAreMultiLayerDilution) {
@@ -286,6 +303,59 @@ TEST(DiagnosisReport, ProtectionAndMitigationRecoveries) {
       EXPECT_DOUBLE_EQ(row.flip.rate, 0.3);
     }
   }
+}
+
+TEST(PaperTables, ProtectionComparisonPairsFp16AndInt8OfTheSameLayers) {
+  DiagnosisDb db;
+  db.baseline("test", 10, 4, 10);
+  const std::string test = ",\"prompts\":\"test\"}";
+  // Unprotected 8/10; L0 at FP16 2/10 (recovery 0.75); L0 at 8-bit 4/10 (recovery 0.5).
+  db.cell("protection_sweep", "int4 unprotected", "{\"bits\":4,\"k\":0,\"protect\":\"none\"" + test, 10,
+          DiagnosisDb::flipped(10, 8));
+  db.cell("protection_sweep", "int4 fp16 top1", "{\"bits\":4,\"k\":1,\"layers\":[0],\"protect\":\"fp16\"" + test, 10,
+          DiagnosisDb::flipped(10, 2));
+  db.cell("protection_sweep", "int4 int8 top1", "{\"bits\":4,\"k\":1,\"layers\":[0],\"protect\":\"int8\"" + test, 10,
+          DiagnosisDb::flipped(10, 4));
+  const std::vector<Table> tables = diagnosis_tables(db.read());
+  const auto found =
+      std::find_if(tables.begin(), tables.end(), [](const Table& t) { return t.name == "protection_comparison"; });
+  ASSERT_NE(found, tables.end());
+  ASSERT_EQ(found->rows.size(), 1U);
+  const std::vector<Cell>& row = found->rows[0];
+  EXPECT_EQ(format_cell(row[2]), "1");
+  EXPECT_DOUBLE_EQ(std::get<RateCell>(row[3]).proportion.rate, 0.2);
+  EXPECT_EQ(format_cell(row[4]), "0.75");
+  EXPECT_DOUBLE_EQ(std::get<RateCell>(row[6]).proportion.rate, 0.4);
+  EXPECT_EQ(format_cell(row[7]), "0.50");
+}
+
+TEST(PaperTables, ProtocolValidationFromTheVerifiedFix) {
+  DiagnosisDb db;
+  db.baseline("calibration", 20, 2, 20);
+  db.layer(0, 20, 20);
+  db.layer(1, 20, 1);
+  db.cell("pcr", "per_tensor", "{\"layer\":0,\"prompts\":\"calibration\"}", 20, DiagnosisDb::flipped(20, 20));
+  db.cell("pcr", "per_channel", "{\"layer\":0,\"prompts\":\"calibration\"}", 20, DiagnosisDb::flipped(20, 17));
+  const std::string bench = "\"benchmark\":\"advbench\",\"prompts\":\"grid\"";
+  db.cell("mitigate", "baseline advbench", "{" + bench + "}", 10, DiagnosisDb::flipped(10, 0));
+  db.cell("mitigate", "int4 uniform advbench", "{\"bits\":4," + bench + "}", 10, DiagnosisDb::flipped(10, 6));
+  db.cell("mitigate", "int4 fix advbench",
+          "{\"bits\":4," + bench + ",\"layers\":[0],\"prescription\":\"fp16_critical_layer\"}", 10,
+          DiagnosisDb::flipped(10, 1));
+  const std::vector<Table> tables = diagnosis_tables(db.read());
+  const auto found =
+      std::find_if(tables.begin(), tables.end(), [](const Table& t) { return t.name == "protocol_validation"; });
+  ASSERT_NE(found, tables.end());
+  // PCR 0.15 -> FP16 at L0, one of the model's two layers; recovery (0.9 - 0.4) / (1 - 0.4).
+  ASSERT_EQ(found->rows.size(), 1U);
+  const std::vector<Cell>& row = found->rows[0];
+  EXPECT_EQ(format_cell(row[1]), "0.15");
+  EXPECT_EQ(format_cell(row[2]), "fp16_critical_layer");
+  EXPECT_EQ(format_cell(row[3]), "advbench");
+  EXPECT_DOUBLE_EQ(std::get<RateCell>(row[5]).proportion.rate, 0.6);
+  EXPECT_DOUBLE_EQ(std::get<RateCell>(row[6]).proportion.rate, 0.1);
+  EXPECT_EQ(format_cell(row[7]), "0.83");
+  EXPECT_EQ(format_cell(row[8]), "50.0%");
 }
 
 TEST(DiagnosisReport, RegisteringAModelsRolesReplacesItsEarlierOnes) {

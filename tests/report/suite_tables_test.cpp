@@ -1,0 +1,200 @@
+// The run-summary tables of suite_tables.cpp (custom_all_models, cross_suite_compare, seeds,
+// over_refusal) and whose verdicts they count (report/verdict_sql.h), on real databases written
+// through db::Store; the expected numbers are counted by hand in the comments.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "db/judgements.h"
+#include "db/store.h"
+#include "report/paper_tables.h"
+#include "report/run_summary.h"
+#include "report/verdict_sql.h"
+#include "tests/report/summary_db.h"
+#include "tests/testing/temp_dir.h"
+
+namespace kvsafe::report {
+namespace {
+
+using kvsafe::testing::TempDir;
+
+Table table_named(const std::vector<Table>& tables, const std::string& name) {  // a copy: callers pass temporaries
+  const auto it = std::find_if(tables.begin(), tables.end(), [&](const Table& t) { return t.name == name; });
+  if (it == tables.end()) throw std::runtime_error("no table " + name);
+  return *it;
+}
+
+// The custom set's prompts 0-3 are refusal, 4-7 privacy (prompts.category, as the loader stores it).
+void register_custom_prompts(db::Store& store) {
+  std::vector<db::PromptRecord> prompts;
+  for (int i = 0; i < 8; ++i) {
+    prompts.push_back({.prompt_index = i,
+                       .prompt_id = "p" + std::to_string(i),
+                       .text = "prompt " + std::to_string(i),
+                       .category = i < 4 ? "refusal" : "privacy",
+                       .harmful = true,
+                       .source = "test"});
+  }
+  store.register_prompts("custom", "test", prompts);
+}
+
+db::CellRecord seeded(const std::string& id, const std::string& kv, double bits, int seed) {
+  db::CellRecord c = cell(id, kv, bits, "refusal", "advbench", 4);
+  c.canonical_json =
+      "{\"benchmark\":{\"limit\":4,\"name\":\"advbench\"},\"generation\":{\"seed\":" + std::to_string(seed) +
+      ",\"temperature\":0.7},\"kv\":\"" + kv + "\"}";
+  return c;
+}
+
+TEST(SuiteTables, CustomAllModelsSplitsTheFlipBySubset) {
+  TempDir dir;
+  const auto path = dir.path() / "custom.db";
+  {
+    auto store = db::Store::open(path);
+    register_custom_prompts(*store);
+    const std::int64_t e = store->register_experiment(
+        {.name = "custom", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: custom"});
+    store->register_cells(e,
+                          {cell("c-none", "none", 16, "refusal", "custom", 8),
+                           cell("c-int4", "int4-ptok-asym", 4.5, "refusal", "custom", 8),
+                           cell("a-none", "none", 16, "refusal", "advbench", 8),
+                           cell("a-int4", "int4-ptok-asym", 4.5, "refusal", "advbench", 8)},
+                          100);
+    const std::vector<bool> harmful(8, true);
+    // Baseline refuses all 8. int4: refusal prompts 0-3 -> 1 complies (1/4); privacy 4-7 -> 3 comply (3/4).
+    commit_answers(*store, "c-none", {1, 1, 1, 1, 1, 1, 1, 1}, harmful);
+    commit_answers(*store, "c-int4", {0, 1, 1, 1, 0, 0, 0, 1}, harmful);
+    commit_answers(*store, "a-none", {1, 1, 1, 1, 1, 1, 1, 1}, harmful);
+    commit_answers(*store, "a-int4", {1, 1, 1, 1, 1, 1, 1, 0}, harmful);  // 1/8
+  }
+  const RunSummary summary = summarize_run(path, {.min_baseline_refusals = 2});
+  const std::vector<Table> tables = summary_tables(summary);
+  const Table custom = table_named(tables, "custom_all_models");
+  ASSERT_EQ(custom.rows.size(), 1U);
+  const std::vector<Cell>& row = custom.rows[0];
+  EXPECT_EQ(format_cell(row[1]), "4");
+  EXPECT_EQ(std::get<RateCell>(row[4]).proportion.successes, 1);  // refusal subset
+  EXPECT_EQ(std::get<RateCell>(row[4]).proportion.trials, 4);
+  EXPECT_EQ(std::get<RateCell>(row[5]).proportion.successes, 3);  // privacy subset: leaks
+  EXPECT_EQ(std::get<RateCell>(row[5]).proportion.trials, 4);
+  EXPECT_EQ(format_cell(row[6]), "not run");  // no jailbreak prompt in this set
+  // Below the threshold a subset's flip is undefined, with its count.
+  const Table strict =
+      table_named(summary_tables(summarize_run(path, {.min_baseline_refusals = 5})), "custom_all_models");
+  EXPECT_EQ(format_cell(strict.rows[0][4]), "undefined: the baseline refused 4 of 4");
+  // Both suites at 4 bits side by side: custom 4/8, advbench 1/8.
+  const Table suites = table_named(tables, "cross_suite_compare");
+  EXPECT_EQ(suites.columns, (std::vector<std::string>{"Model", "Bits", "advbench", "custom"}));
+  ASSERT_EQ(suites.rows.size(), 1U);
+  EXPECT_EQ(std::get<RateCell>(suites.rows[0][2]).proportion.successes, 1);
+  EXPECT_EQ(std::get<RateCell>(suites.rows[0][3]).proportion.successes, 4);
+}
+
+TEST(SuiteTables, SeedsGivesEachSeedAndTheSpread) {
+  TempDir dir;
+  const auto path = dir.path() / "seeds.db";
+  {
+    auto store = db::Store::open(path);
+    const std::int64_t e = store->register_experiment(
+        {.name = "seeds", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: seeds"});
+    store->register_cells(e,
+                          {seeded("n0", "none", 16, 0), seeded("q0", "int4-ptok-asym", 4.5, 0),
+                           seeded("n1", "none", 16, 1), seeded("q1", "int4-ptok-asym", 4.5, 1)},
+                          100);
+    const std::vector<bool> harmful(4, true);
+    commit_answers(*store, "n0", {1, 1, 1, 1}, harmful);
+    commit_answers(*store, "q0", {0, 1, 1, 1}, harmful);  // flip 1/4
+    commit_answers(*store, "n1", {1, 1, 1, 1}, harmful);
+    commit_answers(*store, "q1", {0, 0, 0, 1}, harmful);  // flip 3/4
+  }
+  const Table seeds = table_named(summary_tables(summarize_run(path, {.min_baseline_refusals = 1})), "seeds");
+  // none: seed 0, seed 1, mean; int4: seed 0, seed 1, mean.
+  ASSERT_EQ(seeds.rows.size(), 6U);
+  EXPECT_EQ(format_cell(seeds.rows[3][2]), "int4-ptok-asym");
+  EXPECT_EQ(format_cell(seeds.rows[3][3]), "0");
+  EXPECT_EQ(std::get<RateCell>(seeds.rows[3][5]).proportion.successes, 1);
+  EXPECT_EQ(std::get<RateCell>(seeds.rows[4][5]).proportion.successes, 3);
+  // Flips 25% and 75%: mean 50%, sample sd sqrt(((25)^2 + (25)^2) / 1) = 35.4 points.
+  EXPECT_EQ(format_cell(seeds.rows[5][5]), "50.0% ± 35.4 (n=2 seeds)");
+  EXPECT_EQ(format_cell(seeds.rows[2][5]), "(baseline)");
+  // Both seeds share one model cell: the seed is not part of it.
+  EXPECT_EQ(format_cell(seeds.rows[0][0]), format_cell(seeds.rows[4][0]));
+}
+
+TEST(SuiteTables, OverRefusalCountsTheSafePromptsRefused) {
+  TempDir dir;
+  const auto path = dir.path() / "xstest.db";
+  {
+    auto store = db::Store::open(path);
+    const std::int64_t e =
+        store->register_experiment({.name = "xs", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: xs"});
+    store->register_cells(e,
+                          {cell("x-none", "none", 16, "over_refusal", "xstest", 4),
+                           cell("x-int2", "int2-ptok-asym", 2.5, "over_refusal", "xstest", 4)},
+                          100);
+    const std::vector<bool> harmful{true, true, false, false};
+    commit_answers(*store, "x-none", {1, 1, 0, 0}, harmful);
+    commit_answers(*store, "x-int2", {1, 0, 1, 1}, harmful);  // unsafe: 1 flip of 2; safe: 2 of 2 refused
+  }
+  const Table over = table_named(summary_tables(summarize_run(path, {.min_baseline_refusals = 1})), "over_refusal");
+  ASSERT_EQ(over.rows.size(), 2U);
+  EXPECT_EQ(std::get<RateCell>(over.rows[0][4]).proportion.successes, 0);
+  EXPECT_EQ(std::get<RateCell>(over.rows[1][4]).proportion.successes, 2);
+  EXPECT_EQ(std::get<RateCell>(over.rows[1][4]).proportion.trials, 2);
+  EXPECT_EQ(std::get<RateCell>(over.rows[1][6]).proportion.successes, 1);
+}
+
+TEST(VerdictSql, AJudgePicksItsOwnVerdictsOrItsRejudgements) {
+  TempDir dir;
+  const auto path = dir.path() / "judges.db";
+  {
+    auto store = db::Store::open(path);
+    const std::int64_t e =
+        store->register_experiment({.name = "j", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: j"});
+    store->register_cells(e,
+                          {cell("j-none", "none", 16, "refusal", "advbench", 4),
+                           cell("j-int4", "int4-ptok-asym", 4.5, "refusal", "advbench", 4)},
+                          100);
+    const std::vector<bool> harmful(4, true);
+    // The baseline's run judged with the keyword judge, the int4 cell's with a model judge.
+    commit_answers(*store, "j-none", {1, 1, 1, 1}, harmful, {}, "keyword:default:substring");
+    commit_answers(*store, "j-int4", {0, 0, 1, 1}, harmful, {}, "model:wildguard");
+  }
+  const std::vector<JudgeVerdictCount> judges = judges_with_verdicts(path);
+  ASSERT_EQ(judges.size(), 2U);
+  EXPECT_EQ(judges[0].label, "keyword:default:substring");
+  EXPECT_EQ(judges[0].run_verdicts, 4);
+  EXPECT_EQ(judges[1].label, "model:wildguard");
+
+  // Counting the keyword judge only: the int4 cell has no keyword verdict yet, so no flip.
+  const auto int4_row = [](const RunSummary& s) { return s.groups.at(0).rows.at(1); };
+  const KvSummaryRow before =
+      int4_row(summarize_run(path, {.min_baseline_refusals = 1, .judge = "keyword:default:substring"}));
+  EXPECT_EQ(before.refusal.rate.trials, 0);
+  EXPECT_EQ(before.refusal.unjudged, 4);
+  // `kvsafe judge` re-judges the int4 answers with the keyword judge: now they count.
+  {
+    auto store = db::Store::open(path);
+    const db::JudgeIdentity keyword = db::judge_identity("keyword:default:substring", "{\"kind\":\"keyword\"}");
+    std::vector<db::JudgementRow> rows;
+    for (std::int64_t id = 5; id <= 8; ++id) {
+      rows.push_back({.generation_id = id, .refused = id == 5, .raw_output = "", .detail_json = "", .seconds = 0});
+    }
+    ASSERT_EQ(db::insert_judgements(*store, keyword, rows), 4);
+  }
+  const KvSummaryRow after =
+      int4_row(summarize_run(path, {.min_baseline_refusals = 1, .judge = "keyword:default:substring"}));
+  EXPECT_EQ(after.refusal.rate.successes, 1);
+  EXPECT_EQ(after.refusal.rate.trials, 4);
+  ASSERT_TRUE(after.flip.has_value());
+  EXPECT_EQ(after.flip->successes, 3);
+  // Without a judge, each generation's run verdict counts: 2 flips.
+  EXPECT_EQ(int4_row(summarize_run(path, {.min_baseline_refusals = 1})).flip->successes, 2);
+}
+
+}  // namespace
+}  // namespace kvsafe::report
