@@ -14,6 +14,7 @@
 #include "db/connection.h"
 #include "db/store.h"
 #include "report/diagnosis_report.h"
+#include "report/figures.h"
 #include "report/paper_tables.h"
 #include "tests/testing/temp_dir.h"
 
@@ -356,6 +357,35 @@ TEST(PaperTables, ProtocolValidationFromTheVerifiedFix) {
   EXPECT_DOUBLE_EQ(std::get<RateCell>(row[6]).proportion.rate, 0.1);
   EXPECT_EQ(format_cell(row[7]), "0.83");
   EXPECT_EQ(format_cell(row[8]), "50.0%");
+}
+
+TEST(PaperFigures, LayerHeatmapChannelBarsAndProtectionFromTheDiagnosis) {
+  DiagnosisDb db;
+  db.baseline("calibration", 20, 4, 20);
+  db.baseline("test", 10, 4, 10);
+  db.layer(0, 20, 20);
+  db.layer(2, 20, 1);  // layers 1 and 3 not run: hatched cells
+  const std::string at_l0 = "\"layer\":0,\"prompts\":\"calibration\"";
+  db.cell("channel_ablation", "outliers", "{\"channels\":1," + at_l0 + ",\"subset\":\"outliers\"}", 20,
+          DiagnosisDb::flipped(20, 12));
+  const std::string test = ",\"prompts\":\"test\"}";
+  db.cell("protection_sweep", "int4 unprotected", "{\"bits\":4,\"k\":0,\"protect\":\"none\"" + test, 10,
+          DiagnosisDb::flipped(10, 8));
+  db.cell("protection_sweep", "int4 fp16 top1", "{\"bits\":4,\"k\":1,\"layers\":[0],\"protect\":\"fp16\"" + test, 10,
+          DiagnosisDb::flipped(10, 2));
+  const std::vector<ReportFigure> figures = paper_figures(RunSummary{}, db.read());
+  std::vector<std::string> names;
+  for (const ReportFigure& f : figures) names.push_back(f.name);
+  ASSERT_EQ(names, (std::vector<std::string>{"layer_sensitivity", "channel_ablation", "protection_recovery"}));
+  // The heatmap: every layer of the model a column, the two not run hatched, L0 at 100%.
+  const std::string& heatmap = figures[0].svg;
+  EXPECT_NE(heatmap.find("qwen-like, L0: 100.0%"), std::string::npos) << heatmap;
+  EXPECT_NE(heatmap.find("qwen-like, L2: 5.0%"), std::string::npos);
+  EXPECT_NE(heatmap.find("qwen-like, L1: not run"), std::string::npos);
+  EXPECT_NE(heatmap.find("qwen-like, L3: not run"), std::string::npos);
+  EXPECT_NE(figures[1].svg.find("qwen-like, outliers: 60.0%"), std::string::npos) << figures[1].svg;
+  // Recovery 1 - 0.2/0.8 at the KV bytes one FP16 layer adds.
+  EXPECT_NE(figures[2].svg.find(": 0.75"), std::string::npos) << figures[2].svg;
 }
 
 TEST(DiagnosisReport, RegisteringAModelsRolesReplacesItsEarlierOnes) {

@@ -9,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "db/judgements.h"
 #include "db/store.h"
+#include "report/database_tables.h"
 #include "report/paper_tables.h"
 #include "report/run_summary.h"
 #include "report/verdict_sql.h"
@@ -194,6 +196,24 @@ TEST(VerdictSql, AJudgePicksItsOwnVerdictsOrItsRejudgements) {
   EXPECT_EQ(after.flip->successes, 3);
   // Without a judge, each generation's run verdict counts: 2 flips.
   EXPECT_EQ(int4_row(summarize_run(path, {.min_baseline_refusals = 1})).flip->successes, 2);
+
+  // The tables refuse the mix unless a judge is named, and name the judges stored.
+  try {
+    choose_judge(path, "");
+    ADD_FAILURE() << "a judge mix was accepted";
+  } catch (const InputError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("keyword:default:substring (4 run verdicts, 4 re-judged)"), std::string::npos) << message;
+    EXPECT_NE(message.find("model:wildguard (4 run verdicts)"), std::string::npos) << message;
+    EXPECT_NE(message.find("--judge NAME"), std::string::npos) << message;
+  }
+  EXPECT_EQ(choose_judge(path, "model:wildguard"), std::optional<std::string>("model:wildguard"));
+  EXPECT_THROW(choose_judge(path, "model:llama-guard"), InputError);
+  const std::vector<Table> tables =
+      database_tables(path, {.min_baseline_refusals = 1, .judge = "keyword:default:substring"});
+  ASSERT_FALSE(tables.empty());
+  EXPECT_EQ(tables.front().name, "advbench_main");
+  EXPECT_EQ(std::get<RateCell>(tables.front().rows.at(0).at(5)).proportion.successes, 3);  // the keyword flips
 }
 
 }  // namespace
