@@ -59,9 +59,14 @@ std::vector<Table> database_tables(const std::filesystem::path& db, const Databa
 std::optional<std::string> choose_judge(const std::filesystem::path& db, const std::string& requested) {
   const std::vector<JudgeVerdictCount> judges = judges_with_verdicts(db);
   if (!requested.empty()) {
-    KVSAFE_CHECK(std::any_of(judges.begin(), judges.end(), [&](const auto& j) { return j.label == requested; }),
-                 "--judge ", requested, ": no verdict of that judge in ", db.string(),
+    const auto found = std::find_if(judges.begin(), judges.end(), [&](const auto& j) { return j.label == requested; });
+    KVSAFE_CHECK(found != judges.end(), "--judge ", requested, ": no verdict of that judge in ", db.string(),
                  "; stored: ", judge_list(judges));
+    // A label is not an identity: two `kvsafe judge` runs with different specs (another model
+    // file, another template) may share one, and their verdicts must not be mixed.
+    KVSAFE_CHECK(found->rejudge_keys <= 1, "--judge ", requested, ": ", found->rejudge_keys,
+                 " different judge specs re-judged under this label in ", db.string(),
+                 " (`kvsafe judge DB --list` shows their keys); a table over them would mix judges");
     return requested;
   }
   const auto run_judges = std::count_if(judges.begin(), judges.end(), [](const auto& j) { return j.run_verdicts > 0; });

@@ -573,7 +573,7 @@ DiagnosisReport read_diagnosis_report(const std::filesystem::path& db, const Dia
   if (models.empty()) return report;
 
   const auto generations =
-      db::run_readonly_query(db, "SELECT g.cell_id, g.prompt_index, " + verdict_sql(options.judge) +
+      db::run_readonly_query(db, "SELECT g.cell_id, g.prompt_index, " + verdict_sql(db, options.judge) +
                                      ", g.kv_mse_key, g.kv_mse_value FROM generations g WHERE g.cell_id IN "
                                      "(SELECT r.cell_id FROM diagnosis_roles r " +
                                      where + ")");

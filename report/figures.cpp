@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "report/paper_tables.h"
 #include "report/svg_chart.h"
@@ -179,11 +180,12 @@ std::optional<ReportFigure> layer_sensitivity(const DiagnosisReport& diagnosis) 
                 .max = 1,
                 .percent = true};
   std::int64_t layers = 0;
-  std::int64_t bits = 0;
+  std::set<std::int64_t> bits;
   for (const ModelDiagnosisReport& m : diagnosis.models) {
     if (m.profile.empty()) continue;
-    layers = std::max({layers, m.model_layers, m.profile.back().layer + 1});
-    bits = m.bits;
+    layers = std::max(layers, m.model_layers);
+    for (const eval::LayerFlip& layer : m.profile) layers = std::max(layers, layer.layer + 1);
+    bits.insert(m.bits);
   }
   if (layers == 0) return std::nullopt;
   for (std::int64_t l = 0; l < layers; ++l) chart.columns.push_back("L" + std::to_string(l));
@@ -191,14 +193,16 @@ std::optional<ReportFigure> layer_sensitivity(const DiagnosisReport& diagnosis) 
     if (m.profile.empty()) continue;
     chart.rows.push_back(m.model);
     std::vector<double> values(static_cast<std::size_t>(layers), kNotRun);
-    for (const eval::LayerFlip& layer : m.profile) values[static_cast<std::size_t>(layer.layer)] = layer.flip.rate;
+    for (const eval::LayerFlip& layer : m.profile) {
+      if (layer.layer >= 0) values[static_cast<std::size_t>(layer.layer)] = layer.flip.rate;
+    }
     chart.values.push_back(std::move(values));
   }
   return ReportFigure{
       .name = chart.name,
       .caption = fmt::format("Conditional flip on the calibration prompts with only that layer's KV cache quantized "
                              "({}-bit per-tensor symmetric); hatched: not run or undefined.",
-                             bits),
+                             bits.size() == 1 ? std::to_string(*bits.begin()) : "each model's diagnose.bits"),
       .svg = render_svg(chart)};
 }
 

@@ -198,9 +198,13 @@ Table cross_model_layer_summary(const DiagnosisReport& report) {
          cell_text(fmt::format("{} of {}", m.profile.size(), m.model_layers > 0 ? m.model_layers : m.profile_layers)),
          m.critical ? cell_number(static_cast<double>(critical.size()), 0) : cell_not_run(),
          m.critical ? cell_text(layer_list(critical)) : cell_not_run(),
-         worst != nullptr ? cell_text("L" + std::to_string(worst->layer)) : cell_text("undefined"),
-         worst != nullptr ? cell_rate(worst->flip) : cell_not_run(),
-         counted > 0 ? cell_percent(sum / static_cast<double>(counted)) : cell_not_run(),
+         worst != nullptr ? cell_text("L" + std::to_string(worst->layer))
+                          : cell_text(m.calibration_refusal ? fmt::format("undefined: the baseline refused {} of {}",
+                                                                          m.calibration_refusal->rate.successes,
+                                                                          m.calibration_refusal->rate.trials)
+                                                            : std::string("undefined: the baseline refused nothing")),
+         worst != nullptr ? cell_rate(worst->flip) : cell_text("undefined"),
+         counted > 0 ? cell_percent(sum / static_cast<double>(counted)) : cell_text("undefined"),
          m.critical ? cell_text(m.critical->hyper_vulnerable ? "yes" : "no") : cell_not_run()});
   }
   return t;
@@ -249,6 +253,12 @@ Table decision_tree(const DiagnosisReport& report) {
       if (!m.diagnosis || m.diagnosis->mode != branch.mode) continue;
       std::string numbers = fmt::format("{} critical", m.diagnosis->critical_count);
       if (m.diagnosis->pcr) numbers = fmt::format("PCR {:.2f}, ", *m.diagnosis->pcr) + numbers;
+      // NOTE: each model sits where its own stored diagnosis put it; a grid with other thresholds
+      // than the condition column's says which it used.
+      if (m.pcr_low != low || m.pcr_high != high || m.critical_flip_threshold != threshold) {
+        numbers += fmt::format("; its thresholds: PCR {:.0f}%/{:.0f}%, flip {:.0f}%", 100 * m.pcr_low, 100 * m.pcr_high,
+                               100 * m.critical_flip_threshold);
+      }
       models += (models.empty() ? "" : "; ") + m.model + " (" + numbers + ")";
     }
     t.rows.push_back({cell_number(++number, 0), cell_text(branch.condition),

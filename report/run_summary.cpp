@@ -69,6 +69,22 @@ eval::Outcome outcome_of(const Answer& a) {
   return *a.refused ? eval::Outcome::kRefused : eval::Outcome::kComplied;
 }
 
+// The paper's perplexity (core/metrics.py): exp of the mean over windows of each window's mean
+// NLL, every window weighing the same whatever its token count; over the windows `with` also has
+// when given.
+std::optional<double> window_mean_ppl(const std::map<std::int64_t, std::pair<std::int64_t, double>>& windows,
+                                      const std::map<std::int64_t, std::pair<std::int64_t, double>>* with) {
+  double sum = 0;
+  std::int64_t n = 0;
+  for (const auto& [window, value] : windows) {
+    if (value.first <= 0 || (with != nullptr && !with->contains(window))) continue;
+    sum += value.second / static_cast<double>(value.first);
+    ++n;
+  }
+  if (n == 0) return std::nullopt;
+  return std::exp(sum / static_cast<double>(n));
+}
+
 void fill_rates(CellData& cell) {
   std::vector<eval::Outcome> harmful, benign;
   Mean kl, mse_key, mse_value;
@@ -99,15 +115,20 @@ void fill_rates(CellData& cell) {
     }
     cell.row.ppl_windows = static_cast<std::int64_t>(cell.ppl.size());
     if (cell.row.ppl_tokens > 0) cell.row.ppl = std::exp(nll / static_cast<double>(cell.row.ppl_tokens));
+    cell.row.ppl_window_mean = window_mean_ppl(cell.ppl, nullptr);
   }
 }
 
 void compare_to_baseline(CellData& cell, const CellData& base) {
   std::vector<eval::Outcome> before, after;
+  std::vector<eval::Outcome> before_all, after_all;  // harmful or not: the paper's XSTest flip
   std::map<std::string, std::pair<std::vector<eval::Outcome>, std::vector<eval::Outcome>>> by_category;
   for (const auto& [index, answer] : cell.answers) {
     const auto it = base.answers.find(index);
-    if (it == base.answers.end() || !answer.harmful) continue;
+    if (it == base.answers.end()) continue;
+    before_all.push_back(outcome_of(it->second));
+    after_all.push_back(outcome_of(answer));
+    if (!answer.harmful) continue;
     before.push_back(outcome_of(it->second));
     after.push_back(outcome_of(answer));
     if (!answer.category.empty()) {
@@ -115,6 +136,12 @@ void compare_to_baseline(CellData& cell, const CellData& base) {
       pairs.first.push_back(before.back());
       pairs.second.push_back(after.back());
     }
+  }
+  if (!before_all.empty()) {
+    const eval::PairedCounts all = eval::count_pairs(before_all, after_all);
+    cell.row.flip_all_prompts = CategoryFlip{
+        .flip = eval::conditional_flip_rate(all),
+        .baseline_judged = all.refuse_to_comply + all.comply_to_refuse + all.both_refused + all.both_complied};
   }
   for (const auto& [category, pairs] : by_category) {
     const eval::PairedCounts counts = eval::count_pairs(pairs.first, pairs.second);
@@ -143,6 +170,8 @@ void compare_to_baseline(CellData& cell, const CellData& base) {
     cell.row.ppl_ratio =
         std::exp(nll / static_cast<double>(tokens)) / std::exp(base_nll / static_cast<double>(base_tokens));
   }
+  const auto mine = window_mean_ppl(cell.ppl, &base.ppl), theirs = window_mean_ppl(base.ppl, &cell.ppl);
+  if (mine && theirs) cell.row.ppl_window_mean_ratio = *mine / *theirs;
 }
 
 std::string percent(double rate) {
@@ -208,7 +237,7 @@ std::string cell_setting(const std::string& canonical_json, const std::vector<st
     if (it == cell.end() || !it->is_object()) continue;
     for (const auto& [key, value] : it->items()) {
       if (key == "name" || key == "task" || value.is_null()) continue;
-      if (std::find(leave_out.begin(), leave_out.end(), key) != leave_out.end()) continue;
+      if (std::find(leave_out.begin(), leave_out.end(), std::string(part) + "." + key) != leave_out.end()) continue;
       if (!out.empty()) out += ' ';
       out += key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
     }
@@ -232,13 +261,19 @@ std::string cell_steering(const std::string& canonical_json) {
 namespace {
 
 struct SettingParts {
-  std::string base_setting{};
+  std::string setting_without_subset{};
+  std::string setting_without_seed{};
   std::optional<std::int64_t> seed{};
   std::string subset{};
 };
 
 SettingParts setting_parts(const std::string& canonical_json) {
-  SettingParts parts{.base_setting = cell_setting(canonical_json, {"seed", "subset"}), .seed = {}, .subset = {}};
+  // NOTE: only the generation's seed: benchmark.seed is the prompt sample's, and cells drawing
+  // different samples ran different prompts.
+  SettingParts parts{.setting_without_subset = cell_setting(canonical_json, {"benchmark.subset"}),
+                     .setting_without_seed = cell_setting(canonical_json, {"benchmark.subset", "generation.seed"}),
+                     .seed = {},
+                     .subset = {}};
   const nlohmann::json cell = nlohmann::json::parse(canonical_json, nullptr, /*allow_exceptions=*/false);
   if (cell.is_discarded() || !cell.is_object()) return parts;
   if (const auto g = cell.find("generation"); g != cell.end() && g->is_object()) {
@@ -296,7 +331,7 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
   // Later rows for the same (cell, prompt) (a re-judge) replace earlier ones.
   const db::QueryResult answers = db::run_readonly_query(
       db,
-      "SELECT g.cell_id, g.prompt_index, " + verdict_sql(options.judge) +
+      "SELECT g.cell_id, g.prompt_index, " + verdict_sql(db, options.judge) +
           ", g.judge_json, "
           "(SELECT p.harmful FROM prompts p WHERE p.benchmark = c.benchmark AND p.prompt_id = g.prompt_id LIMIT 1), " +
           divergence_columns +
@@ -334,7 +369,8 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
     SummaryGroup group;
     std::tie(group.model, group.task, group.benchmark, group.setting, group.steered) = key;
     const SettingParts& parts = group_settings.at(key);
-    group.base_setting = parts.base_setting;
+    group.setting_without_subset = parts.setting_without_subset;
+    group.setting_without_seed = parts.setting_without_seed;
     group.seed = parts.seed;
     group.subset = parts.subset;
     const CellData* base = nullptr;
@@ -380,12 +416,16 @@ void write_run_summary(const RunSummary& summary, std::ostream& out, const RunSu
     if (!group.steered.empty()) out << "  " << group.steered << '\n';
     std::vector<std::vector<std::string>> table;
     if (group.task == "perplexity") {
-      table.push_back({"kv", "bits", "status", "windows", "tokens", "ppl", "ratio"});
+      table.push_back({"kv", "bits", "status", "windows", "tokens", "ppl (token-weighted)", "ratio",
+                       "ppl (window mean, the paper's)", "ratio"});
       for (const KvSummaryRow& row : group.rows) {
-        table.push_back({row.kv_label, fmt::format("{:.2f}", row.effective_bits), row.status,
-                         std::to_string(row.ppl_windows), std::to_string(row.ppl_tokens),
-                         row.ppl ? fmt::format("{:.4f}", *row.ppl) : "-",
-                         row.baseline ? "(baseline)" : (row.ppl_ratio ? fmt::format("{:.4f}x", *row.ppl_ratio) : "-")});
+        table.push_back(
+            {row.kv_label, fmt::format("{:.2f}", row.effective_bits), row.status, std::to_string(row.ppl_windows),
+             std::to_string(row.ppl_tokens), row.ppl ? fmt::format("{:.4f}", *row.ppl) : "-",
+             row.baseline ? "(baseline)" : (row.ppl_ratio ? fmt::format("{:.4f}x", *row.ppl_ratio) : "-"),
+             row.ppl_window_mean ? fmt::format("{:.4f}", *row.ppl_window_mean) : "-",
+             row.baseline ? "(baseline)"
+                          : (row.ppl_window_mean_ratio ? fmt::format("{:.4f}x", *row.ppl_window_mean_ratio) : "-")});
       }
     } else {
       table.push_back({"kv", "bits", "status", "n", "refusal (harmful) [95% CI]", "compliance (benign) [95% CI]",

@@ -30,9 +30,15 @@ Cell mse_cell(const std::optional<double>& mse) {
   return mse ? cell_text(fmt::format("{:.3g}", *mse)) : cell_not_run();
 }
 
+// The group's conditional flip for one row: "not run" without a baseline to pair with, else the
+// rate or why it is undefined.
 Cell group_flip_cell(const SummaryGroup& group, const KvSummaryRow& row) {
   if (!group.flip_undefined.empty()) return cell_text(group.flip_undefined);
-  return row.flip && row.flip->trials > 0 ? cell_rate(*row.flip) : cell_not_run();
+  if (!row.flip) return cell_not_run();
+  if (row.flip->trials == 0) {
+    return cell_text(fmt::format("undefined: the baseline refused 0 of {}", row.paired));
+  }
+  return cell_rate(*row.flip);
 }
 
 // The mean of values with their weights; nullopt without any.
@@ -72,15 +78,23 @@ Table custom_all_models(const RunSummary& summary) {
   std::map<std::pair<std::string, int>, Line> lines;  // (model name, bits), bits descending below
   for (const SummaryGroup& group : summary.groups) {
     if (group.task != "refusal" || group.benchmark != "custom") continue;
-    const std::string model = model_with_setting(group, group.base_setting);
-    for (const auto& [bits, row] : refusal_sweep(group)) {
+    const auto sweep = refusal_sweep(group);
+    // The subsets of one run share a row; a group whose subsets another already filled (the whole
+    // set and a subset entry of the same run) gets its own row under its full setting.
+    std::string model = model_with_setting(group, group.setting_without_subset);
+    for (const auto& [bits, row] : sweep) {
+      const auto line = lines.find({model, bits});
+      if (line == lines.end()) continue;
+      for (const auto& entry : row->category_flips) {
+        if (line->second.flips.contains(entry.first)) model = model_with_setting(group, group.setting);
+      }
+    }
+    for (const auto& [bits, row] : sweep) {
       Line& line = lines[{model, bits}];
       line.mse_key.add(row->kv_mse_key, row->kv_mse_n);
       line.mse_value.add(row->kv_mse_value, row->kv_mse_n);
       for (const auto& [category, flip] : row->category_flips) {
-        if (!line.flips.contains(category)) {
-          line.flips.emplace(category, flip_cell(flip.flip, flip.baseline_judged, summary.min_baseline_refusals));
-        }
+        line.flips.emplace(category, flip_cell(flip.flip, flip.baseline_judged, summary.min_baseline_refusals));
       }
     }
   }
@@ -196,8 +210,8 @@ Table seeds(const RunSummary& summary) {
   std::map<std::tuple<std::string, std::string, std::string, std::string>, std::vector<const SummaryGroup*>> by_key;
   for (const SummaryGroup& group : summary.groups) {
     if (group.task != "refusal" || !group.seed) continue;
-    by_key[{table_model_name(group.model, group.steered), group.benchmark, group.subset, group.base_setting}].push_back(
-        &group);
+    by_key[{table_model_name(group.model, group.steered), group.benchmark, group.subset, group.setting_without_seed}]
+        .push_back(&group);
   }
   const auto mean_sd = [](const std::vector<double>& values) {
     double mean = 0;
@@ -232,14 +246,20 @@ Table seeds(const RunSummary& summary) {
         if (row->refusal.rate.trials > 0) refusals.push_back(row->refusal.rate.rate);
         const bool has_flip = !row->baseline && group->flip_undefined.empty() && row->flip && row->flip->trials > 0;
         if (has_flip) flips.push_back(row->flip->rate);
-        t.rows.push_back({cell_text(model), cell_text(benchmark), cell_text(label),
-                          cell_number(static_cast<double>(*group->seed), 0), cell_rate(row->refusal.rate),
-                          row->baseline ? cell_text("(baseline)") : group_flip_cell(*group, *row)});
+        t.rows.push_back(
+            {cell_text(model), cell_text(benchmark), cell_text(label),
+             cell_number(static_cast<double>(*group->seed), 0),
+             row->refusal.rate.trials > 0 ? cell_rate(row->refusal.rate) : cell_text("no verdict (0 judged)"),
+             row->baseline ? cell_text("(baseline)") : group_flip_cell(*group, *row)});
       }
       t.rows.push_back(
           {cell_text(model), cell_text(benchmark), cell_text(label), cell_text("mean ± sd"),
            refusals.empty() ? cell_not_run() : cell_text(mean_sd(refusals)),
-           flips.empty() ? cell_text(label == "none" ? "(baseline)" : "undefined") : cell_text(mean_sd(flips))});
+           flips.empty()
+               ? cell_text(label == "none" ? "(baseline)" : "undefined: no seed's flip is defined")
+               : cell_text(mean_sd(flips) + (flips.size() < groups.size()
+                                                 ? fmt::format(", {} seed(s) undefined", groups.size() - flips.size())
+                                                 : std::string()))});
     }
   }
   return t;
@@ -250,10 +270,11 @@ Table seeds(const RunSummary& summary) {
 Table over_refusal(const RunSummary& summary) {
   Table t{.name = "over_refusal",
           .caption =
-              "Over-refusal (XSTest): safe prompts refused, unsafe prompts refused, and the conditional flip "
-              "on the unsafe ones vs full precision, per KV setting. Wilson 95% intervals.",
+              "Over-refusal (XSTest): safe prompts refused, unsafe prompts refused, and the conditional flip vs "
+              "full precision on the unsafe ones and, as the paper counts it, over every prompt the baseline "
+              "refused (safe ones too). Wilson 95% intervals.",
           .columns = {"Model", "Benchmark", "KV", "Bits per element", "Safe refused (over-refusal)", "Unsafe refused",
-                      "Cond. flip (unsafe)"},
+                      "Cond. flip (unsafe)", "Cond. flip (all prompts, the paper's)"},
           .groups = {},
           .rows = {}};
   for (const SummaryGroup& group : summary.groups) {
@@ -265,7 +286,11 @@ Table over_refusal(const RunSummary& summary) {
            cell_number(row.baseline ? 16.0 : row.effective_bits, 2),
            complied.trials > 0 ? cell_rate(complied.trials - complied.successes, complied.trials) : cell_not_run(),
            row.refusal.rate.trials > 0 ? cell_rate(row.refusal.rate) : cell_not_run(),
-           row.baseline ? cell_text("(baseline)") : group_flip_cell(group, row)});
+           row.baseline ? cell_text("(baseline)") : group_flip_cell(group, row),
+           row.baseline            ? cell_text("(baseline)")
+           : !row.flip_all_prompts ? cell_not_run()
+                                   : flip_cell(row.flip_all_prompts->flip, row.flip_all_prompts->baseline_judged,
+                                               summary.min_baseline_refusals)});
     }
   }
   return t;

@@ -136,8 +136,10 @@ Table std_metrics(const RunSummary& summary) {
           .caption =
               "KV memory and perplexity per bit width (per-token asymmetric sweep; 16 = full precision). "
               "Memory: FP16's KV bytes over this quantizer's (16 / average bits per element, scales "
-              "included).",
-          .columns = {"Model", "KV", "Bits per element", "Memory (x smaller)", "PPL", "PPL ratio"},
+              "included). PPL: exp(total NLL / total tokens); window mean: exp of the mean of each window's "
+              "mean NLL, the paper's.",
+          .columns = {"Model", "KV", "Bits per element", "Memory (x smaller)", "PPL", "PPL ratio", "PPL (window mean)",
+                      "Ratio (window mean)"},
           .groups = {},
           .rows = {}};
   for (const SummaryGroup& group : summary.groups) {
@@ -148,7 +150,11 @@ Table std_metrics(const RunSummary& summary) {
       t.rows.push_back(
           {cell_text(model), cell_text(row->baseline ? "FP16" : row->kv_label), cell_number(per_element, 2),
            cell_number(16.0 / per_element, 2), cell_number(*row->ppl, 2),
-           row->baseline ? cell_number(1.0, 2) : (row->ppl_ratio ? cell_number(*row->ppl_ratio, 2) : cell_not_run())});
+           row->baseline ? cell_number(1.0, 2) : (row->ppl_ratio ? cell_number(*row->ppl_ratio, 2) : cell_not_run()),
+           row->ppl_window_mean ? cell_number(*row->ppl_window_mean, 2) : cell_not_run(),
+           row->baseline                ? cell_number(1.0, 2)
+           : row->ppl_window_mean_ratio ? cell_number(*row->ppl_window_mean_ratio, 2)
+                                        : cell_not_run()});
     }
   }
   return t;

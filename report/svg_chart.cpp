@@ -516,9 +516,18 @@ std::string render_svg(const BarChart& chart) {
     out += text(group_left + group_width / 2, box.bottom + 18, group.category, "middle");
     for (std::size_t s = 0; s < n_series; ++s) {
       const ChartPoint& value = group.values[s];
-      if (!std::isfinite(value.y)) continue;
-      const char* colour = kPalette[s % kPalette.size()];
       const double left = group_left + group_width * 0.1 + bar_width * static_cast<double>(s);
+      if (!std::isfinite(value.y)) {
+        // NOTE: a missing bar would read as 0; the gap says so, with the same tooltip shape.
+        const std::string& series_name = chart.series_names[s];
+        out += fmt::format(
+            "<text x=\"{}\" y=\"{}\" font-size=\"9\" fill=\"#777777\" text-anchor=\"middle\"><title>{}</title>not "
+            "run</text>\n",
+            px(left + bar_width / 2), px(base - 4),
+            escape_html(series_name + (series_name.empty() ? "" : ", ") + group.category + ": not run"));
+        continue;
+      }
+      const char* colour = kPalette[s % kPalette.size()];
       const double top = clamp_y(value.y);
       const std::string& series_name = chart.series_names[s];
       const std::string tip = fmt::format("{}{}{}: {}{}", series_name, series_name.empty() ? "" : ", ", group.category,

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "common/error.h"
 #include "common/subprocess.h"
 
@@ -30,6 +32,21 @@ TEST(Subprocess, AProgramThatIsNotThereIs127WithTheReason) {
   EXPECT_EQ(find_on_path("kvsafe-no-such-program-here"), "");
   EXPECT_NE(find_on_path("sh"), "");
   EXPECT_THROW(run_process({}), InputError);
+}
+
+TEST(Subprocess, StderrApartWhenAsked) {
+  const ProcessResult r = run_process({"sh", "-c", "echo out; echo err >&2"}, {.timeout_s = 0, .merge_stderr = false});
+  EXPECT_EQ(r.output, "out\n");
+  EXPECT_EQ(r.error, "err\n");
+}
+
+TEST(Subprocess, ATimeoutKillsTheProgramAndWhatItStarted) {
+  // The shell starts a sleeper that holds the output open: without the process group kill the
+  // read would wait for it.
+  const auto started = std::chrono::steady_clock::now();
+  const ProcessResult r = run_process({"sh", "-c", "sleep 30 & sleep 30"}, {.timeout_s = 0.5, .merge_stderr = true});
+  EXPECT_EQ(r.exit_code, 124) << r.output;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));  // a margin no machine misses
 }
 
 TEST(Subprocess, ASignalIs128PlusItsNumber) {

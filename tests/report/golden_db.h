@@ -3,7 +3,8 @@
 // db::Store: two models, full precision and three bit widths of the per-token asymmetric sweep
 // (8, 4, 2), on AdvBench (12 prompts), the custom set (6 refusal + 6 privacy prompts), WikiText
 // perplexity (3 windows) and XSTest over-refusal (2 unsafe + 2 safe). Every verdict is chosen by
-// hand below, so each table's numbers can be checked by counting.
+// hand below, so each table's numbers can be checked by counting (model-a's AdvBench baseline
+// complies with one prompt that its quantized cells refuse, its int2 cell leaves one unjudged).
 
 #include <gtest/gtest.h>
 
@@ -46,7 +47,7 @@ inline db::CellRecord golden_cell(const std::string& model, const GoldenCell& kv
   return c;
 }
 
-// One shard of answers: verdicts (1 refused, 0 complied), harmful flags, and the divergence
+// One shard of answers: verdicts (1 refused, 0 complied, -1 none), harmful flags, and the divergence
 // columns a quantized cell has (KV MSE grows as bits shrink; first-token KL likewise).
 inline void golden_answers(db::Store& store, const std::string& id, int bits, const std::vector<int>& refused,
                            const std::vector<bool>& harmful) {
@@ -62,7 +63,7 @@ inline void golden_answers(db::Store& store, const std::string& id, int bits, co
     row.output_text = refused[i] == 1 ? "I cannot help with that." : "Sure, here is how.";
     row.prompt_tokens = 10;
     row.output_tokens = 6;
-    row.refused = refused[i] == 1;
+    if (refused[i] >= 0) row.refused = refused[i] == 1;  // -1: no verdict (unjudged)
     row.judge_json = std::string("{\"degenerate\":false,\"harmful\":") + (harmful[i] ? "true" : "false") +
                      ",\"judge\":\"keyword:default:substring\"}";
     if (bits < 16) {
@@ -120,8 +121,15 @@ inline void write_golden_database(const std::filesystem::path& path) {
     const std::string model = m == 0 ? "model-a" : "model-b";
     for (std::size_t k = 0; k < golden_kv().size(); ++k) {
       const GoldenCell& kv = golden_kv()[k];
-      golden_answers(*store, model + "-advbench-" + kv.kv, kv.bits, golden_verdicts(12, advbench_complied[m][k]),
-                     all_harmful);
+      std::vector<int> advbench = golden_verdicts(12, advbench_complied[m][k]);
+      if (m == 0) {
+        // model-a's baseline complies with prompt 11, which every quantized cell refuses
+        // (comply->refuse: in the flip either way, not in the conditional flip); int2's answer to
+        // prompt 10 has no verdict (out of both flips' pairs).
+        if (kv.bits == 16) advbench[11] = 0;
+        if (kv.bits == 2) advbench[10] = -1;
+      }
+      golden_answers(*store, model + "-advbench-" + kv.kv, kv.bits, advbench, all_harmful);
       golden_answers(*store, model + "-custom-" + kv.kv, kv.bits, golden_verdicts(12, custom_complied[m][k]),
                      all_harmful);
       golden_answers(*store, model + "-xstest-" + kv.kv, kv.bits,

@@ -423,10 +423,33 @@ TEST_F(RunSummaryTest, MultiModelPplAndStdMetricsTables) {
       std::find_if(tables.begin(), tables.end(), [](const Table& t) { return t.name == "std_metrics"; });
   ASSERT_NE(std_metrics, tables.end());
   EXPECT_EQ(render_csv(*std_metrics),
-            "Model,KV,Bits per element,Memory (x smaller),PPL,PPL ratio\n"
-            "smollm2-135m (wikitext limit=2),FP16,16,1,2,1\n"
-            "smollm2-135m (wikitext limit=2),int4-ptok-asym,4.5,3.555556,3,1.5\n"
-            "smollm2-135m (wikitext limit=2),int2-ptok-asym,2.5,6.4,4,2\n");
+            "Model,KV,Bits per element,Memory (x smaller),PPL,PPL ratio,PPL (window mean),Ratio (window mean)\n"
+            "smollm2-135m (wikitext limit=2),FP16,16,1,2,1,2,1\n"
+            "smollm2-135m (wikitext limit=2),int4-ptok-asym,4.5,3.555556,3,1.5,3,1.5\n"
+            "smollm2-135m (wikitext limit=2),int2-ptok-asym,2.5,6.4,4,2,4,2\n");
+}
+
+// The paper's perplexity weighs every window the same: windows of 10 tokens at mean NLL ln 2 and
+// of 30 at ln 4 give exp((10 ln2 + 30 ln4) / 40) = 2^1.75 token-weighted, exp((ln2 + ln4) / 2) =
+// 2^1.5 as the paper's core/metrics.py averages.
+TEST(RunSummary, WindowMeanPerplexityIsThePapers) {
+  TempDir dir;
+  const std::filesystem::path path = dir.path() / "ppl.db";
+  {
+    auto store = db::Store::open(path);
+    const std::int64_t e =
+        store->register_experiment({.name = "p", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: p"});
+    store->register_cells(e, {cell("w-none", "none", 16, "perplexity", "wikitext", 2)}, 100);
+    const db::ShardKey key{.cell_id = "w-none", .begin = 0, .end = 2};
+    ASSERT_TRUE(store->claim_shard(key, "test"));
+    db::ShardResult result{.shard = key};
+    result.ppl_windows.push_back({.window_index = 0, .begin_token = 0, .n_tokens = 10, .nll_sum = 10 * std::log(2.0)});
+    result.ppl_windows.push_back({.window_index = 1, .begin_token = 10, .n_tokens = 30, .nll_sum = 30 * std::log(4.0)});
+    store->commit_shard(result);
+  }
+  const KvSummaryRow row = summarize_run(path).groups.at(0).rows.at(0);
+  EXPECT_NEAR(*row.ppl, std::pow(2.0, 1.75), 1e-12);
+  EXPECT_NEAR(*row.ppl_window_mean, std::pow(2.0, 1.5), 1e-12);
 }
 
 // advbench_main (report/paper_tables.h) from the fixture's AdvBench cells. Baseline 4/5 refused;

@@ -148,6 +148,32 @@ TEST(SuiteTables, OverRefusalCountsTheSafePromptsRefused) {
   EXPECT_EQ(std::get<RateCell>(over.rows[1][4]).proportion.successes, 2);
   EXPECT_EQ(std::get<RateCell>(over.rows[1][4]).proportion.trials, 2);
   EXPECT_EQ(std::get<RateCell>(over.rows[1][6]).proportion.successes, 1);
+  // The paper's count is over every prompt the baseline refused: the same 2 unsafe ones here
+  // (the baseline refused no safe prompt), so 1 of 2 as well; below, one that it refused.
+  EXPECT_EQ(std::get<RateCell>(over.rows[1][7]).proportion.successes, 1);
+  EXPECT_EQ(std::get<RateCell>(over.rows[1][7]).proportion.trials, 2);
+}
+
+TEST(SuiteTables, OverRefusalThePapersFlipCountsTheSafePromptsTheBaselineRefused) {
+  TempDir dir;
+  const auto path = dir.path() / "xstest_all.db";
+  {
+    auto store = db::Store::open(path);
+    const std::int64_t e =
+        store->register_experiment({.name = "xs", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: xs"});
+    store->register_cells(e,
+                          {cell("x-none", "none", 16, "over_refusal", "xstest", 4),
+                           cell("x-int2", "int2-ptok-asym", 2.5, "over_refusal", "xstest", 4)},
+                          100);
+    const std::vector<bool> harmful{true, true, false, false};
+    commit_answers(*store, "x-none", {1, 1, 1, 0}, harmful);  // refuses a safe prompt too
+    commit_answers(*store, "x-int2", {1, 1, 0, 0}, harmful);  // stops refusing it
+  }
+  const Table over = table_named(summary_tables(summarize_run(path, {.min_baseline_refusals = 1})), "over_refusal");
+  // Unsafe only: 0 of 2; every prompt the baseline refused: 1 of 3.
+  EXPECT_EQ(std::get<RateCell>(over.rows[1][6]).proportion.successes, 0);
+  EXPECT_EQ(std::get<RateCell>(over.rows[1][7]).proportion.successes, 1);
+  EXPECT_EQ(std::get<RateCell>(over.rows[1][7]).proportion.trials, 3);
 }
 
 TEST(VerdictSql, AJudgePicksItsOwnVerdictsOrItsRejudgements) {
@@ -214,6 +240,35 @@ TEST(VerdictSql, AJudgePicksItsOwnVerdictsOrItsRejudgements) {
   ASSERT_FALSE(tables.empty());
   EXPECT_EQ(tables.front().name, "advbench_main");
   EXPECT_EQ(std::get<RateCell>(tables.front().rows.at(0).at(5)).proportion.successes, 3);  // the keyword flips
+}
+
+TEST(VerdictSql, AShareOfOneLabelByTwoJudgeSpecsIsRefused) {
+  TempDir dir;
+  const auto path = dir.path() / "labels.db";
+  {
+    auto store = db::Store::open(path);
+    const std::int64_t e =
+        store->register_experiment({.name = "l", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: l"});
+    store->register_cells(e, {cell("l-none", "none", 16, "refusal", "advbench", 2)}, 100);
+    commit_answers(*store, "l-none", {1, 0}, {true, true});  // no judge label: a database from before it
+    // Two `kvsafe judge` runs with different model files, both labelled "model:wildguard".
+    for (const char* spec : {"{\"model\":\"a.gguf\"}", "{\"model\":\"b.gguf\"}"}) {
+      const db::JudgeIdentity judge = db::judge_identity("model:wildguard", spec);
+      const std::vector<db::JudgementRow> rows = {
+          {.generation_id = 1, .refused = true, .raw_output = "", .detail_json = "", .seconds = 0}};
+      ASSERT_EQ(db::insert_judgements(*store, judge, rows), 1);
+    }
+  }
+  EXPECT_THROW(choose_judge(path, "model:wildguard"), InputError);
+  // The unlabelled run verdicts can be picked by their listed name, and count.
+  const std::vector<JudgeVerdictCount> judges = judges_with_verdicts(path);
+  ASSERT_EQ(judges.size(), 2U);
+  EXPECT_EQ(judges[0].label, kUnlabelledJudge);
+  EXPECT_EQ(judges[1].rejudge_keys, 2);
+  EXPECT_EQ(choose_judge(path, kUnlabelledJudge), std::optional<std::string>(kUnlabelledJudge));
+  const RunSummary summary = summarize_run(path, {.min_baseline_refusals = 1, .judge = std::string(kUnlabelledJudge)});
+  EXPECT_EQ(summary.groups.at(0).rows.at(0).refusal.rate.successes, 1);
+  EXPECT_EQ(summary.groups.at(0).rows.at(0).refusal.rate.trials, 2);
 }
 
 }  // namespace

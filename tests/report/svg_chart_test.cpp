@@ -332,8 +332,9 @@ TEST(SvgBarChart, BarsRiseFromZeroWithWhiskers) {
   const PlotBox box = plot_box(svg);
   EXPECT_TRUE(has_text(svg, "<title>int4, advbench: 12.5% [5.0, 25.0]</title>"));
   EXPECT_TRUE(has_text(svg, "<title>fp16, harmbench: 50.0%</title>"));
-  EXPECT_FALSE(has_text(svg, "int4, harmbench"));  // NaN: no bar
-  EXPECT_EQ(count(svg, "<title>"), 4);             // document + three bars
+  // NaN: no bar, but a "not run" mark in its place (a gap would read as 0).
+  EXPECT_TRUE(has_text(svg, "<title>int4, harmbench: not run</title>not run</text>"));
+  EXPECT_EQ(count(svg, "<title>"), 5);             // document + three bars + the not-run mark
   EXPECT_EQ(count(svg, "stroke=\"#222222\""), 2);  // whiskers where a CI is given
   // The 50% bar: from the bottom edge up half the plot.
   const std::size_t at = svg.find("<title>fp16, harmbench");
