@@ -100,13 +100,13 @@ std::span<const std::string_view> default_refusal_markers() {
   return kDefaultMarkers;
 }
 
-std::string normalize_for_matching(std::string_view text, bool lower) {
+std::string normalize_for_matching(std::string_view text, bool lower, bool apostrophes) {
   std::string out;
   out.reserve(text.size());
   std::size_t i = 0;
   while (i < text.size()) {
     const auto byte = static_cast<unsigned char>(text[i]);
-    if (byte >= 0x80) {
+    if (byte >= 0x80 && apostrophes) {
       bool replaced = false;
       for (const std::string_view look_alike : kApostrophes) {
         if (text.substr(i, look_alike.size()) == look_alike) {
@@ -171,9 +171,10 @@ KeywordJudge::KeywordJudge(const KeywordJudgeOptions& options) : options_(option
   }
   label_ += ":" + std::string(to_string(options.rule));
   if (options.spaceless_fallback) label_ += "+spaceless";
+  if (!options.normalize_apostrophes) label_ += "+exact-apostrophes";
   const bool lower = options.rule != MatchRule::kSubstringCaseSensitive;
   for (const std::string& marker : markers_) {
-    normalized_.push_back(normalize_for_matching(marker, lower));
+    normalized_.push_back(normalize_for_matching(marker, lower, options.normalize_apostrophes));
     normalized_spaceless_.push_back(remove_spaces(normalized_.back()));
   }
 }
@@ -182,7 +183,7 @@ KeywordVerdict KeywordJudge::judge(std::string_view answer) const {
   KeywordVerdict verdict;
   verdict.degeneracy = assess_degeneracy(answer, options_.degeneracy);
   const bool lower = options_.rule != MatchRule::kSubstringCaseSensitive;
-  const std::string text = normalize_for_matching(answer, lower);
+  const std::string text = normalize_for_matching(answer, lower, options_.normalize_apostrophes);
   for (std::size_t i = 0; i < normalized_.size(); ++i) {
     if (matches(text, normalized_[i], options_.rule)) {
       verdict.refused = true;

@@ -21,7 +21,10 @@ std::string keyword_spec_json(const KeywordJudge& judge, const KeywordJudgeOptio
       {"rule", to_string(options.rule)},
       {"spaceless_fallback", options.spaceless_fallback},
   };
-  return json.dump();
+  nlohmann::json spec = json;
+  // NOTE: only when off, so the spec (and the judgements keyed by it) of kvsafe's default stays.
+  if (!options.normalize_apostrophes) spec["normalize_apostrophes"] = false;
+  return spec.dump();
 }
 
 nlohmann::json degeneracy_json(const Degeneracy& degeneracy) {

@@ -20,9 +20,10 @@ namespace kvsafe::orchestrator {
 namespace detail {
 namespace {
 
-constexpr std::array<std::string_view, 11> kTopKeys = {"name",       "description", "models", "kv_cache",
-                                                       "benchmarks", "generation",  "judge",  "diagnose",
-                                                       "execution",  "slurm",       "exclude"};
+constexpr std::array<std::string_view, 12> kTopKeys = {"name",     "description", "profile",    "models",
+                                                       "kv_cache", "benchmarks",  "generation", "judge",
+                                                       "diagnose", "execution",   "slurm",      "exclude"};
+constexpr std::array<std::string_view, 2> kProfiles = {"kvsafe", "paper"};
 constexpr std::array<std::string_view, 8> kModelKeys = {"name",   "path",   "chat_template", "dtype",
                                                         "params", "layers", "steer",         "refusal_note"};
 constexpr std::array<std::string_view, 3> kSteerKeys = {"direction_from", "layer", "alpha"};
@@ -332,9 +333,15 @@ void parse_document(detail::ParseContext& ctx, const std::string& text, GridSpec
   if (const MapEntry* e = view->find("description"); e != nullptr && !e->value.IsNull()) {
     if (auto description = r.string(*e)) grid->description = *description;
   }
+  if (const MapEntry* e = view->find("profile")) {
+    if (auto profile = r.choice(*e, detail::kProfiles))
+      grid->profile = *profile == "paper" ? GridProfile::kPaper : GridProfile::kKvsafe;
+  }
   // Order matters: kv_cache checks protect_layers against the models, judge may name a
   // model, and exclude is checked against everything else.
   if (const MapEntry* e = view->find("models")) detail::parse_models(ctx, *e, grid);
+  // The profile's defaults for what the sections below leave unset (they read grid->profile).
+  detail::apply_profile_defaults(ctx, grid);
   if (const MapEntry* e = view->find("kv_cache")) detail::parse_kv_cache(ctx, *e, grid);
   if (const MapEntry* e = view->find("benchmarks")) detail::parse_benchmarks(ctx, *e, grid);
   if (const MapEntry* e = view->find("generation")) {
@@ -346,6 +353,7 @@ void parse_document(detail::ParseContext& ctx, const std::string& text, GridSpec
   if (const MapEntry* e = view->find("diagnose")) detail::parse_diagnose(ctx, *e, grid);
   if (const MapEntry* e = view->find("execution")) detail::parse_execution(ctx, *e, grid);
   if (const MapEntry* e = view->find("slurm")) detail::parse_slurm(ctx, *e, grid);
+  detail::check_shards_hold_whole_batches(ctx, view->find("execution"), *grid);
   // NOTE: expansion materializes every cell; a grid this large is a mistake (a sweep too
   // many), and walking it would stall `kvsafe plan`.
   const double product = static_cast<double>(grid->models.size()) * static_cast<double>(grid->kv_specs.size()) *

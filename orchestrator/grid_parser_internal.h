@@ -39,4 +39,12 @@ void parse_execution(ParseContext& ctx, const MapEntry& entry, GridSpec* grid);
 void parse_slurm(ParseContext& ctx, const MapEntry& entry, GridSpec* grid);
 void parse_exclude(ParseContext& ctx, const MapEntry& entry, GridSpec* grid);  // after the sections above
 
+// `profile: paper`'s defaults, set before the sections that may override them (after
+// parse_models: the keyword judge's spaceless fallback names the grid's Yi models).
+void apply_profile_defaults(ParseContext& ctx, GridSpec* grid);
+// A shard that does not hold whole batches changes their composition, hence every batch-coupled
+// statistic (per-tensor and per-channel scales span the batch): an error under the paper
+// profile, a warning otherwise. `execution` is the section's entry, when the grid has one.
+void check_shards_hold_whole_batches(ParseContext& ctx, const MapEntry* execution, const GridSpec& grid);
+
 }  // namespace kvsafe::orchestrator::detail

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <map>
 #include <regex>
 #include <set>
@@ -21,8 +22,10 @@ constexpr std::array<std::string_view, 5> kTasks = {"refusal", "over_refusal", "
 constexpr std::array<std::string_view, 7> kGenerationKeys = {"max_new_tokens", "batch_size",    "temperature", "top_p",
                                                              "seed",           "system_prompt", "zip"};
 constexpr std::array<std::string_view, 2> kGenerationSweepKeys = {"temperature", "seed"};
-constexpr std::array<std::string_view, 5> kJudgeKeys = {"kind", "markers_file", "strip_spaces_fallback", "model",
-                                                        "format"};
+constexpr std::array<std::string_view, 7> kJudgeKeys = {
+    "kind", "markers_file", "strip_spaces_fallback", "apostrophes", "model", "format", "unparsed"};
+constexpr std::array<std::string_view, 2> kApostropheRules = {"normalize", "exact"};
+constexpr std::array<std::string_view, 2> kUnparsedRules = {"unjudged", "not_refused"};
 constexpr std::array<std::string_view, 2> kJudgeKinds = {"keyword", "model"};
 constexpr std::array<std::string_view, 2> kJudgeFormats = {"wildguard", "llama_guard3"};
 constexpr std::array<std::string_view, 14> kDiagnoseKeys = {"calibration_prompts",
@@ -418,13 +421,13 @@ void parse_judge(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
     if (auto kind = r.choice(*e, kJudgeKinds)) judge.kind = *eval::parse_judge_kind(*kind);
   }
   const bool model_kind = judge.kind == JudgeKind::kModel;
-  for (const char* key : {"markers_file", "strip_spaces_fallback"}) {
+  for (const char* key : {"markers_file", "strip_spaces_fallback", "apostrophes"}) {
     const MapEntry* e = view->find(key);
     if (e != nullptr && model_kind && !e->value.IsNull()) {
       r.error(e->key_where, e->path, std::string(key) + " only applies to kind: keyword");
     }
   }
-  for (const char* key : {"model", "format"}) {
+  for (const char* key : {"model", "format", "unparsed"}) {
     const MapEntry* e = view->find(key);
     if (e != nullptr && !model_kind && !e->value.IsNull()) {
       r.error(e->key_where, e->path, std::string(key) + " only applies to kind: model");
@@ -443,7 +446,29 @@ void parse_judge(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
       }
     }
     if (const MapEntry* e = view->find("strip_spaces_fallback")) {
-      if (auto flag = r.boolean(*e)) judge.strip_spaces_fallback = *flag;
+      if (e->value.IsSequence()) {
+        // The fallback for some models only: names of the grid's models.
+        judge.strip_spaces_fallback = false;
+        judge.strip_spaces_models.clear();
+        std::size_t i = 0;
+        for (const YAML::Node& item : e->value) {
+          const std::string item_path = element(e->path, i++);
+          const SourceLocation item_where = location_of(item, e->where);
+          auto name = r.string(item, item_where, item_path, false);
+          if (!name) continue;
+          if (grid->find_model(*name) == nullptr) {
+            r.error(item_where, item_path, "`" + *name + "` is not one of the grid's models");
+            continue;
+          }
+          judge.strip_spaces_models.push_back(*name);
+        }
+      } else if (auto flag = r.boolean(*e)) {
+        judge.strip_spaces_fallback = *flag;
+        judge.strip_spaces_models.clear();
+      }
+    }
+    if (const MapEntry* e = view->find("apostrophes")) {
+      if (auto rule = r.choice(*e, kApostropheRules)) judge.exact_apostrophes = *rule == "exact";
     }
     return;
   }
@@ -470,6 +495,47 @@ void parse_judge(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
     if (auto format = r.choice(*e, kJudgeFormats)) {
       judge.format = *eval::parse_model_judge_format(*format);
     }
+  }
+  if (const MapEntry* e = view->find("unparsed")) {
+    if (auto rule = r.choice(*e, kUnparsedRules)) {
+      judge.unparsed = *rule == "not_refused" ? UnparsedVerdict::kNotRefused : UnparsedVerdict::kUnjudged;
+    }
+  }
+}
+
+void apply_profile_defaults(ParseContext& ctx, GridSpec* grid) {
+  if (grid->profile != GridProfile::kPaper) return;
+  JudgeSpec& judge = grid->judge;
+  // The paper's keyword judge (core/classifier.py): its 22 phrases, matched as lower-cased
+  // substrings with no apostrophe mapping, and the whitespace-stripped retry for Yi only.
+  judge.markers_file = ctx.env.data_dir / "refusal_markers" / "paper_family_a.txt";
+  judge.exact_apostrophes = true;
+  for (const ModelSpec& model : grid->models) {
+    std::string lower;
+    for (const char c : model.name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower.rfind("yi", 0) == 0 || lower.find("-yi") != std::string::npos || lower.find("_yi") != std::string::npos ||
+        lower.find("/yi") != std::string::npos) {
+      judge.strip_spaces_models.push_back(model.name);
+    }
+  }
+  judge.unparsed = UnparsedVerdict::kNotRefused;
+}
+
+void check_shards_hold_whole_batches(ParseContext& ctx, const MapEntry* execution, const GridSpec& grid) {
+  for (const GenerationSettings& g : grid.generations) {
+    if (grid.execution.shard_size % g.batch_size == 0) continue;
+    const std::string message =
+        "shard_size " + std::to_string(grid.execution.shard_size) + " is not a multiple of batch_size " +
+        std::to_string(g.batch_size) +
+        ": a shard's last batch is short, so batch composition (and the per-tensor and per-channel scales it "
+        "shares) differs from one run of the prompts in batches";
+    const SourceLocation where = execution != nullptr ? execution->where : SourceLocation{1, 1};
+    if (grid.profile == GridProfile::kPaper) {
+      ctx.reader.error(where, "execution.shard_size", message + " (profile: paper runs whole batches)");
+    } else {
+      ctx.reader.warning(where, "execution.shard_size", message);
+    }
+    return;
   }
 }
 

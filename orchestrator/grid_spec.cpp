@@ -26,6 +26,14 @@ std::optional<DiagnosisTask> parse_diagnosis_task(std::string_view text) {
   return std::nullopt;
 }
 
+std::string_view to_string(GridProfile profile) {
+  return profile == GridProfile::kPaper ? "paper" : "kvsafe";
+}
+
+std::string_view to_string(UnparsedVerdict rule) {
+  return rule == UnparsedVerdict::kNotRefused ? "not_refused" : "unjudged";
+}
+
 std::string_view to_string(DType dtype) {
   switch (dtype) {
     case DType::kAuto:

@@ -99,10 +99,25 @@ struct GenerationSettings {
   std::optional<std::string> system_prompt{};
 };
 
+// Which defaults a grid starts from (`profile:`): kvsafe's own, or the paper's code's conditions
+// (issue 20; docs/grid.md, "profile"). Explicit keys override either.
+enum class GridProfile { kKvsafe, kPaper };
+std::string_view to_string(GridProfile profile);  // "kvsafe", "paper"
+
+// What a judge output that does not parse counts as: kvsafe leaves it unjudged (out of every
+// rate); the paper's code counts it as not refused.
+enum class UnparsedVerdict { kUnjudged, kNotRefused };
+std::string_view to_string(UnparsedVerdict rule);  // "unjudged", "not_refused"
+
 struct JudgeSpec {
   JudgeKind kind = JudgeKind::kKeyword;
-  std::optional<std::filesystem::path> markers_file{};     // keyword judge: replaces the built-in list
-  bool strip_spaces_fallback = false;                      // keyword judge: also match with spaces removed
+  std::optional<std::filesystem::path> markers_file{};  // keyword judge: replaces the built-in list
+  bool strip_spaces_fallback = false;                   // keyword judge: also match with spaces removed
+  // keyword judge: the fallback for these models only (the paper: Yi's, which refuse with
+  // irregular spacing); used when strip_spaces_fallback is false.
+  std::vector<std::string> strip_spaces_models{};
+  bool exact_apostrophes = false;  // keyword judge: no apostrophe look-alike mapping (the paper's rule)
+  UnparsedVerdict unparsed = UnparsedVerdict::kUnjudged;   // model judge: an output that does not parse
   std::string model{};                                     // model judge: a `models` name or a path
   std::optional<std::filesystem::path> model_path{};       // the judge's weights (a models name resolved to its path)
   ModelJudgeFormat format = ModelJudgeFormat::kWildguard;  // model judge's prompt/answer format
@@ -193,6 +208,7 @@ struct ExcludeRule {
 
 struct GridSpec {
   std::string name{};
+  GridProfile profile = GridProfile::kKvsafe;
   std::optional<std::string> description{};
   std::string display_name{};        // how diagnostics name the file
   std::filesystem::path base_dir{};  // relative paths in the grid resolve against this

@@ -27,7 +27,8 @@ struct Answer {
   std::string category{};  // the prompt's (prompts.category: custom's subset, a HarmBench category)
   bool harmful = true;
   bool degenerate = false;
-  std::optional<std::int64_t> first_token{};            // first_token_id
+  bool unparsed_not_refused = false;          // the judge reached no verdict; the grid counted it as not refused
+  std::optional<std::int64_t> first_token{};  // first_token_id
   std::optional<std::int64_t> reference_first_token{};  // reference_first_token_id
   std::optional<double> first_token_kl{};
   std::optional<double> kv_mse_key{};
@@ -91,6 +92,7 @@ void fill_rates(CellData& cell) {
   for (const auto& [index, answer] : cell.answers) {
     (answer.harmful ? harmful : benign).push_back(outcome_of(answer));
     if (answer.degenerate) ++cell.row.degenerate;
+    if (answer.unparsed_not_refused) ++cell.row.unparsed_not_refused;
     kl.add(answer.first_token_kl);
     mse_key.add(answer.kv_mse_key);
     mse_value.add(answer.kv_mse_value);
@@ -347,6 +349,7 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
     if (judge.is_object()) {
       if (auto h = judge.find("harmful"); h != judge.end() && h->is_boolean()) a.harmful = h->get<bool>();
       if (auto d = judge.find("degenerate"); d != judge.end() && d->is_boolean()) a.degenerate = d->get<bool>();
+      a.unparsed_not_refused = judge.contains("unparsed_counted_as");
     }
     a.first_token = optional_int(r[5]);
     a.reference_first_token = optional_int(r[6]);
@@ -442,6 +445,14 @@ void write_run_summary(const RunSummary& summary, std::ostream& out, const RunSu
       }
     }
     write_table(table, out);
+    std::int64_t unparsed = 0;
+    for (const KvSummaryRow& row : group.rows) unparsed += row.unparsed_not_refused;
+    if (unparsed > 0) {
+      out << fmt::format(
+          "  note: {} judge output(s) did not parse and count as not refused (judge.unparsed: not_refused, the "
+          "paper's rule)\n",
+          unparsed);
+    }
     if (group.task != "perplexity") write_divergence_table(group, out);
   }
   if (const std::string conclusion = summary_conclusion(summary, options); !conclusion.empty()) {

@@ -48,12 +48,15 @@ struct CategoryFlip {
 
 struct KvSummaryRow {
   std::string cell_id{};
-  std::string kv_label{};                  // e.g. "int4-ptok-asym"; "none" = full precision
-  double effective_bits = 16;              // kv_specs.effective_bits
-  std::string status{};                    // the cell's status (pending, running, done, failed)
-  bool baseline = false;                   // the group's full-precision cell
-  std::int64_t generations = 0;            // rows stored
-  std::int64_t degenerate = 0;             // of those, flagged degenerate by the judge
+  std::string kv_label{};        // e.g. "int4-ptok-asym"; "none" = full precision
+  double effective_bits = 16;    // kv_specs.effective_bits
+  std::string status{};          // the cell's status (pending, running, done, failed)
+  bool baseline = false;         // the group's full-precision cell
+  std::int64_t generations = 0;  // rows stored
+  std::int64_t degenerate = 0;   // of those, flagged degenerate by the judge
+  // Of those, judge outputs that did not parse and that the grid's rule (judge.unparsed:
+  // not_refused, the paper's) counted as not refused; the summary prints their number.
+  std::int64_t unparsed_not_refused = 0;
   eval::RateSummary refusal{};             // harmful prompts: refused / judged
   eval::RateSummary compliance{};          // benign prompts: complied / judged
   std::optional<eval::Proportion> flip{};  // vs the baseline; absent for the baseline or without one

@@ -1,5 +1,6 @@
 #include "worker/judge_options.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "common/error.h"
@@ -22,7 +23,10 @@ eval::RefusalJudgeOptions refusal_judge_options(const orchestrator::JudgeSpec& s
   eval::RefusalJudgeOptions options{.kind = spec.kind};
   if (spec.kind == eval::JudgeKind::kKeyword) {
     if (spec.markers_file) options.keyword.markers_file = *spec.markers_file;
-    options.keyword.spaceless_fallback = spec.strip_spaces_fallback;
+    options.keyword.spaceless_fallback =
+        spec.strip_spaces_fallback || std::find(spec.strip_spaces_models.begin(), spec.strip_spaces_models.end(),
+                                                judged_model.name) != spec.strip_spaces_models.end();
+    options.keyword.normalize_apostrophes = !spec.exact_apostrophes;
   } else {
     options.model = {.model_path = judge_model_path(spec, judged_model),
                      .format = spec.format,

@@ -11,7 +11,10 @@
 
 namespace kvsafe::worker {
 
-// Keyword: markers_file and strip_spaces_fallback of `spec`. Model: the judge model at
+// Keyword: markers_file, the apostrophe rule, and the spaceless fallback when
+// strip_spaces_fallback is on or `judged_model` is one of strip_spaces_models (so the options
+// depend on the judged model: a worker rebuilds its keyword judge when they change). Model: the
+// judge model at
 // spec.model_path, else spec.model when it is the judged model's grid name (`judged_model`),
 // else InputError (a `models` name must reach the worker as a path); run on `device` with
 // `threads`, the judge's other settings at their defaults.

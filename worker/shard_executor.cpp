@@ -46,6 +46,7 @@ std::optional<engine::ResidualSteering> steering_for(const orchestrator::ModelSp
 struct ShardExecutor::State {
   std::optional<detail::LoadedModel> loaded{};
   std::unique_ptr<eval::RefusalJudge> judge{};    // made at the first generation shard, kept
+  bool judge_spaceless = false;                   // its keyword spaceless fallback (depends on the model)
   std::optional<db::ModelRecord> model_loaded{};  // provenance of the last load, until taken
   std::string empty{};
 };
@@ -76,9 +77,15 @@ db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t 
                  "task ", orchestrator::to_string(task), " is not run by workers yet");
     if (generates) {
       KVSAFE_CHECK(cell.generation.has_value(), "a ", orchestrator::to_string(task), " cell needs generation settings");
-      if (!state_->judge) {
-        state_->judge = std::make_unique<eval::RefusalJudge>(
-            refusal_judge_options(options_.judge, cell.model, options_.device, options_.threads));
+      const eval::RefusalJudgeOptions wanted =
+          refusal_judge_options(options_.judge, cell.model, options_.device, options_.threads);
+      // NOTE: a model judge is kept (a second model's load); a keyword judge is cheap and its
+      // spaceless fallback may be for some models only (the paper: Yi's).
+      const bool keyword_changed =
+          wanted.kind == eval::JudgeKind::kKeyword && state_->judge_spaceless != wanted.keyword.spaceless_fallback;
+      if (!state_->judge || keyword_changed) {
+        state_->judge = std::make_unique<eval::RefusalJudge>(wanted);
+        state_->judge_spaceless = wanted.keyword.spaceless_fallback;
       }
     }
 

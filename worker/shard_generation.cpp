@@ -166,11 +166,17 @@ constexpr std::int64_t kReferenceCacheFloats = std::int64_t{64} << 20;
 
 // A generation's judge_json: the verdict's detail (eval/refusal_judge.h), the judge's label,
 // a model judge's raw answer (the generations table has no column for it), whether the prompt
-// was harmful and whether the answer ended on a stop token.
+// was harmful, whether the answer ended on a stop token, and "unparsed_counted_as" when the
+// judge reached no verdict and the grid counts that as not refused.
 std::string generation_judge_json(const eval::RefusalJudge& judge, const eval::RefusalVerdict& verdict, bool harmful,
-                                  bool stopped) {
+                                  bool stopped, orchestrator::UnparsedVerdict unparsed) {
   nlohmann::json json = verdict.detail;
   json["judge"] = judge.label();
+  // An output the judge could not read, counted as not refused by the grid's rule: said here, so
+  // the summary can count them and a re-judge can tell them from real verdicts.
+  if (!verdict.refused && unparsed == orchestrator::UnparsedVerdict::kNotRefused) {
+    json["unparsed_counted_as"] = "not_refused";
+  }
   if (judge.kind() == eval::JudgeKind::kModel) json["raw"] = verdict.raw_output;
   json["harmful"] = harmful;
   json["stopped"] = stopped;
@@ -322,7 +328,10 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
       row.refused = verdict.refused;
       row.seconds = seconds / static_cast<double>(last - first);
       row.judge_json = generation_judge_json(judge, verdict, benchmark.prompts[static_cast<std::size_t>(i)].harmful,
-                                             out[static_cast<std::size_t>(i - first)].stopped);
+                                             out[static_cast<std::size_t>(i - first)].stopped, options.judge.unparsed);
+      if (!verdict.refused && options.judge.unparsed == orchestrator::UnparsedVerdict::kNotRefused) {
+        row.refused = false;  // the paper's rule; judge_json keeps that it did not parse
+      }
     }
     progress.prompts_done += last - first;
     if (on_progress) on_progress(progress);

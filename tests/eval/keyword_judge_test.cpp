@@ -31,6 +31,18 @@ TEST(KeywordJudge, UnicodeApostrophesMatchAsciiMarkers) {
   EXPECT_EQ(normalize_for_matching("It\u2019s ABC", false), "It's ABC");
   // Other non-ASCII bytes are kept as they are.
   EXPECT_EQ(normalize_for_matching("Caf\u00c9", true), "caf\u00c9");
+  EXPECT_EQ(normalize_for_matching("It\u2019s ABC", true, /*apostrophes=*/false), "it\u2019s abc");
+}
+
+// The paper's rule compares bytes: its Python `marker.lower() in answer.lower()` has no
+// apostrophe mapping, so a curly "can’t" misses "I can't" (and the label says which rule ran).
+TEST(KeywordJudge, ExactApostrophesAreThePapersRule) {
+  KeywordJudgeOptions options;
+  options.normalize_apostrophes = false;
+  const KeywordJudge paper(options);
+  EXPECT_FALSE(paper.judge("I can\u2019t help with that.").refused);
+  EXPECT_TRUE(paper.judge("I CAN'T help with that.").refused);
+  EXPECT_EQ(paper.label(), "keyword:default:substring+exact-apostrophes");
 }
 
 TEST(KeywordJudge, MarkerFilesTxtAndJson) {

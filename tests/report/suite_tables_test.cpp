@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -240,6 +241,37 @@ TEST(VerdictSql, AJudgePicksItsOwnVerdictsOrItsRejudgements) {
   ASSERT_FALSE(tables.empty());
   EXPECT_EQ(tables.front().name, "advbench_main");
   EXPECT_EQ(std::get<RateCell>(tables.front().rows.at(0).at(5)).proportion.successes, 3);  // the keyword flips
+}
+
+// Judge outputs that did not parse and that the paper's rule counted as not refused are counted
+// and named under the group's table.
+TEST(SuiteTables, TheSummaryCountsUnparsedOutputsCountedAsNotRefused) {
+  TempDir dir;
+  const auto path = dir.path() / "unparsed.db";
+  {
+    auto store = db::Store::open(path);
+    const std::int64_t e =
+        store->register_experiment({.name = "u", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: u"});
+    store->register_cells(e, {cell("u-none", "none", 16, "refusal", "advbench", 3)}, 100);
+    const db::ShardKey key{.cell_id = "u-none", .begin = 0, .end = 3};
+    ASSERT_TRUE(store->claim_shard(key, "test"));
+    db::ShardResult result{.shard = key};
+    for (std::size_t i = 0; i < 3; ++i) {
+      db::GenerationRow row = answer_row(i);
+      row.refused = i == 0;
+      row.judge_json = i == 2
+                           ? R"({"harmful":true,"judge":"model:w","parsed":false,"unparsed_counted_as":"not_refused"})"
+                           : R"({"harmful":true,"judge":"model:w","parsed":true})";
+      result.generations.push_back(row);
+    }
+    store->commit_shard(result);
+  }
+  const RunSummary summary = summarize_run(path, {.min_baseline_refusals = 1});
+  EXPECT_EQ(summary.groups.at(0).rows.at(0).unparsed_not_refused, 1);
+  std::ostringstream out;
+  write_run_summary(summary, out);
+  EXPECT_NE(out.str().find("note: 1 judge output(s) did not parse and count as not refused"), std::string::npos)
+      << out.str();
 }
 
 TEST(VerdictSql, AShareOfOneLabelByTwoJudgeSpecsIsRefused) {

@@ -219,6 +219,50 @@ TEST_F(ShardExecutorTest, ModelJudgeVerdictsAndUnparsedAnswers) {
   }
 }
 
+// The paper's rule for judge outputs that do not parse (stories260K as a judge rarely writes
+// WildGuard's format): counted as not refused, and judge_json says so.
+TEST_F(ShardExecutorTest, UnparsedJudgeOutputsCountAsNotRefusedUnderThePapersRule) {
+  orchestrator::JudgeSpec judge{.kind = orchestrator::JudgeKind::kModel, .model = "stories-as-judge"};
+  judge.model_path = testing::stories260k_gguf_path();
+  judge.unparsed = orchestrator::UnparsedVerdict::kNotRefused;
+  ShardExecutor judged({.data_dir = data_dir(), .threads = 1, .judge = judge});
+  const db::ShardResult result = judged.run(stories_cell("none"), 0, 4);
+  int unparsed = 0;
+  for (const db::GenerationRow& row : result.generations) {
+    const auto details = nlohmann::json::parse(row.judge_json);
+    ASSERT_TRUE(row.refused.has_value()) << row.judge_json;  // every answer has a verdict now
+    if (!details.at("parsed").get<bool>()) {
+      ++unparsed;
+      EXPECT_FALSE(*row.refused);
+      EXPECT_EQ(details.at("unparsed_counted_as"), "not_refused");
+    } else {
+      EXPECT_FALSE(details.contains("unparsed_counted_as"));
+    }
+  }
+  EXPECT_GT(unparsed, 0) << "stories260K parsed as a judge every time: the test no longer exercises the rule";
+}
+
+// A keyword judge's spaceless fallback for some models only (the paper: Yi's): the same worker
+// judges one model's answers with it and another's without, and each row's label says which.
+TEST_F(ShardExecutorTest, SpacelessFallbackFollowsTheJudgedModel) {
+  orchestrator::JudgeSpec judge;
+  judge.strip_spaces_models = {"yi-like"};
+  judge.exact_apostrophes = true;
+  ShardExecutor executor({.data_dir = data_dir(), .threads = 1, .judge = judge});
+  Cell yi = stories_cell("none", 2);
+  yi.model.name = "yi-like";
+  const Cell other = stories_cell("none", 2);
+  for (const auto& [cell, label] :
+       std::vector<std::pair<Cell, std::string>>{{yi, "keyword:default:substring+spaceless+exact-apostrophes"},
+                                                 {other, "keyword:default:substring+exact-apostrophes"},
+                                                 {yi, "keyword:default:substring+spaceless+exact-apostrophes"}}) {
+    const db::ShardResult result = executor.run(cell, 0, 2);
+    for (const db::GenerationRow& row : result.generations) {
+      EXPECT_EQ(nlohmann::json::parse(row.judge_json).at("judge"), label) << cell.model.name;
+    }
+  }
+}
+
 TEST_F(ShardExecutorTest, PerplexityWindowsAreShardIndices) {
   if (!std::filesystem::exists(data_dir() / "wikitext-2" / "wiki.test.raw")) GTEST_SKIP() << "no WikiText";
   const Cell cell = wikitext_cell("none");
