@@ -43,6 +43,8 @@ ModelJudge::ModelJudge(const ModelJudgeOptions& options) : options_(options), st
   state_->pad_id = state_->tokenizer->eos_id().value_or(0);
 
   label_ = "model:" + options.model_path.filename().string() + ":" + std::string(to_string(options.format));
+  // A template file changes the verdicts: the label says which, so tables do not mix the two.
+  if (!options.template_file.empty()) label_ += ":" + options.template_file.filename().string();
   const nlohmann::json spec = {
       {"kind", "model"},
       {"model", options.model_path.filename().string()},

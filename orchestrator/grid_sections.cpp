@@ -22,8 +22,8 @@ constexpr std::array<std::string_view, 5> kTasks = {"refusal", "over_refusal", "
 constexpr std::array<std::string_view, 7> kGenerationKeys = {"max_new_tokens", "batch_size",    "temperature", "top_p",
                                                              "seed",           "system_prompt", "zip"};
 constexpr std::array<std::string_view, 2> kGenerationSweepKeys = {"temperature", "seed"};
-constexpr std::array<std::string_view, 7> kJudgeKeys = {
-    "kind", "markers_file", "strip_spaces_fallback", "apostrophes", "model", "format", "unparsed"};
+constexpr std::array<std::string_view, 8> kJudgeKeys = {"kind",  "markers_file", "strip_spaces_fallback", "apostrophes",
+                                                        "model", "format",       "template_file",         "unparsed"};
 constexpr std::array<std::string_view, 2> kApostropheRules = {"normalize", "exact"};
 constexpr std::array<std::string_view, 2> kUnparsedRules = {"unjudged", "not_refused"};
 constexpr std::array<std::string_view, 2> kJudgeKinds = {"keyword", "model"};
@@ -427,7 +427,7 @@ void parse_judge(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
       r.error(e->key_where, e->path, std::string(key) + " only applies to kind: keyword");
     }
   }
-  for (const char* key : {"model", "format", "unparsed"}) {
+  for (const char* key : {"model", "format", "template_file", "unparsed"}) {
     const MapEntry* e = view->find(key);
     if (e != nullptr && !model_kind && !e->value.IsNull()) {
       r.error(e->key_where, e->path, std::string(key) + " only applies to kind: model");
@@ -495,6 +495,20 @@ void parse_judge(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
     if (auto format = r.choice(*e, kJudgeFormats)) {
       judge.format = *eval::parse_model_judge_format(*format);
     }
+  }
+  if (const MapEntry* e = view->find("template_file"); e != nullptr && !e->value.IsNull()) {
+    if (auto text = r.string(*e, false)) {
+      if (auto resolved = expand_path(ctx, *text, e->where, e->path)) {
+        judge.template_file = *resolved;
+        std::error_code ec;
+        if (ctx.options.require_model_files && !std::filesystem::is_regular_file(*resolved, ec)) {
+          r.error(e->where, e->path, "judge template file not found: " + resolved->string());
+        }
+      }
+    }
+  } else if (grid->profile == GridProfile::kPaper && judge.format == ModelJudgeFormat::kWildguard) {
+    // The paper's WildGuard prompt (its classifier code), not kvsafe's rendering of the format.
+    judge.template_file = ctx.env.data_dir / "refusal_markers" / "judge_prompts" / "wildguard_paper.txt";
   }
   if (const MapEntry* e = view->find("unparsed")) {
     if (auto rule = r.choice(*e, kUnparsedRules)) {

@@ -117,7 +117,10 @@ struct JudgeSpec {
   // irregular spacing); used when strip_spaces_fallback is false.
   std::vector<std::string> strip_spaces_models{};
   bool exact_apostrophes = false;  // keyword judge: no apostrophe look-alike mapping (the paper's rule)
-  UnparsedVerdict unparsed = UnparsedVerdict::kUnjudged;   // model judge: an output that does not parse
+  UnparsedVerdict unparsed = UnparsedVerdict::kUnjudged;  // model judge: an output that does not parse
+  // model judge: a raw prompt template with {prompt} and {response} (eval/model_judge.h) instead of
+  // the format's built-in one; profile paper: the paper's WildGuard prompt from $KVSAFE_DATA.
+  std::optional<std::filesystem::path> template_file{};
   std::string model{};                                     // model judge: a `models` name or a path
   std::optional<std::filesystem::path> model_path{};       // the judge's weights (a models name resolved to its path)
   ModelJudgeFormat format = ModelJudgeFormat::kWildguard;  // model judge's prompt/answer format

@@ -32,6 +32,7 @@ eval::RefusalJudgeOptions refusal_judge_options(const orchestrator::JudgeSpec& s
                      .format = spec.format,
                      .device = device,
                      .threads = threads};
+    if (spec.template_file) options.model.template_file = *spec.template_file;
   }
   return options;
 }

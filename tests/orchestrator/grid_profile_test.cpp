@@ -59,6 +59,14 @@ TEST(GridProfile, ExplicitJudgeKeysOverrideTheProfile) {
       parse(kModels + "profile: paper\njudge: {kind: model, model: qwen2.5-7b, unparsed: unjudged}\n");
   ASSERT_TRUE(model.ok()) << model.diagnostics.format();
   EXPECT_EQ(model.grid->judge.unparsed, UnparsedVerdict::kUnjudged);
+  // The paper's WildGuard prompt unless the grid names one.
+  EXPECT_EQ(*model.grid->judge.template_file,
+            std::filesystem::path("/data/refusal_markers/judge_prompts/wildguard_paper.txt"));
+  const ParseResult own =
+      parse(kModels + "profile: paper\njudge: {kind: model, model: qwen2.5-7b, template_file: mine.txt}\n");
+  ASSERT_TRUE(own.ok()) << own.diagnostics.format();
+  EXPECT_EQ(*own.grid->judge.template_file, std::filesystem::path("/grids/mine.txt"));
+  EXPECT_FALSE(parse(kModels + "judge: {kind: model, model: qwen2.5-7b}\n").grid->judge.template_file.has_value());
 }
 
 TEST(GridProfile, SpacelessFallbackForNamedModels) {

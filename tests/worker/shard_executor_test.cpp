@@ -225,11 +225,14 @@ TEST_F(ShardExecutorTest, UnparsedJudgeOutputsCountAsNotRefusedUnderThePapersRul
   orchestrator::JudgeSpec judge{.kind = orchestrator::JudgeKind::kModel, .model = "stories-as-judge"};
   judge.model_path = testing::stories260k_gguf_path();
   judge.unparsed = orchestrator::UnparsedVerdict::kNotRefused;
+  // The paper's WildGuard prompt (profile: paper's default template), named in the label.
+  judge.template_file = data_dir() / "refusal_markers" / "judge_prompts" / "wildguard_paper.txt";
   ShardExecutor judged({.data_dir = data_dir(), .threads = 1, .judge = judge});
   const db::ShardResult result = judged.run(stories_cell("none"), 0, 4);
   int unparsed = 0;
   for (const db::GenerationRow& row : result.generations) {
     const auto details = nlohmann::json::parse(row.judge_json);
+    EXPECT_EQ(details.at("judge"), "model:stories260K.gguf:wildguard:wildguard_paper.txt");
     ASSERT_TRUE(row.refused.has_value()) << row.judge_json;  // every answer has a verdict now
     if (!details.at("parsed").get<bool>()) {
       ++unparsed;
