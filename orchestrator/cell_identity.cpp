@@ -32,6 +32,8 @@ std::string model_identity_json(const ModelSpec& model) {
   j["name"] = model.name;
   j["dtype"] = to_string(model.dtype);
   j["chat_template"] = optional_text(model.chat_template);
+  // NOTE: only when set, so models without their own system prompt keep their cell ids.
+  if (model.system_prompt) j["system_prompt"] = *model.system_prompt;
   // NOTE: only when set, so unsteered models keep their cell ids.
   if (model.steer) {
     j["steer"] = {{"direction_sha256", model.steer->direction_sha256},

@@ -15,6 +15,7 @@
 #include "common/sha256.h"
 #include "eval/refusal_direction_file.h"
 #include "orchestrator/grid_parser_internal.h"
+#include "orchestrator/model_system_prompt.h"
 
 namespace kvsafe::orchestrator {
 namespace detail {
@@ -24,12 +25,90 @@ constexpr std::array<std::string_view, 12> kTopKeys = {"name",     "description"
                                                        "kv_cache", "benchmarks",  "generation", "judge",
                                                        "diagnose", "execution",   "slurm",      "exclude"};
 constexpr std::array<std::string_view, 2> kProfiles = {"kvsafe", "paper"};
-constexpr std::array<std::string_view, 8> kModelKeys = {"name",   "path",   "chat_template", "dtype",
-                                                        "params", "layers", "steer",         "refusal_note"};
+constexpr std::array<std::string_view, 11> kModelKeys = {"name",
+                                                         "path",
+                                                         "chat_template",
+                                                         "dtype",
+                                                         "params",
+                                                         "layers",
+                                                         "steer",
+                                                         "refusal_note",
+                                                         "system_prompt",
+                                                         "system_prompt_file",
+                                                         "system_prompt_date"};
 constexpr std::array<std::string_view, 3> kSteerKeys = {"direction_from", "layer", "alpha"};
 
 // models[i].steer: {direction_from: FILE, layer: L, alpha: A}. The file is read here: its hash
 // is part of every cell id of the model, and a wrong file or layer is an error before any run.
+// models[].system_prompt / system_prompt_file / system_prompt_date (model_system_prompt.h).
+// False when something was wrong (reported).
+bool parse_model_system_prompt(ParseContext& ctx, const MapView& view, ModelSpec& model) {
+  YamlReader& r = ctx.reader;
+  const MapEntry* text_entry = view.find("system_prompt");
+  const MapEntry* file_entry = view.find("system_prompt_file");
+  const MapEntry* date_entry = view.find("system_prompt_date");
+  if (text_entry != nullptr && text_entry->value.IsNull()) text_entry = nullptr;
+  if (file_entry != nullptr && file_entry->value.IsNull()) file_entry = nullptr;
+  if (text_entry != nullptr && file_entry != nullptr) {
+    r.error(file_entry->key_where, file_entry->path, "give system_prompt or system_prompt_file, not both");
+    return false;
+  }
+  if (date_entry != nullptr && !date_entry->value.IsNull()) {
+    if (auto text = r.string(*date_entry, false)) {
+      model.system_prompt_date = parse_iso_date(*text);
+      if (!model.system_prompt_date) {
+        r.error(date_entry->where, date_entry->path, "expected a date YYYY-MM-DD, got \"" + *text + "\"");
+        return false;
+      }
+    } else {
+      return false;
+    }
+  }
+  std::optional<std::string> text;
+  const MapEntry* source = text_entry != nullptr ? text_entry : file_entry;
+  if (text_entry != nullptr) {
+    text = r.string(*text_entry);
+    if (!text) return false;
+  } else if (file_entry != nullptr) {
+    auto path_text = r.string(*file_entry, false);
+    if (!path_text) return false;
+    const auto resolved = expand_path(ctx, *path_text, file_entry->where, file_entry->path);
+    if (!resolved) return false;
+    std::ifstream in(*resolved, std::ios::binary);
+    if (!in) {
+      // NOTE: `kvsafe plan` runs without the model files; the prompt is then unknown, and the
+      // cells it prints carry the file's path instead (run refuses: it needs the files).
+      if (ctx.options.require_model_files) {
+        r.error(file_entry->where, file_entry->path, "system prompt file not found: " + resolved->string());
+        return false;
+      }
+      text = "<system prompt from " + resolved->string() + ">";
+    } else {
+      std::ostringstream bytes;
+      bytes << in.rdbuf();
+      text = bytes.str();
+    }
+  }
+  if (!text) {
+    if (model.system_prompt_date) {
+      r.warning(date_entry->key_where, date_entry->path, "system_prompt_date without a system prompt does nothing");
+    }
+    return true;
+  }
+  if (has_date_placeholder(*text)) {
+    if (!model.system_prompt_date) {
+      r.error(source->where, source->path,
+              "the system prompt has a date placeholder ({date}, {today} or {yesterday}); pin the date with "
+              "system_prompt_date: YYYY-MM-DD (it is part of the prompt, so a run resumed another day must "
+              "see the same one)");
+      return false;
+    }
+    *text = substitute_prompt_date(*text, *model.system_prompt_date);
+  }
+  model.system_prompt = std::move(*text);
+  return true;
+}
+
 std::optional<SteerSpec> parse_steer(ParseContext& ctx, const MapEntry& entry) {
   YamlReader& r = ctx.reader;
   const auto view = r.map(entry.value, entry.where, entry.path, kSteerKeys);
@@ -196,6 +275,7 @@ void parse_model(ParseContext& ctx, const YAML::Node& node, SourceLocation where
       ok = false;
     }
   }
+  if (!parse_model_system_prompt(ctx, *view, model)) ok = false;
   if (const MapEntry* e = view->find("steer"); e != nullptr && !e->value.IsNull()) {
     model.steer = parse_steer(ctx, *e);
     ok = model.steer.has_value() && ok;

@@ -64,8 +64,13 @@ struct ModelSpec {
   // The user's note that this model refuses rarely ("refuses 0 of 19 custom prompts"): a grid
   // whose every model has one is warned that its flips will be undefined. Not in the identity.
   std::optional<std::string> refusal_note{};
-  SourceLocation where{};       // the model's entry
-  SourceLocation path_where{};  // the `path` value
+  // The model's own system prompt (`system_prompt` or `system_prompt_file`), its date placeholders
+  // already replaced by `system_prompt_date` (orchestrator/model_system_prompt.h); used for this
+  // model's generation cells unless generation.system_prompt is set. Part of the cell identity.
+  std::optional<std::string> system_prompt{};
+  std::optional<std::string> system_prompt_date{};  // YYYY-MM-DD, as pinned
+  SourceLocation where{};                           // the model's entry
+  SourceLocation path_where{};                      // the `path` value
 
   // `params`, else inferred from the name (infer_parameter_count), else nullopt.
   std::optional<double> parameter_count() const;

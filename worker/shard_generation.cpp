@@ -40,8 +40,11 @@ engine::ChatTemplate chat_template_for(const orchestrator::ModelSpec& model) {
 engine::ChatOptions chat_options_for(const orchestrator::Cell& cell) {
   engine::ChatOptions options;
   options.merge_system_into_first_user = true;  // only used by templates without a system role
-  const std::optional<std::string>& system_prompt =
+  // The generation's system prompt (the experiment's variable, e.g. a sweep) wins; else the
+  // model's own (models[].system_prompt: its default, written out).
+  std::optional<std::string> system_prompt =
       cell.generation ? cell.generation->system_prompt : std::optional<std::string>();
+  if (!system_prompt) system_prompt = cell.model.system_prompt;
   if (system_prompt) {
     if (system_prompt->empty()) {
       options.system_mode = engine::SystemPromptMode::kNone;

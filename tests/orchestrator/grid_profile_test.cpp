@@ -6,7 +6,9 @@
 
 #include <string>
 
+#include "orchestrator/cell_identity.h"
 #include "orchestrator/grid_parser.h"
+#include "orchestrator/model_system_prompt.h"
 
 namespace kvsafe::orchestrator {
 namespace {
@@ -100,6 +102,56 @@ TEST(GridProfile, ShardsOfPartBatchesWarnAndThePaperProfileRefusesThem) {
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.diagnostics.format().find("(profile: paper runs whole batches)"), std::string::npos);
   EXPECT_TRUE(parse(kModels + "generation: {batch_size: 4}\nexecution: {shard_size: 32}\n").diagnostics.empty());
+}
+
+// models[].system_prompt (issue 20 item 4): Mistral-Small-24B's default system prompt names the
+// day; the grid pins it, and the prompt (date included) is part of the cell.
+TEST(GridModelSystemPrompt, TheDatePlaceholdersBecomeThePinnedDate) {
+  const ParseResult result = parse(
+      "name: t\nmodels:\n"
+      "  - {name: msmall, path: m, system_prompt: \"Today is {today}; yesterday was {yesterday}. {name} stays.\", "
+      "system_prompt_date: 2025-03-01}\n"
+      "  - {name: plain, path: p}\n"
+      "kv_cache: [{scheme: none}]\nbenchmarks: [custom]\n");
+  ASSERT_TRUE(result.ok()) << result.diagnostics.format();
+  EXPECT_EQ(*result.grid->models[0].system_prompt, "Today is 2025-03-01; yesterday was 2025-02-28. {name} stays.");
+  EXPECT_FALSE(result.grid->models[1].system_prompt.has_value());
+  // Part of the identity only when set: other models keep their cell ids.
+  EXPECT_NE(model_identity_json(result.grid->models[0]).find("\"system_prompt\":\"Today is 2025-03-01"),
+            std::string::npos);
+  EXPECT_EQ(model_identity_json(result.grid->models[1]).find("system_prompt"), std::string::npos);
+}
+
+TEST(GridModelSystemPrompt, MistakesAreNamed) {
+  const std::string head = "name: t\nmodels:\n  - {name: m, path: m, ";
+  const std::string tail = "}\nkv_cache: [{scheme: none}]\nbenchmarks: [custom]\n";
+  const ParseResult undated = parse(head + "system_prompt: \"It is {date}.\"" + tail);
+  ASSERT_FALSE(undated.ok());
+  EXPECT_NE(undated.diagnostics.format().find("pin the date with system_prompt_date"), std::string::npos)
+      << undated.diagnostics.format();
+  const ParseResult bad_date = parse(head + "system_prompt: \"It is {date}.\", system_prompt_date: 2025-02-30" + tail);
+  ASSERT_FALSE(bad_date.ok());
+  EXPECT_NE(bad_date.diagnostics.format().find("expected a date YYYY-MM-DD, got \"2025-02-30\""), std::string::npos)
+      << bad_date.diagnostics.format();
+  const ParseResult both = parse(head + "system_prompt: a, system_prompt_file: b.txt" + tail);
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.diagnostics.format().find("not both"), std::string::npos);
+  GridOptions run_options{.base_dir = "/grids"};
+  run_options.require_model_files = true;
+  Environment env;
+  const ParseResult missing =
+      parse_grid_text(head + "system_prompt_file: /no/such/SYSTEM_PROMPT.txt" + tail, "grid.yaml", env, run_options);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.diagnostics.format().find("system prompt file not found: /no/such/SYSTEM_PROMPT.txt"),
+            std::string::npos)
+      << missing.diagnostics.format();
+}
+
+TEST(GridModelSystemPrompt, IsoDates) {
+  EXPECT_EQ(parse_iso_date("2024-02-29"), std::optional<std::string>("2024-02-29"));
+  EXPECT_FALSE(parse_iso_date("2023-02-29").has_value());
+  EXPECT_FALSE(parse_iso_date("2023-2-01").has_value());
+  EXPECT_EQ(substitute_prompt_date("{yesterday}", "2025-01-01"), "2024-12-31");
 }
 
 }  // namespace

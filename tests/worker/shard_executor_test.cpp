@@ -245,6 +245,22 @@ TEST_F(ShardExecutorTest, UnparsedJudgeOutputsCountAsNotRefusedUnderThePapersRul
   EXPECT_GT(unparsed, 0) << "stories260K parsed as a judge every time: the test no longer exercises the rule";
 }
 
+// A model's own system prompt (models[].system_prompt) reaches the rendered prompt, and the
+// generation's system prompt, when set, wins over it.
+TEST_F(ShardExecutorTest, TheModelsSystemPromptIsRenderedUnlessTheGenerationSetsOne) {
+  const auto rendered = [&](const Cell& cell) { return executor_.run(cell, 0, 1).generations.at(0).rendered_sha256; };
+  const Cell plain = stories_cell("none", 2);
+  Cell own = plain;
+  own.model.system_prompt = "Answer in one word.";
+  Cell both = own;
+  both.generation->system_prompt = "Answer at length.";
+  Cell generation_only = plain;
+  generation_only.generation->system_prompt = "Answer at length.";
+  EXPECT_NE(rendered(own), rendered(plain));
+  EXPECT_EQ(rendered(both), rendered(generation_only));
+  EXPECT_NE(rendered(both), rendered(own));
+}
+
 // A keyword judge's spaceless fallback for some models only (the paper: Yi's): the same worker
 // judges one model's answers with it and another's without, and each row's label says which.
 TEST_F(ShardExecutorTest, SpacelessFallbackFollowsTheJudgedModel) {
