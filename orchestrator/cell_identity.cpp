@@ -70,6 +70,9 @@ std::string generation_identity_json(const GenerationSettings& generation) {
   j["top_p"] = generation.top_p;
   j["seed"] = generation.seed;
   j["system_prompt"] = optional_text(generation.system_prompt);
+  // NOTE: only when on, so cells of grids without them keep their ids.
+  if (generation.strip_prompts) j["strip_prompts"] = true;
+  if (generation.clean_answers) j["clean_answers"] = true;
   return j.dump();
 }
 
@@ -154,6 +157,8 @@ Cell cell_from_canonical_json(std::string_view json, const GridSpec& grid, std::
       settings.top_p = g.at("top_p").get<double>();
       settings.seed = g.at("seed").get<std::int64_t>();
       settings.system_prompt = text_or_null(g, "system_prompt");
+      settings.strip_prompts = g.value("strip_prompts", false);
+      settings.clean_answers = g.value("clean_answers", false);
       cell.generation = settings;
     }
     if (j.contains("derived_from")) cell.derived_from = j.at("derived_from").get<std::vector<std::string>>();

@@ -427,7 +427,7 @@ void parse_document(detail::ParseContext& ctx, const std::string& text, GridSpec
   if (const MapEntry* e = view->find("generation")) {
     detail::parse_generation(ctx, *e, grid);
   } else {
-    grid->generations = {GenerationSettings{}};
+    grid->generations = {default_generation(grid->profile)};
   }
   if (const MapEntry* e = view->find("judge")) detail::parse_judge(ctx, *e, grid);
   if (const MapEntry* e = view->find("diagnose")) detail::parse_diagnose(ctx, *e, grid);

@@ -19,8 +19,9 @@ constexpr std::array<std::string_view, 8> kBenchmarkKeys = {"name",   "subset", 
                                                             "sample", "seed",   "max_length", "stride"};
 constexpr std::array<std::string_view, 5> kTasks = {"refusal", "over_refusal", "perplexity", "ifeval",
                                                     "refusal_direction"};
-constexpr std::array<std::string_view, 7> kGenerationKeys = {"max_new_tokens", "batch_size",    "temperature", "top_p",
-                                                             "seed",           "system_prompt", "zip"};
+constexpr std::array<std::string_view, 9> kGenerationKeys = {"max_new_tokens", "batch_size",    "temperature",
+                                                             "top_p",          "seed",          "system_prompt",
+                                                             "strip_prompts",  "clean_answers", "zip"};
 constexpr std::array<std::string_view, 2> kGenerationSweepKeys = {"temperature", "seed"};
 constexpr std::array<std::string_view, 8> kJudgeKeys = {"kind",  "markers_file", "strip_spaces_fallback", "apostrophes",
                                                         "model", "format",       "template_file",         "unparsed"};
@@ -303,10 +304,16 @@ void parse_benchmarks(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
 
 void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
   YamlReader& r = ctx.reader;
-  grid->generations = {GenerationSettings{}};
+  grid->generations = {default_generation(grid->profile)};
   const auto view = r.map(entry.value, entry.where, entry.path, kGenerationKeys);
   if (!view) return;
-  GenerationSettings base;
+  GenerationSettings base = default_generation(grid->profile);
+  if (const MapEntry* e = view->find("strip_prompts")) {
+    if (auto v = r.boolean(*e)) base.strip_prompts = *v;
+  }
+  if (const MapEntry* e = view->find("clean_answers")) {
+    if (auto v = r.boolean(*e)) base.clean_answers = *v;
+  }
   if (const MapEntry* e = view->find("max_new_tokens")) {
     if (auto v = r.integer(*e, 1, 1 << 20)) base.max_new_tokens = *v;
   }

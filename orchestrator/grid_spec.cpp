@@ -30,6 +30,13 @@ std::string_view to_string(GridProfile profile) {
   return profile == GridProfile::kPaper ? "paper" : "kvsafe";
 }
 
+GenerationSettings default_generation(GridProfile profile) {
+  GenerationSettings settings;
+  settings.strip_prompts = profile == GridProfile::kPaper;
+  settings.clean_answers = profile == GridProfile::kPaper;
+  return settings;
+}
+
 std::string_view to_string(UnparsedVerdict rule) {
   return rule == UnparsedVerdict::kNotRefused ? "not_refused" : "unjudged";
 }

@@ -34,6 +34,11 @@ using eval::SubsetInfo;
 using eval::Task;
 using eval::to_string;
 
+// Which defaults a grid starts from (`profile:`): kvsafe's own, or the paper's code's conditions
+// (issue 20; docs/grid.md, "profile"). Explicit keys override either.
+enum class GridProfile { kKvsafe, kPaper };
+std::string_view to_string(GridProfile profile);  // "kvsafe", "paper"
+
 enum class DType { kAuto, kFloat32, kBfloat16, kFloat16 };
 std::string_view to_string(DType dtype);  // "auto", "float32", "bfloat16", "float16"
 
@@ -102,12 +107,15 @@ struct GenerationSettings {
   double top_p = 1.0;
   std::int64_t seed = 0;
   std::optional<std::string> system_prompt{};
+  // The paper's text handling (issue 20 item 5; both on under profile: paper): prompts pass
+  // through Python's str.strip() before the chat template, and answers through transformers'
+  // clean_up_tokenization_spaces and str.strip() before they are stored and judged.
+  bool strip_prompts = false;
+  bool clean_answers = false;
 };
 
-// Which defaults a grid starts from (`profile:`): kvsafe's own, or the paper's code's conditions
-// (issue 20; docs/grid.md, "profile"). Explicit keys override either.
-enum class GridProfile { kKvsafe, kPaper };
-std::string_view to_string(GridProfile profile);  // "kvsafe", "paper"
+// The generation settings a grid starts from: its profile's (GridProfile).
+GenerationSettings default_generation(GridProfile profile);
 
 // What a judge output that does not parse counts as: kvsafe leaves it unjudged (out of every
 // rate); the paper's code counts it as not refused.

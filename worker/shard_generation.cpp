@@ -22,6 +22,7 @@
 #include "engine/quantized_kv_path.h"
 #include "eval/logit_divergence.h"
 #include "text/chat_template.h"
+#include "text/python_text.h"
 #include "worker/cell_prompts.h"
 #include "worker/shard_internal.h"
 
@@ -196,7 +197,11 @@ void render_prompts(const LoadedModel& loaded, const orchestrator::Cell& cell, c
   const engine::ChatOptions chat_opts = chat_options_for(cell);
   for (std::int64_t i = begin; i < end; ++i) {
     const eval::Prompt& prompt = benchmark.prompts[static_cast<std::size_t>(i)];
-    const std::vector<engine::ChatMessage> turns{{.role = engine::ChatRole::kUser, .content = prompt.text}};
+    // The paper strips its prompts (two benchmark rows end in a space); the stored prompt stays
+    // as the benchmark has it, the rendered hash says what the model saw.
+    const bool strip = cell.generation && cell.generation->strip_prompts;
+    const std::vector<engine::ChatMessage> turns{
+        {.role = engine::ChatRole::kUser, .content = strip ? text::python_strip(prompt.text) : prompt.text}};
     engine::TokenizedChat rendered = chat.tokenize(*loaded.tokenizer, turns, chat_opts);
     db::GenerationRow row;
     row.prompt_index = i;
@@ -313,6 +318,10 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
       const engine::Generation& g = out[b];
       db::GenerationRow& row = result.generations[static_cast<std::size_t>(i - begin)];
       row.output_text = tokenizer.decode(g.tokens, decode);
+      if (cell.generation->clean_answers) {
+        // As the paper's decode(..., clean_up_tokenization_spaces=True).strip(): stored and judged so.
+        row.output_text = text::python_strip(text::clean_up_tokenization(row.output_text));
+      }
       row.output_tokens = static_cast<std::int64_t>(g.tokens.size());
       row.first_token_id = first_token_of(g);
       row.reference_first_token_id = reference_token[b];

@@ -50,6 +50,22 @@ TEST(GridProfile, PaperSetsThePapersJudgeRule) {
   EXPECT_EQ(grid.judge.unparsed, UnparsedVerdict::kNotRefused);
 }
 
+TEST(GridProfile, PaperStripsPromptsAndCleansAnswers) {
+  const ParseResult paper = parse(kModels + "profile: paper\n");
+  ASSERT_TRUE(paper.ok()) << paper.diagnostics.format();
+  EXPECT_TRUE(paper.grid->generations.at(0).strip_prompts);
+  EXPECT_TRUE(paper.grid->generations.at(0).clean_answers);
+  const ParseResult off = parse(kModels + "profile: paper\ngeneration: {clean_answers: false, seed: [0, 1]}\n");
+  ASSERT_TRUE(off.ok()) << off.diagnostics.format();
+  for (const GenerationSettings& g : off.grid->generations) {
+    EXPECT_TRUE(g.strip_prompts);
+    EXPECT_FALSE(g.clean_answers);
+  }
+  // In the cell id only when on.
+  EXPECT_NE(generation_identity_json(paper.grid->generations[0]).find("\"strip_prompts\":true"), std::string::npos);
+  EXPECT_EQ(generation_identity_json(parse(kModels).grid->generations[0]).find("strip_prompts"), std::string::npos);
+}
+
 TEST(GridProfile, ExplicitJudgeKeysOverrideTheProfile) {
   const ParseResult result =
       parse(kModels + "profile: paper\njudge: {strip_spaces_fallback: true, apostrophes: normalize}\n");

@@ -21,6 +21,7 @@
 #include "kernels/kv_quant_spec.h"
 #include "tests/testing/model_files.h"
 #include "tests/worker/custom_prompts_cell.h"
+#include "text/python_text.h"
 #include "worker/cell_prompts.h"
 #include "worker/shard_executor.h"
 
@@ -259,6 +260,37 @@ TEST_F(ShardExecutorTest, TheModelsSystemPromptIsRenderedUnlessTheGenerationSets
   EXPECT_NE(rendered(own), rendered(plain));
   EXPECT_EQ(rendered(both), rendered(generation_only));
   EXPECT_NE(rendered(both), rendered(own));
+}
+
+// The paper's text handling (generation.strip_prompts, clean_answers): XSTest's prompt 413 ends
+// in a space that the paper strips before the template; answers go through transformers'
+// clean_up_tokenization_spaces and str.strip() before they are stored and judged.
+TEST_F(ShardExecutorTest, ThePapersStripAndCleanUp) {
+  Cell xstest = stories_cell("none", 414, 1);
+  xstest.model.chat_template = "chatml";  // llama-2's template strips the turn itself
+  xstest.benchmark.name = "xstest";
+  xstest.benchmark.task = Task::kOverRefusal;
+  Cell stripped = xstest;
+  stripped.generation->strip_prompts = true;
+  const db::GenerationRow as_is = executor_.run(xstest, 413, 414).generations.at(0);
+  const db::GenerationRow strip = executor_.run(stripped, 413, 414).generations.at(0);
+  EXPECT_EQ(as_is.prompt_sha256, strip.prompt_sha256);  // the stored prompt is the benchmark's
+  EXPECT_NE(as_is.rendered_sha256, strip.rendered_sha256);
+  // The same greedy answers, cleaned: what decode(clean_up_tokenization_spaces=True).strip() gives.
+  // Seven tokens end stories260K's answers on a space ("\"Here!\" "): something to strip.
+  Cell plain = test_cells::custom_prompts_cell(
+      "none", {.prompts = 8, .batch_size = 4, .max_new_tokens = 7, .id_tag = "clean", .chat_template = "chatml"});
+  Cell cleaned = plain;
+  cleaned.generation->clean_answers = true;
+  const db::ShardResult raw = executor_.run(plain, 0, 8);
+  const db::ShardResult clean = executor_.run(cleaned, 0, 8);
+  int changed = 0;
+  for (std::size_t i = 0; i < raw.generations.size(); ++i) {
+    EXPECT_EQ(clean.generations[i].output_text,
+              text::python_strip(text::clean_up_tokenization(raw.generations[i].output_text)));
+    changed += clean.generations[i].output_text != raw.generations[i].output_text ? 1 : 0;
+  }
+  EXPECT_GT(changed, 0) << "no answer had anything to clean: the test no longer exercises clean_answers";
 }
 
 // A keyword judge's spaceless fallback for some models only (the paper: Yi's): the same worker
