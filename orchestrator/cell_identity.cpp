@@ -73,6 +73,7 @@ std::string generation_identity_json(const GenerationSettings& generation) {
   // NOTE: only when on, so cells of grids without them keep their ids.
   if (generation.strip_prompts) j["strip_prompts"] = true;
   if (generation.clean_answers) j["clean_answers"] = true;
+  if (generation.paper_bos) j["bos"] = "paper";
   return j.dump();
 }
 
@@ -159,6 +160,7 @@ Cell cell_from_canonical_json(std::string_view json, const GridSpec& grid, std::
       settings.system_prompt = text_or_null(g, "system_prompt");
       settings.strip_prompts = g.value("strip_prompts", false);
       settings.clean_answers = g.value("clean_answers", false);
+      settings.paper_bos = g.value("bos", std::string("once")) == "paper";
       cell.generation = settings;
     }
     if (j.contains("derived_from")) cell.derived_from = j.at("derived_from").get<std::vector<std::string>>();

@@ -19,9 +19,10 @@ constexpr std::array<std::string_view, 8> kBenchmarkKeys = {"name",   "subset", 
                                                             "sample", "seed",   "max_length", "stride"};
 constexpr std::array<std::string_view, 5> kTasks = {"refusal", "over_refusal", "perplexity", "ifeval",
                                                     "refusal_direction"};
-constexpr std::array<std::string_view, 9> kGenerationKeys = {"max_new_tokens", "batch_size",    "temperature",
-                                                             "top_p",          "seed",          "system_prompt",
-                                                             "strip_prompts",  "clean_answers", "zip"};
+constexpr std::array<std::string_view, 10> kGenerationKeys = {
+    "max_new_tokens", "batch_size",    "temperature",   "top_p", "seed",
+    "system_prompt",  "strip_prompts", "clean_answers", "bos",   "zip"};
+constexpr std::array<std::string_view, 2> kBosRules = {"once", "paper"};
 constexpr std::array<std::string_view, 2> kGenerationSweepKeys = {"temperature", "seed"};
 constexpr std::array<std::string_view, 8> kJudgeKeys = {"kind",  "markers_file", "strip_spaces_fallback", "apostrophes",
                                                         "model", "format",       "template_file",         "unparsed"};
@@ -313,6 +314,9 @@ void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
   }
   if (const MapEntry* e = view->find("clean_answers")) {
     if (auto v = r.boolean(*e)) base.clean_answers = *v;
+  }
+  if (const MapEntry* e = view->find("bos")) {
+    if (auto v = r.choice(*e, kBosRules)) base.paper_bos = *v == "paper";
   }
   if (const MapEntry* e = view->find("max_new_tokens")) {
     if (auto v = r.integer(*e, 1, 1 << 20)) base.max_new_tokens = *v;

@@ -34,6 +34,7 @@ GenerationSettings default_generation(GridProfile profile) {
   GenerationSettings settings;
   settings.strip_prompts = profile == GridProfile::kPaper;
   settings.clean_answers = profile == GridProfile::kPaper;
+  settings.paper_bos = profile == GridProfile::kPaper;
   return settings;
 }
 

@@ -112,6 +112,10 @@ struct GenerationSettings {
   // clean_up_tokenization_spaces and str.strip() before they are stored and judged.
   bool strip_prompts = false;
   bool clean_answers = false;
+  // `bos: paper`: tokenize the rendered prompt as HF's two-step path does, so a template that
+  // writes BOS gets a second one from a tokenizer that adds it (issue 20 item 1; text::BosRule).
+  // `bos: once` (kvsafe's default): never doubled.
+  bool paper_bos = false;
 };
 
 // The generation settings a grid starts from: its profile's (GridProfile).

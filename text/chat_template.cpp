@@ -130,13 +130,15 @@ TokenizedChat ChatTemplate::tokenize(const Tokenizer& tokenizer, std::span<const
   // second one from the tokenizer (add_bos_token true for Llama-2, Mistral, Gemma-2).
   // Templates that do not write BOS leave it to the tokenizer's configuration (Phi-3:
   // the tokenizer adds <s>; Qwen2, SmolLM2, Yi: no BOS).
+  // The paper's path (BosRule::kPaper) keeps the tokenizer's own rule and so doubles it.
+  const bool suppress_tokenizer_bos = family.writes_bos && options.bos == BosRule::kOnce;
   const EncodeOptions encode{
-      .add_bos = family.writes_bos ? std::optional<bool>(false) : std::nullopt,
+      .add_bos = suppress_tokenizer_bos ? std::optional<bool>(false) : std::nullopt,
       .add_eos = false,
       .parse_special = true,
   };
   result.ids = tokenizer.encode(result.rendered.text, encode);
-  result.tokenizer_added_bos = !family.writes_bos && tokenizer.adds_bos() && tokenizer.bos_id().has_value();
+  result.tokenizer_added_bos = !suppress_tokenizer_bos && tokenizer.adds_bos() && tokenizer.bos_id().has_value();
 
   // Post-instruction tokens: tokenize the text up to the end of the last user content;
   // the first id where the two sequences differ is the first token holding text after

@@ -52,6 +52,13 @@ enum class SystemPromptMode {
   kCustom,
 };
 
+// How a template that writes BOS itself meets a tokenizer that adds one (issue 20 item 1).
+enum class BosRule {
+  kOnce,   // the tokenizer's automatic BOS is off: one BOS (kvsafe; llama.cpp's chat path)
+  kPaper,  // HF's two-step path (render to text, then tokenizer(text) with its defaults): a
+           // tokenizer that adds BOS doubles the template's (Llama-3.1, Mistral, Gemma-2, DeepSeek)
+};
+
 struct ChatOptions {
   SystemPromptMode system_mode = SystemPromptMode::kModelDefault;  // see SystemPromptMode
   std::string system_prompt{};                                     // the text for kCustom; must be empty otherwise
@@ -63,8 +70,9 @@ struct ChatOptions {
   // Date printed by templates that print one. llama-3.1: "26 Jul 2024" style, empty =
   // the template's own default ("26 Jul 2024"). Others ignore it.
   std::string date{};
-  std::string bos_token{};  // spelling of bos_token in the template; empty = the family's
-  std::string eos_token{};  // spelling of eos_token in the template; empty = the family's
+  std::string bos_token{};       // spelling of bos_token in the template; empty = the family's
+  std::string eos_token{};       // spelling of eos_token in the template; empty = the family's
+  BosRule bos = BosRule::kOnce;  // tokenize(): see BosRule
 };
 
 // One rendered prompt.
@@ -79,7 +87,7 @@ struct RenderedChat {
 struct TokenizedChat {
   RenderedChat rendered{};
   std::vector<TokenId> ids{};
-  bool tokenizer_added_bos = false;  // BOS came from the tokenizer (template did not write one)
+  bool tokenizer_added_bos = false;  // BOS came from the tokenizer (on top of the template's under BosRule::kPaper)
   // Positions in `ids` of the post-instruction tokens: from the first token that holds
   // text after the last user message's content to the end of the prompt (the generation
   // prompt when add_generation_prompt). Arditi et al. read the refusal direction here.
@@ -128,7 +136,9 @@ class ChatTemplate {
 
   // Renders, then tokenizes with special-token parsing on and the tokenizer's automatic
   // BOS off when the template writes BOS itself (otherwise as the tokenizer is
-  // configured), so BOS is never doubled. Throws InputError as render() does, and when
+  // configured), so BOS is never doubled; with options.bos == kPaper the tokenizer adds its
+  // BOS as configured whatever the template wrote, as HF's two-step path does. Throws
+  // InputError as render() does, and when
   // the template writes a BOS/EOS spelling that is not a special token of `tokenizer`.
   TokenizedChat tokenize(const Tokenizer& tokenizer, std::span<const ChatMessage> messages,
                          const ChatOptions& options = {}) const;

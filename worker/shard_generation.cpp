@@ -41,6 +41,7 @@ engine::ChatTemplate chat_template_for(const orchestrator::ModelSpec& model) {
 engine::ChatOptions chat_options_for(const orchestrator::Cell& cell) {
   engine::ChatOptions options;
   options.merge_system_into_first_user = true;  // only used by templates without a system role
+  if (cell.generation && cell.generation->paper_bos) options.bos = engine::BosRule::kPaper;
   // The generation's system prompt (the experiment's variable, e.g. a sweep) wins; else the
   // model's own (models[].system_prompt: its default, written out).
   std::optional<std::string> system_prompt =

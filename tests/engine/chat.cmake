@@ -7,6 +7,7 @@ kvsafe_test(engine_chat_test
     ${CMAKE_CURRENT_SOURCE_DIR}/chat_template_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/chat_recognize_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/chat_tokenize_test.cpp
+    ${CMAKE_CURRENT_SOURCE_DIR}/chat_double_bos_test.cpp
   DEPS kvsafe_text
   LABELS unit)
 target_compile_definitions(engine_chat_test PRIVATE ${KVSAFE_TEST_DEFINES})

@@ -55,6 +55,10 @@ TEST(GridProfile, PaperStripsPromptsAndCleansAnswers) {
   ASSERT_TRUE(paper.ok()) << paper.diagnostics.format();
   EXPECT_TRUE(paper.grid->generations.at(0).strip_prompts);
   EXPECT_TRUE(paper.grid->generations.at(0).clean_answers);
+  EXPECT_TRUE(paper.grid->generations.at(0).paper_bos);
+  EXPECT_FALSE(parse(kModels).grid->generations.at(0).paper_bos);
+  EXPECT_FALSE(parse(kModels + "profile: paper\ngeneration: {bos: once}\n").grid->generations.at(0).paper_bos);
+  EXPECT_NE(generation_identity_json(paper.grid->generations[0]).find("\"bos\":\"paper\""), std::string::npos);
   const ParseResult off = parse(kModels + "profile: paper\ngeneration: {clean_answers: false, seed: [0, 1]}\n");
   ASSERT_TRUE(off.ok()) << off.diagnostics.format();
   for (const GenerationSettings& g : off.grid->generations) {

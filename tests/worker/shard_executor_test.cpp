@@ -293,6 +293,18 @@ TEST_F(ShardExecutorTest, ThePapersStripAndCleanUp) {
   EXPECT_GT(changed, 0) << "no answer had anything to clean: the test no longer exercises clean_answers";
 }
 
+// `bos: paper`: llama-2's template writes <s> and stories260K's vocabulary adds BOS, so the
+// paper's two-step tokenization gives the prompt one token more, and a different first token pair.
+TEST_F(ShardExecutorTest, ThePapersDoubleBosReachesTheModel) {
+  const Cell once = stories_cell("none", 2);
+  Cell paper = once;
+  paper.generation->paper_bos = true;
+  const db::GenerationRow a = executor_.run(once, 0, 1).generations.at(0);
+  const db::GenerationRow b = executor_.run(paper, 0, 1).generations.at(0);
+  EXPECT_EQ(b.prompt_tokens, a.prompt_tokens + 1);
+  EXPECT_EQ(a.rendered_sha256, b.rendered_sha256);  // the same text, tokenized differently
+}
+
 // A keyword judge's spaceless fallback for some models only (the paper: Yi's): the same worker
 // judges one model's answers with it and another's without, and each row's label says which.
 TEST_F(ShardExecutorTest, SpacelessFallbackFollowsTheJudgedModel) {
