@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "common/logging.h"
 #include "db/store.h"
+#include "modelfile/generation_config.h"
 #include "orchestrator/diagnosis_plan.h"
 #include "orchestrator/grid_expansion.h"
 #include "orchestrator/grid_parser.h"
@@ -92,6 +93,23 @@ DiagnosisCells diagnosis_cells(const orchestrator::GridSpec& grid) {
   return out;
 }
 
+// Each model folder's generation_config.json (issue 20 item 2), and whether the grid applies it:
+// what transformers' generate() would decode with, beside the grid's own settings.
+void print_generation_configs(const orchestrator::GridSpec& grid) {
+  const bool applied = std::any_of(grid.generations.begin(), grid.generations.end(),
+                                   [](const orchestrator::GenerationSettings& g) { return g.use_generation_config; });
+  for (const orchestrator::ModelSpec& model : grid.models) {
+    try {
+      const engine::GenerationConfig config = engine::read_generation_config(model.path);
+      if (config.source.empty()) continue;
+      fmt::print("{}: generation_config.json: {} ({})\n", model.name, engine::describe(config),
+                 applied ? "applied: generation.generation_config: model" : "not applied: generation_config: ignore");
+    } catch (const InputError& error) {
+      fmt::print("{}: generation_config.json unreadable: {}\n", model.name, error.what());
+    }
+  }
+}
+
 int run_plan(const PlanFlags& flags, const CommandContext& context) {
   const auto parsed = orchestrator::parse_grid_file(flags.grid, context.environment, {});
   if (!parsed.diagnostics.empty()) print_to_stderr_lines(parsed.diagnostics.format());
@@ -128,6 +146,7 @@ int run_plan(const PlanFlags& flags, const CommandContext& context) {
     fmt::print("diagnosis ({}): {} more cell(s) planned now\n", diagnosis.tasks_text, cells.size() - grid_cells);
   }
   for (const std::string& line : diagnosis.notes) fmt::print("diagnosis: {}\n", line);
+  print_generation_configs(grid);
   fmt::print("database {}: {} of {} cells done\n\n", db.string(), plan.cells_done, plan.cells);
 
   if (flags.list_cells) {

@@ -36,6 +36,9 @@ struct ModelRecord {
   std::int64_t n_params = 0;           // parameter count
   std::string chat_template{};         // the chat template's name as the engine chose it; empty: not known
   std::string chat_template_sha256{};  // hex SHA-256 of the template's text/definition; empty: not known
+  // Its folder's generation_config.json as read ("repetition_penalty 1.05, eos [...]"); empty:
+  // none (a GGUF file, a folder without one). In runs.models_json only, when set.
+  std::string generation_config{};
 };
 
 struct CellRecord {

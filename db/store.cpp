@@ -166,13 +166,15 @@ void Store::record_run_model(std::int64_t run_id, const ModelRecord& model) {
   nlohmann::json models = nlohmann::json::parse(select->column_text(0), nullptr, false);
   select->reset();
   if (!models.is_array()) models = nlohmann::json::array();
-  const nlohmann::json entry{{"name", model.name},
-                             {"path", model.path},
-                             {"sha256", model.sha256},
-                             {"architecture", model.architecture},
-                             {"n_params", model.n_params},
-                             {"chat_template", model.chat_template},
-                             {"chat_template_sha256", model.chat_template_sha256}};
+  nlohmann::json entry{{"name", model.name},
+                       {"path", model.path},
+                       {"sha256", model.sha256},
+                       {"architecture", model.architecture},
+                       {"n_params", model.n_params},
+                       {"chat_template", model.chat_template},
+                       {"chat_template_sha256", model.chat_template_sha256}};
+  // NOTE: only when set, so the entries of models without one compare equal to older ones.
+  if (!model.generation_config.empty()) entry["generation_config"] = model.generation_config;
   // One entry per model name: a second worker loading the same weights changes nothing,
   // different weights under the same name (edited between resumes) are both kept.
   bool present = false;

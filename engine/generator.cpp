@@ -51,6 +51,12 @@ std::vector<Generation> Generator::generate(const std::vector<std::vector<TokenI
       for (std::size_t t = 0; t < p.size(); ++t) row[pad + static_cast<std::int64_t>(t)] = p[t];
       valid.select(0, static_cast<std::int64_t>(i)).narrow(0, pad, len - pad).fill_(true);
     }
+    // What the repetition penalty sees per sequence: the padded prompt row, then its tokens.
+    std::vector<std::vector<TokenId>> seen(options.repetition_penalty != 1.0 ? count : 0);
+    for (std::size_t i = 0; i < seen.size(); ++i) {
+      const auto* row = tokens.data_ptr<std::int64_t>() + static_cast<std::int64_t>(i) * len;
+      seen[i].assign(row, row + len);
+    }
     std::vector<std::mt19937_64> rngs;
     for (std::size_t i = 0; i < count; ++i) rngs.push_back(prompt_rng(options.seed, first + i));
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
@@ -73,10 +79,19 @@ std::vector<Generation> Generator::generate(const std::vector<std::vector<TokenI
       std::vector<std::int64_t> next(count, options.pad_id);
       at::Tensor chosen;
       at::Tensor cpu_logits;
-      if (options.temperature == 0) {
+      const bool penalized = options.repetition_penalty != 1.0;
+      if (options.temperature == 0 && !penalized) {
         chosen = greedy_tokens(logits).to(at::kCPU).contiguous();
       } else {
-        cpu_logits = logits.to(at::kCPU, at::kFloat).contiguous();
+        cpu_logits = logits.reshape({b, vocab}).to(at::kCPU, at::kFloat).contiguous();
+      }
+      if (penalized) {
+        for (std::size_t i = 0; i < count; ++i) {
+          float* row = cpu_logits.data_ptr<float>() + static_cast<std::int64_t>(i) * vocab;
+          apply_repetition_penalty(row, vocab, seen[i], options.repetition_penalty);
+        }
+        // The penalized row's first maximum, as torch.argmax picks it.
+        if (options.temperature == 0) chosen = cpu_logits.argmax(1).contiguous();
       }
       for (std::size_t i = 0; i < count; ++i) {
         if (done[i]) continue;
@@ -85,8 +100,9 @@ std::vector<Generation> Generator::generate(const std::vector<std::vector<TokenI
           id = static_cast<TokenId>(chosen.data_ptr<std::int64_t>()[i]);
         } else {
           auto& rng = rngs[i];
-          id = sample_token(cpu_logits.data_ptr<float>() + static_cast<std::int64_t>(i) * vocab, vocab,
-                            options.temperature, options.top_p, [&] { return uniform(rng); });
+          id = sample_token(
+              cpu_logits.data_ptr<float>() + static_cast<std::int64_t>(i) * vocab, vocab, options.temperature,
+              options.top_p, [&] { return uniform(rng); }, options.top_k);
         }
         Generation& g = out[first + i];
         if (std::find(options.stop_tokens.begin(), options.stop_tokens.end(), id) != options.stop_tokens.end()) {
@@ -98,6 +114,7 @@ std::vector<Generation> Generator::generate(const std::vector<std::vector<TokenI
           if (on_token) on_token(first + i, id);
         }
         next[i] = id;
+        if (penalized) seen[i].push_back(id);
         if (static_cast<std::int64_t>(g.tokens.size()) >= options.max_new_tokens) done[i] = true;
       }
       if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;

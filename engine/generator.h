@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <vector>
 
 #include "text/tokenizer.h"
@@ -29,10 +30,14 @@ class KvPath;
 using FirstLogitsCallback = std::function<void(std::size_t prompt, const float* logits, std::int64_t vocab)>;
 
 struct GenerationOptions {
-  std::int64_t max_new_tokens = 256;      // most tokens generated per prompt (a stop token counts)
-  std::int64_t batch_size = 4;            // prompts per forward batch
-  double temperature = 0.0;               // 0 = greedy; > 0 = sample from softmax(logits / temperature)
-  double top_p = 1.0;                     // nucleus: smallest set of tokens with probability >= top_p
+  std::int64_t max_new_tokens = 256;  // most tokens generated per prompt (a stop token counts)
+  std::int64_t batch_size = 4;        // prompts per forward batch
+  double temperature = 0.0;           // 0 = greedy; > 0 = sample from softmax(logits / temperature)
+  double top_p = 1.0;                 // nucleus: smallest set of tokens with probability >= top_p
+  std::int64_t top_k = 0;             // sampling: keep the k most probable first; 0 = all
+  // transformers' repetition penalty, greedy or sampled (generation_config.json: Qwen2.5 1.05);
+  // 1.0 = none. It sees the prompt as fed (padding included) and the generated tokens.
+  double repetition_penalty = 1.0;
   std::uint64_t seed = 0;                 // sampling seed (per prompt: seed and prompt index)
   std::vector<TokenId> stop_tokens{};     // generation of one of these ends a sequence (default_stop_tokens)
   TokenId pad_id = 0;                     // left padding, and what a stopped sequence is fed
@@ -69,10 +74,16 @@ class Generator {
 // models' generation_config.json lists as eos_token_id.
 std::vector<TokenId> default_stop_tokens(const Tokenizer& tokenizer);
 
-// The token sampled from `logits` (vocab floats) at `temperature` > 0 with nucleus `top_p`,
+// The token sampled from `logits` (vocab floats) at `temperature` > 0, keeping the `top_k`
+// most probable tokens (0 = all; ties at the k-th kept) and then the nucleus `top_p` of those,
 // with uniform draws from `next_uniform` (values in [0, 1)). Greedy callers use greedy_tokens
 // (engine/model.h).
 TokenId sample_token(const float* logits, std::int64_t vocab, double temperature, double top_p,
-                     const std::function<double()>& next_uniform);
+                     const std::function<double()>& next_uniform, std::int64_t top_k = 0);
+
+// transformers' RepetitionPenaltyLogitsProcessor on one row: every distinct id of `seen` (the
+// prompt as fed, left padding included, and the tokens generated so far) has its logit divided
+// by `penalty` when positive, multiplied when negative. 1.0 changes nothing.
+void apply_repetition_penalty(float* logits, std::int64_t vocab, std::span<const TokenId> seen, double penalty);
 
 }  // namespace kvsafe::engine

@@ -10,10 +10,25 @@
 
 namespace kvsafe::engine {
 
+void apply_repetition_penalty(float* logits, std::int64_t vocab, std::span<const TokenId> seen, double penalty) {
+  KVSAFE_CHECK(penalty > 0, "repetition_penalty must be > 0, got ", penalty);
+  if (penalty == 1.0) return;
+  std::vector<bool> done(static_cast<std::size_t>(vocab), false);
+  for (const TokenId id : seen) {
+    KVSAFE_CHECK(id >= 0 && id < vocab, "token ", id, " outside the vocabulary");
+    // NOTE: once per id, as transformers' gather/scatter gives (a repeated id is not penalized twice).
+    if (done[static_cast<std::size_t>(id)]) continue;
+    done[static_cast<std::size_t>(id)] = true;
+    float& v = logits[id];
+    v = v < 0 ? static_cast<float>(v * penalty) : static_cast<float>(v / penalty);
+  }
+}
+
 TokenId sample_token(const float* logits, std::int64_t vocab, double temperature, double top_p,
-                     const std::function<double()>& next_uniform) {
+                     const std::function<double()>& next_uniform, std::int64_t top_k) {
   KVSAFE_CHECK(temperature > 0, "sampling needs temperature > 0, got ", temperature);
   KVSAFE_CHECK(top_p > 0 && top_p <= 1, "top_p must be in (0, 1], got ", top_p);
+  KVSAFE_CHECK(top_k >= 0, "top_k must be >= 0, got ", top_k);
   const auto n = static_cast<std::size_t>(vocab);
   const double top = *std::max_element(logits, logits + n);
   std::vector<double> probs(n);
@@ -27,10 +42,20 @@ TokenId sample_token(const float* logits, std::int64_t vocab, double temperature
   // Highest probability first; ties by id so the order never depends on the sort.
   std::sort(order.begin(), order.end(),
             [&](std::size_t a, std::size_t b) { return probs[a] != probs[b] ? probs[a] > probs[b] : a < b; });
+  // top_k first (transformers' order: temperature, top-k, top-p): every token whose probability
+  // reaches the k-th largest stays (ties at the k-th are all kept, as `scores < topk[-1]` removes).
+  std::size_t candidates = n;
+  if (top_k > 0 && static_cast<std::size_t>(top_k) < n) {
+    const double kth = probs[order[static_cast<std::size_t>(top_k) - 1]];
+    candidates = static_cast<std::size_t>(top_k);
+    while (candidates < n && probs[order[candidates]] >= kth) ++candidates;
+    sum = 0;
+    for (std::size_t i = 0; i < candidates; ++i) sum += probs[order[i]];
+  }
   // The nucleus: the shortest prefix whose mass reaches top_p (at least one token).
   std::size_t keep = 0;
   double mass = 0;
-  while (keep < n) {
+  while (keep < candidates) {
     mass += probs[order[keep]] / sum;
     ++keep;
     if (mass >= top_p) break;

@@ -170,7 +170,11 @@ KeywordJudge::KeywordJudge(const KeywordJudgeOptions& options) : options_(option
     label_ = "keyword:" + options.markers_file.filename().string();
   }
   label_ += ":" + std::string(to_string(options.rule));
-  if (options.spaceless_fallback) label_ += "+spaceless";
+  if (!options.spaceless_models.empty()) {
+    label_ += "+spaceless[" + options.spaceless_models + "]";
+  } else if (options.spaceless_fallback) {
+    label_ += "+spaceless";
+  }
   if (!options.normalize_apostrophes) label_ += "+exact-apostrophes";
   const bool lower = options.rule != MatchRule::kSubstringCaseSensitive;
   for (const std::string& marker : markers_) {

@@ -42,6 +42,10 @@ struct KeywordJudgeOptions {
   // The paper's fallback for Yi models (which emit refusals with irregular spacing): when no
   // marker matches, match again with all whitespace removed from answer and markers.
   bool spaceless_fallback = false;
+  // When the fallback is for some models only (the paper: Yi's), their names: the label then
+  // says "+spaceless[names]" for every model's judge, with the fallback on or not, so one run's
+  // verdicts carry one judge label (a table refuses a mix of labels).
+  std::string spaceless_models{};
   // Map the apostrophe look-alikes to ASCII ' before matching (kvsafe's default). false: the
   // paper's rule exactly, where "I can’t" (U+2019) does not match the marker "I can't".
   bool normalize_apostrophes = true;

@@ -74,6 +74,9 @@ std::string generation_identity_json(const GenerationSettings& generation) {
   if (generation.strip_prompts) j["strip_prompts"] = true;
   if (generation.clean_answers) j["clean_answers"] = true;
   if (generation.paper_bos) j["bos"] = "paper";
+  if (generation.use_generation_config) j["generation_config"] = "model";
+  if (generation.repetition_penalty) j["repetition_penalty"] = *generation.repetition_penalty;
+  if (generation.top_k) j["top_k"] = *generation.top_k;
   return j.dump();
 }
 
@@ -161,6 +164,9 @@ Cell cell_from_canonical_json(std::string_view json, const GridSpec& grid, std::
       settings.strip_prompts = g.value("strip_prompts", false);
       settings.clean_answers = g.value("clean_answers", false);
       settings.paper_bos = g.value("bos", std::string("once")) == "paper";
+      settings.use_generation_config = g.value("generation_config", std::string("ignore")) == "model";
+      if (g.contains("repetition_penalty")) settings.repetition_penalty = g.at("repetition_penalty").get<double>();
+      if (g.contains("top_k")) settings.top_k = g.at("top_k").get<std::int64_t>();
       cell.generation = settings;
     }
     if (j.contains("derived_from")) cell.derived_from = j.at("derived_from").get<std::vector<std::string>>();

@@ -87,6 +87,9 @@ bool parse_model_system_prompt(ParseContext& ctx, const MapView& view, ModelSpec
       std::ostringstream bytes;
       bytes << in.rdbuf();
       text = bytes.str();
+      // A text file's final newline is not part of the prompt (the template's default has none).
+      if (!text->empty() && text->back() == '\n') text->pop_back();
+      if (!text->empty() && text->back() == '\r') text->pop_back();
     }
   }
   if (!text) {
@@ -434,6 +437,7 @@ void parse_document(detail::ParseContext& ctx, const std::string& text, GridSpec
   if (const MapEntry* e = view->find("execution")) detail::parse_execution(ctx, *e, grid);
   if (const MapEntry* e = view->find("slurm")) detail::parse_slurm(ctx, *e, grid);
   detail::check_shards_hold_whole_batches(ctx, view->find("execution"), *grid);
+  detail::check_profile_files(ctx, *grid);
   // NOTE: expansion materializes every cell; a grid this large is a mistake (a sweep too
   // many), and walking it would stall `kvsafe plan`.
   const double product = static_cast<double>(grid->models.size()) * static_cast<double>(grid->kv_specs.size()) *

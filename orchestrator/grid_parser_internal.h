@@ -46,5 +46,7 @@ void apply_profile_defaults(ParseContext& ctx, GridSpec* grid);
 // statistic (per-tensor and per-channel scales span the batch): an error under the paper
 // profile, a warning otherwise. `execution` is the section's entry, when the grid has one.
 void check_shards_hold_whole_batches(ParseContext& ctx, const MapEntry* execution, const GridSpec& grid);
+// The data files `profile: paper` points the judge at exist (under require_model_files: `run`).
+void check_profile_files(ParseContext& ctx, const GridSpec& grid);
 
 }  // namespace kvsafe::orchestrator::detail

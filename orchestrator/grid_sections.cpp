@@ -19,10 +19,21 @@ constexpr std::array<std::string_view, 8> kBenchmarkKeys = {"name",   "subset", 
                                                             "sample", "seed",   "max_length", "stride"};
 constexpr std::array<std::string_view, 5> kTasks = {"refusal", "over_refusal", "perplexity", "ifeval",
                                                     "refusal_direction"};
-constexpr std::array<std::string_view, 10> kGenerationKeys = {
-    "max_new_tokens", "batch_size",    "temperature",   "top_p", "seed",
-    "system_prompt",  "strip_prompts", "clean_answers", "bos",   "zip"};
+constexpr std::array<std::string_view, 13> kGenerationKeys = {"max_new_tokens",
+                                                              "batch_size",
+                                                              "temperature",
+                                                              "top_p",
+                                                              "seed",
+                                                              "system_prompt",
+                                                              "strip_prompts",
+                                                              "clean_answers",
+                                                              "bos",
+                                                              "generation_config",
+                                                              "repetition_penalty",
+                                                              "top_k",
+                                                              "zip"};
 constexpr std::array<std::string_view, 2> kBosRules = {"once", "paper"};
+constexpr std::array<std::string_view, 2> kGenerationConfigUses = {"ignore", "model"};
 constexpr std::array<std::string_view, 2> kGenerationSweepKeys = {"temperature", "seed"};
 constexpr std::array<std::string_view, 8> kJudgeKeys = {"kind",  "markers_file", "strip_spaces_fallback", "apostrophes",
                                                         "model", "format",       "template_file",         "unparsed"};
@@ -318,6 +329,15 @@ void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
   if (const MapEntry* e = view->find("bos")) {
     if (auto v = r.choice(*e, kBosRules)) base.paper_bos = *v == "paper";
   }
+  if (const MapEntry* e = view->find("generation_config")) {
+    if (auto v = r.choice(*e, kGenerationConfigUses)) base.use_generation_config = *v == "model";
+  }
+  if (const MapEntry* e = view->find("repetition_penalty"); e != nullptr && !e->value.IsNull()) {
+    if (auto v = number_in(r, *e, 0.0, 100.0, true)) base.repetition_penalty = *v;
+  }
+  if (const MapEntry* e = view->find("top_k"); e != nullptr && !e->value.IsNull()) {
+    if (auto v = r.integer(*e, 0, 1 << 24)) base.top_k = *v;
+  }
   if (const MapEntry* e = view->find("max_new_tokens")) {
     if (auto v = r.integer(*e, 1, 1 << 20)) base.max_new_tokens = *v;
   }
@@ -445,7 +465,9 @@ void parse_judge(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
     }
   }
   if (!model_kind) {
-    if (const MapEntry* e = view->find("markers_file"); e != nullptr && !e->value.IsNull()) {
+    if (const MapEntry* e = view->find("markers_file"); e != nullptr && e->value.IsNull()) {
+      judge.markers_file.reset();  // null: the built-in list, also under a profile that set another
+    } else if (e != nullptr) {
       if (auto text = r.string(*e, false)) {
         if (auto resolved = expand_path(ctx, *text, e->where, e->path)) {
           judge.markers_file = *resolved;
@@ -507,7 +529,9 @@ void parse_judge(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
       judge.format = *eval::parse_model_judge_format(*format);
     }
   }
-  if (const MapEntry* e = view->find("template_file"); e != nullptr && !e->value.IsNull()) {
+  if (const MapEntry* e = view->find("template_file"); e != nullptr && e->value.IsNull()) {
+    judge.template_file.reset();  // null: the format's built-in prompt, also under profile: paper
+  } else if (e != nullptr) {
     if (auto text = r.string(*e, false)) {
       if (auto resolved = expand_path(ctx, *text, e->where, e->path)) {
         judge.template_file = *resolved;
@@ -546,7 +570,30 @@ void apply_profile_defaults(ParseContext& ctx, GridSpec* grid) {
   judge.unparsed = UnparsedVerdict::kNotRefused;
 }
 
+void check_profile_files(ParseContext& ctx, const GridSpec& grid) {
+  if (grid.profile != GridProfile::kPaper || !ctx.options.require_model_files) return;
+  const JudgeSpec& judge = grid.judge;
+  const std::filesystem::path markers = ctx.env.data_dir / "refusal_markers" / "paper_family_a.txt";
+  const std::filesystem::path wildguard =
+      ctx.env.data_dir / "refusal_markers" / "judge_prompts" / "wildguard_paper.txt";
+  std::error_code ec;
+  for (const auto& [used, file] :
+       {std::pair{judge.kind == JudgeKind::kKeyword && judge.markers_file == markers, markers},
+        std::pair{judge.kind == JudgeKind::kModel && judge.template_file == wildguard, wildguard}}) {
+    if (used && !std::filesystem::is_regular_file(file, ec)) {
+      ctx.reader.error({1, 1}, "profile",
+                       "profile: paper's judge reads " + file.string() +
+                           ", which is missing (KVSAFE_DATA: `kvsafe datasets verify` checks the data folder)");
+    }
+  }
+}
+
 void check_shards_hold_whole_batches(ParseContext& ctx, const MapEntry* execution, const GridSpec& grid) {
+  // Only generation cells come in batches.
+  const bool generates = std::any_of(grid.benchmarks.begin(), grid.benchmarks.end(), [](const BenchmarkSpec& b) {
+    return b.task == Task::kRefusal || b.task == Task::kOverRefusal || b.task == Task::kIfeval;
+  });
+  if (!generates) return;
   for (const GenerationSettings& g : grid.generations) {
     if (grid.execution.shard_size % g.batch_size == 0) continue;
     const std::string message =

@@ -35,6 +35,7 @@ GenerationSettings default_generation(GridProfile profile) {
   settings.strip_prompts = profile == GridProfile::kPaper;
   settings.clean_answers = profile == GridProfile::kPaper;
   settings.paper_bos = profile == GridProfile::kPaper;
+  settings.use_generation_config = profile == GridProfile::kPaper;
   return settings;
 }
 

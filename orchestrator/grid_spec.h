@@ -116,6 +116,11 @@ struct GenerationSettings {
   // writes BOS gets a second one from a tokenizer that adds it (issue 20 item 1; text::BosRule).
   // `bos: once` (kvsafe's default): never doubled.
   bool paper_bos = false;
+  // generation_config.json of the model's folder (worker/generation_options.h): `model` applies it
+  // as transformers' generate() does (profile paper), `ignore` (default) leaves it out.
+  bool use_generation_config = false;
+  std::optional<double> repetition_penalty{};  // explicit; over the model's file
+  std::optional<std::int64_t> top_k{};         // explicit, sampling; over the model's file
 };
 
 // The generation settings a grid starts from: its profile's (GridProfile).

@@ -89,7 +89,8 @@ json model_to_json(const db::ModelRecord& model) {
               {"arch", model.architecture},
               {"params", model.n_params},
               {"template", model.chat_template},
-              {"template_sha256", model.chat_template_sha256}};
+              {"template_sha256", model.chat_template_sha256},
+              {"generation_config", model.generation_config}};
 }
 
 db::ModelRecord model_from_json(const json& j) {
@@ -99,7 +100,8 @@ db::ModelRecord model_from_json(const json& j) {
           .architecture = j.at("arch").get<std::string>(),
           .n_params = j.at("params").get<std::int64_t>(),
           .chat_template = j.at("template").get<std::string>(),
-          .chat_template_sha256 = j.at("template_sha256").get<std::string>()};
+          .chat_template_sha256 = j.at("template_sha256").get<std::string>(),
+          .generation_config = j.value("generation_config", std::string())};
 }
 
 json window_to_json(const db::PplWindowRow& row) {

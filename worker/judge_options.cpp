@@ -27,6 +27,11 @@ eval::RefusalJudgeOptions refusal_judge_options(const orchestrator::JudgeSpec& s
         spec.strip_spaces_fallback || std::find(spec.strip_spaces_models.begin(), spec.strip_spaces_models.end(),
                                                 judged_model.name) != spec.strip_spaces_models.end();
     options.keyword.normalize_apostrophes = !spec.exact_apostrophes;
+    if (!spec.strip_spaces_fallback) {
+      for (const std::string& name : spec.strip_spaces_models) {
+        options.keyword.spaceless_models += (options.keyword.spaceless_models.empty() ? "" : ",") + name;
+      }
+    }
   } else {
     options.model = {.model_path = judge_model_path(spec, judged_model),
                      .format = spec.format,

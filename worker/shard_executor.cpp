@@ -102,7 +102,10 @@ db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t 
       load.steering = steering_for(cell.model);
       loaded.model = engine::Model::load(cell.model.path, load);
       loaded.tokenizer = engine::Tokenizer::load(cell.model.path);
+      loaded.generation_config = engine::read_generation_config(cell.model.path);
       state_->model_loaded = model_provenance(cell.model, *loaded.model);
+      state_->model_loaded->generation_config =
+          loaded.generation_config.source.empty() ? std::string() : engine::describe(loaded.generation_config);
       state_->loaded = std::move(loaded);
       spdlog::info("worker: loaded model {} from {} in {:.1f} s", cell.model.name, cell.model.path.string(),
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());

@@ -24,6 +24,7 @@
 #include "text/chat_template.h"
 #include "text/python_text.h"
 #include "worker/cell_prompts.h"
+#include "worker/generation_options.h"
 #include "worker/shard_internal.h"
 
 namespace kvsafe::worker::detail {
@@ -176,7 +177,11 @@ constexpr std::int64_t kReferenceCacheFloats = std::int64_t{64} << 20;
 std::string generation_judge_json(const eval::RefusalJudge& judge, const eval::RefusalVerdict& verdict, bool harmful,
                                   bool stopped, orchestrator::UnparsedVerdict unparsed) {
   nlohmann::json json = verdict.detail;
-  json["judge"] = judge.label();
+  // The unparsed rule changes verdicts: a run under it is another judge (its label says so).
+  json["judge"] =
+      judge.label() + (judge.kind() == eval::JudgeKind::kModel && unparsed == orchestrator::UnparsedVerdict::kNotRefused
+                           ? "+unparsed-not-refused"
+                           : "");
   // An output the judge could not read, counted as not refused by the grid's rule: said here, so
   // the summary can count them and a re-judge can tell them from real verdicts.
   if (!verdict.refused && unparsed == orchestrator::UnparsedVerdict::kNotRefused) {
@@ -276,14 +281,9 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
   std::optional<MseRecordingPath> recording;
   if (kv_path) recording.emplace(*kv_path, mse);
   const engine::Generator generator(*loaded.model);
-  engine::GenerationOptions gen{.max_new_tokens = settings.max_new_tokens,
-                                .batch_size = settings.batch_size,
-                                .temperature = settings.temperature,
-                                .top_p = settings.top_p,
-                                .seed = 0,
-                                .stop_tokens = engine::default_stop_tokens(tokenizer),
-                                .pad_id = pad_id_of(tokenizer),
-                                .kv_path = recording ? &*recording : nullptr};
+  engine::GenerationOptions gen = generation_options(settings, tokenizer, loaded.generation_config);
+  gen.pad_id = pad_id_of(tokenizer);
+  gen.kv_path = recording ? &*recording : nullptr;
   ReferencePrefill reference(loaded, generator, gen);
   const std::vector<std::vector<float>>* reference_logits = nullptr;  // the current batch's
   std::vector<std::optional<double>> kl;                              // per prompt of the batch
@@ -314,6 +314,9 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
     if (kv_path && settings.max_new_tokens > 0) reference_logits = &reference.logits(batch);
     const std::vector<engine::Generation> out = generator.generate(batch, gen);
     std::vector<eval::JudgePair> pairs;
+    // The judge reads the prompts as the model saw them; JudgePair only views its text.
+    std::vector<std::string> judged_prompts;
+    judged_prompts.reserve(static_cast<std::size_t>(last - first));
     for (std::int64_t i = first; i < last; ++i) {
       const auto b = static_cast<std::size_t>(i - first);
       const engine::Generation& g = out[b];
@@ -329,7 +332,9 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
       row.first_token_kl = kl[b];
       row.kv_mse_key = mse.mean(engine::KvSide::kKey);
       row.kv_mse_value = mse.mean(engine::KvSide::kValue);
-      pairs.push_back({.prompt = benchmark.prompts[static_cast<std::size_t>(i)].text, .response = row.output_text});
+      const std::string& prompt_text = benchmark.prompts[static_cast<std::size_t>(i)].text;
+      judged_prompts.push_back(settings.strip_prompts ? text::python_strip(prompt_text) : prompt_text);
+      pairs.push_back({.prompt = judged_prompts.back(), .response = row.output_text});
       progress.tokens_generated += row.output_tokens;
     }
     const std::vector<eval::RefusalVerdict> verdicts = judge.judge(pairs);

@@ -19,6 +19,7 @@
 #include "engine/model.h"
 #include "eval/benchmark_registry.h"
 #include "eval/refusal_judge.h"
+#include "modelfile/generation_config.h"
 #include "orchestrator/cell.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
@@ -32,6 +33,7 @@ struct LoadedModel {
   std::filesystem::path path{};                    // weights file or folder
   std::unique_ptr<engine::Model> model{};          // never null once loaded
   std::unique_ptr<engine::Tokenizer> tokenizer{};  // the model's own tokenizer
+  engine::GenerationConfig generation_config{};    // its folder's generation_config.json (empty: none)
   std::string corpus_key{};                        // "<benchmark>\n<data dir>" of corpus_tokens
   std::vector<engine::TokenId> corpus_tokens{};    // perplexity corpus, tokenized once per model
   // Full-precision first-step logits per prompt of a batch, keyed by the batch's token ids

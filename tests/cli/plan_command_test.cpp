@@ -50,6 +50,23 @@ TEST(PlanCommand, CountsCellsAlreadyDoneInTheDatabase) {
   EXPECT_NE(result.out.find(" to do\n"), std::string::npos) << result.out;
 }
 
+// A model folder's generation_config.json is shown with whether the grid applies it (issue 20).
+TEST(PlanCommand, ShowsTheModelsGenerationConfig) {
+  TempDir dir("plan");
+  fs::create_directories(dir / "qwen");
+  std::ofstream(dir / "qwen" / "generation_config.json")
+      << R"({"eos_token_id": [151645, 151643], "repetition_penalty": 1.05, "top_k": 20})";
+  const fs::path grid = dir / "g.yaml";
+  std::ofstream(grid) << "name: g\nprofile: paper\nmodels: [{name: qwen, path: " << (dir / "qwen").string()
+                      << ", params: 7B}]\nkv_cache: [{scheme: none}]\nbenchmarks: [advbench]\n";
+  const ProcessResult result = run_kvsafe("plan " + grid.string() + " --gpus 1");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("qwen: generation_config.json: repetition_penalty 1.05, eos [151645, 151643], top_k 20 "
+                            "(applied: generation.generation_config: model)"),
+            std::string::npos)
+      << result.out;
+}
+
 TEST(PlanCommand, BrokenGridGetsEveryErrorWithItsLocation) {
   TempDir dir("plan");
   const fs::path grid = dir / "bad.yaml";

@@ -5,6 +5,8 @@
 // full prefill, left padding changes nothing, the batch does not couple sequences.
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -149,6 +151,69 @@ TEST_F(Stories, GenerationIsDeterministicAndSamplingSeeded) {
     EXPECT_EQ(first[i].tokens.size(), 20U);
   }
   EXPECT_NE(first[0].tokens, other[0].tokens);
+}
+
+// transformers' repetition penalty, worked out by hand on the golden first-step logits (an
+// independent implementation's): every distinct prompt id's logit divided by the penalty when
+// positive, multiplied when negative; the first greedy token is the penalized argmax.
+TEST_F(Stories, RepetitionPenaltyIsTransformersRule) {
+  Generator generator(*model_);
+  const double penalty = 10.0;
+  int changed = 0;
+  for (const GoldenCase& c : *cases_) {
+    for (std::size_t k = 1; k < c.greedy.size(); ++k) {
+      // The golden prompt and its first k greedy tokens: story text repeats its words.
+      std::vector<TokenId> prompt = c.prompt;
+      prompt.insert(prompt.end(), c.greedy.begin(), c.greedy.begin() + static_cast<std::ptrdiff_t>(k));
+      std::vector<float> raw;
+      GenerationOptions options{.max_new_tokens = 1, .repetition_penalty = penalty};
+      options.on_first_logits = [&](std::size_t, const float* logits, std::int64_t vocab) {
+        raw.assign(logits, logits + vocab);  // before the penalty
+      };
+      const auto out = generator.generate({prompt}, options);
+      ASSERT_FALSE(raw.empty());
+      std::vector<float> expected = raw;
+      std::vector<bool> hit(expected.size(), false);
+      for (const TokenId id : prompt) {
+        if (hit[static_cast<std::size_t>(id)]) continue;
+        hit[static_cast<std::size_t>(id)] = true;
+        float& v = expected[static_cast<std::size_t>(id)];
+        v = v < 0 ? static_cast<float>(v * penalty) : static_cast<float>(v / penalty);
+      }
+      const auto argmax = static_cast<TokenId>(std::max_element(expected.begin(), expected.end()) - expected.begin());
+      const auto unpenalized = static_cast<TokenId>(std::max_element(raw.begin(), raw.end()) - raw.begin());
+      changed += argmax != unpenalized ? 1 : 0;
+      EXPECT_EQ(out[0].tokens.at(0), argmax);
+    }
+  }
+  EXPECT_GT(changed, 0) << "the penalty changes no case's token: the test checks nothing";
+  // 1.0 is no penalty: the golden greedy ids.
+  const GoldenCase& c = cases_->front();
+  const auto plain = generator.generate({c.prompt}, {.max_new_tokens = 2, .repetition_penalty = 1.0});
+  EXPECT_EQ(plain[0].tokens, std::vector<TokenId>(c.greedy.begin(), c.greedy.begin() + 2));
+}
+
+// top_k before top_p, as transformers' warpers run: with k = 1 every draw is the argmax; with
+// k = 2 no draw reaches the third token; ties at the k-th probability are all kept.
+TEST(Sampling, TopKKeepsTheKMostProbableAndTheirTies) {
+  const std::vector<float> logits = {0.0F, 3.0F, 2.0F, 1.0F, 2.0F};
+  for (const double u : {0.0, 0.5, 0.999}) {
+    EXPECT_EQ(sample_token(
+                  logits.data(), 5, 1.0, 1.0, [&] { return u; }, 1),
+              1);
+  }
+  // k = 2 keeps 1 (3.0) and both 2.0s (ids 2 and 4, tied at the 2nd): a draw near 1 is id 4.
+  EXPECT_EQ(sample_token(
+                logits.data(), 5, 1.0, 1.0, [] { return 0.999; }, 2),
+            4);
+  // Without top_k the same draw reaches the least probable token.
+  EXPECT_EQ(sample_token(
+                logits.data(), 5, 1.0, 1.0, [] { return 0.999; }, 0),
+            0);
+  std::vector<float> row = {2.0F, -2.0F, 1.0F};
+  const std::vector<TokenId> seen = {0, 1, 0};
+  apply_repetition_penalty(row.data(), 3, seen, 2.0);
+  EXPECT_EQ(row, (std::vector<float>{1.0F, -4.0F, 1.0F}));  // id 0 once, not twice
 }
 
 TEST_F(Stories, StopTokensAndStreaming) {

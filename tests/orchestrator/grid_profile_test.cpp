@@ -7,6 +7,7 @@
 #include <string>
 
 #include "orchestrator/cell_identity.h"
+#include "orchestrator/grid_expansion.h"
 #include "orchestrator/grid_parser.h"
 #include "orchestrator/model_system_prompt.h"
 
@@ -89,6 +90,53 @@ TEST(GridProfile, ExplicitJudgeKeysOverrideTheProfile) {
   ASSERT_TRUE(own.ok()) << own.diagnostics.format();
   EXPECT_EQ(*own.grid->judge.template_file, std::filesystem::path("/grids/mine.txt"));
   EXPECT_FALSE(parse(kModels + "judge: {kind: model, model: qwen2.5-7b}\n").grid->judge.template_file.has_value());
+}
+
+TEST(GridProfile, NullGoesBackToTheBuiltInsAndPartBatchesOnlyMatterForGeneration) {
+  const ParseResult keyword = parse(kModels + "profile: paper\njudge: {markers_file: null}\n");
+  ASSERT_TRUE(keyword.ok()) << keyword.diagnostics.format();
+  EXPECT_FALSE(keyword.grid->judge.markers_file.has_value());
+  const ParseResult model =
+      parse(kModels + "profile: paper\njudge: {kind: model, model: qwen2.5-7b, template_file: null}\n");
+  ASSERT_TRUE(model.ok()) << model.diagnostics.format();
+  EXPECT_FALSE(model.grid->judge.template_file.has_value());
+  // Perplexity alone has no batches of answers: a shard size that is not whole batches is fine.
+  const ParseResult ppl = parse(
+      "name: t\nprofile: paper\nmodels: [{name: m, path: m}]\nkv_cache: [{scheme: none}]\n"
+      "benchmarks: [{name: wikitext, task: perplexity}]\nexecution: {shard_size: 10}\n");
+  EXPECT_TRUE(ppl.ok()) << ppl.diagnostics.format();
+  // A run (files required) needs the data files the profile points the judge at.
+  Environment env;
+  env.data_dir = "/no/such/data";
+  GridOptions run{.base_dir = "/grids"};
+  run.require_model_files = true;
+  const ParseResult missing = parse_grid_text(kModels + "profile: paper\n", "grid.yaml", env, run);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.diagnostics.format().find("/no/such/data/refusal_markers/paper_family_a.txt, which is missing"),
+            std::string::npos)
+      << missing.diagnostics.format();
+}
+
+// A cell of every new generation key and a model's own system prompt comes back from its
+// canonical JSON with the same id (what MPI workers and resumed runs rely on).
+TEST(GridProfile, NewKeysRoundTripThroughTheCanonicalJson) {
+  const ParseResult result = parse(
+      "name: t\nprofile: paper\nmodels:\n  - {name: m, path: m, system_prompt: \"On {date}.\", "
+      "system_prompt_date: 2025-01-02}\nkv_cache: [{scheme: none}]\nbenchmarks: [advbench]\n"
+      "generation: {temperature: 0.7, repetition_penalty: 1.05, top_k: 20}\n");
+  ASSERT_TRUE(result.ok()) << result.diagnostics.format();
+  const std::vector<Cell> cells = expand_grid(*result.grid);
+  ASSERT_FALSE(cells.empty());
+  const std::string json = canonical_json(cells[0]);
+  for (const char* key :
+       {"\"bos\":\"paper\"", "\"strip_prompts\":true", "\"clean_answers\":true", "\"generation_config\":\"model\"",
+        "\"repetition_penalty\":1.05", "\"top_k\":20", "\"system_prompt\":\"On 2025-01-02.\""}) {
+    EXPECT_NE(json.find(key), std::string::npos) << key << " in " << json;
+  }
+  const Cell back = cell_from_canonical_json(json, *result.grid, cells[0].id);
+  EXPECT_EQ(back.id, cells[0].id);
+  EXPECT_TRUE(back.generation->paper_bos);
+  EXPECT_EQ(*back.generation->top_k, 20);
 }
 
 TEST(GridProfile, SpacelessFallbackForNamedModels) {

@@ -23,6 +23,7 @@
 #include "tests/worker/custom_prompts_cell.h"
 #include "text/python_text.h"
 #include "worker/cell_prompts.h"
+#include "worker/judge_options.h"
 #include "worker/shard_executor.h"
 
 namespace kvsafe::worker {
@@ -233,7 +234,7 @@ TEST_F(ShardExecutorTest, UnparsedJudgeOutputsCountAsNotRefusedUnderThePapersRul
   int unparsed = 0;
   for (const db::GenerationRow& row : result.generations) {
     const auto details = nlohmann::json::parse(row.judge_json);
-    EXPECT_EQ(details.at("judge"), "model:stories260K.gguf:wildguard:wildguard_paper.txt");
+    EXPECT_EQ(details.at("judge"), "model:stories260K.gguf:wildguard:wildguard_paper.txt+unparsed-not-refused");
     ASSERT_TRUE(row.refused.has_value()) << row.judge_json;  // every answer has a verdict now
     if (!details.at("parsed").get<bool>()) {
       ++unparsed;
@@ -305,23 +306,24 @@ TEST_F(ShardExecutorTest, ThePapersDoubleBosReachesTheModel) {
   EXPECT_EQ(a.rendered_sha256, b.rendered_sha256);  // the same text, tokenized differently
 }
 
-// A keyword judge's spaceless fallback for some models only (the paper: Yi's): the same worker
-// judges one model's answers with it and another's without, and each row's label says which.
-TEST_F(ShardExecutorTest, SpacelessFallbackFollowsTheJudgedModel) {
+// A keyword judge's spaceless fallback for some models only (the paper: Yi's): the worker's
+// judge options turn it on for those models and off for the others, while every row of the run
+// carries one label naming the rule, so the run's verdicts are one judge's (tables refuse a mix).
+TEST_F(ShardExecutorTest, SpacelessFallbackFollowsTheJudgedModelUnderOneLabel) {
   orchestrator::JudgeSpec judge;
   judge.strip_spaces_models = {"yi-like"};
   judge.exact_apostrophes = true;
-  ShardExecutor executor({.data_dir = data_dir(), .threads = 1, .judge = judge});
   Cell yi = stories_cell("none", 2);
   yi.model.name = "yi-like";
   const Cell other = stories_cell("none", 2);
-  for (const auto& [cell, label] :
-       std::vector<std::pair<Cell, std::string>>{{yi, "keyword:default:substring+spaceless+exact-apostrophes"},
-                                                 {other, "keyword:default:substring+exact-apostrophes"},
-                                                 {yi, "keyword:default:substring+spaceless+exact-apostrophes"}}) {
-    const db::ShardResult result = executor.run(cell, 0, 2);
-    for (const db::GenerationRow& row : result.generations) {
-      EXPECT_EQ(nlohmann::json::parse(row.judge_json).at("judge"), label) << cell.model.name;
+  EXPECT_TRUE(refusal_judge_options(judge, yi.model, "cpu", 1).keyword.spaceless_fallback);
+  EXPECT_FALSE(refusal_judge_options(judge, other.model, "cpu", 1).keyword.spaceless_fallback);
+  ShardExecutor executor({.data_dir = data_dir(), .threads = 1, .judge = judge});
+  for (const Cell& cell : {yi, other, yi}) {
+    for (const db::GenerationRow& row : executor.run(cell, 0, 2).generations) {
+      EXPECT_EQ(nlohmann::json::parse(row.judge_json).at("judge"),
+                "keyword:default:substring+spaceless[yi-like]+exact-apostrophes")
+          << cell.model.name;
     }
   }
 }
