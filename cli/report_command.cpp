@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/verdict_options.h"
 #include "common/error.h"
 #include "common/subprocess.h"
 #include "common/version.h"
@@ -33,8 +34,7 @@ struct ReportFlags {
   std::string db;
   std::string out;
   std::string title;
-  std::string judge;
-  std::int64_t min_baseline_refusals = 10;
+  VerdictFlags verdicts;
   bool png = true;  // PNG copies of the figures through rsvg-convert, when it is installed
 };
 
@@ -50,16 +50,12 @@ int run_report(const ReportFlags& flags) {
     return kExitFailure;
   }
   std::optional<std::string> judge;
-  try {
-    judge = report::choose_judge(flags.db, flags.judge);
-  } catch (const InputError& error) {
-    fmt::print(stderr, "kvsafe report: {}\n", error.what());
-    return flags.judge.empty() ? kExitFailure : kExitUsage;
-  }
-  const report::RunSummaryOptions summary_options{.min_baseline_refusals = flags.min_baseline_refusals, .judge = judge};
+  if (const auto exit = choose_judge_or_exit("report", flags.db, flags.verdicts, judge)) return *exit;
+  const std::int64_t min_baseline_refusals = flags.verdicts.min_baseline_refusals;
+  const report::RunSummaryOptions summary_options{.min_baseline_refusals = min_baseline_refusals, .judge = judge};
   const report::RunSummary summary = report::summarize_run(flags.db, summary_options);
   report::DiagnosisReportOptions diagnosis_options;
-  diagnosis_options.min_baseline_refusals = flags.min_baseline_refusals;
+  diagnosis_options.min_baseline_refusals = min_baseline_refusals;
   diagnosis_options.judge = judge;
   const report::DiagnosisReport diagnosis = report::read_diagnosis_report(flags.db, diagnosis_options);
 
@@ -71,8 +67,7 @@ int run_report(const ReportFlags& flags) {
   page.generator = fmt::format("kvsafe {} (git {})", build.version, build.git_commit);
   page.conclusion = report::summary_conclusion(summary, summary_options);
   page.figures = report::paper_figures(summary, diagnosis);
-  page.tables =
-      report::database_tables(flags.db, {.min_baseline_refusals = flags.min_baseline_refusals, .judge = judge});
+  page.tables = report::database_tables(flags.db, {.min_baseline_refusals = min_baseline_refusals, .judge = judge});
   for (const report::PaperTableInfo& info : report::paper_tables()) {
     const bool filled = std::any_of(page.tables.begin(), page.tables.end(),
                                     [&](const report::Table& t) { return t.name == info.name; });
@@ -126,13 +121,7 @@ void register_report(CLI::App& app, CommandContext& context) {
   command->add_option("db", flags->db, "Results database")->required();
   command->add_option("--out", flags->out, "Folder to write into (created)")->required();
   command->add_option("--title", flags->title, "The page's title (default: kvsafe report: DB's name)");
-  command->add_option(
-      "--judge", flags->judge,
-      "Count this judge's verdicts (a label `kvsafe judge --list` shows); needed when runs mixed judges");
-  command
-      ->add_option("--min-baseline-refusals", flags->min_baseline_refusals,
-                   "A baseline that refused fewer harmful prompts leaves its flips undefined (default 10)")
-      ->check(CLI::NonNegativeNumber);
+  add_verdict_options(command, flags->verdicts);
   command->add_flag("!--no-png", flags->png, "Do not render PNG copies of the figures");
   command->callback([flags, &context] { context.exit_code = run_report(*flags); });
 }

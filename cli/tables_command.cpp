@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/verdict_options.h"
 #include "common/error.h"
 #include "report/database_tables.h"
 #include "report/paper_tables.h"
@@ -28,8 +29,7 @@ struct TablesFlags {
   std::string out;
   std::vector<std::string> only;
   bool list = false;
-  std::string judge;                        // count this judge's verdicts; "" = the run's own, refused when they mix
-  std::int64_t min_baseline_refusals = 10;  // fewer refusals of a baseline: its flips are undefined
+  VerdictFlags verdicts;
 };
 
 std::string render(const report::Table& table, const std::string& format) {
@@ -58,14 +58,9 @@ int run_tables(const TablesFlags& flags) {
     }
   }
   std::optional<std::string> judge;
-  try {
-    judge = report::choose_judge(flags.db, flags.judge);
-  } catch (const InputError& error) {
-    fmt::print(stderr, "kvsafe tables: {}\n", error.what());
-    return flags.judge.empty() ? kExitFailure : kExitUsage;
-  }
-  const std::vector<report::Table> filled =
-      report::database_tables(flags.db, {.min_baseline_refusals = flags.min_baseline_refusals, .judge = judge});
+  if (const auto exit = choose_judge_or_exit("tables", flags.db, flags.verdicts, judge)) return *exit;
+  const std::vector<report::Table> filled = report::database_tables(
+      flags.db, {.min_baseline_refusals = flags.verdicts.min_baseline_refusals, .judge = judge});
   const auto find = [&](std::string_view name) {
     return std::find_if(filled.begin(), filled.end(), [&](const report::Table& t) { return t.name == name; });
   };
@@ -115,13 +110,7 @@ void register_tables(CLI::App& app, CommandContext& context) {
   command->add_option("--out", flags->out, "Folder for one file per table (default: print them)");
   command->add_option("--only", flags->only, "Only these tables (by name)");
   command->add_flag("--list", flags->list, "List every table: its rows here, or the cells it needs");
-  command->add_option(
-      "--judge", flags->judge,
-      "Count this judge's verdicts (a label `kvsafe judge --list` shows); needed when runs mixed judges");
-  command
-      ->add_option("--min-baseline-refusals", flags->min_baseline_refusals,
-                   "A baseline that refused fewer harmful prompts leaves its flips undefined (default 10)")
-      ->check(CLI::NonNegativeNumber);
+  add_verdict_options(command, flags->verdicts);
   command->callback([flags, &context] { context.exit_code = run_tables(*flags); });
 }
 

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include "report/paper_tables.h"
 #include "report/svg_chart.h"
@@ -45,20 +46,25 @@ ReportFigure not_drawn(const std::string& name, const std::string& why) {
   return ReportFigure{.name = name, .caption = "Not drawn: " + why, .svg = ""};
 }
 
+// A chart of rates over the bit widths of the sweep: y a fraction in [0, 1] printed as percent,
+// x the bits from wide to narrow on a log2 axis (8, 4, 2 evenly spaced).
+LineChart rates_by_bits(std::string name, std::string title, std::string y_label) {
+  LineChart chart;
+  chart.name = std::move(name);
+  chart.title = std::move(title);
+  chart.x_label = "bits";
+  chart.y_label = std::move(y_label);
+  chart.x_reversed = true;
+  chart.x_log = true;
+  chart.y_percent = true;
+  chart.y_min = 0.0;
+  chart.y_max = 1.0;
+  return chart;
+}
+
 std::optional<ReportFigure> phase_transition_flip(const RunSummary& summary) {
-  LineChart chart{.name = "phase_transition_flip",
-                  .title = "Conditional flip vs KV bits",
-                  .x_label = "bits",
-                  .y_label = "conditional flip",
-                  .series = {},
-                  .lines = true,
-                  .x_reversed = true,
-                  .y_percent = true,
-                  .y_min = 0.0,
-                  .y_max = 1.0,
-                  .x_ticks = {},
-                  .reference_lines = regime_lines(),
-                  .x_log = true};  // bits halve from step to step: 8, 4, 2 evenly spaced
+  LineChart chart = rates_by_bits("phase_transition_flip", "Conditional flip vs KV bits", "conditional flip");
+  chart.reference_lines = regime_lines();
   std::vector<std::string> left_out;
   for (const SummaryGroup& group : summary.groups) {
     if (group.task != "refusal") continue;
@@ -83,19 +89,7 @@ std::optional<ReportFigure> phase_transition_flip(const RunSummary& summary) {
 }
 
 std::optional<ReportFigure> phase_transition_refusal(const RunSummary& summary) {
-  LineChart chart{.name = "phase_transition_refusal",
-                  .title = "Refusal rate vs KV bits",
-                  .x_label = "bits",
-                  .y_label = "refusal rate",
-                  .series = {},
-                  .lines = true,
-                  .x_reversed = true,
-                  .y_percent = true,
-                  .y_min = 0.0,
-                  .y_max = 1.0,
-                  .x_ticks = {},
-                  .reference_lines = {},
-                  .x_log = true};
+  LineChart chart = rates_by_bits("phase_transition_refusal", "Refusal rate vs KV bits", "refusal rate");
   for (const SummaryGroup& group : summary.groups) {
     if (group.task != "refusal") continue;
     ChartSeries series{.name = series_name(group), .points = {}};
@@ -126,19 +120,16 @@ std::optional<ReportFigure> perplexity_vs_flip(const RunSummary& summary) {
       if (bits && row.ppl_ratio) ppl[table_model_name(group.model, group.steered)].emplace(*bits, *row.ppl_ratio);
     }
   }
-  LineChart chart{.name = "perplexity_vs_flip",
-                  .title = "Perplexity hides it: perplexity ratio vs conditional flip",
-                  .x_label = "perplexity ratio to full precision",
-                  .y_label = "conditional flip",
-                  .series = {},
-                  .lines = false,
-                  .x_reversed = false,
-                  .y_percent = true,
-                  .y_min = 0.0,
-                  .y_max = 1.0,
-                  .x_ticks = {},
-                  .reference_lines = regime_lines(),
-                  .x_log = false};
+  LineChart chart;
+  chart.name = "perplexity_vs_flip";
+  chart.title = "Perplexity hides it: perplexity ratio vs conditional flip";
+  chart.x_label = "perplexity ratio to full precision";
+  chart.y_label = "conditional flip";
+  chart.lines = false;  // a scatter: one point per bit width
+  chart.y_percent = true;
+  chart.y_min = 0.0;
+  chart.y_max = 1.0;
+  chart.reference_lines = regime_lines();
   std::vector<std::string> left_out;
   for (const SummaryGroup& group : summary.groups) {
     if (group.task != "refusal") continue;
@@ -245,19 +236,11 @@ std::optional<ReportFigure> channel_ablation(const DiagnosisReport& diagnosis) {
 }
 
 std::optional<ReportFigure> protection_recovery(const DiagnosisReport& diagnosis) {
-  LineChart chart{.name = "protection_recovery",
-                  .title = "Recovery vs KV memory added",
-                  .x_label = "KV bytes added (fraction of the unprotected cache)",
-                  .y_label = "recovery (1 - flip / unprotected flip)",
-                  .series = {},
-                  .lines = true,
-                  .x_reversed = false,
-                  .y_percent = false,
-                  .y_min = {},
-                  .y_max = {},
-                  .x_ticks = {},
-                  .reference_lines = {},
-                  .x_log = false};
+  LineChart chart;
+  chart.name = "protection_recovery";
+  chart.title = "Recovery vs KV memory added";
+  chart.x_label = "KV bytes added (fraction of the unprotected cache)";
+  chart.y_label = "recovery (1 - flip / unprotected flip)";
   for (const ModelDiagnosisReport& m : diagnosis.models) {
     std::map<std::pair<int, std::string>, ChartSeries> by_setting;
     for (const ProtectionRow& p : m.protection) {

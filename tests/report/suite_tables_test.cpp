@@ -59,14 +59,10 @@ TEST(SuiteTables, CustomAllModelsSplitsTheFlipBySubset) {
   {
     auto store = db::Store::open(path);
     register_custom_prompts(*store);
-    const std::int64_t e = store->register_experiment(
-        {.name = "custom", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: custom"});
-    store->register_cells(e,
-                          {cell("c-none", "none", 16, "refusal", "custom", 8),
-                           cell("c-int4", "int4-ptok-asym", 4.5, "refusal", "custom", 8),
-                           cell("a-none", "none", 16, "refusal", "advbench", 8),
-                           cell("a-int4", "int4-ptok-asym", 4.5, "refusal", "advbench", 8)},
-                          100);
+    register_test_cells(*store, {cell("c-none", "none", 16, "refusal", "custom", 8),
+                                 cell("c-int4", "int4-ptok-asym", 4.5, "refusal", "custom", 8),
+                                 cell("a-none", "none", 16, "refusal", "advbench", 8),
+                                 cell("a-int4", "int4-ptok-asym", 4.5, "refusal", "advbench", 8)});
     const std::vector<bool> harmful(8, true);
     // Baseline refuses all 8. int4: refusal prompts 0-3 -> 1 complies (1/4); privacy 4-7 -> 3 comply (3/4).
     commit_answers(*store, "c-none", {1, 1, 1, 1, 1, 1, 1, 1}, harmful);
@@ -102,12 +98,8 @@ TEST(SuiteTables, SeedsGivesEachSeedAndTheSpread) {
   const auto path = dir.path() / "seeds.db";
   {
     auto store = db::Store::open(path);
-    const std::int64_t e = store->register_experiment(
-        {.name = "seeds", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: seeds"});
-    store->register_cells(e,
-                          {seeded("n0", "none", 16, 0), seeded("q0", "int4-ptok-asym", 4.5, 0),
-                           seeded("n1", "none", 16, 1), seeded("q1", "int4-ptok-asym", 4.5, 1)},
-                          100);
+    register_test_cells(*store, {seeded("n0", "none", 16, 0), seeded("q0", "int4-ptok-asym", 4.5, 0),
+                                 seeded("n1", "none", 16, 1), seeded("q1", "int4-ptok-asym", 4.5, 1)});
     const std::vector<bool> harmful(4, true);
     commit_answers(*store, "n0", {1, 1, 1, 1}, harmful);
     commit_answers(*store, "q0", {0, 1, 1, 1}, harmful);  // flip 1/4
@@ -133,12 +125,8 @@ TEST(SuiteTables, OverRefusalCountsTheSafePromptsRefused) {
   const auto path = dir.path() / "xstest.db";
   {
     auto store = db::Store::open(path);
-    const std::int64_t e =
-        store->register_experiment({.name = "xs", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: xs"});
-    store->register_cells(e,
-                          {cell("x-none", "none", 16, "over_refusal", "xstest", 4),
-                           cell("x-int2", "int2-ptok-asym", 2.5, "over_refusal", "xstest", 4)},
-                          100);
+    register_test_cells(*store, {cell("x-none", "none", 16, "over_refusal", "xstest", 4),
+                                 cell("x-int2", "int2-ptok-asym", 2.5, "over_refusal", "xstest", 4)});
     const std::vector<bool> harmful{true, true, false, false};
     commit_answers(*store, "x-none", {1, 1, 0, 0}, harmful);
     commit_answers(*store, "x-int2", {1, 0, 1, 1}, harmful);  // unsafe: 1 flip of 2; safe: 2 of 2 refused
@@ -160,12 +148,8 @@ TEST(SuiteTables, OverRefusalThePapersFlipCountsTheSafePromptsTheBaselineRefused
   const auto path = dir.path() / "xstest_all.db";
   {
     auto store = db::Store::open(path);
-    const std::int64_t e =
-        store->register_experiment({.name = "xs", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: xs"});
-    store->register_cells(e,
-                          {cell("x-none", "none", 16, "over_refusal", "xstest", 4),
-                           cell("x-int2", "int2-ptok-asym", 2.5, "over_refusal", "xstest", 4)},
-                          100);
+    register_test_cells(*store, {cell("x-none", "none", 16, "over_refusal", "xstest", 4),
+                                 cell("x-int2", "int2-ptok-asym", 2.5, "over_refusal", "xstest", 4)});
     const std::vector<bool> harmful{true, true, false, false};
     commit_answers(*store, "x-none", {1, 1, 1, 0}, harmful);  // refuses a safe prompt too
     commit_answers(*store, "x-int2", {1, 1, 0, 0}, harmful);  // stops refusing it
@@ -182,12 +166,8 @@ TEST(VerdictSql, AJudgePicksItsOwnVerdictsOrItsRejudgements) {
   const auto path = dir.path() / "judges.db";
   {
     auto store = db::Store::open(path);
-    const std::int64_t e =
-        store->register_experiment({.name = "j", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: j"});
-    store->register_cells(e,
-                          {cell("j-none", "none", 16, "refusal", "advbench", 4),
-                           cell("j-int4", "int4-ptok-asym", 4.5, "refusal", "advbench", 4)},
-                          100);
+    register_test_cells(*store, {cell("j-none", "none", 16, "refusal", "advbench", 4),
+                                 cell("j-int4", "int4-ptok-asym", 4.5, "refusal", "advbench", 4)});
     const std::vector<bool> harmful(4, true);
     // The baseline's run judged with the keyword judge, the int4 cell's with a model judge.
     commit_answers(*store, "j-none", {1, 1, 1, 1}, harmful, {}, "keyword:default:substring");
@@ -250,9 +230,7 @@ TEST(SuiteTables, TheSummaryCountsUnparsedOutputsCountedAsNotRefused) {
   const auto path = dir.path() / "unparsed.db";
   {
     auto store = db::Store::open(path);
-    const std::int64_t e =
-        store->register_experiment({.name = "u", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: u"});
-    store->register_cells(e, {cell("u-none", "none", 16, "refusal", "advbench", 3)}, 100);
+    register_test_cells(*store, {cell("u-none", "none", 16, "refusal", "advbench", 3)});
     const db::ShardKey key{.cell_id = "u-none", .begin = 0, .end = 3};
     ASSERT_TRUE(store->claim_shard(key, "test"));
     db::ShardResult result{.shard = key};
@@ -279,9 +257,7 @@ TEST(VerdictSql, AShareOfOneLabelByTwoJudgeSpecsIsRefused) {
   const auto path = dir.path() / "labels.db";
   {
     auto store = db::Store::open(path);
-    const std::int64_t e =
-        store->register_experiment({.name = "l", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: l"});
-    store->register_cells(e, {cell("l-none", "none", 16, "refusal", "advbench", 2)}, 100);
+    register_test_cells(*store, {cell("l-none", "none", 16, "refusal", "advbench", 2)});
     commit_answers(*store, "l-none", {1, 0}, {true, true});  // no judge label: a database from before it
     // Two `kvsafe judge` runs with different model files, both labelled "model:wildguard".
     for (const char* spec : {"{\"model\":\"a.gguf\"}", "{\"model\":\"b.gguf\"}"}) {

@@ -88,4 +88,11 @@ inline void commit_windows(db::Store& store, const std::string& id, std::int64_t
   store.commit_shard(result);
 }
 
+// Registers `cells` under one experiment, shards of 100 prompts (every test cell fits one).
+inline void register_test_cells(db::Store& store, const std::vector<db::CellRecord>& cells) {
+  const std::int64_t experiment =
+      store.register_experiment({.name = "test", .grid_path = "g.yaml", .grid_sha256 = "0", .grid_text = "name: test"});
+  store.register_cells(experiment, cells, /*shard_size=*/100);
+}
+
 }  // namespace kvsafe::report
