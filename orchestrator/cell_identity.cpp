@@ -59,6 +59,8 @@ std::string benchmark_identity_json(const BenchmarkSpec& benchmark) {
     j["max_length"] = benchmark.max_length;
     j["stride"] = benchmark.stride;
   }
+  // NOTE: only when set, so entries without it keep their cell ids.
+  if (benchmark.max_new_tokens) j["max_new_tokens"] = *benchmark.max_new_tokens;
   return j.dump();
 }
 
@@ -153,6 +155,7 @@ Cell cell_from_canonical_json(std::string_view json, const GridSpec& grid, std::
     if (b.contains("seed")) cell.benchmark.seed = b.at("seed").get<std::int64_t>();
     if (b.contains("max_length")) cell.benchmark.max_length = b.at("max_length").get<std::int64_t>();
     if (b.contains("stride")) cell.benchmark.stride = b.at("stride").get<std::int64_t>();
+    if (b.contains("max_new_tokens")) cell.benchmark.max_new_tokens = b.at("max_new_tokens").get<std::int64_t>();
     if (const nlohmann::json& g = j.at("generation"); !g.is_null()) {
       GenerationSettings settings;
       settings.max_new_tokens = g.at("max_new_tokens").get<std::int64_t>();

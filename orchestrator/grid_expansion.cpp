@@ -219,14 +219,24 @@ std::vector<Cell> expand_grid(const GridSpec& grid) {
       if (matcher.matches(r, m, k, b, g)) return;
     }
     Cell cell;
+    // A benchmark entry's own generation length replaces the generation section's.
+    std::optional<GenerationSettings> generation;
+    if (g) generation = grid.generations[*g];
+    std::string overridden;
+    if (generation && grid.benchmarks[b].max_new_tokens) {
+      generation->max_new_tokens = *grid.benchmarks[b].max_new_tokens;
+      overridden = generation_identity_json(*generation);
+    }
     cell.id = cell_id_of(compose_cell_json(model_json[m], kv_json[k], benchmark_json[b],
-                                           g ? std::string_view(generation_json[*g]) : std::string_view("null"),
+                                           !g                   ? std::string_view("null")
+                                           : overridden.empty() ? std::string_view(generation_json[*g])
+                                                                : std::string_view(overridden),
                                            grid.benchmarks[b].task));
     if (!seen.insert(cell.id).second) return;  // the same cell reached twice (e.g. identical benchmark entries)
     cell.model = grid.models[m];
     cell.kv = grid.kv_specs[k];
     cell.benchmark = grid.benchmarks[b];
-    if (g) cell.generation = grid.generations[*g];
+    cell.generation = generation;
     cell.model_index = m;
     cell.kv_index = k;
     cell.benchmark_index = b;

@@ -15,8 +15,8 @@
 namespace kvsafe::orchestrator::detail {
 namespace {
 
-constexpr std::array<std::string_view, 8> kBenchmarkKeys = {"name",   "subset", "task",       "limit",
-                                                            "sample", "seed",   "max_length", "stride"};
+constexpr std::array<std::string_view, 9> kBenchmarkKeys = {"name", "subset",     "task",   "limit",         "sample",
+                                                            "seed", "max_length", "stride", "max_new_tokens"};
 constexpr std::array<std::string_view, 5> kTasks = {"refusal", "over_refusal", "perplexity", "ifeval",
                                                     "refusal_direction"};
 constexpr std::array<std::string_view, 13> kGenerationKeys = {"max_new_tokens",
@@ -213,6 +213,16 @@ void parse_benchmark(ParseContext& ctx, const YAML::Node& node, SourceLocation w
     }
     if (auto value = r.integer(*e, 1, 1 << 20)) {
       (std::string_view(key) == "max_length" ? bench.max_length : bench.stride) = *value;
+    } else {
+      ok = false;
+    }
+  }
+  if (const MapEntry* e = view->find("max_new_tokens"); e != nullptr && !e->value.IsNull()) {
+    if (bench.task == Task::kPerplexity || bench.task == Task::kRefusalDirection) {
+      r.error(e->key_where, e->path, "max_new_tokens only applies to tasks that generate");
+      ok = false;
+    } else if (auto value = r.integer(*e, 1, 1 << 20)) {
+      bench.max_new_tokens = *value;
     } else {
       ok = false;
     }

@@ -96,6 +96,9 @@ struct BenchmarkSpec {
   std::int64_t seed = 0;                 // sampling seed; only meaningful with `sample`
   std::int64_t max_length = 2048;        // perplexity window, tokens
   std::int64_t stride = 512;             // perplexity stride, tokens
+  // Generation length for this entry's cells, over generation.max_new_tokens (the paper gives
+  // IFEval 1024 new tokens and the safety benchmarks 256). Part of the cell id when set.
+  std::optional<std::int64_t> max_new_tokens{};
   SourceLocation where{};
 };
 

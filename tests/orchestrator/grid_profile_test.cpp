@@ -139,6 +139,25 @@ TEST(GridProfile, NewKeysRoundTripThroughTheCanonicalJson) {
   EXPECT_EQ(*back.generation->top_k, 20);
 }
 
+// benchmarks[].max_new_tokens (issue 20 item 13): the paper gives IFEval 1024 new tokens and the
+// safety benchmarks 256. The entry's cells generate that long; the others keep their cell ids.
+TEST(GridProfile, ABenchmarkEntrysOwnGenerationLength) {
+  const std::string head = "name: t\nmodels: [{name: m, path: m}]\nkv_cache: [{scheme: none}]\n";
+  const ParseResult both = parse(head + "benchmarks: [advbench, {name: ifeval, max_new_tokens: 1024}]\n");
+  ASSERT_TRUE(both.ok()) << both.diagnostics.format();
+  const std::vector<Cell> cells = expand_grid(*both.grid);
+  ASSERT_EQ(cells.size(), 2U);
+  EXPECT_EQ(cells[0].generation->max_new_tokens, 256);
+  EXPECT_EQ(cells[1].generation->max_new_tokens, 1024);
+  EXPECT_EQ(cells[0].id, expand_grid(*parse(head + "benchmarks: [advbench]\n").grid).at(0).id);
+  const Cell back = cell_from_canonical_json(canonical_json(cells[1]), *both.grid, cells[1].id);
+  EXPECT_EQ(back.generation->max_new_tokens, 1024);
+  const ParseResult ppl = parse(head + "benchmarks: [{name: wikitext, task: perplexity, max_new_tokens: 8}]\n");
+  ASSERT_FALSE(ppl.ok());
+  EXPECT_NE(ppl.diagnostics.format().find("max_new_tokens only applies to tasks that generate"), std::string::npos)
+      << ppl.diagnostics.format();
+}
+
 TEST(GridProfile, SpacelessFallbackForNamedModels) {
   const ParseResult result = parse(kModels + "judge: {strip_spaces_fallback: [qwen2.5-7b]}\n");
   ASSERT_TRUE(result.ok()) << result.diagnostics.format();
