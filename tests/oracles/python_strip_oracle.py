@@ -4,7 +4,7 @@
 The paper's code strips prompts and answers with str.strip(); its whitespace set is Python's
 str.isspace(). This script runs the real str.strip() on edge cases (every whitespace code point
 Python knows, look-alikes that are not whitespace, malformed bytes kept as they are) and writes
-tests/text/python_strip_golden.json: [{"in": hex, "out": hex}, ...]. Run it with any Python 3:
+tests/text/fixtures/python_strip_golden.json: [{"in": hex, "out": hex}, ...]. Run it with any Python 3:
     python3 tests/oracles/python_strip_oracle.py
 """
 import json
@@ -30,6 +30,6 @@ cases = [
 golden = [{"in": c.encode("utf-8").hex(), "out": c.strip().encode("utf-8").hex()} for c in cases]
 # Malformed UTF-8 is not text to Python; the C++ keeps such bytes and strips around them.
 golden.append({"in": (b"  \xff\xfe  ").hex(), "out": b"\xff\xfe".hex()})
-out = pathlib.Path(__file__).resolve().parent.parent / "text" / "python_strip_golden.json"
+out = pathlib.Path(__file__).resolve().parent.parent / "text" / "fixtures" / "python_strip_golden.json"
 out.write_text(json.dumps({"spaces": [ord(s) for s in spaces], "cases": golden}, indent=1) + "\n")
 print(f"wrote {out}: {len(golden)} cases, {len(spaces)} whitespace code points")

@@ -89,6 +89,17 @@ class DiagnosisDb {
     cell("baseline", set, detail, n, verdicts);
   }
 
+  // A protection_sweep arm on 10 test prompts: the top-k layers [0, k) kept at `protect`.
+  void protection(int bits, int k, const std::string& protect, std::int64_t flips) {
+    std::string layers;
+    for (int l = 0; l < k; ++l) layers += (l > 0 ? "," : "") + std::to_string(l);
+    const std::string detail = "{\"bits\":" + std::to_string(bits) + ",\"k\":" + std::to_string(k) +
+                               (k > 0 ? ",\"layers\":[" + layers + "]" : std::string()) +
+                               ",\"prompts\":\"test\",\"protect\":\"" + protect + "\"}";
+    cell("protection_sweep", "int" + std::to_string(bits) + " " + protect + " top" + std::to_string(k), detail, 10,
+         flipped(10, flips));
+  }
+
   void layer(int l, std::int64_t n, std::int64_t flips) {
     cell("layer_ablation", "layer " + std::to_string(l),
          "{\"layer\":" + std::to_string(l) + ",\"prompts\":\"calibration\"}", n, flipped(n, flips));
@@ -279,10 +290,8 @@ TEST(DiagnosisReport, ProtectionAndMitigationRecoveries) {
   const std::string test = ",\"prompts\":\"test\"}";
   // Protection: unprotected flips 8/10, L0 at FP16 flips 2/10 -> recovery 1 - 0.2/0.8 = 0.75,
   // overhead 1 of 4 layers.
-  db.cell("protection_sweep", "int4 unprotected", "{\"bits\":4,\"k\":0,\"protect\":\"none\"" + test, 10,
-          DiagnosisDb::flipped(10, 8));
-  db.cell("protection_sweep", "int4 fp16 top1", "{\"bits\":4,\"k\":1,\"layers\":[0],\"protect\":\"fp16\"" + test, 10,
-          DiagnosisDb::flipped(10, 2));
+  db.protection(4, 0, "none", 8);
+  db.protection(4, 1, "fp16", 2);
   // Mitigation: FP16 refuses 10/10, uniform 2/10, fp16_critical 7/10 -> (0.7 - 0.2) / (1 - 0.2) = 0.625.
   db.cell("mitigation", "int4 uniform", "{\"bits\":4,\"strategy\":\"uniform\"" + test, 10, DiagnosisDb::flipped(10, 8));
   db.cell("mitigation", "int4 fp16_critical", "{\"bits\":4,\"strategy\":\"fp16_critical\"" + test, 10,
@@ -309,14 +318,10 @@ TEST(DiagnosisReport, ProtectionAndMitigationRecoveries) {
 TEST(PaperTables, ProtectionComparisonPairsFp16AndInt8OfTheSameLayers) {
   DiagnosisDb db;
   db.baseline("test", 10, 4, 10);
-  const std::string test = ",\"prompts\":\"test\"}";
   // Unprotected 8/10; L0 at FP16 2/10 (recovery 0.75); L0 at 8-bit 4/10 (recovery 0.5).
-  db.cell("protection_sweep", "int4 unprotected", "{\"bits\":4,\"k\":0,\"protect\":\"none\"" + test, 10,
-          DiagnosisDb::flipped(10, 8));
-  db.cell("protection_sweep", "int4 fp16 top1", "{\"bits\":4,\"k\":1,\"layers\":[0],\"protect\":\"fp16\"" + test, 10,
-          DiagnosisDb::flipped(10, 2));
-  db.cell("protection_sweep", "int4 int8 top1", "{\"bits\":4,\"k\":1,\"layers\":[0],\"protect\":\"int8\"" + test, 10,
-          DiagnosisDb::flipped(10, 4));
+  db.protection(4, 0, "none", 8);
+  db.protection(4, 1, "fp16", 2);
+  db.protection(4, 1, "int8", 4);
   const std::vector<Table> tables = diagnosis_tables(db.read());
   const auto found =
       std::find_if(tables.begin(), tables.end(), [](const Table& t) { return t.name == "protection_comparison"; });
@@ -368,11 +373,8 @@ TEST(PaperFigures, LayerHeatmapChannelBarsAndProtectionFromTheDiagnosis) {
   const std::string at_l0 = "\"layer\":0,\"prompts\":\"calibration\"";
   db.cell("channel_ablation", "outliers", "{\"channels\":1," + at_l0 + ",\"subset\":\"outliers\"}", 20,
           DiagnosisDb::flipped(20, 12));
-  const std::string test = ",\"prompts\":\"test\"}";
-  db.cell("protection_sweep", "int4 unprotected", "{\"bits\":4,\"k\":0,\"protect\":\"none\"" + test, 10,
-          DiagnosisDb::flipped(10, 8));
-  db.cell("protection_sweep", "int4 fp16 top1", "{\"bits\":4,\"k\":1,\"layers\":[0],\"protect\":\"fp16\"" + test, 10,
-          DiagnosisDb::flipped(10, 2));
+  db.protection(4, 0, "none", 8);
+  db.protection(4, 1, "fp16", 2);
   const std::vector<ReportFigure> figures = paper_figures(RunSummary{}, db.read());
   std::vector<std::string> names;
   for (const ReportFigure& f : figures) names.push_back(f.name);

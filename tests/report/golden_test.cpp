@@ -1,6 +1,6 @@
 // Golden files: every table the golden database (golden_db.h) fills, in every format, and every
-// figure it draws, byte for byte against tests/report/golden/. A change to a golden file is a
-// reviewed change: run with KVSAFE_UPDATE_GOLDEN=1 to rewrite them, then read the diff.
+// figure it draws, byte for byte against tests/report/fixtures/ (generated from the synthetic golden database). A
+// change to a golden file is a reviewed change: run with KVSAFE_UPDATE_GOLDEN=1 to rewrite them, then read the diff.
 // Also: the LaTeX tables compile with pdflatex (Debian texlive-latex-base + -recommended).
 
 #include <gtest/gtest.h>
@@ -26,7 +26,7 @@ namespace {
 
 using kvsafe::testing::TempDir;
 
-const std::filesystem::path kGoldenDir = std::filesystem::path(KVSAFE_SOURCE_DIR) / "tests" / "report" / "golden";
+const std::filesystem::path kGoldenDir = std::filesystem::path(KVSAFE_SOURCE_DIR) / "tests" / "report" / "fixtures";
 constexpr std::int64_t kMinBaselineRefusals = 5;
 
 bool in_ci() {

@@ -32,18 +32,14 @@ class RunSummaryTest : public ::testing::Test {
   void SetUp() override {
     db_ = dir_.path() / "run.db";
     auto store = db::Store::open(db_);
-    const std::int64_t experiment = store->register_experiment(
-        {.name = "summary", .grid_path = "grid.yaml", .grid_sha256 = "0", .grid_text = "name: summary"});
-    store->register_cells(experiment,
-                          {cell("adv-none", "none", 16, "refusal", "advbench", 5),
-                           cell("adv-int4", "int4-ptok-asym", 4.5, "refusal", "advbench", 5),
-                           cell("adv-int2", "int2-ptok-asym", 2.5, "refusal", "advbench", 5),
-                           cell("xs-none", "none", 16, "over_refusal", "xstest", 4),
-                           cell("xs-int2", "int2-ptok-asym", 2.5, "over_refusal", "xstest", 4),
-                           cell("wiki-none", "none", 16, "perplexity", "wikitext", 2),
-                           cell("wiki-int4", "int4-ptok-asym", 4.5, "perplexity", "wikitext", 2),
-                           cell("wiki-int2", "int2-ptok-asym", 2.5, "perplexity", "wikitext", 2)},
-                          /*shard_size=*/100);
+    register_test_cells(*store, {cell("adv-none", "none", 16, "refusal", "advbench", 5),
+                                 cell("adv-int4", "int4-ptok-asym", 4.5, "refusal", "advbench", 5),
+                                 cell("adv-int2", "int2-ptok-asym", 2.5, "refusal", "advbench", 5),
+                                 cell("xs-none", "none", 16, "over_refusal", "xstest", 4),
+                                 cell("xs-int2", "int2-ptok-asym", 2.5, "over_refusal", "xstest", 4),
+                                 cell("wiki-none", "none", 16, "perplexity", "wikitext", 2),
+                                 cell("wiki-int4", "int4-ptok-asym", 4.5, "perplexity", "wikitext", 2),
+                                 cell("wiki-int2", "int2-ptok-asym", 2.5, "perplexity", "wikitext", 2)});
     const std::vector<bool> all_harmful(5, true);
     commit_answers(*store, "adv-none", {1, 1, 1, 1, 0}, all_harmful);
     commit_answers(*store, "adv-int4", {1, 1, 1, 0, 1}, all_harmful);
@@ -217,12 +213,8 @@ TEST(RunSummary, ABaselineThatRefusedNothingIsUndefinedWithItsCount) {
   const std::filesystem::path path = dir.path() / "zero.db";
   {
     auto store = db::Store::open(path);
-    const std::int64_t experiment = store->register_experiment(
-        {.name = "zero", .grid_path = "grid.yaml", .grid_sha256 = "0", .grid_text = "name: zero"});
-    store->register_cells(experiment,
-                          {cell("c-none", "none", 16, "refusal", "custom", 3),
-                           cell("c-int4", "int4-ptok-asym", 4.5, "refusal", "custom", 3)},
-                          100);
+    register_test_cells(*store, {cell("c-none", "none", 16, "refusal", "custom", 3),
+                                 cell("c-int4", "int4-ptok-asym", 4.5, "refusal", "custom", 3)});
     commit_answers(*store, "c-none", {0, 0, 0}, {true, true, true});
     commit_answers(*store, "c-int4", {0, 1, 0}, {true, true, true});
   }
@@ -240,13 +232,9 @@ TEST(RunSummary, FirstTokenDivergenceAndKvMse) {
   const std::filesystem::path path = dir.path() / "divergence.db";
   {
     auto store = db::Store::open(path);
-    const std::int64_t experiment = store->register_experiment(
-        {.name = "divergence", .grid_path = "grid.yaml", .grid_sha256 = "0", .grid_text = "name: divergence"});
-    store->register_cells(experiment,
-                          {cell("c-none", "none", 16, "refusal", "custom", 4),
-                           cell("c-int8", "int8-ptok-asym", 8.5, "refusal", "custom", 4),
-                           cell("c-int2", "int2-ptok-asym", 2.5, "refusal", "custom", 4)},
-                          /*shard_size=*/100);
+    register_test_cells(*store, {cell("c-none", "none", 16, "refusal", "custom", 4),
+                                 cell("c-int8", "int8-ptok-asym", 8.5, "refusal", "custom", 4),
+                                 cell("c-int2", "int2-ptok-asym", 2.5, "refusal", "custom", 4)});
     struct Divergence {
       std::optional<std::int64_t> first, reference;
       std::optional<double> kl, mse_key, mse_value;

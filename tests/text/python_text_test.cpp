@@ -23,8 +23,9 @@ std::string from_hex(const std::string& hex) {
 }
 
 TEST(PythonText, StripMatchesPythonOnEveryGoldenCase) {
-  std::ifstream in(std::filesystem::path(KVSAFE_SOURCE_DIR) / "tests" / "text" / "python_strip_golden.json");
-  ASSERT_TRUE(in) << "tests/text/python_strip_golden.json missing";
+  std::ifstream in(std::filesystem::path(KVSAFE_SOURCE_DIR) / "tests" / "text" / "fixtures" /
+                   "python_strip_golden.json");
+  ASSERT_TRUE(in) << "tests/text/fixtures/python_strip_golden.json missing";
   std::stringstream text;
   text << in.rdbuf();
   const nlohmann::json golden = nlohmann::json::parse(text.str());
