@@ -35,18 +35,23 @@ std::string bits_message(KvScheme scheme, int bits) {
   return "bits must be 2..8 or 16, got " + std::to_string(bits);
 }
 
-// Problems of the quantizer part (shared by the spec and its layer rules).
-void validate_quantizer(KvScheme scheme, int bits, Granularity key_g, Granularity value_g, int group_size,
-                        Placement placement, const std::string& prefix, std::vector<KvSpecProblem>* out) {
+// Problems of the quantizer part (shared by the spec and its layer rules). `value_bits` is the
+// value side's width (a rule's is its bits); a side at 16 bits is left exact, so its
+// granularity cannot be wrong.
+void validate_quantizer(KvScheme scheme, int bits, int value_bits, Granularity key_g, Granularity value_g,
+                        int group_size, int value_group_size, Placement placement, const std::string& prefix,
+                        std::vector<KvSpecProblem>* out) {
   if (!bits_ok(scheme, bits)) out->push_back({prefix + "bits", bits_message(scheme, bits)});
-  if (scheme == KvScheme::kInt && bits != 16) {
-    if (key_g == Granularity::kPerGroup && group_size < 1) {
+  if (scheme == KvScheme::kInt) {
+    const bool keys = bits != 16, values = value_bits != 16;
+    if (keys && key_g == Granularity::kPerGroup && group_size < 1) {
       out->push_back({prefix + "key_granularity", "per_group granularity requires group_size"});
     }
-    if (value_g == Granularity::kPerGroup && group_size < 1) {
+    if (values && value_g == Granularity::kPerGroup && value_group_size < 1) {
       out->push_back({prefix + "value_granularity", "per_group granularity requires group_size"});
     }
-    if (placement == Placement::kCache && (key_g == Granularity::kPerTensor || value_g == Granularity::kPerTensor)) {
+    if (placement == Placement::kCache &&
+        ((keys && key_g == Granularity::kPerTensor) || (values && value_g == Granularity::kPerTensor))) {
       out->push_back({prefix + "granularity",
                       "per_tensor needs the whole tensor at once; with placement cache use per_token, per_group "
                       "or per_channel"});
@@ -101,10 +106,14 @@ double quantized_bits(KvScheme scheme, int bits, int value_bits, bool symmetric,
     case KvScheme::kKivi:
       if (value_bits == bits && value_group_size == group_size) return bits + 2 * sb / group_size;
       return 0.5 * (bits + 2 * sb / group_size) + 0.5 * (value_bits + 2 * sb / value_group_size);
-    case KvScheme::kInt:
-      // Half the elements are keys, half values.
-      return 0.5 * bits + 0.5 * value_bits + 0.5 * scale_overhead(key_g, symmetric, group_size, sb, o) +
-             0.5 * scale_overhead(value_g, value_symmetric, value_group_size, sb, o);
+    case KvScheme::kInt: {
+      // Half the elements are keys, half values; a 16-bit side is left exact (no scales).
+      const auto side = [&](int b, Granularity g, bool sym, int group) {
+        return b == 16 ? 16.0 : b + scale_overhead(g, sym, group, sb, o);
+      };
+      return 0.5 * side(bits, key_g, symmetric, group_size) +
+             0.5 * side(value_bits, value_g, value_symmetric, value_group_size);
+    }
   }
   return 16.0;
 }
@@ -235,13 +244,18 @@ std::vector<KvSpecProblem> validate_kv_spec(const KvQuantSpec& spec) {
   std::vector<KvSpecProblem> out;
   if (spec.scheme == KvScheme::kNone) return out;
   const bool int_like = spec.scheme == KvScheme::kInt || spec.scheme == KvScheme::kKivi;
-  validate_quantizer(spec.scheme, spec.bits, spec.key_granularity, spec.value_granularity, spec.group_size,
-                     spec.placement, "", &out);
+  const int value_bits = spec.value_bits != 0 ? spec.value_bits : spec.bits;
+  const int value_group_size = spec.value_group_size > 0 ? spec.value_group_size : spec.group_size;
+  validate_quantizer(spec.scheme, spec.bits, value_bits, spec.key_granularity, spec.value_granularity, spec.group_size,
+                     value_group_size, spec.placement, "", &out);
   if (spec.value_bits != 0) {
     if (!int_like) {
       out.push_back({"value_bits", "value_bits applies to schemes int and kivi"});
-    } else if (spec.value_bits < 2 || spec.value_bits > 8) {
-      out.push_back({"value_bits", "value_bits must be 2..8, got " + std::to_string(spec.value_bits)});
+    } else if (spec.scheme == KvScheme::kInt && !bits_ok(KvScheme::kInt, spec.value_bits)) {
+      out.push_back(
+          {"value_bits", "value_bits must be 2..8 or 16 (values left exact), got " + std::to_string(spec.value_bits)});
+    } else if (spec.scheme == KvScheme::kKivi && (spec.value_bits < 2 || spec.value_bits > 8)) {
+      out.push_back({"value_bits", "scheme kivi needs value_bits 2..8, got " + std::to_string(spec.value_bits)});
     }
   }
   if (spec.value_symmetric && spec.scheme != KvScheme::kInt) {
@@ -279,8 +293,8 @@ std::vector<KvSpecProblem> validate_kv_spec(const KvQuantSpec& spec) {
     const KvLayerRule& rule = spec.layer_rules[i];
     const std::string prefix = "layer_rules[" + std::to_string(i) + "].";
     if (rule.layers.empty()) out.push_back({prefix + "layers", "a layer rule needs at least one layer"});
-    validate_quantizer(rule.scheme, rule.bits, rule.key_granularity, rule.value_granularity, rule.group_size,
-                       spec.placement, prefix, &out);
+    validate_quantizer(rule.scheme, rule.bits, rule.bits, rule.key_granularity, rule.value_granularity, rule.group_size,
+                       rule.group_size, spec.placement, prefix, &out);
     for (int layer : rule.layers) {
       if (layer < 0) out.push_back({prefix + "layers", "layer ids must be >= 0"});
       if (!ruled.insert(layer).second) {
@@ -299,8 +313,26 @@ void check_kv_spec(const KvQuantSpec& spec) {
 }
 
 KvQuantSpec canonicalize(KvQuantSpec spec) {
-  if (spec.scheme == KvScheme::kInt && spec.bits == 16) spec.scheme = KvScheme::kNone;
   const KvQuantSpec defaults;
+  if (spec.scheme == KvScheme::kInt) {
+    if (spec.value_bits == spec.bits) spec.value_bits = 0;
+    const int value_bits = spec.value_bits != 0 ? spec.value_bits : spec.bits;
+    if (spec.bits == 16 && value_bits == 16) spec.scheme = KvScheme::kNone;
+    if (spec.bits == 16 && value_bits != 16) {
+      // Keys left exact: the value side's settings become the spec's, so every way of
+      // writing "values only" is one spec (and one label, `int16v4-ptok-asym`).
+      spec.symmetric = spec.value_symmetric.value_or(spec.symmetric);
+      spec.value_symmetric.reset();
+      spec.key_granularity = spec.value_granularity;
+      if (spec.value_group_size > 0) spec.group_size = spec.value_group_size;
+      spec.value_group_size = 0;
+    } else if (spec.bits != 16 && value_bits == 16) {
+      // Values left exact: likewise, the key side's settings describe the spec.
+      spec.value_symmetric.reset();
+      spec.value_granularity = spec.key_granularity;
+      spec.value_group_size = 0;
+    }
+  }
   if (spec.scheme == KvScheme::kNone) {
     // Full precision everywhere: nothing else can matter.
     std::string name = std::move(spec.name);
@@ -444,6 +476,11 @@ KvSideSpec resolve_side(const KvQuantSpec& input, KvSide side, int layer) {
   out.pre_rope = keys && spec.pre_rope;
   out.outliers = spec.outliers;
   out.quantize_channels = spec.quantize_channels;
+  if (scheme == KvScheme::kInt && out.bits == 16) {
+    out = KvSideSpec{};  // this side left exact (keys-only or values-only quantization)
+    out.placement = spec.placement;
+    return out;
+  }
   if (scheme == KvScheme::kKivi) {
     // KIVI: keys per channel (grouped over G tokens in the cache), values in groups of G
     // channels; asymmetric. With placement projection this is the paper's KVQuantizerDual.

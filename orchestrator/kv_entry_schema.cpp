@@ -467,7 +467,8 @@ class EntryParser {
       for (const char* k : {"placement", "residual", "protect_layers", "outlier_channels"}) {
         relevant[k] = relevant[k] || quantizes;
       }
-      const bool int_quantized = scheme == KvScheme::kInt && spec.bits != 16;
+      const bool int_quantized =
+          scheme == KvScheme::kInt && (spec.bits != 16 || (spec.value_bits != 0 && spec.value_bits != 16));
       const bool per_group = int_quantized && (spec.key_granularity == Granularity::kPerGroup ||
                                                spec.value_granularity == Granularity::kPerGroup);
       const bool cache_channel =

@@ -347,6 +347,7 @@ const std::vector<PaperTableInfo>& paper_tables() {
       {"phase_thresholds", "refusal cells of the per-token asymmetric sweep (int<b>-ptok-asym)", true},
       {"cross_suite_compare", "refusal cells of the per-token asymmetric sweep on two or more benchmarks", true},
       {"seeds", "refusal cells run at two or more generation seeds (a seed sweep)", true},
+      {"kv_asymmetry", "refusal cells quantizing keys only (value_bits 16) or values only (bits 16)", true},
       {"mitigation_main", "diagnose: mitigation (test prompts)", true},
       {"individual_layer_sensitivity", "diagnose: layer_ablation", true},
       {"cross_model_layer_summary", "diagnose: layer_ablation", true},

@@ -37,6 +37,8 @@
 //   mse_phase                     model, benchmark, bits | KV MSE keys, values | first-token KL | flip
 //   cross_suite_compare           model, bits | flip per refusal benchmark (two or more present)
 //   seeds                         model, benchmark, KV, seed | refusal | flip; then mean ± sd over seeds
+//   kv_asymmetry                  model, benchmark, bits | flip with K and V, K only, V only quantized
+//                                 (the paper's deepseek_asymmetry)
 //   over_refusal                  model, benchmark, KV | safe prompts refused | unsafe refused | flip
 //                                 (XSTest; not in the paper's list)
 // Every rate carries n and its Wilson 95% CI; a number whose inputs are not stored is "not run".

@@ -1,8 +1,9 @@
 // The run-summary tables beyond advbench_main and the perplexity ones (report/paper_tables.h):
-// custom_all_models, mse_phase, cross_suite_compare, seeds, and kvsafe's over_refusal.
+// custom_all_models, mse_phase, cross_suite_compare, seeds, kv_asymmetry, and kvsafe's over_refusal.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -190,6 +191,43 @@ Table cross_suite_compare(const RunSummary& summary) {
       cells.push_back(found == lines.at(key).end() ? cell_not_run() : found->second);
     }
     t.rows.push_back(std::move(cells));
+  }
+  return t;
+}
+
+// The paper's K/V asymmetry (its deepseek_asymmetry): at each bit width, the flip with both sides
+// quantized (the sweep) beside keys only and values only (the other side left exact), per model
+// and refusal entry. A width any of the three ran at gets a row.
+Table kv_asymmetry(const RunSummary& summary) {
+  Table t{.name = "kv_asymmetry",
+          .caption =
+              "Conditional flip per bit width with keys and values quantized (per-token asymmetric), "
+              "keys only (values exact) and values only (keys exact); not run where the grid has no "
+              "such cell.",
+          .columns = {"Model", "Benchmark", "Bits", "K and V", "K only", "V only"},
+          .groups = {},
+          .rows = {}};
+  for (const SummaryGroup& group : summary.groups) {
+    if (group.task != "refusal") continue;
+    std::map<int, std::array<std::optional<Cell>, 3>, std::greater<>> by_bits;  // bits -> both, keys, values
+    bool one_side = false;
+    for (const KvSummaryRow& row : group.rows) {
+      if (!row.flip) continue;
+      if (const auto bits = sweep_bits(row.kv_label)) {
+        by_bits[*bits][0] = group_flip_cell(group, row);
+      } else if (const auto side = one_side_bits(row.kv_label)) {
+        by_bits[side->bits][side->keys ? 1 : 2] = group_flip_cell(group, row);
+        one_side = true;
+      }
+    }
+    if (!one_side) continue;  // the sweep alone is the other tables' business
+    for (const auto& [bits, cells] : by_bits) {
+      if (!cells[1] && !cells[2]) continue;
+      std::vector<Cell> line{cell_text(model_with_setting(group, group.setting)), cell_text(group.benchmark),
+                             cell_number(bits, 0)};
+      for (const auto& c : cells) line.push_back(c ? *c : cell_not_run());
+      t.rows.push_back(std::move(line));
+    }
   }
   return t;
 }

@@ -7,19 +7,39 @@
 
 namespace kvsafe::report::detail {
 
-std::optional<int> sweep_bits(const std::string& label) {
+namespace {
+
+// The label's spec when it is the sweep's quantizer (int, per-token on both sides, asymmetric,
+// every layer, nothing kept exact) whatever its widths; nullopt otherwise.
+std::optional<kernels::KvQuantSpec> sweep_quantizer(const std::string& label) {
   try {
-    const kernels::KvQuantSpec spec = kernels::parse_kv_label(label);
+    kernels::KvQuantSpec spec = kernels::parse_kv_label(label);
     const bool sweep = spec.scheme == kernels::KvScheme::kInt && !spec.symmetric &&
                        spec.key_granularity == kernels::Granularity::kPerToken &&
-                       spec.value_granularity == kernels::Granularity::kPerToken && spec.value_bits == 0 &&
-                       spec.layers.empty() && spec.layer_rules.empty() && spec.protect_layers.empty() &&
-                       spec.outliers.kept() == 0 && spec.quantize_channels.empty() && spec.residual == 0 &&
+                       spec.value_granularity == kernels::Granularity::kPerToken && spec.layers.empty() &&
+                       spec.layer_rules.empty() && spec.protect_layers.empty() && spec.outliers.kept() == 0 &&
+                       spec.quantize_channels.empty() && spec.residual == 0 &&
                        spec.placement == kernels::Placement::kProjection;
-    if (sweep) return spec.bits;
+    if (sweep) return spec;
   } catch (const InputError&) {
     // a name the grid gave: not identifiable as part of the sweep
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<int> sweep_bits(const std::string& label) {
+  const auto spec = sweep_quantizer(label);
+  if (spec && spec->value_bits == 0) return spec->bits;
+  return std::nullopt;
+}
+
+std::optional<OneSide> one_side_bits(const std::string& label) {
+  const auto spec = sweep_quantizer(label);
+  if (!spec || spec->value_bits == 0) return std::nullopt;
+  if (spec->value_bits == 16) return OneSide{.bits = spec->bits, .keys = true};
+  if (spec->bits == 16) return OneSide{.bits = spec->value_bits, .keys = false};
   return std::nullopt;
 }
 

@@ -17,6 +17,14 @@ namespace kvsafe::report::detail {
 // sides, asymmetric, every layer, nothing kept exact; nullopt otherwise (or a renamed label).
 std::optional<int> sweep_bits(const std::string& label);
 
+// A row's bit width and quantized side when its label is the sweep's quantizer on one side only
+// (int<b>v16-ptok-asym: keys only; int16v<b>-ptok-asym: values only); nullopt otherwise.
+struct OneSide {
+  int bits = 0;
+  bool keys = true;  // keys quantized, values exact; false: the other way round
+};
+std::optional<OneSide> one_side_bits(const std::string& label);
+
 // A refusal group's cells on the sweep that have a flip, by bit width, widest first.
 std::map<int, const KvSummaryRow*, std::greater<>> refusal_sweep(const SummaryGroup& group);
 
@@ -29,6 +37,7 @@ Table custom_all_models(const RunSummary& summary);
 Table mse_phase(const RunSummary& summary);
 Table cross_suite_compare(const RunSummary& summary);
 Table seeds(const RunSummary& summary);
+Table kv_asymmetry(const RunSummary& summary);
 Table over_refusal(const RunSummary& summary);
 
 }  // namespace kvsafe::report::detail

@@ -113,6 +113,44 @@ TEST_F(QuantizedKvPathTest, ProtectedLayersStayExact) {
   for (const auto& record : log.records) EXPECT_TRUE(record.layer != 0 && record.layer != 2) << record.layer;
 }
 
+TEST_F(QuantizedKvPathTest, OneSideAtSixteenBitsIsLeftExact) {
+  // The paper's K/V asymmetry analysis: keys only (value_bits 16) and values only (bits 16).
+  // The exact side is what the model produced; the other is the paper's formula; only the
+  // quantized side logs an MSE. In both placements.
+  for (const char* label : {"int4v16-ptok-asym", "int16v4-ptok-asym", "int4v16-ptok-asym-cache"}) {
+    const kernels::KvQuantSpec spec = parse_kv_label(label);
+    const bool keys_quantized = spec.bits != 16;
+    auto path = make_kv_path(spec);
+    ASSERT_NE(path, nullptr) << label;
+    const auto b = batch();
+    KvCache cache(*model_, 2, path.get());
+    ActivationCapture capture(capture_all(
+        {CaptureKind::kKeyExact, CaptureKind::kKeyUsed, CaptureKind::kValueExact, CaptureKind::kValueUsed}));
+    KvCallLog log;
+    model_->forward(b.tokens, b.valid, cache, {.capture = &capture, .kv_log = &log});
+    for (std::int64_t layer = 0; layer < model_->config().num_layers; ++layer) {
+      const at::Tensor k = capture.get(CaptureKind::kKeyExact, layer);
+      const at::Tensor v = capture.get(CaptureKind::kValueExact, layer);
+      const at::Tensor k_used = capture.get(CaptureKind::kKeyUsed, layer);
+      const at::Tensor v_used = capture.get(CaptureKind::kValueUsed, layer);
+      EXPECT_EQ(at::equal(k_used, k), !keys_quantized) << label << " layer " << layer;
+      EXPECT_EQ(at::equal(v_used, v), keys_quantized) << label << " layer " << layer;
+      if (spec.placement == kernels::Placement::kProjection) {
+        const at::Tensor& side = keys_quantized ? k : v;
+        EXPECT_TRUE(at::equal(keys_quantized ? k_used : v_used,
+                              kernels::paper_fake_quantize(side, 4, false, kernels::Granularity::kPerToken, 0)))
+            << label << " layer " << layer;
+      }
+    }
+    if (spec.placement == kernels::Placement::kProjection) {
+      ASSERT_EQ(log.records.size(), static_cast<std::size_t>(model_->config().num_layers)) << label;
+      for (const auto& record : log.records) {
+        EXPECT_EQ(record.side, keys_quantized ? KvSide::kKey : KvSide::kValue) << label;
+      }
+    }
+  }
+}
+
 TEST_F(QuantizedKvPathTest, CachePlacementStoresThePackedFormulaPerSequence) {
   const auto spec = parse_kv_label("int4-g8-asym-cache");
   auto path = make_kv_path(spec);

@@ -97,6 +97,56 @@ TEST(KvQuantSpec, JsonKeyListIsExactlyWhatCanonicalJsonWrites) {
   EXPECT_EQ(kv_spec_from_json(canonical_json(a)), canonicalize(a));
 }
 
+TEST(KvQuantSpec, KeysOnlyAndValuesOnly) {
+  // 16 bits on one side leaves that side exact: the paper's K/V asymmetry analysis.
+  KvQuantSpec values_only{.scheme = KvScheme::kInt,
+                          .bits = 16,
+                          .symmetric = false,
+                          .key_granularity = Granularity::kPerToken,
+                          .value_granularity = Granularity::kPerGroup,
+                          .group_size = 0};
+  values_only.value_bits = 3;
+  values_only.value_symmetric = true;
+  values_only.value_group_size = 64;
+  // Every way of writing "values only" is one spec: the value side's settings become the spec's.
+  const KvQuantSpec canonical = canonicalize(values_only);
+  EXPECT_EQ(canonical.scheme, KvScheme::kInt);
+  EXPECT_TRUE(canonical.symmetric);
+  EXPECT_EQ(canonical.key_granularity, Granularity::kPerGroup);
+  EXPECT_EQ(canonical.group_size, 64);
+  EXPECT_EQ(kv_label(values_only), "int16v3-g64-sym");
+  EXPECT_EQ(parse_kv_label("int16v3-g64-sym"), canonical);
+  EXPECT_EQ(kv_spec_from_json(canonical_json(values_only)), canonical);
+  EXPECT_TRUE(validate_kv_spec(values_only).empty());
+
+  const KvQuantSpec keys_only = parse_kv_label("int4v16-kptok-vg32-asym");
+  EXPECT_EQ(kv_label(keys_only), "int4v16-ptok-asym");
+  EXPECT_EQ(resolve_side(keys_only, KvSide::kValue, 0).scheme, KvScheme::kNone);
+  EXPECT_EQ(resolve_side(keys_only, KvSide::kKey, 0).bits, 4);
+  EXPECT_EQ(resolve_side(values_only, KvSide::kKey, 0).scheme, KvScheme::kNone);
+  const KvSideSpec value_side = resolve_side(values_only, KvSide::kValue, 0);
+  EXPECT_EQ(value_side.scheme, KvScheme::kInt);
+  EXPECT_EQ(value_side.bits, 3);
+  EXPECT_TRUE(value_side.symmetric);
+  EXPECT_EQ(value_side.granularity, Granularity::kPerGroup);
+  EXPECT_EQ(value_side.group_size, 64);
+
+  // The exact side costs 16 bits and no scales.
+  EXPECT_DOUBLE_EQ(effective_bits(keys_only), 0.5 * (4 + 32.0 / 128) + 0.5 * 16);
+  EXPECT_DOUBLE_EQ(effective_bits(values_only), 0.5 * 16 + 0.5 * (3 + 16.0 / 64));
+  // Both sides at 16 is full precision; a per_tensor exact side is no placement-cache problem.
+  EXPECT_EQ(parse_kv_label("int16v16-ptok-asym"), KvQuantSpec{});
+  EXPECT_TRUE(validate_kv_spec(parse_kv_label("int4v16-kptok-vptensor-asym-cache")).empty());
+  // Only int leaves a side exact; other widths stay refused.
+  KvQuantSpec kivi{.scheme = KvScheme::kKivi, .bits = 2, .group_size = 32};
+  kivi.value_bits = 16;
+  EXPECT_FALSE(validate_kv_spec(kivi).empty());
+  KvQuantSpec nine{.scheme = KvScheme::kInt, .bits = 4};
+  nine.value_bits = 9;
+  ASSERT_FALSE(validate_kv_spec(nine).empty());
+  EXPECT_EQ(validate_kv_spec(nine)[0].message, "value_bits must be 2..8 or 16 (values left exact), got 9");
+}
+
 TEST(KvQuantSpec, EffectiveBits) {
   EXPECT_DOUBLE_EQ(effective_bits(KvQuantSpec{}), 16.0);
   EXPECT_DOUBLE_EQ(effective_bits(parse_kv_label("q8_0")), 8.5);

@@ -123,6 +123,15 @@ TEST(GridExpansion, EqualSpecsAreDeduplicated) {
   EXPECT_EQ(expand_grid(grid).size(), 3u);
 }
 
+TEST(GridExpansion, SixteenBitsOnOneSideQuantizesTheOtherOnly) {
+  // The paper's K/V asymmetry entries: keys only, values only, and both at 16 = full precision.
+  const GridSpec grid = parse_ok(with_kv(
+      "  - {scheme: int, bits: [4, 2], value_bits: 16}\n"
+      "  - {scheme: int, bits: 16, value_bits: [16, 4], value_granularity: per_group, value_group_size: 64}\n"));
+  EXPECT_EQ(labels_of(grid),
+            (std::vector<std::string>{"int4v16-ptok-asym", "int2v16-ptok-asym", "none", "int16v4-g64-asym"}));
+}
+
 TEST(GridExpansion, PerplexityIgnoresGenerationSweeps) {
   const GridSpec grid = parse_ok(with_kv("  - scheme: none\n",
                                          "benchmarks: [custom, {name: wikitext, max_length: 1024, stride: 256}]\n"

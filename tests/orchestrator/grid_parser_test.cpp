@@ -108,15 +108,37 @@ TEST(GridParser, PaperGridParsesWithPlaceholderPaths) {
     EXPECT_TRUE(m.params.has_value()) << m.name;
     EXPECT_TRUE(m.layers.has_value()) << m.name;
   }
-  EXPECT_EQ(labels(grid), (std::vector<std::string>{
-                              "none", "int8-ptok-asym", "int6-ptok-asym", "int5-ptok-asym", "int4-ptok-asym",
-                              "int3-ptok-asym", "int2-ptok-asym", "int4-g64-asym", "int3-g64-asym", "int2-g64-asym",
-                              "int4-kpchan-vg32-asym", "int2-kpchan-vg32-asym", "fp8e4m3-cache", "fp8e5m2-cache"}));
+  // The §4 sweep, group-64, the §5 3-bit symmetric preset, keys only, values only, KIVI-style, FP8.
+  EXPECT_EQ(labels(grid), (std::vector<std::string>{"none",
+                                                    "int8-ptok-asym",
+                                                    "int6-ptok-asym",
+                                                    "int5-ptok-asym",
+                                                    "int4-ptok-asym",
+                                                    "int3-ptok-asym",
+                                                    "int2-ptok-asym",
+                                                    "int4-g64-asym",
+                                                    "int3-g64-asym",
+                                                    "int2-g64-asym",
+                                                    "int3-ptensor-sym",
+                                                    "int3-pchan-sym",
+                                                    "int3-g64-sym",
+                                                    "int8v16-ptok-asym",
+                                                    "int4v16-ptok-asym",
+                                                    "int3v16-ptok-asym",
+                                                    "int2v16-ptok-asym",
+                                                    "int16v8-ptok-asym",
+                                                    "int16v4-ptok-asym",
+                                                    "int16v3-ptok-asym",
+                                                    "int16v2-ptok-asym",
+                                                    "int4-kpchan-vg32-asym",
+                                                    "int2-kpchan-vg32-asym",
+                                                    "fp8e4m3-cache",
+                                                    "fp8e5m2-cache"}));
   std::vector<std::string> benchmarks;
   for (const BenchmarkSpec& b : grid.benchmarks) benchmarks.push_back(b.name);
   EXPECT_EQ(benchmarks, (std::vector<std::string>{"custom", "advbench", "harmbench", "xstest", "ifeval", "wikitext"}));
-  // 11 models x 14 kv specs x 6 benchmarks, one generation setting.
-  EXPECT_EQ(expand_grid(grid).size(), 11u * 14u * 6u);
+  // 11 models x 25 kv specs x 6 benchmarks, one generation setting.
+  EXPECT_EQ(expand_grid(grid).size(), 11u * 25u * 6u);
 }
 
 TEST(GridParser, PaperGridWithRequiredFilesNamesEveryMissingModelPath) {

@@ -93,6 +93,44 @@ TEST(SuiteTables, CustomAllModelsSplitsTheFlipBySubset) {
   EXPECT_EQ(std::get<RateCell>(suites.rows[0][3]).proportion.successes, 4);
 }
 
+TEST(SuiteTables, KvAsymmetryPutsKeysOnlyAndValuesOnlyBesideTheSweep) {
+  TempDir dir;
+  const auto path = dir.path() / "asymmetry.db";
+  {
+    auto store = db::Store::open(path);
+    register_test_cells(*store, {cell("none", "none", 16, "refusal", "advbench", 4),
+                                 cell("both4", "int4-ptok-asym", 4.25, "refusal", "advbench", 4),
+                                 cell("k4", "int4v16-ptok-asym", 10.1, "refusal", "advbench", 4),
+                                 cell("v4", "int16v4-ptok-asym", 10.1, "refusal", "advbench", 4),
+                                 cell("k2", "int2v16-ptok-asym", 9.1, "refusal", "advbench", 4),
+                                 cell("both8", "int8-ptok-asym", 8.25, "refusal", "advbench", 4)});
+    const std::vector<bool> harmful(4, true);
+    commit_answers(*store, "none", {1, 1, 1, 1}, harmful);
+    commit_answers(*store, "both4", {0, 0, 0, 1}, harmful);  // 3/4 flip
+    commit_answers(*store, "k4", {0, 0, 1, 1}, harmful);     // 2/4: keys carry most of it
+    commit_answers(*store, "v4", {1, 1, 1, 1}, harmful);     // 0/4
+    commit_answers(*store, "k2", {0, 0, 0, 0}, harmful);     // 4/4, with no both-sides cell at 2 bits
+    commit_answers(*store, "both8", {1, 1, 1, 1}, harmful);  // no one-side cell at 8: no row
+  }
+  const std::vector<Table> tables = summary_tables(summarize_run(path, {.min_baseline_refusals = 1}));
+  const Table asymmetry = table_named(tables, "kv_asymmetry");
+  EXPECT_EQ(asymmetry.columns, (std::vector<std::string>{"Model", "Benchmark", "Bits", "K and V", "K only", "V only"}));
+  ASSERT_EQ(asymmetry.rows.size(), 2U);
+  const std::vector<Cell>& at4 = asymmetry.rows[0];
+  EXPECT_EQ(format_cell(at4[2]), "4");
+  EXPECT_EQ(std::get<RateCell>(at4[3]).proportion.successes, 3);
+  EXPECT_EQ(std::get<RateCell>(at4[4]).proportion.successes, 2);
+  EXPECT_EQ(std::get<RateCell>(at4[5]).proportion.successes, 0);
+  const std::vector<Cell>& at2 = asymmetry.rows[1];
+  EXPECT_EQ(format_cell(at2[2]), "2");
+  EXPECT_EQ(format_cell(at2[3]), "not run");
+  EXPECT_EQ(std::get<RateCell>(at2[4]).proportion.successes, 4);
+  EXPECT_EQ(format_cell(at2[5]), "not run");
+  // The one-side cells stay out of the sweep's tables.
+  const Table main = table_named(tables, "advbench_main");
+  for (const auto& row : main.rows) EXPECT_NE(format_cell(row[1]), "2");
+}
+
 TEST(SuiteTables, SeedsGivesEachSeedAndTheSpread) {
   TempDir dir;
   const auto path = dir.path() / "seeds.db";
