@@ -68,7 +68,8 @@ std::vector<Generation> Generator::generate(const std::vector<std::vector<TokenI
     cache.expect_tokens(context > 0 ? std::min(len + options.max_new_tokens, context) : len + options.max_new_tokens);
     std::vector<bool> done(count, options.max_new_tokens == 0);
     if (options.max_new_tokens == 0) continue;
-    at::Tensor logits = model_.forward(tokens, valid, cache, {.logits = LogitsMode::kLast});
+    at::Tensor logits =
+        model_.forward(tokens, valid, cache, {.logits = LogitsMode::kLast, .padding_queries = options.padding_queries});
     if (options.on_first_logits) {
       const at::Tensor first_logits = logits.reshape({b, vocab}).to(at::kCPU, at::kFloat).contiguous();
       for (std::size_t i = 0; i < count; ++i)
@@ -121,7 +122,8 @@ std::vector<Generation> Generator::generate(const std::vector<std::vector<TokenI
       // Sequences that stopped this step still feed their stop token (as transformers does);
       // earlier-stopped ones feed pad_id.
       const at::Tensor step_tokens = at::tensor(next, at::TensorOptions().dtype(at::kLong)).view({b, 1});
-      logits = model_.forward(step_tokens, at::Tensor(), cache, {.logits = LogitsMode::kLast});
+      logits = model_.forward(step_tokens, at::Tensor(), cache,
+                              {.logits = LogitsMode::kLast, .padding_queries = options.padding_queries});
     }
   }
   return out;

@@ -17,6 +17,7 @@
 #include <span>
 #include <vector>
 
+#include "engine/padding_queries.h"
 #include "text/tokenizer.h"
 
 namespace kvsafe::engine {
@@ -38,9 +39,11 @@ struct GenerationOptions {
   // transformers' repetition penalty, greedy or sampled (generation_config.json: Qwen2.5 1.05);
   // 1.0 = none. It sees the prompt as fed (padding included) and the generated tokens.
   double repetition_penalty = 1.0;
-  std::uint64_t seed = 0;                 // sampling seed (per prompt: seed and prompt index)
-  std::vector<TokenId> stop_tokens{};     // generation of one of these ends a sequence (default_stop_tokens)
-  TokenId pad_id = 0;                     // left padding, and what a stopped sequence is fed
+  std::uint64_t seed = 0;              // sampling seed (per prompt: seed and prompt index)
+  std::vector<TokenId> stop_tokens{};  // generation of one of these ends a sequence (default_stop_tokens)
+  TokenId pad_id = 0;                  // left padding, and what a stopped sequence is fed
+  // What a left-padding slot's attention gives (engine/model.h); kZero is the paper's.
+  PaddingQueries padding_queries = PaddingQueries::kAttendAll;
   KvPath* kv_path = nullptr;              // the quantizer's KV path; nullptr = full precision
   FirstLogitsCallback on_first_logits{};  // optional; costs one device-to-host copy per batch
 };

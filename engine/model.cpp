@@ -273,8 +273,10 @@ namespace {
 // bool [batch, 1, n, total]: query slot (before + i) may see key slot j. `window` > 0 adds
 // the sliding window (slot distance < window). A query that can see nothing (padding
 // before any real token) sees every key of the call instead, as transformers does on CUDA
-// (AttentionMaskConverter._unmask_unattended), so its activations stay finite.
-at::Tensor attention_mask(const at::Tensor& valid_all, std::int64_t before, std::int64_t n, std::int64_t window) {
+// (AttentionMaskConverter._unmask_unattended), so its activations stay finite; `unattended`,
+// when given, receives those rows (bool [batch, n, 1]).
+at::Tensor attention_mask(const at::Tensor& valid_all, std::int64_t before, std::int64_t n, std::int64_t window,
+                          at::Tensor* unattended = nullptr) {
   const std::int64_t total = valid_all.size(1);
   const auto opts = at::TensorOptions().dtype(at::kLong).device(valid_all.device());
   const at::Tensor q_slot = at::arange(before, before + n, opts).unsqueeze(1);  // [n, 1]
@@ -282,7 +284,9 @@ at::Tensor attention_mask(const at::Tensor& valid_all, std::int64_t before, std:
   at::Tensor allowed = k_slot <= q_slot;
   if (window > 0) allowed = allowed & (k_slot > q_slot - window);
   allowed = allowed.unsqueeze(0) & valid_all.unsqueeze(1);  // [batch, n, total]
-  allowed = allowed | at::logical_not(allowed.any(-1, /*keepdim=*/true));
+  const at::Tensor sees_nothing = at::logical_not(allowed.any(-1, /*keepdim=*/true));
+  if (unattended != nullptr) *unattended = sees_nothing;
+  allowed = allowed | sees_nothing;
   return allowed.unsqueeze(1);
 }
 
@@ -316,7 +320,13 @@ at::Tensor Model::forward(const at::Tensor& tokens_in, const at::Tensor& valid_i
   const at::Tensor positions = cache.begin_call(valid, m.device);
   ctx.valid_new = valid;
   const std::int64_t before = cache.tokens_before_call();
-  ctx.allowed = attention_mask(cache.valid(), before, n, 0);
+  at::Tensor unattended;
+  ctx.allowed = attention_mask(cache.valid(), before, n, 0, &unattended);
+  // NOTE: only rows that see nothing without the window: with left padding those are the
+  // padding slots, which see nothing under the window either.
+  if (options.padding_queries == PaddingQueries::kZero && unattended.any().item<bool>()) {
+    ctx.zero_rows = unattended;
+  }
   if (c.sliding_window && *c.sliding_window > 0) {
     ctx.allowed_window = attention_mask(cache.valid(), before, n, *c.sliding_window);
   }

@@ -16,8 +16,9 @@
 // Positions are per sequence: a token's RoPE position counts the valid tokens before it in
 // its own sequence, so left padding never shifts RoPE. Padding slots never serve as keys for
 // real tokens. A padding query, which has no key it may see, attends to every key of the
-// call (what transformers' SDPA path does with fully masked rows) so that its activations
-// stay finite: they matter only to the paper's batch-wide projection statistics.
+// call or gets a zero attention output (ForwardOptions::padding_queries, the two behaviours
+// of transformers' SDPA path across torch versions); either keeps its activations finite,
+// and they matter only to the paper's batch-wide projection statistics.
 
 #include <ATen/core/Tensor.h>
 
@@ -28,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/padding_queries.h"
 #include "modelfile/model_config.h"
 
 namespace kvsafe::engine {
@@ -71,8 +73,9 @@ enum class LogitsMode {
 
 struct ForwardOptions {
   LogitsMode logits = LogitsMode::kLast;  // which logits to compute (the lm_head is costly)
-  ActivationCapture* capture = nullptr;   // records activations when set; nullptr costs nothing
-  KvCallLog* kv_log = nullptr;            // per-call KV quantization MSE records when set
+  PaddingQueries padding_queries = PaddingQueries::kAttendAll;
+  ActivationCapture* capture = nullptr;  // records activations when set; nullptr costs nothing
+  KvCallLog* kv_log = nullptr;           // per-call KV quantization MSE records when set
 };
 
 class Model {

@@ -408,10 +408,11 @@ at::Tensor attention_block(const LayerWeights& w, std::int64_t layer, const at::
   }
 
   const at::Tensor& allowed = options.sliding ? ctx.allowed_window : ctx.allowed;  // [batch, 1, n, total]
-  const at::Tensor out = attention_core(q, keys, values, allowed, options.scale, options.softcap)
-                             .view({batch, heads, n, dim})
-                             .transpose(1, 2)
-                             .reshape({batch, n, heads * dim});
+  at::Tensor out = attention_core(q, keys, values, allowed, options.scale, options.softcap)
+                       .view({batch, heads, n, dim})
+                       .transpose(1, 2)
+                       .reshape({batch, n, heads * dim});
+  if (ctx.zero_rows.defined()) out = out.masked_fill(ctx.zero_rows, 0);
   if (residual.defined() && (ctx.capture == nullptr || !ctx.capture->wants(CaptureKind::kAttentionOutput, layer))) {
     // NOTE: the residual add in o_proj's last step saves a pass over the hidden states on the
     // calling thread (an ATen add, with the same bits).

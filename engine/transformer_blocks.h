@@ -114,6 +114,7 @@ struct CallContext {
   at::Tensor valid_new;                  // bool [batch, n]
   at::Tensor allowed;                    // bool [batch, 1, n, total]: causal + valid keys
   at::Tensor allowed_window;             // same with the sliding window (undefined if none)
+  at::Tensor zero_rows;                  // bool [batch, n, 1]: attention output zeroed (PaddingQueries::kZero)
   bool prefill = false;                  // the cache was empty before this call
 };
 

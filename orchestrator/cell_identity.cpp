@@ -77,6 +77,8 @@ std::string generation_identity_json(const GenerationSettings& generation) {
   if (generation.clean_answers) j["clean_answers"] = true;
   if (generation.paper_bos) j["bos"] = "paper";
   if (generation.use_generation_config) j["generation_config"] = "model";
+  if (generation.tokenizer_pad) j["pad_token"] = "tokenizer";
+  if (generation.zero_padding_queries) j["padding_queries"] = "zero";
   if (generation.repetition_penalty) j["repetition_penalty"] = *generation.repetition_penalty;
   if (generation.top_k) j["top_k"] = *generation.top_k;
   return j.dump();
@@ -168,6 +170,8 @@ Cell cell_from_canonical_json(std::string_view json, const GridSpec& grid, std::
       settings.clean_answers = g.value("clean_answers", false);
       settings.paper_bos = g.value("bos", std::string("once")) == "paper";
       settings.use_generation_config = g.value("generation_config", std::string("ignore")) == "model";
+      settings.tokenizer_pad = g.value("pad_token", std::string("eos")) == "tokenizer";
+      settings.zero_padding_queries = g.value("padding_queries", std::string("attend_all")) == "zero";
       if (g.contains("repetition_penalty")) settings.repetition_penalty = g.at("repetition_penalty").get<double>();
       if (g.contains("top_k")) settings.top_k = g.at("top_k").get<std::int64_t>();
       cell.generation = settings;

@@ -19,21 +19,14 @@ constexpr std::array<std::string_view, 9> kBenchmarkKeys = {"name", "subset",   
                                                             "seed", "max_length", "stride", "max_new_tokens"};
 constexpr std::array<std::string_view, 5> kTasks = {"refusal", "over_refusal", "perplexity", "ifeval",
                                                     "refusal_direction"};
-constexpr std::array<std::string_view, 13> kGenerationKeys = {"max_new_tokens",
-                                                              "batch_size",
-                                                              "temperature",
-                                                              "top_p",
-                                                              "seed",
-                                                              "system_prompt",
-                                                              "strip_prompts",
-                                                              "clean_answers",
-                                                              "bos",
-                                                              "generation_config",
-                                                              "repetition_penalty",
-                                                              "top_k",
-                                                              "zip"};
+constexpr std::array<std::string_view, 15> kGenerationKeys = {
+    "max_new_tokens", "batch_size",      "temperature",        "top_p", "seed",
+    "system_prompt",  "strip_prompts",   "clean_answers",      "bos",   "generation_config",
+    "pad_token",      "padding_queries", "repetition_penalty", "top_k", "zip"};
 constexpr std::array<std::string_view, 2> kBosRules = {"once", "paper"};
 constexpr std::array<std::string_view, 2> kGenerationConfigUses = {"ignore", "model"};
+constexpr std::array<std::string_view, 2> kPadTokens = {"eos", "tokenizer"};
+constexpr std::array<std::string_view, 2> kPaddingQueries = {"attend_all", "zero"};
 constexpr std::array<std::string_view, 2> kGenerationSweepKeys = {"temperature", "seed"};
 constexpr std::array<std::string_view, 8> kJudgeKeys = {"kind",  "markers_file", "strip_spaces_fallback", "apostrophes",
                                                         "model", "format",       "template_file",         "unparsed"};
@@ -341,6 +334,12 @@ void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
   }
   if (const MapEntry* e = view->find("generation_config")) {
     if (auto v = r.choice(*e, kGenerationConfigUses)) base.use_generation_config = *v == "model";
+  }
+  if (const MapEntry* e = view->find("pad_token")) {
+    if (auto v = r.choice(*e, kPadTokens)) base.tokenizer_pad = *v == "tokenizer";
+  }
+  if (const MapEntry* e = view->find("padding_queries")) {
+    if (auto v = r.choice(*e, kPaddingQueries)) base.zero_padding_queries = *v == "zero";
   }
   if (const MapEntry* e = view->find("repetition_penalty"); e != nullptr && !e->value.IsNull()) {
     if (auto v = number_in(r, *e, 0.0, 100.0, true)) base.repetition_penalty = *v;

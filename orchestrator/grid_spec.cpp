@@ -36,6 +36,8 @@ GenerationSettings default_generation(GridProfile profile) {
   settings.clean_answers = profile == GridProfile::kPaper;
   settings.paper_bos = profile == GridProfile::kPaper;
   settings.use_generation_config = profile == GridProfile::kPaper;
+  settings.tokenizer_pad = profile == GridProfile::kPaper;
+  settings.zero_padding_queries = profile == GridProfile::kPaper;
   return settings;
 }
 

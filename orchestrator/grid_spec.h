@@ -122,6 +122,14 @@ struct GenerationSettings {
   // generation_config.json of the model's folder (worker/generation_options.h): `model` applies it
   // as transformers' generate() does (profile paper), `ignore` (default) leaves it out.
   bool use_generation_config = false;
+  // Padding (issue 20 item 3; both on under profile: paper). `pad_token: tokenizer` pads with the
+  // tokenizer's own pad token (Qwen2.5 <|endoftext|>, Gemma <pad>; EOS when it has none, as
+  // `tokenizer.pad_token = tokenizer.eos_token` does), `eos` (default) always with EOS; the
+  // padding rows enter per-tensor and per-channel statistics, so the token matters.
+  // `padding_queries: zero` gives a padding slot's attention a zero output (transformers 4.57's
+  // SDPA), `attend_all` (default) lets it attend to every key (engine::PaddingQueries).
+  bool tokenizer_pad = false;
+  bool zero_padding_queries = false;
   std::optional<double> repetition_penalty{};  // explicit; over the model's file
   std::optional<std::int64_t> top_k{};         // explicit, sampling; over the model's file
 };

@@ -19,7 +19,7 @@ struct Tokenizer::Impl {
   std::vector<std::string> pieces;  // id -> file spelling (added tokens: their content)
   std::vector<bool> special;        // id -> special (control) token
   StringToId piece_to_id;
-  std::optional<TokenId> bos_id, eos_id;
+  std::optional<TokenId> bos_id, eos_id, pad_id;
   bool add_bos = false;
   bool add_eos = false;
 
@@ -162,6 +162,7 @@ std::unique_ptr<Tokenizer> Tokenizer::create(const TokenizerData& data) {
   check_id(data, data.unk_id, n_total, "unk token id");
   check_id(data, data.bos_id, n_total, "bos token id");
   check_id(data, data.eos_id, n_total, "eos token id");
+  check_id(data, data.pad_id, n_total, "pad token id");
   KVSAFE_CHECK(!data.add_bos || data.bos_id, data.source, ": add_bos is set but there is no bos token id");
   KVSAFE_CHECK(!data.add_eos || data.eos_id, data.source, ": add_eos is set but there is no eos token id");
   KVSAFE_CHECK(data.bpe != BpeKind::kMergeRanks || data.scores.empty() || data.scores.size() == n_model, data.source,
@@ -173,6 +174,7 @@ std::unique_ptr<Tokenizer> Tokenizer::create(const TokenizerData& data) {
   auto impl = std::make_unique<Impl>(data, raw, normalized);
   impl->bos_id = data.bos_id;
   impl->eos_id = data.eos_id;
+  impl->pad_id = data.pad_id;
   impl->add_bos = data.add_bos;
   impl->add_eos = data.add_eos;
 
@@ -320,6 +322,9 @@ std::optional<TokenId> Tokenizer::bos_id() const {
 }
 std::optional<TokenId> Tokenizer::eos_id() const {
   return impl_->eos_id;
+}
+std::optional<TokenId> Tokenizer::pad_id() const {
+  return impl_->pad_id;
 }
 bool Tokenizer::adds_bos() const {
   return impl_->add_bos;

@@ -66,6 +66,9 @@ class Tokenizer {
 
   std::optional<TokenId> bos_id() const;
   std::optional<TokenId> eos_id() const;
+  // The tokenizer's own pad token (tokenizer_config.json pad_token, GGUF
+  // tokenizer.ggml.padding_token_id); none for many models, whose callers pad with EOS.
+  std::optional<TokenId> pad_id() const;
   bool adds_bos() const;  // encode() adds BOS by default
   bool adds_eos() const;
   const std::string& source() const;  // the file it came from

@@ -109,7 +109,8 @@ struct TokenizerData {
   std::optional<TokenId> unk_id{};
   std::optional<TokenId> bos_id{};
   std::optional<TokenId> eos_id{};
-  bool add_bos = false;  // the model's own default (post-processor / GGUF add_bos_token)
+  std::optional<TokenId> pad_id{};  // the tokenizer's own pad token (HF pad_token, GGUF padding_token_id)
+  bool add_bos = false;             // the model's own default (post-processor / GGUF add_bos_token)
   bool add_eos = false;
 };
 

@@ -128,6 +128,7 @@ TokenizerData tokenizer_data_from_gguf(const GgufTokenizerMetadata& m) {
   data.unk_id = checked_id(m, m.unk_id, "tokenizer.ggml.unknown_token_id");
   data.bos_id = checked_id(m, m.bos_id, "tokenizer.ggml.bos_token_id");
   data.eos_id = checked_id(m, m.eos_id, "tokenizer.ggml.eos_token_id");
+  data.pad_id = checked_id(m, m.pad_id, "tokenizer.ggml.padding_token_id");
   data.kinds.reserve(m.tokens.size());
   for (std::size_t i = 0; i < m.token_types.size(); ++i) {
     const std::int64_t type = m.token_types[i];

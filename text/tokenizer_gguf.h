@@ -29,6 +29,7 @@ struct GgufTokenizerMetadata {
   std::vector<std::string> merges;        // tokenizer.ggml.merges: "left right" (required for "gpt2")
   std::optional<std::int64_t> bos_id;     // tokenizer.ggml.bos_token_id
   std::optional<std::int64_t> eos_id;     // tokenizer.ggml.eos_token_id
+  std::optional<std::int64_t> pad_id;     // tokenizer.ggml.padding_token_id
   std::optional<std::int64_t> unk_id;     // tokenizer.ggml.unknown_token_id
   std::optional<bool> add_bos;            // tokenizer.ggml.add_bos_token
   std::optional<bool> add_eos;            // tokenizer.ggml.add_eos_token

@@ -21,7 +21,7 @@ bool has_gguf_magic(const std::filesystem::path& path) {
   return in.gcount() == 4 && std::string_view(magic, 4) == "GGUF";
 }
 
-// tokenizer_config.json beside a tokenizer.json names the BOS/EOS tokens (as text, or as
+// tokenizer_config.json beside a tokenizer.json names the BOS/EOS/pad tokens (as text, or as
 // {"content": ...}); tokenizer.json itself only knows the ones its post-processor adds.
 void read_special_names(const std::filesystem::path& config_path, TokenizerData& data) {
   std::ifstream in(config_path);
@@ -53,6 +53,7 @@ void read_special_names(const std::filesystem::path& config_path, TokenizerData&
   };
   if (!data.bos_id) data.bos_id = lookup("bos_token");
   if (!data.eos_id) data.eos_id = lookup("eos_token");
+  if (!data.pad_id) data.pad_id = lookup("pad_token");
 }
 
 }  // namespace
@@ -69,6 +70,7 @@ GgufTokenizerMetadata read_gguf_tokenizer_metadata(const GgufFile& file, const s
   m.merges = file.get_string_array("tokenizer.ggml.merges");
   m.bos_id = file.get_int("tokenizer.ggml.bos_token_id");
   m.eos_id = file.get_int("tokenizer.ggml.eos_token_id");
+  m.pad_id = file.get_int("tokenizer.ggml.padding_token_id");
   m.unk_id = file.get_int("tokenizer.ggml.unknown_token_id");
   m.add_bos = file.get_bool("tokenizer.ggml.add_bos_token");
   m.add_eos = file.get_bool("tokenizer.ggml.add_eos_token");

@@ -13,6 +13,13 @@ engine::GenerationOptions generation_options(const orchestrator::GenerationSetti
   gen.temperature = settings.temperature;
   gen.top_p = settings.top_p;
   gen.stop_tokens = engine::default_stop_tokens(tokenizer);
+  // transformers' convention for a tokenizer without a pad token (the paper's code): pad = eos.
+  // Padding slots are masked; a stopped sequence is fed this token.
+  const std::optional<engine::TokenId> pad =
+      settings.tokenizer_pad && tokenizer.pad_id() ? tokenizer.pad_id() : tokenizer.eos_id();
+  gen.pad_id = pad.value_or(0);
+  gen.padding_queries =
+      settings.zero_padding_queries ? engine::PaddingQueries::kZero : engine::PaddingQueries::kAttendAll;
   const bool use = settings.use_generation_config;
   if (use) {
     for (const std::int64_t id : model_config.eos_token_ids)

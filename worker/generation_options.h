@@ -7,6 +7,8 @@
 //                       the file's eos_token_id list
 //   repetition_penalty  grid, else the file's, else none (1.0); greedy decoding too
 //   top_k (sampling)    grid, else the file's, else transformers' default 50; greedy: unused
+//   pad_id              the tokenizer's pad token under pad_token: tokenizer, else EOS (0 without)
+//   padding_queries     zero under padding_queries: zero, else attend_all
 // temperature, top_p and the seed are always the grid's (it states them; the paper is greedy).
 
 #include "engine/generator.h"

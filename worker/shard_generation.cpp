@@ -70,13 +70,6 @@ eval::Benchmark shard_prompts(const orchestrator::Cell& cell, std::int64_t end, 
 
 namespace {
 
-engine::TokenId pad_id_of(const engine::Tokenizer& tokenizer) {
-  // transformers' convention for models without a pad token (the paper's generation code):
-  // pad = eos. Padding slots are masked; a stopped sequence is fed this token.
-  if (auto eos = tokenizer.eos_id()) return *eos;
-  return 0;
-}
-
 // Sampling seeds: the generator seeds prompt i of a call with (seed, i). Calls here are one
 // batch each, so the batch's first cell index is mixed into the seed: a prompt's draws then
 // depend on its cell index only, never on the shard it landed in.
@@ -156,6 +149,8 @@ std::optional<std::int64_t> first_token_of(const engine::Generation& g) {
 }
 
 // The key of a batch in LoadedModel::reference_logits: its prompts' token ids, lengths included.
+// NOTE: the padding settings are not part of the key: at full precision no real token sees a
+// padding slot, so the reference logits do not depend on them.
 std::string batch_key(const std::vector<std::vector<engine::TokenId>>& batch) {
   Sha256 hash;
   for (const auto& prompt : batch) {
@@ -282,7 +277,6 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
   if (kv_path) recording.emplace(*kv_path, mse);
   const engine::Generator generator(*loaded.model);
   engine::GenerationOptions gen = generation_options(settings, tokenizer, loaded.generation_config);
-  gen.pad_id = pad_id_of(tokenizer);
   gen.kv_path = recording ? &*recording : nullptr;
   ReferencePrefill reference(loaded, generator, gen);
   const std::vector<std::vector<float>>* reference_logits = nullptr;  // the current batch's

@@ -28,6 +28,13 @@ kvsafe_test(engine_forward_model_test
   LABELS model)
 target_compile_definitions(engine_forward_model_test PRIVATE ${KVSAFE_TEST_DEFINES})
 
+# What a left-padding slot's attention gives (engine/padding_queries.h), on stories260K.
+kvsafe_test(engine_padding_queries_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/padding_queries_test.cpp
+  DEPS kvsafe_engine
+  LABELS unit)
+target_compile_definitions(engine_padding_queries_test PRIVATE ${KVSAFE_TEST_DEFINES})
+
 # The kernels' quantizers behind the KV path (engine/quantized_kv_path.h), on stories260K.
 kvsafe_test(engine_quantized_kv_path_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/quantized_kv_path_test.cpp

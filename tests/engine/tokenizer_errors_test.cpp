@@ -180,6 +180,7 @@ TEST(TokenizerErrors, MalformedGgufVocabulary) {
       {"unknown_pre", [](auto& m) { m.pre = "mystery"; }, {"bad.gguf", "tokenizer.ggml.pre", "mystery", "smollm"}},
       {"bos_out_of_range", [](auto& m) { m.bos_id = 4; }, {"bad.gguf", "tokenizer.ggml.bos_token_id", "4"}},
       {"eos_out_of_range", [](auto& m) { m.eos_id = 1000; }, {"bad.gguf", "tokenizer.ggml.eos_token_id"}},
+      {"pad_out_of_range", [](auto& m) { m.pad_id = 7; }, {"bad.gguf", "tokenizer.ggml.padding_token_id", "7"}},
       {"bad_utf8", [](auto& m) { m.tokens[2] = "b\xFF"; }, {"bad.gguf", "tokenizer.ggml.tokens[2]", "UTF-8"}},
       {"merge_unknown", [](auto& m) { m.merges.push_back("a c"); }, {"bad.gguf", "merges[1]", "'c'"}},
       {"merge_malformed", [](auto& m) { m.merges[0] = "ab"; }, {"bad.gguf", "tokenizer.ggml.merges[0]"}},
@@ -225,8 +226,10 @@ TEST(TokenizerErrors, MalformedGgufVocabulary) {
 TEST(TokenizerErrors, UnsetTokenIdsAreAbsent) {
   GgufTokenizerMetadata m = valid_gguf_gpt2();
   m.eos_id = 0xFFFFFFFFLL;  // llama.cpp's "unset"
+  m.pad_id = -1;
   const auto tokenizer = Tokenizer::create(tokenizer_data_from_gguf(m));
   EXPECT_EQ(tokenizer->eos_id(), std::nullopt);
+  EXPECT_EQ(tokenizer->pad_id(), std::nullopt);
 }
 
 }  // namespace

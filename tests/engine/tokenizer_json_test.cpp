@@ -3,7 +3,12 @@
 // Mistral-v0.3-style Metaspace, Qwen2-style byte-level BPE with NFC) and the ids and
 // texts tokenizers gave for them.
 
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.h"
 #include "tests/engine/tokenizer_test_util.h"
+#include "tests/testing/temp_dir.h"
 
 namespace kvsafe::engine {
 namespace {
@@ -35,6 +40,27 @@ TEST(TokenizerJson, ReadsTemplateProcessingBos) {
   ASSERT_FALSE(ids.empty());
   EXPECT_EQ(ids.front(), 1);
   EXPECT_EQ(tokenizer->encode("Once upon a time", {.add_bos = false}).size() + 1, ids.size());
+}
+
+TEST(TokenizerJson, TokenizerConfigNamesThePadToken) {
+  // Qwen2.5-Instruct's arrangement: EOS <|im_end|>, pad <|endoftext|> (what the paper pads with).
+  kvsafe::testing::TempDir dir;
+  std::filesystem::copy_file(test::fixture("tokenizer_bytelevel_nfc.json"), dir.path() / "tokenizer.json");
+  const auto bare = Tokenizer::load(dir.path());
+  EXPECT_EQ(bare->pad_id(), std::nullopt);
+  std::ofstream(dir.path() / "tokenizer_config.json")
+      << nlohmann::json{{"eos_token", "<|im_end|>"}, {"pad_token", {{"content", "<|endoftext|>"}}}}.dump();
+  const auto tokenizer = Tokenizer::load(dir.path());
+  EXPECT_EQ(tokenizer->eos_id(), tokenizer->token_id("<|im_end|>"));
+  EXPECT_EQ(tokenizer->pad_id(), tokenizer->token_id("<|endoftext|>"));
+  EXPECT_NE(tokenizer->pad_id(), tokenizer->eos_id());
+  std::ofstream(dir.path() / "tokenizer_config.json") << nlohmann::json{{"pad_token", "<|nowhere|>"}}.dump();
+  try {
+    (void)Tokenizer::load(dir.path());
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("pad_token \"<|nowhere|>\" is not a token"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TokenizerJson, SpecialTokensArePlainTextUnlessAsked) {

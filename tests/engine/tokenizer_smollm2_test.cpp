@@ -41,6 +41,7 @@ TEST_F(SmolLM2Tokenizer, ConfigurationFromGguf) {
   EXPECT_EQ(tokenizer_->vocab_size(), 49152u);
   EXPECT_EQ(tokenizer_->bos_id(), 1);
   EXPECT_EQ(tokenizer_->eos_id(), 2);
+  EXPECT_EQ(tokenizer_->pad_id(), 2);    // tokenizer.ggml.padding_token_id: <|im_end|>, as its EOS
   EXPECT_FALSE(tokenizer_->adds_bos());  // tokenizer.ggml.add_bos_token = false
   EXPECT_EQ(tokenizer_->token_id("<|im_start|>"), 1);
   EXPECT_TRUE(tokenizer_->is_special(2));

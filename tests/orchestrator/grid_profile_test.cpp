@@ -60,6 +60,21 @@ TEST(GridProfile, PaperStripsPromptsAndCleansAnswers) {
   EXPECT_FALSE(parse(kModels).grid->generations.at(0).paper_bos);
   EXPECT_FALSE(parse(kModels + "profile: paper\ngeneration: {bos: once}\n").grid->generations.at(0).paper_bos);
   EXPECT_NE(generation_identity_json(paper.grid->generations[0]).find("\"bos\":\"paper\""), std::string::npos);
+  // Padding as the paper's transformers does it: the tokenizer's pad token, zero attention for
+  // padding slots; each switchable.
+  EXPECT_TRUE(paper.grid->generations.at(0).tokenizer_pad);
+  EXPECT_TRUE(paper.grid->generations.at(0).zero_padding_queries);
+  EXPECT_FALSE(parse(kModels).grid->generations.at(0).tokenizer_pad);
+  EXPECT_FALSE(parse(kModels).grid->generations.at(0).zero_padding_queries);
+  const ParseResult eos_padding =
+      parse(kModels + "profile: paper\ngeneration: {pad_token: eos, padding_queries: attend_all}\n");
+  ASSERT_TRUE(eos_padding.ok()) << eos_padding.diagnostics.format();
+  EXPECT_FALSE(eos_padding.grid->generations.at(0).tokenizer_pad);
+  EXPECT_FALSE(eos_padding.grid->generations.at(0).zero_padding_queries);
+  const ParseResult bad = parse(kModels + "generation: {padding_queries: none}\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.diagnostics.format().find("generation.padding_queries"), std::string::npos) << bad.diagnostics.format();
+  EXPECT_EQ(generation_identity_json(parse(kModels).grid->generations[0]).find("pad"), std::string::npos);
   const ParseResult off = parse(kModels + "profile: paper\ngeneration: {clean_answers: false, seed: [0, 1]}\n");
   ASSERT_TRUE(off.ok()) << off.diagnostics.format();
   for (const GenerationSettings& g : off.grid->generations) {
@@ -130,12 +145,15 @@ TEST(GridProfile, NewKeysRoundTripThroughTheCanonicalJson) {
   const std::string json = canonical_json(cells[0]);
   for (const char* key :
        {"\"bos\":\"paper\"", "\"strip_prompts\":true", "\"clean_answers\":true", "\"generation_config\":\"model\"",
-        "\"repetition_penalty\":1.05", "\"top_k\":20", "\"system_prompt\":\"On 2025-01-02.\""}) {
+        "\"pad_token\":\"tokenizer\"", "\"padding_queries\":\"zero\"", "\"repetition_penalty\":1.05", "\"top_k\":20",
+        "\"system_prompt\":\"On 2025-01-02.\""}) {
     EXPECT_NE(json.find(key), std::string::npos) << key << " in " << json;
   }
   const Cell back = cell_from_canonical_json(json, *result.grid, cells[0].id);
   EXPECT_EQ(back.id, cells[0].id);
   EXPECT_TRUE(back.generation->paper_bos);
+  EXPECT_TRUE(back.generation->tokenizer_pad);
+  EXPECT_TRUE(back.generation->zero_padding_queries);
   EXPECT_EQ(*back.generation->top_k, 20);
 }
 

@@ -74,5 +74,28 @@ TEST(GenerationOptions, TheFileAppliesWhenTheGridAsksAndExplicitValuesWin) {
   EXPECT_EQ(explicit_values.repetition_penalty, 1.3);
 }
 
+TEST(GenerationOptions, PadTokenAndPaddingQueries) {
+  // Qwen2.5-Instruct's arrangement: EOS <|im_end|>, its own pad token <|endoftext|>.
+  testing::TempDir dir("pad_token");
+  std::filesystem::copy_file(
+      std::filesystem::path(KVSAFE_SOURCE_DIR) / "tests" / "engine" / "fixtures" / "tokenizer_bytelevel_nfc.json",
+      dir.path() / "tokenizer.json");
+  std::ofstream(dir.path() / "tokenizer_config.json") << R"({"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"})";
+  const auto tokenizer = engine::Tokenizer::load(dir.path());
+  const engine::TokenId eos = *tokenizer->token_id("<|im_end|>"), pad = *tokenizer->token_id("<|endoftext|>");
+  orchestrator::GenerationSettings kvsafe_default;
+  const engine::GenerationOptions plain = generation_options(kvsafe_default, *tokenizer, {});
+  EXPECT_EQ(plain.pad_id, eos);
+  EXPECT_EQ(plain.padding_queries, engine::PaddingQueries::kAttendAll);
+  // The paper profile: the tokenizer's pad token, and zero attention for padding slots.
+  const orchestrator::GenerationSettings paper = orchestrator::default_generation(orchestrator::GridProfile::kPaper);
+  const engine::GenerationOptions as_paper = generation_options(paper, *tokenizer, {});
+  EXPECT_EQ(as_paper.pad_id, pad);
+  EXPECT_EQ(as_paper.padding_queries, engine::PaddingQueries::kZero);
+  // A tokenizer without a pad token pads with EOS under either rule.
+  std::ofstream(dir.path() / "tokenizer_config.json") << R"({"eos_token": "<|im_end|>"})";
+  EXPECT_EQ(generation_options(paper, *engine::Tokenizer::load(dir.path()), {}).pad_id, eos);
+}
+
 }  // namespace
 }  // namespace kvsafe::worker
