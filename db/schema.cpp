@@ -313,6 +313,9 @@ const std::vector<Migration> kMigrations = {
     {.version = 7,
      .description = "direction sums: per shard, layer and class, the summed last-token residual",
      .steps = {kV7DirectionSums}},
+    {.version = 8,
+     .description = "runs: the SLURM job each run ran in (nodes, tasks, requeue count)",
+     .steps = {"ALTER TABLE runs ADD COLUMN slurm_json TEXT NOT NULL DEFAULT '{}'"}},
 };
 
 }  // namespace
