@@ -34,10 +34,6 @@ void register_merge(CLI::App& app, CommandContext& context);
 void register_tokenize(CLI::App& app, CommandContext& context);
 void register_judge(CLI::App& app, CommandContext& context);
 
-// For subcommands whose implementation has not landed: says so on stderr, names the issue
-// that adds it, and returns kExitNotBuiltYet. Never a silent success.
-int report_not_built_yet(const std::string& command, const std::string& arrives_with);
-
 // Multi-line text for `kvsafe --version`.
 std::string version_text();
 

@@ -12,6 +12,9 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cluster/sbatch_script.h"
+#include "cluster/slurm_fit.h"
+#include "cluster/slurm_time.h"
 #include "common/error.h"
 #include "common/logging.h"
 #include "db/store.h"
@@ -28,7 +31,8 @@ namespace {
 struct PlanFlags {
   std::string grid;
   std::string db;
-  int gpus = 0;  // 0: nodes x gpus_per_node of the grid's slurm section, else 1
+  int gpus = 0;        // 0: nodes x gpus_per_node of the grid's slurm section, else 1
+  bool slurm = false;  // also compare the makespan with the slurm section's time limit
   std::string device = "h100";
   bool list_cells = false;
   orchestrator::CostModelOptions cost;
@@ -107,6 +111,33 @@ void print_generation_configs(const orchestrator::GridSpec& grid) {
     } catch (const InputError& error) {
       fmt::print("{}: generation_config.json unreadable: {}\n", model.name, error.what());
     }
+  }
+}
+
+// `--slurm`: node-hours of the remaining makespan, and whether the slurm section's time limit
+// holds it (less the drain lead `kvsafe submit` gives each job), else how many requeues.
+void print_slurm_fit(const orchestrator::GridSpec& grid, const orchestrator::Plan& plan) {
+  const orchestrator::SlurmSpec slurm = grid.slurm.value_or(orchestrator::SlurmSpec{});
+  const auto limit = cluster::slurm_time_seconds(slurm.time);
+  if (!limit) {
+    fmt::print("slurm: time `{}` is not a SLURM time; no fit computed\n", slurm.time);
+    return;
+  }
+  const std::int64_t lead = cluster::drain_signal_lead_s(slurm.time, grid.execution.grace_period_s);
+  const cluster::SlurmFit fit = cluster::slurm_fit(plan.makespan.seconds, slurm.nodes, *limit, lead);
+  fmt::print("slurm{}: {} node(s) x {} GPU(s), time {} ({} of work per job after a {} s drain lead)\n",
+             grid.slurm ? "" : " (no slurm section: defaults)", slurm.nodes, slurm.gpus_per_node, slurm.time,
+             human_duration(fit.useful_s_per_job), lead);
+  if (fit.jobs == 0) {
+    fmt::print("slurm: nothing left to run\n");
+  } else if (fit.fits) {
+    fmt::print("slurm: {:.1f} node-hours; the time limit holds the makespan ({}): one job\n", fit.node_hours,
+               human_duration(plan.makespan.seconds));
+  } else {
+    fmt::print(
+        "slurm: {:.1f} node-hours; the makespan ({}) needs {} jobs: {} requeue(s) (kvsafe submit --requeue {} or "
+        "more), or a longer --time\n",
+        fit.node_hours, human_duration(plan.makespan.seconds), fit.jobs, fit.requeues, fit.requeues);
   }
 }
 
@@ -195,6 +226,7 @@ int run_plan(const PlanFlags& flags, const CommandContext& context) {
     fmt::print("makespan on {} x {}: {} ({} model loads)\n", plan.gpus, device.name,
                human_duration(plan.makespan.seconds), plan.makespan.model_loads);
   }
+  if (flags.slurm) print_slurm_fit(grid, plan);
   fmt::print(
       "cost model: decode reads every weight per step at {:.0f}% of {:g} GB/s, prefill at {:.0f}% of {:g} "
       "TFLOP/s, {:g} bytes/param, {:.0f} prompt tokens, {:.0f}% of max_new_tokens generated, loads at {:.1f} "
@@ -223,6 +255,9 @@ void register_plan(CLI::App& app, CommandContext& context) {
       ->capture_default_str();
   command->add_option("--db", flags->db, "Results database to count done cells in (default results/<grid name>.db)");
   command->add_flag("--cells", flags->list_cells, "Also list every cell with its id, KV label and state");
+  command->add_flag("--slurm", flags->slurm,
+                    "Also give node-hours and whether the slurm section's time limit holds the makespan (else how "
+                    "many requeues kvsafe submit would take)");
   command
       ->add_option("--bandwidth-efficiency", flags->cost.bandwidth_efficiency,
                    "Fraction of peak memory bandwidth a decode step reaches")

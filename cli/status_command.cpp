@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cluster/job_history.h"
 #include "db/store.h"
 #include "report/run_summary.h"
 
@@ -21,8 +22,8 @@ void register_status(CLI::App& app, CommandContext& context) {
   auto* command =
       app.add_subcommand("status",
                          "Show a results database: each experiment's cells and shards by state (pending, running,\n"
-                         "done, failed), prompts done, and every failed cell with its error. Read-only: safe while\n"
-                         "a run writes.");
+                         "done, failed), prompts done, every failed cell with its error, and the SLURM jobs that\n"
+                         "ran on it (state, exit, requeues, nodes). Read-only: safe while a run writes.");
   command->add_option("db", *db_path, "Results database")->required();
   command->add_flag("--summary", *summary,
                     "Also print the run summary: per model and benchmark, refusal and compliance rates,\n"
@@ -35,7 +36,8 @@ void register_status(CLI::App& app, CommandContext& context) {
       ->check(CLI::NonNegativeNumber);
   command->callback([db_path, summary, options, &context] {
     auto store = db::Store::open(*db_path, {.read_only = true});
-    const std::string text = db::format_status_report(store->status_report());
+    std::string text = db::format_status_report(store->status_report());
+    text += cluster::format_job_history(cluster::slurm_job_history(*db_path));
     std::fwrite(text.data(), 1, text.size(), stdout);
     if (*summary) {
       std::fflush(stdout);

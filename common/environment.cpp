@@ -1,6 +1,9 @@
 #include "common/environment.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <string_view>
 
 namespace kvsafe {
 namespace {
@@ -47,6 +50,13 @@ Environment Environment::from_process(const std::filesystem::path& start) {
   env.model_cache_dir = models.empty() ? cache_home() / "kvsafe" / "models" : std::filesystem::path(models);
   env.fault = env_or_empty("KVSAFE_FAULT");
   env.slurm_job_id = env_or_empty("SLURM_JOB_ID");
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    const std::size_t equals = text.find('=');
+    if (text.starts_with("SLURM_") && equals != std::string_view::npos) {
+      env.slurm_variables.emplace(std::string(text.substr(0, equals)), std::string(text.substr(equals + 1)));
+    }
+  }
   if (const std::string threads = env_or_empty("KVSAFE_THREADS"); !threads.empty()) {
     char* end = nullptr;
     const long value = std::strtol(threads.c_str(), &end, 10);

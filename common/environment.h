@@ -3,6 +3,7 @@
 // once at start-up by the CLI.
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 namespace kvsafe {
@@ -26,6 +27,8 @@ struct Environment {
   int threads = 0;
   // $SLURM_JOB_ID, recorded in the runs table; empty outside SLURM.
   std::string slurm_job_id;
+  // Every SLURM_* variable (name -> value): cluster/slurm_job.h reads the job from them.
+  std::map<std::string, std::string> slurm_variables;
   // True when an MPI launcher started this process (mpirun/mpiexec set OMPI_COMM_WORLD_SIZE,
   // PMI_SIZE or PMIX_RANK): `kvsafe run` then calls MPI_Init; otherwise it runs in process.
   bool launched_by_mpi = false;

@@ -191,6 +191,7 @@ struct RunRecord {
   std::vector<std::string> hosts{};             // host names of the ranks (stored as a JSON array)
   int ranks = 1;                                // MPI world size
   std::string slurm_job_id{};                   // empty outside SLURM
+  std::string slurm_json{};                     // cluster/slurm_job.h's record; empty: {}
   std::string git_commit{};                     // empty: build_info().git_commit is recorded
   std::string versions_json{};                  // library versions; empty: build_info() as JSON
 };

@@ -381,10 +381,11 @@ std::int64_t Store::begin_run(const RunRecord& run) {
   }
   auto insert = connection_->cached(
       "INSERT INTO runs(experiment_id, started_at, command_line, hosts, ranks, slurm_job_id, git_commit, "
-      "versions_json, status) VALUES (?1, " KVSAFE_SQL_NOW ", ?2, ?3, ?4, ?5, ?6, ?7, 'running')");
+      "versions_json, status, slurm_json) VALUES (?1, " KVSAFE_SQL_NOW ", ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8)");
   insert->bind(1, run.experiment_id).bind(2, run.command_line).bind(3, nlohmann::json(run.hosts).dump());
   insert->bind(4, run.ranks).bind(5, run.slurm_job_id);
-  insert->bind(6, run.git_commit.empty() ? build.git_commit : run.git_commit).bind(7, versions).run();
+  insert->bind(6, run.git_commit.empty() ? build.git_commit : run.git_commit).bind(7, versions);
+  insert->bind(8, run.slurm_json.empty() ? std::string("{}") : run.slurm_json).run();
   return connection_->last_insert_rowid();
 }
 

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cluster/slurm_job.h"
 #include "common/error.h"
 #include "db/store.h"
 #include "orchestrator/diagnosis_plan.h"
@@ -132,7 +133,11 @@ std::map<std::string, orch::Cell> cells_by_id(const std::vector<orch::Cell>& cel
 }
 
 int exit_code_for(const orch::SchedulerReport& report, const RunExitCodes& codes) {
-  if (report.stopped_by_signal || report.stopped_at_once) return codes.interrupted;
+  if (report.stopped_at_once) return codes.interrupted;
+  // NOTE: a drain that finished the last shards leaves nothing to resume: not "interrupted",
+  // so a SLURM job script does not requeue a finished grid.
+  const bool finished = report.shards_left == 0 && report.failed_cells.empty() && report.earlier_failed_cells == 0;
+  if (report.stopped_by_signal) return finished ? codes.ok : codes.interrupted;
   if (!report.failed_cells.empty() || report.shards_left > 0 || report.earlier_failed_cells > 0) {
     return codes.failed;
   }
@@ -182,11 +187,13 @@ SchedulerSide prepare(const LoadedGrid& grid, const RunGridOptions& options, int
                                                                       .experiment_id = registered.experiment_id,
                                                                       .data_dir = options.environment.data_dir});
   }
-  side.run_id = side.store->begin_run({.experiment_id = registered.experiment_id,
-                                       .command_line = options.command_line,
-                                       .hosts = hosts,
-                                       .ranks = ranks,
-                                       .slurm_job_id = options.environment.slurm_job_id});
+  side.run_id = side.store->begin_run(
+      {.experiment_id = registered.experiment_id,
+       .command_line = options.command_line,
+       .hosts = hosts,
+       .ranks = ranks,
+       .slurm_job_id = options.environment.slurm_job_id,
+       .slurm_json = cluster::to_json(cluster::slurm_job_from(options.environment.slurm_variables))});
   return side;
 }
 

@@ -29,28 +29,22 @@ TEST(Cli, VersionNamesCommitCompilerAndLibraries) {
   EXPECT_NE(result.out.find("sqlite:"), std::string::npos);
 }
 
-struct PendingCase {
-  const char* arguments;
-  const char* names;  // what the message must point to
-};
-
-class PendingCommand : public ::testing::TestWithParam<PendingCase> {};
-
-TEST_P(PendingCommand, ExitsTwoAndSaysWhichIssueAddsIt) {
-  const ProcessResult result = run_kvsafe(GetParam().arguments);
-  EXPECT_EQ(result.exit_code, 2) << result.err;
-  EXPECT_NE(result.err.find("not built yet"), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find(GetParam().names), std::string::npos) << result.err;
-  EXPECT_TRUE(result.out.empty()) << result.out;
+TEST(Cli, SubmitDryRunPrintsThePapersScript) {
+  // The paper grid's slurm section: 8 nodes x 8 GPUs, 48 h, --qos=normal; its 120 s grace
+  // period plus SLURM's 60 s signal timer before the limit.
+  const ProcessResult result = run_kvsafe("submit experiments/paper.yaml --dry-run --requeue 5");
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  for (const char* line : {"#!/bin/bash\n", "#SBATCH --job-name=kvsafe-paper\n", "#SBATCH --nodes=8\n",
+                           "#SBATCH --ntasks-per-node=8\n", "#SBATCH --gpus-per-task=1\n", "#SBATCH --time=48:00:00\n",
+                           "#SBATCH --partition=gpu\n", "#SBATCH --signal=B:USR1@180\n", "#SBATCH --requeue\n",
+                           "#SBATCH --qos=normal\n", "requeue_limit=5\n", "srun --mpi=pmix"}) {
+    EXPECT_NE(result.out.find(line), std::string::npos) << line << " not in:\n" << result.out;
+  }
+  EXPECT_NE(result.out.find("experiments/paper.yaml --db "), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("results/paper.db"), std::string::npos) << result.out;
+  // A bad time limit is a usage error.
+  EXPECT_EQ(run_kvsafe("submit experiments/paper.yaml --dry-run --time soon").exit_code, 64);
 }
-
-INSTANTIATE_TEST_SUITE_P(Cli, PendingCommand,
-                         ::testing::Values(PendingCase{"submit experiments/paper.yaml --dry-run", "SLURM"},
-                                           PendingCase{"merge out.db a.db b.db", "merge"}),
-                         [](const ::testing::TestParamInfo<PendingCase>& param_info) {
-                           const std::string arguments = param_info.param.arguments;
-                           return arguments.substr(0, arguments.find(' '));
-                         });
 
 TEST(Cli, BadCommandLineIsAUsageError) {
   EXPECT_EQ(run_kvsafe("--no-such-flag plan x").exit_code, 64);

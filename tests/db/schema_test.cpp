@@ -24,6 +24,7 @@ const std::vector<std::vector<std::string>> kTablesByVersion = {
     {"diagnosis_roles"},
     {"key_magnitudes"},
     {"direction_sums"},
+    {},  // v8 adds runs.slurm_json only
 };
 
 bool has_table(Connection& connection, const std::string& table) {

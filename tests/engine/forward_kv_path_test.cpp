@@ -85,16 +85,8 @@ class ExactPreRopeCache final : public KvPath {
   KvPrefillAttention prefill_;
 };
 
-class KvPathTest : public ::testing::Test {
+class KvPathTest : public test::StoriesModelTest {
  protected:
-  static void SetUpTestSuite() {
-    const auto path = test::stories_dir() / "stories260K.gguf";
-    if (std::filesystem::exists(path)) model_ = Model::load(path).release();
-  }
-  static void TearDownTestSuite() { delete model_; }
-  void SetUp() override {
-    if (model_ == nullptr) GTEST_SKIP() << "stories260K not found under ../shared/models";
-  }
   // Prefill logits [2, n, vocab] then 3 decode steps' [2, vocab], concatenated per row.
   static std::vector<at::Tensor> run(KvPath* path, KvCallLog* log = nullptr) {
     const auto batch = test::left_pad({{1, 403, 407, 261, 378}, {1, 385, 328, 432, 317, 284, 316, 261}}, 0);
@@ -106,9 +98,7 @@ class KvPathTest : public ::testing::Test {
     }
     return out;
   }
-  static Model* model_;
 };
-Model* KvPathTest::model_ = nullptr;
 
 void expect_identical(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
   ASSERT_EQ(a.size(), b.size());

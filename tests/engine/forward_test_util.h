@@ -32,6 +32,24 @@ inline std::filesystem::path smollm2_gguf() {
   return kvsafe::testing::smollm2_gguf_path();
 }
 
+// A test suite sharing one stories260K model (loaded once per suite), skipped when ../shared
+// has none.
+class StoriesModelTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const auto path = stories_dir() / "stories260K.gguf";
+    if (std::filesystem::exists(path)) model_ = Model::load(path).release();
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    model_ = nullptr;
+  }
+  void SetUp() override {
+    if (model_ == nullptr) GTEST_SKIP() << "stories260K not found under ../shared/models";
+  }
+  static inline Model* model_ = nullptr;
+};
+
 // Left-pads `rows` with `pad` into int64 tokens [batch, longest] and bool valid.
 struct PaddedBatch {
   at::Tensor tokens;

@@ -30,16 +30,8 @@ class RecordingPath final : public KvPath {
   std::map<std::pair<std::int64_t, KvSide>, at::Tensor> seen;
 };
 
-class PaddingQueriesTest : public ::testing::Test {
+class PaddingQueriesTest : public test::StoriesModelTest {
  protected:
-  static void SetUpTestSuite() {
-    const auto path = test::stories_dir() / "stories260K.gguf";
-    if (std::filesystem::exists(path)) model_ = Model::load(path).release();
-  }
-  static void TearDownTestSuite() { delete model_; }
-  void SetUp() override {
-    if (model_ == nullptr) GTEST_SKIP() << "stories260K not found under ../shared/models";
-  }
   // Row 0: three padding slots (pad token 5), then five real tokens; row 1: eight real tokens.
   struct Run {
     RecordingPath path;
@@ -52,9 +44,7 @@ class PaddingQueriesTest : public ::testing::Test {
     out->logits = model_->forward(b.tokens, b.valid, cache, {.logits = LogitsMode::kAll, .padding_queries = mode});
     return out;
   }
-  static Model* model_;
 };
-Model* PaddingQueriesTest::model_ = nullptr;
 
 const std::vector<TokenId> kFirst = {1, 403, 407, 261, 378};
 const std::vector<TokenId> kSecond = {1, 290, 311, 420, 266};

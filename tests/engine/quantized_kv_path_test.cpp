@@ -20,16 +20,8 @@ namespace {
 
 using kernels::parse_kv_label;
 
-class QuantizedKvPathTest : public ::testing::Test {
+class QuantizedKvPathTest : public test::StoriesModelTest {
  protected:
-  static void SetUpTestSuite() {
-    const auto path = test::stories_dir() / "stories260K.gguf";
-    if (std::filesystem::exists(path)) model_ = Model::load(path).release();
-  }
-  static void TearDownTestSuite() { delete model_; }
-  void SetUp() override {
-    if (model_ == nullptr) GTEST_SKIP() << "stories260K not found under ../shared/models";
-  }
   static test::PaddedBatch batch() {
     return test::left_pad({{1, 403, 407, 261, 378}, {1, 385, 328, 432, 317, 284, 316, 261}}, 0);
   }
@@ -37,9 +29,7 @@ class QuantizedKvPathTest : public ::testing::Test {
   static CaptureRequest capture_all(std::vector<CaptureKind> kinds) {
     return {.layers = {}, .kinds = std::move(kinds), .positions = {{0, 1, 2, 3, 4}, {0, 1, 2, 3, 4, 5, 6, 7}}};
   }
-  static Model* model_;
 };
-Model* QuantizedKvPathTest::model_ = nullptr;
 
 // transformers' rotate_half RoPE (modeling_llama.py, default rope_type), float32 as there:
 // x [1, heads, n, dim] at positions 0..n-1.
