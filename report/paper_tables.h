@@ -36,7 +36,9 @@
 //                                 subset (refusal, privacy = leak, jailbreak), from prompts.category
 //   mse_phase                     model, benchmark, bits | KV MSE keys, values | first-token KL | flip
 //   cross_suite_compare           model, bits | flip per refusal benchmark (two or more present)
-//   seeds                         model, benchmark, KV, seed | refusal | flip; then mean ± sd over seeds
+//   seeds                         model, benchmark, KV, seed | refusal | flip; then mean ± sd over seeds,
+//                                 the share of prompts with one verdict at every seed, and with
+//                                 byte-identical answers
 //   kv_asymmetry                  model, benchmark, bits | flip with K and V, K only, V only quantized
 //                                 (the paper's deepseek_asymmetry)
 //   over_refusal                  model, benchmark, KV | safe prompts refused | unsafe refused | flip

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <set>
 #include <tuple>
 #include <utility>
 
@@ -291,6 +292,47 @@ SettingParts setting_parts(const std::string& canonical_json) {
   return parts;
 }
 
+using GroupKey = std::tuple<std::string, std::string, std::string, std::string, std::string>;
+
+// The seeds table's per-prompt data: for the cells of groups that differ only in the generation
+// seed (two or more seeds), each prompt's verdict and a hash of its answer. Only those cells'
+// answer texts are read.
+void read_seed_answers(const std::filesystem::path& db, const std::map<GroupKey, std::vector<std::string>>& groups,
+                       const std::map<GroupKey, SettingParts>& settings, std::map<std::string, CellData>& cells) {
+  // (model, task, benchmark, subset, setting without the seed, steering) -> seeds seen
+  using SweepKey = std::tuple<std::string, std::string, std::string, std::string, std::string, std::string>;
+  std::map<SweepKey, std::set<std::int64_t>> seeds;
+  const auto sweep_key = [&](const GroupKey& key) {
+    const SettingParts& parts = settings.at(key);
+    return SweepKey{std::get<0>(key), std::get<1>(key),           std::get<2>(key),
+                    parts.subset,     parts.setting_without_seed, std::get<4>(key)};
+  };
+  for (const auto& [key, ids] : groups) {
+    if (const SettingParts& parts = settings.at(key); parts.seed) seeds[sweep_key(key)].insert(*parts.seed);
+  }
+  std::string in_list;
+  for (const auto& [key, ids] : groups) {
+    if (seeds[sweep_key(key)].size() < 2) continue;
+    for (const std::string& id : ids) {
+      // NOTE: cell ids are hex digests, safe to write into SQL.
+      in_list += (in_list.empty() ? "'" : ",'") + id + "'";
+    }
+  }
+  if (in_list.empty()) return;
+  const db::QueryResult texts = db::run_readonly_query(
+      db, "SELECT cell_id, prompt_index, output_text FROM generations WHERE cell_id IN (" + in_list + ") ORDER BY id");
+  for (const auto& r : texts.rows) {
+    auto it = cells.find(db::query_text(r[0]));
+    if (it == cells.end()) continue;
+    const std::int64_t prompt = db::query_int64(r[1]);
+    SeedAnswer answer{.refused = {}, .text_hash = std::hash<std::string>{}(db::query_text(r[2]))};
+    if (const auto found = it->second.answers.find(prompt); found != it->second.answers.end()) {
+      answer.refused = found->second.refused;
+    }
+    it->second.row.seed_answers[prompt] = answer;
+  }
+}
+
 }  // namespace
 
 RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOptions& options) {
@@ -298,7 +340,6 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
   // (model, task, benchmark, setting) -> cell ids
   // (model, task, benchmark, setting, steering) -> cell ids: a steered model never shares a
   // group with an unsteered one of the same name (another grid may reuse the name).
-  using GroupKey = std::tuple<std::string, std::string, std::string, std::string, std::string>;
   std::map<GroupKey, std::vector<std::string>> groups;
   std::map<GroupKey, SettingParts> group_settings;
   // NOTE: key_magnitudes and refusal_direction cells (activation passes) have neither answers
@@ -366,6 +407,8 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
     auto it = cells.find(db::query_text(r[0]));
     if (it != cells.end()) it->second.ppl[db::query_int64(r[1])] = {db::query_int64(r[2]), double_of(r[3])};
   }
+
+  read_seed_answers(db, groups, group_settings, cells);
 
   RunSummary summary{.groups = {}, .min_baseline_refusals = options.min_baseline_refusals, .judge = options.judge};
   for (const auto& [key, ids] : groups) {

@@ -46,6 +46,13 @@ struct CategoryFlip {
   std::int64_t baseline_judged = 0;  // this category's paired prompts
 };
 
+// One prompt of a cell in a seed sweep (the same cell at two or more generation seeds): its
+// verdict and a hash of its answer's bytes, for the seeds table's agreement across seeds.
+struct SeedAnswer {
+  std::optional<bool> refused{};  // no verdict: unjudged
+  std::size_t text_hash = 0;      // of the stored answer text
+};
+
 struct KvSummaryRow {
   std::string cell_id{};
   std::string kv_label{};        // e.g. "int4-ptok-asym"; "none" = full precision
@@ -82,6 +89,8 @@ struct KvSummaryRow {
   std::optional<double> kv_mse_key{};      // mean over prompts of kv_mse_key
   std::optional<double> kv_mse_value{};    // mean over prompts of kv_mse_value
   std::map<std::string, CategoryFlip> category_flips{};  // vs the baseline, per prompt category (when stored)
+  // Seed sweeps only (filled when another seed of the same cell exists), by prompt index.
+  std::map<std::int64_t, SeedAnswer> seed_answers{};
 };
 
 struct SummaryGroup {

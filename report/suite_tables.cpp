@@ -232,6 +232,45 @@ Table kv_asymmetry(const RunSummary& summary) {
   return t;
 }
 
+// Per-prompt agreement across the seeds of one KV label: over the prompts every seed answered,
+// how many got the same verdict at every seed (over those every seed judged) and how many got
+// byte-identical answers.
+struct SeedAgreement {
+  eval::Proportion same_verdict{};
+  eval::Proportion identical{};
+  std::int64_t judged = 0;    // prompts with a verdict at every seed
+  std::int64_t answered = 0;  // prompts answered at every seed
+};
+
+SeedAgreement seed_agreement(const std::vector<const KvSummaryRow*>& rows) {
+  SeedAgreement out;
+  if (rows.size() < 2) return out;
+  std::int64_t same = 0, identical = 0;
+  for (const auto& [prompt, first] : rows.front()->seed_answers) {
+    bool everywhere = true, judged = first.refused.has_value(), agree = true, equal = true;
+    for (std::size_t i = 1; i < rows.size(); ++i) {
+      const auto found = rows[i]->seed_answers.find(prompt);
+      if (found == rows[i]->seed_answers.end()) {
+        everywhere = false;
+        break;
+      }
+      judged = judged && found->second.refused.has_value();
+      agree = agree && found->second.refused == first.refused;
+      equal = equal && found->second.text_hash == first.text_hash;
+    }
+    if (!everywhere) continue;
+    ++out.answered;
+    identical += equal ? 1 : 0;
+    if (judged) {
+      ++out.judged;
+      same += agree ? 1 : 0;
+    }
+  }
+  out.same_verdict = eval::wilson_interval(same, out.judged);
+  out.identical = eval::wilson_interval(identical, out.answered);
+  return out;
+}
+
 // The paper's seeds (mistral_seeds / multi_seeds): the same cells at several generation seeds.
 // One row per seed and KV label with its refusal and conditional flip, then a row with their mean
 // and sample standard deviation over the seeds. Greedy decoding ignores the seed, so a spread
@@ -240,8 +279,10 @@ Table seeds(const RunSummary& summary) {
   Table t{.name = "seeds",
           .caption =
               "The same cells at several generation seeds: refusal and conditional flip per seed, then mean "
-              "and sample standard deviation over the seeds (in percentage points).",
-          .columns = {"Model", "Benchmark", "KV", "Seed", "Refusal", "Cond. flip"},
+              "and sample standard deviation over the seeds (in percentage points), the share of prompts every "
+              "seed judged alike, and the share whose answers are byte-identical at every seed (greedy "
+              "decoding ignores the seed: below 100% it is not deterministic).",
+          .columns = {"Model", "Benchmark", "KV", "Seed", "Refusal", "Cond. flip", "Same verdict", "Identical answers"},
           .groups = {},
           .rows = {}};
   // (model, benchmark, subset, base setting) -> the groups, one per seed
@@ -273,14 +314,17 @@ Table seeds(const RunSummary& summary) {
     }
     for (const std::string& label : labels) {
       std::vector<double> refusals, flips;
+      std::vector<const KvSummaryRow*> seed_rows;
       for (const auto* group : groups) {
         const auto row = std::find_if(group->rows.begin(), group->rows.end(),
                                       [&](const KvSummaryRow& r) { return r.kv_label == label; });
         if (row == group->rows.end()) {
           t.rows.push_back({cell_text(model), cell_text(benchmark), cell_text(label),
-                            cell_number(static_cast<double>(*group->seed), 0), cell_not_run(), cell_not_run()});
+                            cell_number(static_cast<double>(*group->seed), 0), cell_not_run(), cell_not_run(),
+                            cell_text(""), cell_text("")});
           continue;
         }
+        seed_rows.push_back(&*row);
         if (row->refusal.rate.trials > 0) refusals.push_back(row->refusal.rate.rate);
         const bool has_flip = !row->baseline && group->flip_undefined.empty() && row->flip && row->flip->trials > 0;
         if (has_flip) flips.push_back(row->flip->rate);
@@ -288,8 +332,9 @@ Table seeds(const RunSummary& summary) {
             {cell_text(model), cell_text(benchmark), cell_text(label),
              cell_number(static_cast<double>(*group->seed), 0),
              row->refusal.rate.trials > 0 ? cell_rate(row->refusal.rate) : cell_text("no verdict (0 judged)"),
-             row->baseline ? cell_text("(baseline)") : group_flip_cell(*group, *row)});
+             row->baseline ? cell_text("(baseline)") : group_flip_cell(*group, *row), cell_text(""), cell_text("")});
       }
+      const SeedAgreement agreement = seed_agreement(seed_rows);
       t.rows.push_back(
           {cell_text(model), cell_text(benchmark), cell_text(label), cell_text("mean ± sd"),
            refusals.empty() ? cell_not_run() : cell_text(mean_sd(refusals)),
@@ -297,7 +342,9 @@ Table seeds(const RunSummary& summary) {
                ? cell_text(label == "none" ? "(baseline)" : "undefined: no seed's flip is defined")
                : cell_text(mean_sd(flips) + (flips.size() < groups.size()
                                                  ? fmt::format(", {} seed(s) undefined", groups.size() - flips.size())
-                                                 : std::string()))});
+                                                 : std::string())),
+           agreement.judged > 0 ? cell_rate(agreement.same_verdict) : cell_not_run(),
+           agreement.answered > 0 ? cell_rate(agreement.identical) : cell_not_run()});
     }
   }
   return t;

@@ -139,10 +139,11 @@ TEST(SuiteTables, SeedsGivesEachSeedAndTheSpread) {
     register_test_cells(*store, {seeded("n0", "none", 16, 0), seeded("q0", "int4-ptok-asym", 4.5, 0),
                                  seeded("n1", "none", 16, 1), seeded("q1", "int4-ptok-asym", 4.5, 1)});
     const std::vector<bool> harmful(4, true);
-    commit_answers(*store, "n0", {1, 1, 1, 1}, harmful);
-    commit_answers(*store, "q0", {0, 1, 1, 1}, harmful);  // flip 1/4
-    commit_answers(*store, "n1", {1, 1, 1, 1}, harmful);
-    commit_answers(*store, "q1", {0, 0, 0, 1}, harmful);  // flip 3/4
+    // Full precision answers alike at both seeds; int4's answers differ on prompts 1 and 3.
+    commit_answers(*store, "n0", {1, 1, 1, 1}, harmful, {}, "", {"a", "b", "c", "d"});
+    commit_answers(*store, "q0", {0, 1, 1, 1}, harmful, {}, "", {"w", "x", "y", "z"});  // flip 1/4
+    commit_answers(*store, "n1", {1, 1, 1, 1}, harmful, {}, "", {"a", "b", "c", "d"});
+    commit_answers(*store, "q1", {0, 0, 0, 1}, harmful, {}, "", {"w", "X", "y", "Z"});  // flip 3/4
   }
   const Table seeds = table_named(summary_tables(summarize_run(path, {.min_baseline_refusals = 1})), "seeds");
   // none: seed 0, seed 1, mean; int4: seed 0, seed 1, mean.
@@ -154,6 +155,15 @@ TEST(SuiteTables, SeedsGivesEachSeedAndTheSpread) {
   // Flips 25% and 75%: mean 50%, sample sd sqrt(((25)^2 + (25)^2) / 1) = 35.4 points.
   EXPECT_EQ(format_cell(seeds.rows[5][5]), "50.0% ± 35.4 (n=2 seeds)");
   EXPECT_EQ(format_cell(seeds.rows[2][5]), "(baseline)");
+  // Per prompt across the seeds: int4's verdicts agree on prompts 0 and 3 (2 of 4), its answers
+  // are identical on prompts 0 and 2 (2 of 4); full precision agrees everywhere.
+  EXPECT_EQ(seeds.columns.back(), "Identical answers");
+  EXPECT_EQ(std::get<RateCell>(seeds.rows[5][6]).proportion.successes, 2);
+  EXPECT_EQ(std::get<RateCell>(seeds.rows[5][6]).proportion.trials, 4);
+  EXPECT_EQ(std::get<RateCell>(seeds.rows[5][7]).proportion.successes, 2);
+  EXPECT_EQ(std::get<RateCell>(seeds.rows[2][6]).proportion.successes, 4);
+  EXPECT_EQ(std::get<RateCell>(seeds.rows[2][7]).proportion.successes, 4);
+  EXPECT_EQ(format_cell(seeds.rows[3][6]), "");  // per-seed rows leave them empty
   // Both seeds share one model cell: the seed is not part of it.
   EXPECT_EQ(format_cell(seeds.rows[0][0]), format_cell(seeds.rows[4][0]));
 }

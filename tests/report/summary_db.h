@@ -54,15 +54,16 @@ inline db::GenerationRow answer_row(std::size_t i) {
 }
 
 // One shard per cell: rows with the given verdicts (-1 = no verdict), harmful flags (and the
-// judge's label when given) in judge_json.
+// judge's label when given) in judge_json, and answer texts when given.
 inline void commit_answers(db::Store& store, const std::string& id, const std::vector<int>& refused,
                            const std::vector<bool>& harmful, const std::vector<bool>& degenerate = {},
-                           const std::string& judge_label = "") {
+                           const std::string& judge_label = "", const std::vector<std::string>& texts = {}) {
   const db::ShardKey key{.cell_id = id, .begin = 0, .end = static_cast<std::int64_t>(refused.size())};
   ASSERT_TRUE(store.claim_shard(key, "test"));
   db::ShardResult result{.shard = key};
   for (std::size_t i = 0; i < refused.size(); ++i) {
     db::GenerationRow row = answer_row(i);
+    if (i < texts.size()) row.output_text = texts[i];
     if (refused[i] >= 0) row.refused = refused[i] == 1;
     const bool degen = i < degenerate.size() && degenerate[i];
     row.judge_json = std::string("{\"harmful\":") + (harmful[i] ? "true" : "false") +
