@@ -19,10 +19,17 @@ std::vector<JobHistory> slurm_job_history(const std::filesystem::path& db) {
       db, std::string("SELECT slurm_job_id, started_at, coalesce(ended_at, ''), status, exit_code, ranks, ") +
               (with_json ? "slurm_json" : "'{}'") + " FROM runs WHERE slurm_job_id != '' ORDER BY id");
   std::vector<JobHistory> jobs;
-  std::map<std::string, std::size_t> index;
+  std::map<std::pair<std::string, std::string>, std::size_t> index;  // (cluster, job id) -> jobs[i]
   for (const auto& row : result.rows) {
     const std::string id = db::query_text(row[0]);
-    auto [at, fresh] = index.emplace(id, jobs.size());
+    SlurmJob recorded;
+    try {
+      recorded = slurm_job_from_json(db::query_text(row[6]));
+    } catch (const InputError&) {
+      // a row written by hand; the job id column still counts
+    }
+    // NOTE: job ids repeat across clusters (a database merged from two): the cluster tells them apart.
+    auto [at, fresh] = index.emplace(std::pair(recorded.cluster, id), jobs.size());
     if (fresh) {
       jobs.push_back({.job_id = id});
       jobs.back().started_at = db::query_text(row[1]);
@@ -33,12 +40,6 @@ std::vector<JobHistory> slurm_job_history(const std::filesystem::path& db) {
     job.state = db::query_text(row[3]);
     job.exit_code = db::query_is_null(row[4]) ? std::nullopt : std::optional(db::query_int64(row[4]));
     job.ranks = db::query_int64(row[5]);
-    SlurmJob recorded;
-    try {
-      recorded = slurm_job_from_json(db::query_text(row[6]));
-    } catch (const InputError&) {
-      // a row written by hand; the job id column still counts
-    }
     job.requeues = std::max(job.requeues, recorded.restart_count);
     if (!recorded.node_list.empty()) job.node_list = recorded.node_list;
     if (recorded.nodes > 0) job.nodes = recorded.nodes;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cluster/job_history.h"
 #include "cluster/sbatch_script.h"
 #include "cluster/shell_quote.h"
 #include "cluster/slurm_fit.h"
@@ -15,6 +16,7 @@
 #include "cluster/slurm_time.h"
 #include "common/error.h"
 #include "common/subprocess.h"
+#include "db/store.h"
 #include "tests/testing/temp_dir.h"
 
 namespace kvsafe::cluster {
@@ -101,6 +103,47 @@ TEST(SlurmFit, OneJobOrRequeues) {
   EXPECT_EQ(slurm_fit(0, 1, 60, 30).jobs, 0);
   // A lead longer than the limit still leaves a minute of work per job.
   EXPECT_EQ(slurm_fit(600, 1, 60, 120).jobs, 10);
+}
+
+TEST(JobHistory, ARequeuedJobIsOneJobAndClustersKeepTheirIds) {
+  testing::TempDir dir("job_history");
+  const auto path = dir.path() / "results.db";
+  {
+    auto store = db::Store::open(path);
+    const auto run = [&](const std::string& cluster, std::int64_t restarts, int exit_code, const char* status) {
+      const SlurmJob job{.job_id = "7",
+                         .job_name = "kvsafe-t",
+                         .restart_count = restarts,
+                         .node_list = "gpu[1-2]",
+                         .nodes = 2,
+                         .tasks = 16,
+                         .procid = 0,
+                         .partition = "gpu",
+                         .cluster = cluster};
+      const std::int64_t id = store->begin_run({.command_line = "kvsafe run",
+                                                .hosts = {"gpu1"},
+                                                .ranks = 16,
+                                                .slurm_job_id = "7",
+                                                .slurm_json = to_json(job)});
+      store->end_run(id, exit_code, status);
+    };
+    run("a", 0, 75, "stopped");
+    run("a", 1, 0, "done");
+    run("b", 0, 1, "failed");  // the same id on another cluster (a merged database)
+    (void)store->begin_run({.command_line = "kvsafe run", .hosts = {"laptop"}, .ranks = 1});  // not SLURM
+  }
+  const std::vector<JobHistory> jobs = slurm_job_history(path);
+  ASSERT_EQ(jobs.size(), 2U);
+  EXPECT_EQ(jobs[0].runs, 2);
+  EXPECT_EQ(jobs[0].requeues, 1);
+  EXPECT_EQ(jobs[0].state, "done");
+  EXPECT_EQ(jobs[0].exit_code, 0);
+  EXPECT_EQ(jobs[0].nodes, 2);
+  EXPECT_EQ(jobs[0].node_list, "gpu[1-2]");
+  EXPECT_EQ(jobs[1].state, "failed");
+  const std::string table = format_job_history(jobs);
+  EXPECT_NE(table.find("SLURM jobs"), std::string::npos) << table;
+  EXPECT_EQ(format_job_history({}), "");
 }
 
 SbatchOptions nasty_options(const std::filesystem::path& dir) {
