@@ -25,8 +25,8 @@ struct JobHistory {
   std::string ended_at{};    // the last run's end; empty while it runs
 };
 
-// Jobs in order of their first run; one job per (cluster, job id). A database from before schema 8 lists its jobs without
-// node counts and requeues. Throws DbError for a missing or unreadable database.
+// Jobs in order of their first run; one job per (cluster, job id). A database from before schema 8 lists its jobs
+// without node counts and requeues. Throws DbError for a missing or unreadable database.
 std::vector<JobHistory> slurm_job_history(const std::filesystem::path& db);
 
 // A table for `kvsafe status`; "" when no run ran under SLURM.
