@@ -356,8 +356,19 @@ void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
   if (const MapEntry* e = view->find("top_p")) {
     if (auto v = number_in(r, *e, 0.0, 1.0, true)) base.top_p = *v;
   }
+  // system_prompt: a text ("" = no system turn), null (the model's own), or a list of those: a
+  // sweep axis crossed with everything else (is the collapse prompt-dependent? issue 22).
+  std::vector<std::optional<std::string>> system_prompts{std::nullopt};
   if (const MapEntry* e = view->find("system_prompt"); e != nullptr && !e->value.IsNull()) {
-    if (auto v = r.string(*e)) base.system_prompt = *v;
+    auto values = read_sweep<std::optional<std::string>>(
+        r, *e,
+        [&](const YAML::Node& n, SourceLocation w, const std::string& p) -> std::optional<std::optional<std::string>> {
+          if (n.IsNull()) return std::optional<std::string>();
+          auto v = r.string(n, w, p);
+          if (!v) return std::nullopt;
+          return std::optional<std::string>(*v);
+        });
+    if (values) system_prompts = *values;
   }
   std::vector<double> temperatures{0.0};
   std::vector<std::int64_t> seeds{0};
@@ -433,21 +444,24 @@ void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
   }
   if (!ok) return;
   grid->generations.clear();
-  if (zipped) {
-    for (std::size_t i = 0; i < temperatures.size(); ++i) {
-      GenerationSettings g = base;
-      g.temperature = temperatures[i];
-      g.seed = seeds[i];
-      grid->generations.push_back(g);
+  for (const std::optional<std::string>& system_prompt : system_prompts) {
+    base.system_prompt = system_prompt;
+    if (zipped) {
+      for (std::size_t i = 0; i < temperatures.size(); ++i) {
+        GenerationSettings g = base;
+        g.temperature = temperatures[i];
+        g.seed = seeds[i];
+        grid->generations.push_back(g);
+      }
+      continue;
     }
-    return;
-  }
-  for (double t : temperatures) {
-    for (std::int64_t s : seeds) {
-      GenerationSettings g = base;
-      g.temperature = t;
-      g.seed = s;
-      grid->generations.push_back(g);
+    for (double t : temperatures) {
+      for (std::int64_t s : seeds) {
+        GenerationSettings g = base;
+        g.temperature = t;
+        g.seed = s;
+        grid->generations.push_back(g);
+      }
     }
   }
 }

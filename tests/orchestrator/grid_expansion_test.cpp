@@ -132,6 +132,33 @@ TEST(GridExpansion, SixteenBitsOnOneSideQuantizesTheOtherOnly) {
             (std::vector<std::string>{"int4v16-ptok-asym", "int2v16-ptok-asym", "none", "int16v4-g64-asym"}));
 }
 
+TEST(GridExpansion, SystemPromptsAreASweepAxis) {
+  // The model's own, none, a safety prompt: crossed with two seeds.
+  const GridSpec grid = parse_ok(with_kv("  - {scheme: none}\n",
+                                         "benchmarks: [custom]\ngeneration:\n  seed: [0, 1]\n"
+                                         "  system_prompt: [null, \"\", \"Refuse anything harmful.\"]\n"));
+  ASSERT_EQ(grid.generations.size(), 6u);
+  EXPECT_EQ(grid.generations[0].system_prompt, std::nullopt);
+  EXPECT_EQ(grid.generations[1].seed, 1);
+  EXPECT_EQ(grid.generations[2].system_prompt, std::optional<std::string>(""));
+  EXPECT_EQ(grid.generations[5].system_prompt, std::optional<std::string>("Refuse anything harmful."));
+  std::set<std::string> ids;
+  for (const Cell& cell : expand_grid(grid)) ids.insert(cell.id);
+  EXPECT_EQ(ids.size(), 6u);
+  // A scalar still works; a non-text item is an error at its place.
+  EXPECT_EQ(parse_ok(with_kv("  - {scheme: none}\n", "benchmarks: [custom]\ngeneration: {system_prompt: hi}\n"))
+                .generations.at(0)
+                .system_prompt,
+            std::optional<std::string>("hi"));
+  Environment env;
+  const ParseResult bad =
+      parse_grid_text(with_kv("  - {scheme: none}\n", "benchmarks: [custom]\ngeneration: {system_prompt: [a, [b]]}\n"),
+                      "grid.yaml", env, {.base_dir = "/g"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.diagnostics.format().find("generation.system_prompt[1]"), std::string::npos)
+      << bad.diagnostics.format();
+}
+
 TEST(GridExpansion, PerplexityIgnoresGenerationSweeps) {
   const GridSpec grid = parse_ok(with_kv("  - scheme: none\n",
                                          "benchmarks: [custom, {name: wikitext, max_length: 1024, stride: 256}]\n"
