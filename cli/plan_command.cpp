@@ -124,9 +124,12 @@ void print_slurm_fit(const orchestrator::GridSpec& grid, const orchestrator::Pla
     return;
   }
   const std::int64_t lead = cluster::drain_signal_lead_s(slurm.time, grid.execution.grace_period_s);
-  const cluster::SlurmFit fit = cluster::slurm_fit(plan.makespan.seconds, slurm.nodes, *limit, lead);
+  // The nodes the makespan's GPUs take (--gpus may differ from the section's nodes x gpus_per_node).
+  const std::int64_t nodes =
+      slurm.gpus_per_node > 0 ? (plan.gpus + slurm.gpus_per_node - 1) / slurm.gpus_per_node : slurm.nodes;
+  const cluster::SlurmFit fit = cluster::slurm_fit(plan.makespan.seconds, nodes, *limit, lead);
   fmt::print("slurm{}: {} node(s) x {} GPU(s), time {} ({} of work per job after a {} s drain lead)\n",
-             grid.slurm ? "" : " (no slurm section: defaults)", slurm.nodes, slurm.gpus_per_node, slurm.time,
+             grid.slurm ? "" : " (no slurm section: defaults)", nodes, slurm.gpus_per_node, slurm.time,
              human_duration(fit.useful_s_per_job), lead);
   if (fit.jobs == 0) {
     fmt::print("slurm: nothing left to run\n");
@@ -164,7 +167,8 @@ int run_plan(const PlanFlags& flags, const CommandContext& context) {
   orchestrator::PlanOptions options{.cost = flags.cost, .gpus = flags.gpus};
   options.cost.device = orchestrator::device_profile(flags.device);
   if (options.gpus == 0) {
-    options.gpus = grid.slurm ? static_cast<int>(grid.slurm->nodes * grid.slurm->gpus_per_node) : 1;
+    // NOTE: a CPU-only section (gpus_per_node 0) still needs one device for the makespan.
+    options.gpus = grid.slurm ? std::max(1, static_cast<int>(grid.slurm->nodes * grid.slurm->gpus_per_node)) : 1;
   }
   const std::filesystem::path db = flags.db.empty() ? grid.default_db_path() : std::filesystem::path(flags.db);
   const std::set<std::string> done = done_cells(db, !flags.db.empty());

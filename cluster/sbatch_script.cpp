@@ -41,7 +41,12 @@ std::string sbatch_script(const SbatchOptions& o) {
     out << "# From: " << line << '\n';
   }
   directive(out, "--job-name", o.job_name);
-  directive(out, "--output", (o.job_dir / "slurm-%j.out").string());
+  // NOTE: sbatch expands %-patterns in --output: a % of the path itself is written %%.
+  std::string job_dir = o.job_dir.string();
+  for (std::size_t at = job_dir.find('%'); at != std::string::npos; at = job_dir.find('%', at + 2)) {
+    job_dir.insert(at, 1, '%');
+  }
+  directive(out, "--output", job_dir + "/slurm-%j.out");
   directive(out, "--open-mode", "append");  // a requeued job appends to the same file
   directive(out, "--nodes", std::to_string(o.nodes));
   directive(out, "--ntasks-per-node", std::to_string(o.tasks_per_node));
@@ -61,18 +66,16 @@ std::string sbatch_script(const SbatchOptions& o) {
   }
   out << "requeue_limit=" << o.requeue_limit << "\n";
   out << "drained=" << kExitInterrupted << "\n\n";
-  out << "# SLURM's USR1 (the drain warning) and TERM (scancel, the limit itself) reach this shell;\n";
-  out << "# srun forwards them to every rank, and kvsafe run drains.\n";
+  out << "# SLURM's USR1 (the drain warning) reaches this shell alone: srun forwards it to every\n";
+  out << "# rank, and kvsafe run drains. TERM (scancel, the limit itself) reaches the ranks from SLURM\n";
+  out << "# directly; forwarding it too would be a second signal, which stops a run at once.\n";
   out << "srun_pid=\n";
   out << "signalled=0\n";
   out << "warned=0  # USR1 came: the limit is near. TERM alone (scancel) is never requeued.\n";
-  out << "forward() { signalled=1; [ \"$1\" = USR1 ] && warned=1; [ -n \"$srun_pid\" ] && kill -\"$1\" \"$srun_pid\" "
-         "2>/dev/null; }\n";
-  out << "trap 'forward USR1' USR1\n";
-  out << "trap 'forward TERM' TERM\n\n";
+  out << "trap 'signalled=1; warned=1; [ -n \"$srun_pid\" ] && kill -USR1 \"$srun_pid\" 2>/dev/null' USR1\n";
+  out << "trap 'signalled=1' TERM\n\n";
   out << "srun --mpi=pmix --kill-on-bad-exit=1 " << shell_quote(o.kvsafe_binary.string()) << " run "
       << shell_quote(o.grid_path.string()) << " --db " << shell_quote(o.db_path.string());
-  for (const std::string& argument : o.run_arguments) out << ' ' << shell_quote(argument);
   out << " &\n";
   out << "srun_pid=$!\n";
   out << "while :; do\n";

@@ -7,7 +7,8 @@
 //
 // Draining and requeue: SLURM sends USR1 to the batch shell `signal_lead_s` before the time
 // limit (--signal=B:USR1@lead); the script forwards it to srun, which forwards it to every
-// rank; `kvsafe run` stops handing out shards, lets the ones in flight finish, and exits 75.
+// rank (TERM is not forwarded: SLURM sends it to the ranks itself, and a second signal stops a
+// run at once); `kvsafe run` stops handing out shards, lets the ones in flight finish, and exits 75.
 // The script then requeues the job (`scontrol requeue`, with --requeue) while
 // SLURM_RESTART_COUNT is below `requeue_limit`, and the requeued job resumes from the
 // database. A drain after TERM alone (scancel) is not requeued. Any other exit status is the
@@ -44,8 +45,7 @@ struct SbatchOptions {
   // Exported by the script before srun (KVSAFE_DATA, KVSAFE_MODEL_CACHE as resolved at submit
   // time), so every rank on every node reads the same data and model files.
   std::vector<std::pair<std::string, std::string>> environment{};
-  std::vector<std::string> run_arguments{};  // appended to `kvsafe run GRID --db DB`
-  std::string submitted_from{};              // the command line, for the script's header comment
+  std::string submitted_from{};  // the command line, for the script's header comment
 };
 
 // The script's text. Throws InputError for values that cannot be written (a newline in a
@@ -53,8 +53,9 @@ struct SbatchOptions {
 std::string sbatch_script(const SbatchOptions& options);
 
 // The lead of the drain signal for a time limit: long enough for the shards in flight
-// (`grace_period_s`, the grid's execution.grace_period_s) plus SLURM's signal timer, which
-// checks about every 30 s; at most half the limit. A limit that does not parse gets
+// (`grace_period_s`, the grid's execution.grace_period_s) plus 60 s, since SLURM checks its
+// signal timer only about every 30 s and the signal can come that much later than asked; at most
+// half the limit. A limit that does not parse gets
 // grace_period_s + 60.
 std::int64_t drain_signal_lead_s(const std::string& time, std::int64_t grace_period_s);
 

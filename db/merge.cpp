@@ -295,29 +295,26 @@ MergeResult merge_databases(const fs::path& out, const std::vector<fs::path>& in
     prepared.push_back(prepare_input(inputs[i], scratch.path() / fmt::format("input-{}.db", i)));
   }
 
-  // Every pair of inputs, then OUT against each input, compared before OUT is written.
-  if (prepared.size() > 1) {
+  // Every pair of inputs, then OUT against each input, compared before OUT is written. OUT is
+  // compared through a checked copy like the inputs, so a refused merge never opens it for
+  // writing (which would migrate an older OUT).
+  std::vector<PreparedInput> compared = prepared;
+  if (out_exists) compared.insert(compared.begin(), prepare_input(out, scratch.path() / "out.db"));
+  if (compared.size() > 1) {
     Connection pairs(":memory:", ConnectionOptions{});
-    for (std::size_t i = 0; i < prepared.size(); ++i) {
-      Attachment a(pairs, prepared[i].copy, "a");
-      for (std::size_t j = i + 1; j < prepared.size(); ++j) {
-        Attachment b(pairs, prepared[j].copy, "b");
-        check_pair(pairs, "a", prepared[i].display, "b", prepared[j].display, result.conflicts);
+    for (std::size_t i = 0; i < compared.size(); ++i) {
+      Attachment a(pairs, compared[i].copy, "a");
+      for (std::size_t j = i + 1; j < compared.size(); ++j) {
+        Attachment b(pairs, compared[j].copy, "b");
+        check_pair(pairs, "a", compared[i].display, "b", compared[j].display, result.conflicts);
       }
     }
   }
-  if (!out_exists && !result.conflicts.empty() && options.prefer == Prefer::kNone) return result;
+  if (!result.conflicts.empty() && options.prefer == Prefer::kNone) return result;
 
   auto store = Store::open(
       out, StoreOptions{.take_writer_lock = lock == nullptr, .holder_description = options.holder_description});
   Connection& connection = store->connection();
-  if (out_exists) {
-    for (const PreparedInput& input : prepared) {
-      Attachment src(connection, input.copy, "src");
-      check_pair(connection, "main", result.out, "src", input.display, result.conflicts);
-    }
-  }
-  if (!result.conflicts.empty() && options.prefer == Prefer::kNone) return result;
 
   // The conflicts found above are found again, in order, as each input is merged, each with
   // the resolution it gets and OUT's side as it is then.

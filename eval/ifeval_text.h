@@ -24,8 +24,9 @@
 //     runs of two or more '.'); ',' and ':' not followed by a digit; the contraction suffixes
 //     's 'm 'd 'll 're 've n't (in the case forms nltk lists) and a trailing "'" at a token's
 //     end; cannot/gonna/gotta/gimme/lemme/wanna/d'ye/more'n split in two.
-//     KNOWN DIVERGENCE: ',' and ':' before a digit inside a token ("ABC,5DEF") split here too,
-//     and the sentence split is not applied first (it only moves uncased periods).
+//     KNOWN DIVERGENCE: a ':' right after a split-off ',' ("AB,:CD") is split off here too (nltk
+//     keeps ":CD"; the capital-word count is the same), and the sentence split is not applied
+//     first (it only moves uncased periods).
 
 #include <cstdint>
 #include <span>

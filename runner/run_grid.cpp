@@ -134,10 +134,9 @@ std::map<std::string, orch::Cell> cells_by_id(const std::vector<orch::Cell>& cel
 
 int exit_code_for(const orch::SchedulerReport& report, const RunExitCodes& codes) {
   if (report.stopped_at_once) return codes.interrupted;
-  // NOTE: a drain that finished the last shards leaves nothing to resume: not "interrupted",
-  // so a SLURM job script does not requeue a finished grid.
-  const bool finished = report.shards_left == 0 && report.failed_cells.empty() && report.earlier_failed_cells == 0;
-  if (report.stopped_by_signal) return finished ? codes.ok : codes.interrupted;
+  // NOTE: a drain that left no shard has nothing to resume: not "interrupted" (a SLURM job
+  // script would requeue it for nothing); it ends as a run without the signal would.
+  if (report.stopped_by_signal && report.shards_left > 0) return codes.interrupted;
   if (!report.failed_cells.empty() || report.shards_left > 0 || report.earlier_failed_cells > 0) {
     return codes.failed;
   }

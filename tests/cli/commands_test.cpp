@@ -31,7 +31,7 @@ TEST(Cli, VersionNamesCommitCompilerAndLibraries) {
 
 TEST(Cli, SubmitDryRunPrintsThePapersScript) {
   // The paper grid's slurm section: 8 nodes x 8 GPUs, 48 h, --qos=normal; its 120 s grace
-  // period plus SLURM's 60 s signal timer before the limit.
+  // period plus 60 s for SLURM's coarse signal timer before the limit.
   const ProcessResult result = run_kvsafe("submit experiments/paper.yaml --dry-run --requeue 5");
   EXPECT_EQ(result.exit_code, 0) << result.err;
   for (const char* line : {"#!/bin/bash\n", "#SBATCH --job-name=kvsafe-paper\n", "#SBATCH --nodes=8\n",

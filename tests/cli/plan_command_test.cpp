@@ -27,6 +27,19 @@ TEST(PlanCommand, PaperGridListsEveryModelWithItsCost) {
   EXPECT_NE(result.out.find("0 of "), std::string::npos);  // no database yet: nothing done
 }
 
+TEST(PlanCommand, SlurmSaysWhetherTheTimeLimitHoldsTheMakespan) {
+  // The paper grid on its 64 GPUs fits one 48 h job; on 4 GPUs (one node) its ~4 days need three.
+  const ProcessResult all = run_kvsafe("plan experiments/paper.yaml --slurm");
+  EXPECT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_NE(all.out.find("slurm: 8 node(s) x 8 GPU(s), time 48:00:00"), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find("the time limit holds the makespan"), std::string::npos) << all.out;
+  const ProcessResult four = run_kvsafe("plan experiments/paper.yaml --slurm --gpus 4");
+  EXPECT_EQ(four.exit_code, 0) << four.err;
+  EXPECT_NE(four.out.find("slurm: 1 node(s) x 8 GPU(s)"), std::string::npos) << four.out;
+  EXPECT_NE(four.out.find("needs 3 jobs: 2 requeue(s)"), std::string::npos) << four.out;
+  EXPECT_EQ(run_kvsafe("plan experiments/paper.yaml").out.find("slurm:"), std::string::npos);
+}
+
 TEST(PlanCommand, GpusDefaultToTheSlurmSection) {
   // paper.yaml asks for nodes x gpus_per_node GPUs; the plan uses them unless --gpus is given.
   const ProcessResult result = run_kvsafe("plan experiments/paper.yaml");
@@ -65,6 +78,20 @@ TEST(PlanCommand, ShowsTheModelsGenerationConfig) {
                             "(applied: generation.generation_config: model)"),
             std::string::npos)
       << result.out;
+}
+
+// A CPU-only slurm section (gpus_per_node 0) still plans on one device, and --slurm uses its nodes.
+TEST(PlanCommand, ACpuOnlySlurmSectionPlans) {
+  TempDir dir("plan");
+  fs::create_directories(dir / "m");
+  const fs::path grid = dir / "g.yaml";
+  std::ofstream(grid) << "name: g\nmodels: [{name: m, path: " << (dir / "m").string()
+                      << ", params: 135M}]\nkv_cache: [{scheme: none}]\nbenchmarks: [advbench]\n"
+                         "slurm: {partition: cpu, nodes: 2, gpus_per_node: 0, time: \"1:00:00\"}\n";
+  const ProcessResult result = run_kvsafe("plan " + grid.string() + " --slurm --device cpu");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("makespan on 1 x cpu"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("slurm: 2 node(s) x 0 GPU(s), time 1:00:00"), std::string::npos) << result.out;
 }
 
 TEST(PlanCommand, BrokenGridGetsEveryErrorWithItsLocation) {

@@ -59,7 +59,7 @@ TEST(SlurmTime, EveryFormSbatchAccepts) {
   }
   EXPECT_EQ(format_slurm_time(3725), "01:02:05");
   EXPECT_EQ(format_slurm_time(2 * 86400 + 60), "2-00:01:00");
-  // The drain signal: the grace period plus SLURM's 30 s timer, at most half the limit.
+  // The drain signal: the grace period plus 60 s for SLURM's coarse signal timer, at most half the limit.
   EXPECT_EQ(drain_signal_lead_s("48:00:00", 120), 180);
   EXPECT_EQ(drain_signal_lead_s("1", 120), 30);
   EXPECT_EQ(drain_signal_lead_s("nonsense", 20), 80);
@@ -161,7 +161,6 @@ SbatchOptions nasty_options(const std::filesystem::path& dir) {
   o.time = "48:00:00";
   o.extra_options = {"--qos=normal", "--comment=a b"};
   o.environment = {{"KVSAFE_DATA", "/data/with space"}, {"KVSAFE_MODEL_CACHE", "/m/$(touch PWNED)"}};
-  o.run_arguments = {"--retry-failed"};
   o.submitted_from = "kvsafe submit 'my grid'";
   return o;
 }
@@ -186,6 +185,10 @@ TEST(SbatchScript, BashParsesItAndEveryValueIsQuoted) {
             std::string::npos)
       << script;
   EXPECT_NE(script.find("requeue_limit=3\ndrained=75\n"), std::string::npos) << script;
+  // Only USR1 is forwarded: SLURM sends TERM to the ranks itself, and a second one stops a run at once.
+  EXPECT_NE(script.find("kill -USR1 \"$srun_pid\""), std::string::npos) << script;
+  EXPECT_EQ(script.find("kill -TERM"), std::string::npos) << script;
+  EXPECT_EQ(script.find("kill -\"$1\""), std::string::npos) << script;
   // The body's words, as bash reads them, are the paths themselves: print the srun line's words.
   const std::string line = script.substr(script.find("srun --mpi"), script.find(" &\n") - script.find("srun --mpi"));
   const ProcessResult words = run_process({"bash", "-c", "printf '%s\\n' " + line});
@@ -201,7 +204,9 @@ TEST(SbatchScript, CpuJobsAndBadValues) {
   SbatchOptions o = nasty_options(dir.path());
   o.gpus_per_node = 0;
   o.cpus_per_task = 2;
+  o.job_dir = "/r/100%/x.slurm";  // sbatch would expand %/ otherwise
   const std::string script = sbatch_script(o);
+  EXPECT_NE(script.find("#SBATCH --output=/r/100%%/x.slurm/slurm-%j.out\n"), std::string::npos) << script;
   EXPECT_EQ(script.find("--gpus-per-task"), std::string::npos);
   EXPECT_NE(script.find("#SBATCH --cpus-per-task=2\n"), std::string::npos);
   o.environment = {{"NOT A NAME", "x"}};

@@ -388,6 +388,23 @@ TEST_F(MergeConflictTest, IsReportedWithBothProvenancesAndOutIsUnchanged) {
   EXPECT_FALSE(scratch_left(dir_.path()));
 }
 
+TEST_F(MergeConflictTest, AnOlderOutIsNotMigratedWhenTheMergeIsRefused) {
+  // OUT at schema 7 (before runs.slurm_json): the refused merge must not open it for writing.
+  const fs::path out = fresh_out("old-out.db");
+  {
+    Connection connection(out, ConnectionOptions{});
+    connection.exec("PRAGMA journal_mode = DELETE; ALTER TABLE runs DROP COLUMN slurm_json; PRAGMA user_version = 7");
+  }
+  const std::string before = file_bytes(out);
+  const MergeResult result = merge_databases(out, {second_});
+  EXPECT_FALSE(result.merged);
+  ASSERT_EQ(result.conflicts.size(), 1u);
+  EXPECT_EQ(result.conflicts[0].existing.database, out.string());
+  EXPECT_EQ(file_bytes(out), before);
+  Connection connection(out, ConnectionOptions{.read_only = true});
+  EXPECT_EQ(schema_version(connection), 7);
+}
+
 TEST_F(MergeConflictTest, BetweenTwoInputsLeavesANewOutUncreated) {
   const fs::path out = dir_ / "new.db";
   const MergeResult result = merge_databases(out, {first_, second_});
