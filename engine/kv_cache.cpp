@@ -80,6 +80,12 @@ KvRead ExactKvStore::append(const at::Tensor& keys, const at::Tensor& values, co
   return {.keys = keys_.narrow(2, 0, tokens_), .values = values_.narrow(2, 0, tokens_)};
 }
 
+bool ExactKvStore::truncate(std::int64_t tokens) {
+  KVSAFE_ASSERT(tokens >= 0 && tokens <= tokens_);
+  tokens_ = tokens;
+  return true;
+}
+
 std::int64_t ExactKvStore::memory_bytes() const {
   if (!keys_.defined()) return 0;
   return 2 * shape_.batch * shape_.kv_heads * tokens_ * shape_.head_dim *
@@ -124,6 +130,34 @@ at::Tensor KvCache::begin_call(const at::Tensor& valid_new, c10::Device device) 
   return positions;
 }
 
+void KvCache::enable_truncation() {
+  KVSAFE_CHECK(tokens_ == 0, "KvCache::enable_truncation must come before the first forward call (the cache holds ",
+               tokens_, " slots)");
+  truncatable_ = true;
+}
+
+void KvCache::truncate(std::int64_t tokens) {
+  KVSAFE_CHECK(tokens >= 0 && tokens <= tokens_, "KvCache::truncate: ", tokens, " slots asked, the cache holds ",
+               tokens_);
+  if (tokens == tokens_) return;
+  for (std::size_t layer = 0; layer < stores_.size(); ++layer) {
+    if (!stores_[layer]) continue;
+    KVSAFE_CHECK(stores_[layer]->truncate(tokens), "KvCache::truncate: layer ", layer, "'s KV store cannot truncate",
+                 truncatable_ ? "" : " (call KvCache::enable_truncation before the first forward call)");
+  }
+  if (tokens == 0) {
+    valid_ = at::Tensor();
+    positions_ = at::Tensor();
+    lengths_ = at::Tensor();
+  } else {
+    valid_ = valid_.narrow(1, 0, tokens);
+    positions_ = positions_.narrow(1, 0, tokens);
+    lengths_ = valid_.sum(1, /*keepdim=*/false, at::kLong);
+  }
+  tokens_ = tokens;
+  tokens_before_ = tokens;
+}
+
 KvLayerStore& KvCache::store(std::int64_t layer, const KvStoreShape& shape) {
   KVSAFE_ASSERT(layer >= 0 && layer < num_layers_);
   auto& slot = stores_[static_cast<std::size_t>(layer)];
@@ -131,6 +165,7 @@ KvLayerStore& KvCache::store(std::int64_t layer, const KvStoreShape& shape) {
     const bool use_path = path_ != nullptr && path_->placement() == KvPlacement::kCache;
     KvStoreShape with_hint = shape;
     with_hint.expected_tokens = std::max(shape.expected_tokens, expected_tokens_);
+    with_hint.truncatable = shape.truncatable || truncatable_;
     slot = use_path ? path_->make_store(with_hint) : std::make_unique<ExactKvStore>(with_hint);
     KVSAFE_ASSERT(slot != nullptr, "KvPath::make_store returned null");
   }

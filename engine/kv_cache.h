@@ -46,6 +46,22 @@ class KvCache {
   // doubling can leave half the memory unused. A hint: more slots still fit.
   void expect_tokens(std::int64_t tokens) { expected_tokens_ = tokens; }
 
+  // ---- rollback (speculative decoding, engine/speculative_generator.h) ----------------
+  // Lets truncate() cut quantized stores too: stores made from now on get
+  // KvStoreShape::truncatable, and the quantized ones (engine/quantized_kv_path.h) then keep
+  // the exact K/V they were given beside their quantized form (twice the memory) to re-derive
+  // it. Must be called before the first forward call; throws InputError otherwise. Exact
+  // stores truncate without it.
+  void enable_truncation();
+  // Drops the slots from `tokens` on (0 <= tokens <= tokens(); InputError otherwise): the
+  // valid mask, positions and lengths shrink, and every layer's store is cut
+  // (KvLayerStore::truncate), so that the cache is what appending only the first `tokens`
+  // slots would have left, bit for bit (a quantized store's groups never include dropped
+  // slots; FP8's calibrated scale is re-taken only when the cut falls inside the first call).
+  // Throws InputError when a store cannot truncate (see enable_truncation); the cache must
+  // then be discarded, as some layers may already be cut.
+  void truncate(std::int64_t tokens);
+
   // ---- used by Model::forward --------------------------------------------------------
   // Records a call's valid mask [batch, n] (moved to the cache's device) and returns the
   // positions of its tokens, int64 [batch, n] (padding slots get the position of the next
@@ -67,6 +83,7 @@ class KvCache {
   std::int64_t tokens_ = 0;
   std::int64_t tokens_before_ = 0;
   std::int64_t expected_tokens_ = 0;
+  bool truncatable_ = false;  // enable_truncation() was called
 };
 
 }  // namespace kvsafe::engine

@@ -54,6 +54,9 @@ struct KvStoreShape {
   c10::ScalarType dtype{};           // of the K/V tensors attention uses
   c10::Device device{c10::kCPU};     // where they live
   std::int64_t expected_tokens = 0;  // slots the cache expects to hold in all (a hint for the first allocation), or 0
+  // The cache may be truncated (KvCache::enable_truncation): a store that needs more state to
+  // truncate exactly (a quantized store's exact inputs) keeps it only when this is set.
+  bool truncatable = false;
 };
 
 // What a store hands to attention after an append.
@@ -75,6 +78,12 @@ class KvLayerStore {
   virtual KvRead append(const at::Tensor& keys, const at::Tensor& values, const at::Tensor& valid) = 0;
   // Tokens (slots, padding included) held.
   virtual std::int64_t tokens() const = 0;
+  // Drops the slots from `tokens` on (0 <= tokens <= tokens()), leaving the store exactly as
+  // if only the first `tokens` slots had been appended (speculative decoding's rollback of
+  // rejected proposals, engine/speculative_generator.h). Returns false, changing nothing,
+  // when the store cannot do that (the default; a quantized store made without
+  // KvStoreShape::truncatable). NOTE: a store that wraps another must forward this.
+  virtual bool truncate(std::int64_t /*tokens*/) { return false; }
   // Bytes the stored form takes (what a serving system would hold).
   virtual std::int64_t memory_bytes() const = 0;
 };
@@ -87,6 +96,8 @@ class ExactKvStore final : public KvLayerStore {
   explicit ExactKvStore(const KvStoreShape& shape);
   KvRead append(const at::Tensor& keys, const at::Tensor& values, const at::Tensor& valid) override;
   std::int64_t tokens() const override { return tokens_; }
+  // O(1): the dropped slots' rows are simply overwritten by later appends.
+  bool truncate(std::int64_t tokens) override;
   std::int64_t memory_bytes() const override;
   // Slots allocated (tokens() of them in use).
   std::int64_t capacity() const { return keys_.defined() ? keys_.size(2) : 0; }

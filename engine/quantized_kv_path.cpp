@@ -4,9 +4,11 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <map>
 #include <utility>
 
+#include "common/error.h"
 #include "kernels/kv_cache_quantizer.h"
 #include "kernels/kv_quant.h"
 
@@ -31,21 +33,72 @@ double appended_mse(const at::Tensor& read, const at::Tensor& exact, const at::T
 }
 
 // Placement cache: one layer's store backed by the kernels' stateful cache quantizer.
+// Truncation (KvStoreShape::truncatable) re-derives the quantizer from the exact K/V it was
+// given, kept beside it: a group quantized with dropped slots in it (a per-channel or KIVI
+// key flush, a token leaving a residual window because of a later token) must be undone,
+// and the quantizer keeps only the dequantized values. A fresh quantizer is fed the kept
+// slots again, the first call's slots as one append (FP8's calibrated scale comes from the
+// first append) and the rest as another; the quantizer's state does not depend on how the
+// later slots were split into appends (kernels/kv_cache_quantizer.h: every group is
+// quantized once, when it leaves the window), so the result is bit for bit what appending
+// only the kept slots gives. Cost: twice the memory, and each truncate re-quantizes the
+// whole kept history, O(tokens), once per layer.
 class QuantizedKvStore final : public KvLayerStore {
  public:
-  QuantizedKvStore(kernels::KvSideSpec key, kernels::KvSideSpec value) : quantizer_(std::move(key), std::move(value)) {}
+  QuantizedKvStore(kernels::KvSideSpec key, kernels::KvSideSpec value, const KvStoreShape& shape)
+      : key_(key), value_(value), quantizer_(std::move(key), std::move(value)) {
+    if (shape.truncatable) exact_ = std::make_unique<ExactKvStore>(shape);
+  }
 
   KvRead append(const at::Tensor& keys, const at::Tensor& values, const at::Tensor& valid) override {
+    if (exact_) remember(keys, values, valid);
     quantizer_.append(keys, values, valid);
     auto [k, v] = quantizer_.read();
     return {
         .keys = k, .values = v, .key_mse = appended_mse(k, keys, valid), .value_mse = appended_mse(v, values, valid)};
   }
   std::int64_t tokens() const override { return quantizer_.tokens(); }
+  bool truncate(std::int64_t tokens) override {
+    if (!exact_) return false;
+    KVSAFE_ASSERT(tokens >= 0 && tokens <= this->tokens());
+    if (tokens == this->tokens()) return true;
+    exact_->truncate(tokens);
+    exact_keys_ = exact_keys_.narrow(2, 0, tokens);
+    exact_values_ = exact_values_.narrow(2, 0, tokens);
+    valid_ = valid_.narrow(1, 0, tokens);
+    first_call_ = std::min(first_call_, tokens);
+    quantizer_ = kernels::KvCacheQuantizer(key_, value_);
+    const auto replay = [&](std::int64_t begin, std::int64_t end) {
+      if (end > begin) {
+        quantizer_.append(exact_keys_.narrow(2, begin, end - begin), exact_values_.narrow(2, begin, end - begin),
+                          valid_.narrow(1, begin, end - begin));
+      }
+    };
+    replay(0, first_call_);
+    replay(first_call_, tokens);
+    return true;
+  }
   std::int64_t memory_bytes() const override { return quantizer_.memory_bytes(); }
 
  private:
+  // Keeps a call's exact input for truncate().
+  void remember(const at::Tensor& keys, const at::Tensor& values, const at::Tensor& valid) {
+    const std::int64_t n = keys.size(2);
+    const at::Tensor mask = valid.defined() ? valid.to(at::kCPU, at::kBool)
+                                            : at::ones({keys.size(0), n}, at::TensorOptions().dtype(at::kBool));
+    if (exact_->tokens() == 0) first_call_ = n;
+    const KvRead held = exact_->append(keys, values, mask);
+    exact_keys_ = held.keys;
+    exact_values_ = held.values;
+    valid_ = valid_.defined() ? at::cat({valid_, mask}, 1) : mask;
+  }
+
+  kernels::KvSideSpec key_, value_;              // the quantizer's sides, to start it again
   mutable kernels::KvCacheQuantizer quantizer_;  // memory_bytes() packs lazily
+  std::unique_ptr<ExactKvStore> exact_;          // the exact K/V appended, when truncatable
+  at::Tensor exact_keys_, exact_values_;         // [batch, kv_heads, tokens, head_dim]: exact_'s slots in use
+  at::Tensor valid_;                             // bool [batch, tokens] on the CPU: each slot's valid flag
+  std::int64_t first_call_ = 0;                  // slots of the first append (still held)
 };
 
 class QuantizedKvPath final : public KvPath {
@@ -79,7 +132,7 @@ class QuantizedKvPath final : public KvPath {
     if (key.scheme == kernels::KvScheme::kNone && value.scheme == kernels::KvScheme::kNone) {
       return std::make_unique<ExactKvStore>(shape);
     }
-    return std::make_unique<QuantizedKvStore>(std::move(key), std::move(value));
+    return std::make_unique<QuantizedKvStore>(std::move(key), std::move(value), shape);
   }
 
  private:

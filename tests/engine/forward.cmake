@@ -41,3 +41,17 @@ kvsafe_test(engine_quantized_kv_path_test
   DEPS kvsafe_engine kvsafe_kernels
   LABELS unit)
 target_compile_definitions(engine_quantized_kv_path_test PRIVATE ${KVSAFE_TEST_DEFINES})
+
+# Greedy speculative decoding (engine/speculative_generator.h) and the KV cache's rollback, on
+# stories260K and every CPU kernel copy; SmolLM2-135M drafting for itself (label model).
+kvsafe_test(engine_speculative_generator_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/speculative_generator_test.cpp
+  DEPS kvsafe_engine kvsafe_kernels
+  LABELS unit)
+target_compile_definitions(engine_speculative_generator_test PRIVATE ${KVSAFE_TEST_DEFINES})
+
+kvsafe_test(engine_speculative_model_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/speculative_smollm2_test.cpp
+  DEPS kvsafe_engine
+  LABELS model)
+target_compile_definitions(engine_speculative_model_test PRIVATE ${KVSAFE_TEST_DEFINES})
