@@ -35,10 +35,12 @@ std::string_view format_name(eval::BenchmarkFormat format) {
       return "csv";
     case eval::BenchmarkFormat::kJson:
       return "json";
+    case eval::BenchmarkFormat::kIfevalJsonLines:
+      return "jsonl";
     case eval::BenchmarkFormat::kText:
       return "text";
-    case eval::BenchmarkFormat::kUnavailable:
-      return "none";
+    case eval::BenchmarkFormat::kConversations:
+      return "jsonl";
   }
   return "?";
 }
@@ -50,8 +52,8 @@ int run_list(const CommandContext& context) {
              "licence");
   for (const eval::BenchmarkInfo& info : eval::benchmark_table()) {
     std::string prompts = "-", harmful = "-", benign = "-", state = "missing";
-    if (info.format == eval::BenchmarkFormat::kUnavailable) {
-      state = "not yet";
+    if (info.format == eval::BenchmarkFormat::kConversations) {
+      state = "your file";
     } else if (info.format == eval::BenchmarkFormat::kText) {
       std::error_code error;
       state = std::filesystem::is_regular_file(data_dir / info.files.front(), error) ? "present" : "missing";

@@ -257,9 +257,10 @@ MergeCounts MergeResult::total() const {
 
 const std::vector<std::string_view>& merged_tables() {
   static const std::vector<std::string_view> tables = {
-      "experiments", "models",    "kv_specs",    "benchmarks",   "prompts",        "cells",          "experiment_cells",
-      "runs",        "shards",    "generations", "ppl_windows",  "key_magnitudes", "direction_sums", "metrics",
-      "judgements",  "diagnoses", "pcr_layers",  "pcr_channels", "diagnosis_roles"};
+      "experiments", "models",           "kv_specs",       "benchmarks",      "prompts",
+      "cells",       "experiment_cells", "runs",           "shards",          "generations",
+      "ppl_windows", "key_magnitudes",   "direction_sums", "metrics",         "judgements",
+      "diagnoses",   "pcr_layers",       "pcr_channels",   "diagnosis_roles", "ifeval_verdicts"};
   return tables;
 }
 

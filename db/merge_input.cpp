@@ -474,6 +474,10 @@ const std::vector<ShardRowsTable>& shard_rows_tables() {
        .key_columns = {"shard_begin", "layer", "harmful"},
        .value_columns = {"prompts", "sum_f32"},
        .per_prompt = false},
+      {.table = "ifeval_verdicts",
+       .index_column = "prompt_index",
+       .key_columns = {"prompt_index", "instruction_index"},
+       .value_columns = {"instruction_id", "strict", "loose"}},
   };
   return tables;
 }

@@ -159,14 +159,27 @@ struct DirectionSumRow {
   std::vector<float> sum{};  // hidden_size values, summed in float64 and stored as float32
 };
 
+// One IFEval instruction's verdicts on one answer (task ifeval; eval/ifeval_instructions.h):
+// strict and loose as the reference defines them, both empty when the instruction cannot be
+// scored without guessing (`unscored` says why). The answer itself is the prompt's GenerationRow.
+struct IfevalVerdictRow {
+  std::int64_t prompt_index = 0;
+  std::int64_t instruction_index = 0;  // position in the prompt's instruction_id_list
+  std::string instruction_id{};        // e.g. "punctuation:no_comma"
+  std::optional<bool> strict{};
+  std::optional<bool> loose{};
+  std::string unscored{};  // "" when scored
+};
+
 // What a worker sends back for one finished shard; committed as one transaction.
 struct ShardResult {
   ShardKey shard{};
   std::vector<GenerationRow> generations{};
   std::vector<MetricRow> metrics{};  // upserted: a later value for (cell, name) replaces the earlier
   std::vector<PplWindowRow> ppl_windows{};
-  std::vector<KeyMagnitudeRow> key_magnitudes{};  // task key_magnitudes: one per (prompt, layer)
-  std::vector<DirectionSumRow> direction_sums{};  // task refusal_direction: one per (layer, class present)
+  std::vector<KeyMagnitudeRow> key_magnitudes{};    // task key_magnitudes: one per (prompt, layer)
+  std::vector<DirectionSumRow> direction_sums{};    // task refusal_direction: one per (layer, class present)
+  std::vector<IfevalVerdictRow> ifeval_verdicts{};  // task ifeval: one per (prompt, instruction)
 };
 
 struct StatusCounts {

@@ -283,6 +283,22 @@ CREATE TABLE direction_sums (
   PRIMARY KEY (cell_id, shard_begin, layer, harmful)
 ))sql";
 
+// Version 9: IFEval's per-instruction verdicts (task ifeval): strict and loose for each
+// instruction of each answer (the answer is the generations row of the same cell and prompt);
+// both NULL, with `unscored` saying why, for an instruction that cannot be scored without
+// guessing. Accuracies are computed from these rows (report/run_summary.h).
+constexpr std::string_view kV9IfevalVerdicts = R"sql(
+CREATE TABLE ifeval_verdicts (
+  cell_id           TEXT NOT NULL REFERENCES cells(id),
+  prompt_index      INTEGER NOT NULL CHECK (prompt_index >= 0),
+  instruction_index INTEGER NOT NULL CHECK (instruction_index >= 0),
+  instruction_id    TEXT NOT NULL,
+  strict            INTEGER CHECK (strict IN (0, 1)),
+  loose             INTEGER CHECK (loose IN (0, 1)),
+  unscored          TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (cell_id, prompt_index, instruction_index)
+) WITHOUT ROWID)sql";
+
 const std::vector<Migration> kMigrations = {
     {.version = 1,
      .description = "experiments, models, kv specs, prompts, cells, shards, generations, metrics, runs",
@@ -316,6 +332,9 @@ const std::vector<Migration> kMigrations = {
     {.version = 8,
      .description = "runs: the SLURM job each run ran in (nodes, tasks, requeue count)",
      .steps = {"ALTER TABLE runs ADD COLUMN slurm_json TEXT NOT NULL DEFAULT '{}'"}},
+    {.version = 9,
+     .description = "IFEval verdicts: strict and loose per instruction of each answer",
+     .steps = {kV9IfevalVerdicts}},
 };
 
 }  // namespace

@@ -192,6 +192,25 @@ void Store::commit_shard(const ShardResult& result) {
     insert->bind(1, shard.cell_id).bind(2, shard.begin).bind(3, sums.layer).bind(4, sums.harmful ? 1 : 0);
     insert->bind(5, sums.prompts).bind_blob(6, float_bytes_le(sums.sum)).run();
   }
+  for (const IfevalVerdictRow& verdict : result.ifeval_verdicts) {
+    KVSAFE_DB_CHECK(path_, verdict.prompt_index >= shard.begin && verdict.prompt_index < shard.end,
+                    "commit_shard: IFEval verdict of prompt ", verdict.prompt_index, " lies outside ", describe(shard));
+    KVSAFE_DB_CHECK(path_, verdict.strict.has_value() == verdict.loose.has_value(),
+                    "commit_shard: IFEval verdict of prompt ", verdict.prompt_index, " instruction ",
+                    verdict.instruction_index, " has only one of strict and loose (", describe(shard), ")");
+    auto insert = connection_->cached(
+        "INSERT INTO ifeval_verdicts(cell_id, prompt_index, instruction_index, instruction_id, strict, loose, "
+        "unscored) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+        "ON CONFLICT(cell_id, prompt_index, instruction_index) DO NOTHING");
+    insert->bind(1, shard.cell_id).bind(2, verdict.prompt_index).bind(3, verdict.instruction_index);
+    insert->bind(4, verdict.instruction_id);
+    if (verdict.strict.has_value()) {
+      insert->bind(5, *verdict.strict ? 1 : 0).bind(6, *verdict.loose ? 1 : 0);
+    } else {
+      insert->bind_null(5).bind_null(6);
+    }
+    insert->bind(7, verdict.unscored).run();
+  }
   for (const MetricRow& metric : result.metrics) {
     auto upsert = connection_->cached(
         "INSERT INTO metrics(cell_id, name, value, ci_low, ci_high, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "

@@ -74,11 +74,9 @@ Status load_benchmark(std::string_view name, const std::filesystem::path& data_d
   if (info == nullptr) {
     return Status::invalid_input(fmt::format("unknown benchmark '{}' (known: {})", name, known_names()));
   }
-  if (info->format == BenchmarkFormat::kUnavailable) {
-    return Status::unsupported(
-        fmt::format("benchmark '{}' is not available yet: its data and scorer arrive with a "
-                    "later issue",
-                    name));
+  if (info->format == BenchmarkFormat::kConversations) {
+    return Status::invalid_input(fmt::format(
+        "benchmark '{}' is a file of your own: the grid entry names it with `file:` (load_conversations)", name));
   }
   if (info->format == BenchmarkFormat::kText) {
     return Status::unsupported(
@@ -124,8 +122,11 @@ Status load_benchmark(std::string_view name, const std::filesystem::path& data_d
       append(detail::load_prompt_json(data_dir, files[0], true));
       append(detail::load_prompt_json(data_dir, files[1], false));
       break;
+    case BenchmarkFormat::kIfevalJsonLines:
+      append(detail::load_ifeval_jsonl(data_dir, files.front()));
+      break;
     case BenchmarkFormat::kText:
-    case BenchmarkFormat::kUnavailable:
+    case BenchmarkFormat::kConversations:
       KVSAFE_ASSERT(false, "handled above");
   }
 
@@ -138,14 +139,23 @@ Status load_benchmark(std::string_view name, const std::filesystem::path& data_d
     prompts.resize(static_cast<std::size_t>(options.limit));
   }
 
-  Sha256 content;
-  for (const Prompt& prompt : prompts) content.update(prompt.prompt_id + "\t" + prompt.text_sha256 + "\n");
+  std::string content = detail::content_sha256(prompts);
   *out = Benchmark{.name = std::string(name),
                    .data_dir = data_dir,
                    .prompts = std::move(prompts),
-                   .content_sha256 = content.finish_hex()};
+                   .content_sha256 = std::move(content)};
   return Status::ok();
 }
+
+namespace detail {
+
+std::string content_sha256(const std::vector<Prompt>& prompts) {
+  Sha256 content;
+  for (const Prompt& prompt : prompts) content.update(prompt.prompt_id + "\t" + prompt.text_sha256 + "\n");
+  return content.finish_hex();
+}
+
+}  // namespace detail
 
 Status read_corpus_text(std::string_view name, const std::filesystem::path& data_dir, CorpusJoin join,
                         std::string* out) {

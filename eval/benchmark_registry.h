@@ -16,6 +16,13 @@
 
 namespace kvsafe::eval {
 
+// A turn of a conversation before its final user message (multi-turn benchmarks).
+struct ConversationTurn {
+  std::string role{};  // "user" or "assistant"
+  std::string content{};
+  bool operator==(const ConversationTurn&) const = default;
+};
+
 // One prompt as stored with results.
 struct Prompt {
   std::string prompt_id{};       // stable within the benchmark: "advbench-0001", a HarmBench BehaviorID, ...
@@ -27,6 +34,13 @@ struct Prompt {
   std::string source_file{};     // relative path of the file it came from
   std::int64_t source_line = 0;  // 1-based line (CSV: where the record starts); 0 for JSON entries
   std::string text_sha256{};     // lower-case hex sha256 of `text`, bytes as in the file
+  // ifeval: the line's {"instruction_id_list": [...], "kwargs": [...]} as compact JSON, what
+  // eval::ifeval::instructions_from_input reads to score an answer; "" elsewhere.
+  std::string ifeval_instructions{};
+  // conversations: the turns before the final user message (`text`), in order, user first and
+  // alternating; rendered with the chat template so the KV cache holds them when `text` arrives.
+  // text_sha256 then covers the whole conversation. Empty for single-turn prompts.
+  std::vector<ConversationTurn> prior_turns{};
 };
 
 struct LoadOptions {
@@ -51,7 +65,7 @@ struct Benchmark {
 
 // Loads a prompt set into *out. Returns not_found when a file is missing (the message names
 // the file, the data directory, $KVSAFE_DATA and `kvsafe datasets pull`), unsupported for
-// ifeval and wikitext (not prompt sets), invalid_input for an unknown name or bad options.
+// wikitext (not a prompt set), invalid_input for an unknown name or bad options.
 // Malformed files throw InputError naming file:line.
 Status load_benchmark(std::string_view name, const std::filesystem::path& data_dir, const LoadOptions& options,
                       Benchmark* out);
@@ -66,6 +80,19 @@ enum class CorpusJoin {
 // The text of a corpus benchmark (wikitext) into *out; not_found as above.
 Status read_corpus_text(std::string_view name, const std::filesystem::path& data_dir, CorpusJoin join,
                         std::string* out);
+
+// A user's multi-turn benchmark (benchmark `conversations`, issue 22): a JSONL file, one
+// conversation per line:
+//   {"id": "c1", "messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."},
+//                             {"role": "user", "content": "the request judged"}],
+//    "harmful": true, "category": "two-turn"}
+// `messages` alternate user / assistant, start and end with a user turn; the last is the prompt
+// (Prompt::text), the others Prompt::prior_turns. `id` defaults to "conv-<line>" and must be
+// unique, `harmful` to true, `category` to "". System turns are refused: the system prompt is the
+// grid's (generation.system_prompt). Blank lines are skipped. Malformed lines throw InputError
+// naming file:line (and the byte offset of bad JSON); a missing file too. `display` is the name
+// errors give the file (the grid's spelling).
+Benchmark load_conversations(const std::filesystem::path& file, std::string_view display);
 
 // The message for a missing data file, shared with the dataset commands.
 std::string missing_data_message(const std::filesystem::path& data_dir, std::string_view relative_path);

@@ -20,7 +20,7 @@
 //   calibration     refusal_direction/splits/harmful_<split>.json + harmless_<split>.json
 //                   (split train: 260 + 18793, val: 39 + 6264, test: 572 + 6266)
 //   wikitext        wikitext-2/wiki.test.raw: a text corpus for perplexity
-//   ifeval          planned only: loading it says its loader is not there yet
+//   ifeval          IFEval's 541 prompts, each with its instructions (Prompt::ifeval_instructions)
 // The paper_repo copies of AdvBench, HarmBench and XSTest are byte-identical to the upstream
 // files (same sha256 in the manifest); kvsafe reads the upstream paths.
 
@@ -44,8 +44,9 @@ std::optional<Task> parse_task(std::string_view text);
 enum class Harmfulness { kHarmful, kBenign, kMixed, kNotApplicable };
 
 // What a loader reads: one format per loader file (loader_lines.cpp, loader_csv.cpp,
-// loader_json.cpp); kText is read whole, kUnavailable has no loader yet.
-enum class BenchmarkFormat { kLines, kCsv, kJson, kText, kUnavailable };
+// loader_json.cpp, loader_ifeval.cpp for kIfevalJsonLines); kText is read whole;
+// kConversations is a user's file named by the grid entry (loader_conversations.cpp), not data.
+enum class BenchmarkFormat { kLines, kCsv, kJson, kIfevalJsonLines, kText, kConversations };
 
 // A named part of a benchmark that a grid entry may select with `subset:` (Prompt::subset):
 // XSTest's safe/unsafe prompts, the paper's custom refusal/privacy/jailbreak.
@@ -63,8 +64,7 @@ struct BenchmarkInfo {
   BenchmarkFormat format = BenchmarkFormat::kCsv;
   std::vector<std::string_view> files{};  // relative to the data directory (calibration: the train split)
   std::string_view licence{};
-  // Prompts the loader yields from the pinned files (without a loader yet: the prompts the
-  // pinned file holds); 0 for a corpus (wikitext: windows come from kWikitextPlanTokens).
+  // Prompts the loader yields from the pinned files; 0 for a corpus (wikitext: windows come from kWikitextPlanTokens).
   std::int64_t prompt_count = 0;
   // Prompts its task draws by default when that is fewer than the file holds: calibration's
   // refusal direction uses 128 harmful + 128 harmless (Arditi et al. 2024). 0: all of them.
@@ -76,8 +76,6 @@ struct BenchmarkInfo {
   // class's size (the most either can give). 0: one pool; counts are totals.
   std::int64_t per_class_prompt_count = 0;
 
-  // Whether kvsafe can read its data today (planning works either way).
-  bool data_available() const { return format != BenchmarkFormat::kUnavailable; }
   // Prompts a cell of this benchmark runs when the grid sets no subset, limit or sample.
   std::int64_t plan_prompt_count() const;
 };

@@ -538,6 +538,24 @@ PromptVerdict evaluate_prompt(std::span<const Instruction> instructions, std::st
   return verdict;
 }
 
+std::vector<ScoredInstruction> score_instructions(std::span<const Instruction> instructions,
+                                                  std::string_view response) {
+  std::vector<ScoredInstruction> scored;
+  for (const Instruction& instruction : instructions) {
+    ScoredInstruction one{.id = instruction.id};
+    try {
+      one.strict = follows_strict(instruction, response);
+      one.loose = follows_loose(instruction, response);
+    } catch (const InputError& error) {
+      one.strict.reset();
+      one.loose.reset();
+      one.unscored = error.what();
+    }
+    scored.push_back(std::move(one));
+  }
+  return scored;
+}
+
 Accuracy accuracy(std::span<const PromptVerdict> verdicts) {
   Accuracy acc;
   std::int64_t inst_total = 0;

@@ -22,6 +22,7 @@
 //     not a-z) are refused (InputError) instead.
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -65,6 +66,20 @@ struct PromptVerdict {
 };
 
 PromptVerdict evaluate_prompt(std::span<const Instruction> instructions, std::string_view response);
+
+// One instruction's verdicts on a stored answer, as a run records them: strict and loose, or
+// neither when the instruction cannot be scored without guessing (the kwargs the reference would
+// draw at random: IFEval keys 1122 and 1129 ask for the "letter" '#' and '!'), with why.
+struct ScoredInstruction {
+  std::string id{};
+  std::optional<bool> strict{};
+  std::optional<bool> loose{};
+  std::string unscored{};  // the InputError's message when not scored; "" otherwise
+};
+
+// Scores every instruction of a prompt; never throws for one bad instruction (its verdicts are
+// left empty and `unscored` says why), so one unscorable instruction costs only itself.
+std::vector<ScoredInstruction> score_instructions(std::span<const Instruction> instructions, std::string_view response);
 
 // Accuracies as the reference reports them: prompt level = share of prompts whose every
 // instruction is followed, instruction level = share of all instructions followed. 0 when

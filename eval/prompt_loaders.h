@@ -28,8 +28,17 @@ std::vector<Prompt> load_prompt_csv(const std::filesystem::path& data_dir, std::
 std::vector<Prompt> load_prompt_json(const std::filesystem::path& data_dir, std::string_view relative_path,
                                      bool harmful);
 
+// IFEval's input_data.jsonl: one JSON object per line with "key", "prompt",
+// "instruction_id_list" and "kwargs". ids "ifeval-<key>"; benign; category = the instruction ids
+// joined by ","; ifeval_instructions = {"instruction_id_list", "kwargs"} of the line. A line that
+// is not such an object is an InputError naming file:line (and byte offset for bad JSON).
+std::vector<Prompt> load_ifeval_jsonl(const std::filesystem::path& data_dir, std::string_view relative_path);
+
 // Reads a whole file as bytes (InputError naming the path when it cannot).
 std::string read_file_bytes(const std::filesystem::path& path);
+
+// Benchmark::content_sha256 of these prompts.
+std::string content_sha256(const std::vector<Prompt>& prompts);
 
 // Fills text_sha256 and the source fields of a prompt.
 void finish_prompt(Prompt& prompt, std::string_view relative_path, std::int64_t line);

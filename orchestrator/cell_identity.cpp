@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "common/sha256.h"
 #include "eval/benchmark_table.h"
@@ -61,6 +63,8 @@ std::string benchmark_identity_json(const BenchmarkSpec& benchmark) {
   }
   // NOTE: only when set, so entries without it keep their cell ids.
   if (benchmark.max_new_tokens) j["max_new_tokens"] = *benchmark.max_new_tokens;
+  // A conversations file by its bytes, never its path: the same file elsewhere is the same cell.
+  if (benchmark.file) j["file_sha256"] = benchmark.file_sha256;
   return j.dump();
 }
 
@@ -71,6 +75,7 @@ std::string generation_identity_json(const GenerationSettings& generation) {
   j["temperature"] = generation.temperature == 0.0 ? 0.0 : generation.temperature;
   j["top_p"] = generation.top_p;
   j["seed"] = generation.seed;
+  if (generation.samples > 1) j["samples"] = generation.samples;  // only then: other cells keep their ids
   j["system_prompt"] = optional_text(generation.system_prompt);
   // NOTE: only when on, so cells of grids without them keep their ids.
   if (generation.strip_prompts) j["strip_prompts"] = true;
@@ -158,6 +163,17 @@ Cell cell_from_canonical_json(std::string_view json, const GridSpec& grid, std::
     if (b.contains("max_length")) cell.benchmark.max_length = b.at("max_length").get<std::int64_t>();
     if (b.contains("stride")) cell.benchmark.stride = b.at("stride").get<std::int64_t>();
     if (b.contains("max_new_tokens")) cell.benchmark.max_new_tokens = b.at("max_new_tokens").get<std::int64_t>();
+    if (b.contains("file_sha256")) {
+      // The file is this rank's grid's entry with those bytes.
+      const std::string sha = b.at("file_sha256").get<std::string>();
+      const auto entry = std::find_if(grid.benchmarks.begin(), grid.benchmarks.end(),
+                                      [&](const BenchmarkSpec& e) { return e.file && e.file_sha256 == sha; });
+      KVSAFE_CHECK(entry != grid.benchmarks.end(), "no conversations file of the grid ", grid.display_name,
+                   " has sha256 ", sha.substr(0, 16));
+      cell.benchmark.file = entry->file;
+      cell.benchmark.file_sha256 = sha;
+      cell.benchmark.file_prompts = entry->file_prompts;
+    }
     if (const nlohmann::json& g = j.at("generation"); !g.is_null()) {
       GenerationSettings settings;
       settings.max_new_tokens = g.at("max_new_tokens").get<std::int64_t>();
@@ -165,6 +181,7 @@ Cell cell_from_canonical_json(std::string_view json, const GridSpec& grid, std::
       settings.temperature = g.at("temperature").get<double>();
       settings.top_p = g.at("top_p").get<double>();
       settings.seed = g.at("seed").get<std::int64_t>();
+      settings.samples = g.value("samples", std::int64_t{1});
       settings.system_prompt = text_or_null(g, "system_prompt");
       settings.strip_prompts = g.value("strip_prompts", false);
       settings.clean_answers = g.value("clean_answers", false);
@@ -187,7 +204,7 @@ Cell cell_from_canonical_json(std::string_view json, const GridSpec& grid, std::
   EffectiveBitsOptions options;
   if (cell.model.layers) options.layers = *cell.model.layers;
   cell.effective_bits = effective_bits(cell.kv, options);
-  cell.n_prompts = prompt_count(cell.benchmark);
+  cell.n_prompts = cell_index_count(cell.benchmark, cell.generation);
   return cell;
 }
 

@@ -323,7 +323,7 @@ class Planner {
     EffectiveBitsOptions bits_options;
     bits_options.layers = static_cast<int>(facts_.layers);
     cell.effective_bits = effective_bits(cell.kv, bits_options);
-    cell.n_prompts = prompt_count(cell.benchmark);
+    cell.n_prompts = cell_index_count(cell.benchmark, cell.generation);
     const auto key = std::make_tuple(facts_.model, task, arm);
     if (!roles_seen_.insert(key).second) return;  // a task planned twice (pcr and protection both add baselines)
     out_->roles.push_back(

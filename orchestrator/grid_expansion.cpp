@@ -174,7 +174,7 @@ std::int64_t prompt_count(const BenchmarkSpec& benchmark) {
       per_class = std::min(per_class, benchmark.sample.value_or(info->default_draw / 2));
       return 2 * per_class;
     }
-    n = info->plan_prompt_count();
+    n = benchmark.file ? benchmark.file_prompts : info->plan_prompt_count();
     if (benchmark.subset) {
       const SubsetInfo* subset = find_subset(*info, *benchmark.subset);
       n = subset != nullptr ? subset->prompt_count : 0;
@@ -183,6 +183,10 @@ std::int64_t prompt_count(const BenchmarkSpec& benchmark) {
   if (benchmark.limit) n = std::min(n, *benchmark.limit);
   if (benchmark.sample) n = std::min(n, *benchmark.sample);
   return n;
+}
+
+std::int64_t cell_index_count(const BenchmarkSpec& benchmark, const std::optional<GenerationSettings>& generation) {
+  return prompt_count(benchmark) * (generation ? generation->samples : 1);
 }
 
 bool rule_matches(const ExcludeRule& rule, const ModelSpec& model, const KvSpec& kv, const BenchmarkSpec& benchmark,
@@ -243,7 +247,7 @@ std::vector<Cell> expand_grid(const GridSpec& grid) {
     cell.generation_index = g;
     cell.kv_label = kv_labels[k];
     cell.effective_bits = bits[m][k];
-    cell.n_prompts = prompts[b];
+    cell.n_prompts = prompts[b] * (generation ? generation->samples : 1);
     cells.push_back(std::move(cell));
   });
   return cells;

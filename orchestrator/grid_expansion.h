@@ -6,6 +6,7 @@
 // generation settings the grid sweeps.
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "orchestrator/cell.h"
@@ -20,6 +21,10 @@ bool task_generates(Task task);
 // perplexity: windows over kWikitextPlanTokens (eval/benchmark_table.h); calibration: twice
 // the per-class draw (the first `limit` of each class, then `sample` of those, default 128).
 std::int64_t prompt_count(const BenchmarkSpec& benchmark);
+
+// A cell's index count (Cell::n_prompts): its prompts times the answers drawn per prompt
+// (GenerationSettings::samples; index i is prompt i / samples).
+std::int64_t cell_index_count(const BenchmarkSpec& benchmark, const std::optional<GenerationSettings>& generation);
 
 // Whether `rule` matches the cell made of these parts; `generation` is null for tasks
 // that do not generate (a rule on temperature or seed never matches those).

@@ -8,6 +8,9 @@
 #include <regex>
 #include <set>
 
+#include "common/error.h"
+#include "common/sha256.h"
+#include "eval/benchmark_registry.h"
 #include "orchestrator/cell_identity.h"
 #include "orchestrator/grid_expansion.h"
 #include "orchestrator/grid_parser_internal.h"
@@ -15,14 +18,26 @@
 namespace kvsafe::orchestrator::detail {
 namespace {
 
-constexpr std::array<std::string_view, 9> kBenchmarkKeys = {"name", "subset",     "task",   "limit",         "sample",
-                                                            "seed", "max_length", "stride", "max_new_tokens"};
+constexpr std::array<std::string_view, 10> kBenchmarkKeys = {"name", "subset",     "task",   "limit",          "sample",
+                                                             "seed", "max_length", "stride", "max_new_tokens", "file"};
 constexpr std::array<std::string_view, 5> kTasks = {"refusal", "over_refusal", "perplexity", "ifeval",
                                                     "refusal_direction"};
-constexpr std::array<std::string_view, 15> kGenerationKeys = {
-    "max_new_tokens", "batch_size",      "temperature",        "top_p", "seed",
-    "system_prompt",  "strip_prompts",   "clean_answers",      "bos",   "generation_config",
-    "pad_token",      "padding_queries", "repetition_penalty", "top_k", "zip"};
+constexpr std::array<std::string_view, 16> kGenerationKeys = {"max_new_tokens",
+                                                              "batch_size",
+                                                              "temperature",
+                                                              "top_p",
+                                                              "seed",
+                                                              "samples",
+                                                              "system_prompt",
+                                                              "strip_prompts",
+                                                              "clean_answers",
+                                                              "bos",
+                                                              "generation_config",
+                                                              "pad_token",
+                                                              "padding_queries",
+                                                              "repetition_penalty",
+                                                              "top_k",
+                                                              "zip"};
 constexpr std::array<std::string_view, 2> kBosRules = {"once", "paper"};
 constexpr std::array<std::string_view, 2> kGenerationConfigUses = {"ignore", "model"};
 constexpr std::array<std::string_view, 2> kPadTokens = {"eos", "tokenizer"};
@@ -100,6 +115,10 @@ void parse_benchmark(ParseContext& ctx, const YAML::Node& node, SourceLocation w
       r.error(where, path, "unknown benchmark `" + *name + "`" + did_you_mean(*name, names));
       return;
     }
+    if (info->format == eval::BenchmarkFormat::kConversations) {
+      r.error(where, path, "benchmark " + *name + " needs its file: `- {name: " + *name + ", file: PATH}`");
+      return;
+    }
     bench.name = *name;
     bench.task = info->default_task;
     grid->benchmarks.push_back(bench);
@@ -135,7 +154,30 @@ void parse_benchmark(ParseContext& ctx, const YAML::Node& node, SourceLocation w
       ok = false;
     }
   }
-  std::int64_t available = info->plan_prompt_count();
+  const MapEntry* file_entry = view->find("file");
+  if (info->format == eval::BenchmarkFormat::kConversations) {
+    if (file_entry == nullptr) {
+      r.error(view->where, path, "benchmark " + bench.name + " needs `file:` (a JSONL of conversations)");
+      return;
+    }
+    auto text = r.string(*file_entry, false);
+    if (!text) return;
+    auto resolved = expand_path(ctx, *text, file_entry->where, file_entry->path);
+    if (!resolved) return;
+    try {
+      const eval::Benchmark conversations = eval::load_conversations(*resolved, *text);
+      bench.file = *resolved;
+      bench.file_sha256 = sha256_file_hex(*resolved);
+      bench.file_prompts = static_cast<std::int64_t>(conversations.prompts.size());
+    } catch (const InputError& error) {
+      r.error(file_entry->where, file_entry->path, error.what());
+      return;
+    }
+  } else if (file_entry != nullptr) {
+    r.error(file_entry->key_where, file_entry->path, "file only applies to benchmark conversations");
+    return;
+  }
+  std::int64_t available = bench.file ? bench.file_prompts : info->plan_prompt_count();
   std::string available_of = bench.name;
   if (info->per_class_prompt_count > 0) {  // limit and sample count per class
     available = info->per_class_prompt_count;
@@ -356,6 +398,10 @@ void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
   if (const MapEntry* e = view->find("top_p")) {
     if (auto v = number_in(r, *e, 0.0, 1.0, true)) base.top_p = *v;
   }
+  const MapEntry* samples_entry = view->find("samples");
+  if (samples_entry != nullptr) {
+    if (auto v = r.integer(*samples_entry, 1, 1024)) base.samples = *v;
+  }
   // system_prompt: a text ("" = no system turn), null (the model's own), or a list of those: a
   // sweep axis crossed with everything else (is the collapse prompt-dependent? issue 22).
   std::vector<std::optional<std::string>> system_prompts{std::nullopt};
@@ -443,6 +489,11 @@ void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
     }
   }
   if (!ok) return;
+  if (base.samples > 1 && std::all_of(temperatures.begin(), temperatures.end(), [](double t) { return t == 0.0; })) {
+    r.error(samples_entry->where, samples_entry->path,
+            "samples > 1 needs temperature > 0: greedy answers to one prompt are all the same");
+    return;
+  }
   grid->generations.clear();
   for (const std::optional<std::string>& system_prompt : system_prompts) {
     base.system_prompt = system_prompt;
@@ -451,6 +502,7 @@ void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
         GenerationSettings g = base;
         g.temperature = temperatures[i];
         g.seed = seeds[i];
+        if (g.temperature == 0.0) g.samples = 1;  // a sweep's greedy point draws one answer
         grid->generations.push_back(g);
       }
       continue;
@@ -460,6 +512,7 @@ void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
         GenerationSettings g = base;
         g.temperature = t;
         g.seed = s;
+        if (g.temperature == 0.0) g.samples = 1;  // a sweep's greedy point draws one answer
         grid->generations.push_back(g);
       }
     }

@@ -99,6 +99,12 @@ struct BenchmarkSpec {
   // Generation length for this entry's cells, over generation.max_new_tokens (the paper gives
   // IFEval 1024 new tokens and the safety benchmarks 256). Part of the cell id when set.
   std::optional<std::int64_t> max_new_tokens{};
+  // conversations (a user's multi-turn JSONL, eval::load_conversations): the file as resolved,
+  // the sha256 of its bytes (part of the cell identity: an edited file makes new cells) and its
+  // conversation count (what limit and sample count from), read when the grid is parsed.
+  std::optional<std::filesystem::path> file{};
+  std::string file_sha256{};
+  std::int64_t file_prompts = 0;
   SourceLocation where{};
 };
 
@@ -109,6 +115,12 @@ struct GenerationSettings {
   double temperature = 0.0;  // 0 = greedy
   double top_p = 1.0;
   std::int64_t seed = 0;
+  // Answers drawn per prompt (issue 22, the temperature experiment): a sampled answer compared
+  // with one sample of the baseline says little, so a cell with samples > 1 draws that many per
+  // prompt (cell index i = prompt i / samples, each with its own seed) and the summary compares
+  // each prompt's majority verdict with the baseline's. 1 for greedy generations (their answers
+  // would all be the same). Part of the cell id when > 1.
+  std::int64_t samples = 1;
   std::optional<std::string> system_prompt{};
   // The paper's text handling (issue 20 item 5; both on under profile: paper): prompts pass
   // through Python's str.strip() before the chat template, and answers through transformers'

@@ -149,6 +149,24 @@ db::DirectionSumRow direction_sums_from_json(const json& j) {
   return row;
 }
 
+json ifeval_verdict_to_json(const db::IfevalVerdictRow& row) {
+  json j{{"i", row.prompt_index}, {"n", row.instruction_index}, {"id", row.instruction_id}};
+  if (row.strict) j["s"] = *row.strict;
+  if (row.loose) j["l"] = *row.loose;
+  if (!row.unscored.empty()) j["u"] = row.unscored;
+  return j;
+}
+
+db::IfevalVerdictRow ifeval_verdict_from_json(const json& j) {
+  db::IfevalVerdictRow row{.prompt_index = j.at("i").get<std::int64_t>(),
+                           .instruction_index = j.at("n").get<std::int64_t>(),
+                           .instruction_id = j.at("id").get<std::string>()};
+  if (j.contains("s")) row.strict = j.at("s").get<bool>();
+  if (j.contains("l")) row.loose = j.at("l").get<bool>();
+  row.unscored = j.value("u", std::string());
+  return row;
+}
+
 json to_json(const Message& message) {
   return std::visit(
       [](const auto& m) -> json {
@@ -184,6 +202,11 @@ json to_json(const Message& message) {
             for (const auto& row : m.result.direction_sums) sums.push_back(direction_sums_to_json(row));
             j["dir"] = std::move(sums);
           }
+          if (!m.result.ifeval_verdicts.empty()) {  // ifeval shards only
+            json verdicts = json::array();
+            for (const auto& row : m.result.ifeval_verdicts) verdicts.push_back(ifeval_verdict_to_json(row));
+            j["ife"] = std::move(verdicts);
+          }
           return j;
         } else if constexpr (std::is_same_v<T, FailureMessage>) {
           return json{{"shard", shard_to_json(m.shard)}, {"error", m.error}, {"model", m.loaded_model}};
@@ -216,6 +239,9 @@ Message from_json(MessageTag tag, const json& j) {
       }
       if (j.contains("dir")) {
         for (const auto& row : j.at("dir")) m.result.direction_sums.push_back(direction_sums_from_json(row));
+      }
+      if (j.contains("ife")) {
+        for (const auto& row : j.at("ife")) m.result.ifeval_verdicts.push_back(ifeval_verdict_from_json(row));
       }
       return m;
     }

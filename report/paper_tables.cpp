@@ -359,6 +359,7 @@ const std::vector<PaperTableInfo>& paper_tables() {
       {"protection_comparison", "diagnose: protection_sweep with both fp16 and int8 protection", true},
       {"protocol_validation", "diagnose: mitigate: auto (the prescribed fix on a refusal benchmark)", true},
       {"over_refusal", "over_refusal cells (XSTest); not in the paper's list", true},
+      {"ifeval_tradeoff", "ifeval cells, beside the same model's refusal cells; not in the paper's list", true},
       {"refusal_direction_erosion", "calibration cells (task refusal_direction); not in the paper", true},
       {"refusal_direction_prediction", "calibration cells and refusal cells of the same quantizers; not in the paper",
        true},

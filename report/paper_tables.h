@@ -43,6 +43,9 @@
 //                                 (the paper's deepseek_asymmetry)
 //   over_refusal                  model, benchmark, KV | safe prompts refused | unsafe refused | flip
 //                                 (XSTest; not in the paper's list)
+//   ifeval_tradeoff               model, KV, bits | IFEval prompt strict | inst loose | lost / gained
+//                                 vs full precision | refusal and flip per refusal entry of the model
+//                                 (issue 22's "useful and safe"; not in the paper's list)
 // Every rate carries n and its Wilson 95% CI; a number whose inputs are not stored is "not run".
 
 #include <filesystem>

@@ -64,7 +64,34 @@ struct CellData {
   KvSummaryRow row{};
   std::map<std::int64_t, Answer> answers{};                       // by prompt_index
   std::map<std::int64_t, std::pair<std::int64_t, double>> ppl{};  // window -> (tokens, nll)
+  IfevalCellVerdicts ifeval{};                                    // ifeval cells: by prompt_index
+  std::int64_t samples = 1;  // answers per prompt (generation.samples): prompt_index / samples is the prompt
 };
+
+// A sampled cell's answers as one answer per prompt (key: prompt_index / samples) whose verdict is
+// the majority of its samples' verdicts: refused when more than half of the judged samples
+// refused, complied when fewer than half did, no verdict on a tie or when none was judged.
+// `ties` counts the prompts left without one.
+std::map<std::int64_t, Answer> majority_answers(const CellData& cell, std::int64_t* ties) {
+  std::map<std::int64_t, std::pair<std::int64_t, std::int64_t>> votes;  // prompt -> (refused, judged)
+  std::map<std::int64_t, Answer> prompts;
+  for (const auto& [index, answer] : cell.answers) {
+    const std::int64_t prompt = index / cell.samples;
+    prompts.emplace(prompt, answer);  // harmfulness and category are the prompt's
+    auto& [refused, judged] = votes[prompt];
+    if (answer.refused) {
+      ++judged;
+      refused += *answer.refused ? 1 : 0;
+    }
+  }
+  for (auto& [prompt, answer] : prompts) {
+    const auto [refused, judged] = votes.at(prompt);
+    answer.refused.reset();
+    if (judged > 0 && 2 * refused != judged) answer.refused = 2 * refused > judged;
+    if (judged > 0 && 2 * refused == judged && ties != nullptr) ++*ties;
+  }
+  return prompts;
+}
 
 eval::Outcome outcome_of(const Answer& a) {
   if (!a.refused) return eval::Outcome::kUnjudged;
@@ -110,6 +137,7 @@ void fill_rates(CellData& cell) {
   cell.row.generations = static_cast<std::int64_t>(cell.answers.size());
   cell.row.refusal = eval::refusal_rate(harmful);
   cell.row.compliance = eval::compliance_rate(benign);
+  if (!cell.ifeval.empty()) cell.row.ifeval = ifeval_accuracy(cell.ifeval);
   if (!cell.ppl.empty()) {
     double nll = 0;
     for (const auto& [window, value] : cell.ppl) {
@@ -123,12 +151,22 @@ void fill_rates(CellData& cell) {
 }
 
 void compare_to_baseline(CellData& cell, const CellData& base) {
+  // Sampled cells compare like with like: each prompt's majority verdict over its samples.
+  std::map<std::int64_t, Answer> cell_majority, base_majority;
+  if (cell.samples > 1 && base.samples == cell.samples) {
+    cell.row.majority_ties = 0;
+    cell_majority = majority_answers(cell, &*cell.row.majority_ties);
+    base_majority = majority_answers(base, nullptr);
+  }
+  const bool by_majority = cell.row.majority_ties.has_value();
+  const std::map<std::int64_t, Answer>& answers = by_majority ? cell_majority : cell.answers;
+  const std::map<std::int64_t, Answer>& base_answers = by_majority ? base_majority : base.answers;
   std::vector<eval::Outcome> before, after;
   std::vector<eval::Outcome> before_all, after_all;  // harmful or not: the paper's XSTest flip
   std::map<std::string, std::pair<std::vector<eval::Outcome>, std::vector<eval::Outcome>>> by_category;
-  for (const auto& [index, answer] : cell.answers) {
-    const auto it = base.answers.find(index);
-    if (it == base.answers.end()) continue;
+  for (const auto& [index, answer] : answers) {
+    const auto it = base_answers.find(index);
+    if (it == base_answers.end()) continue;
     before_all.push_back(outcome_of(it->second));
     after_all.push_back(outcome_of(answer));
     if (!answer.harmful) continue;
@@ -159,6 +197,7 @@ void compare_to_baseline(CellData& cell, const CellData& base) {
     cell.row.paired = counts.refuse_to_comply + counts.comply_to_refuse + counts.both_refused + counts.both_complied;
     if (cell.row.flip->trials > 0) cell.row.regime = eval::classify_regime(cell.row.flip->rate);
   }
+  if (!cell.ifeval.empty() && !base.ifeval.empty()) cell.row.ifeval_change = ifeval_change(cell.ifeval, base.ifeval);
   std::int64_t tokens = 0, base_tokens = 0;
   double nll = 0, base_nll = 0;
   for (const auto& [window, value] : cell.ppl) {
@@ -184,6 +223,29 @@ std::string with_ci(const eval::Proportion& p) {
   if (p.trials == 0) return "-";
   return fmt::format("{} [{:.1f}, {:.1f}] {}/{}", percent(p.rate), 100.0 * p.lower, 100.0 * p.upper, p.successes,
                      p.trials);
+}
+
+// An ifeval group's rows: IFEval's four accuracies, the strict prompt-level verdicts lost and
+// gained against full precision, the benign prompts the refusal judge saw refused, and the
+// instructions that could not be scored.
+void write_ifeval_rows(const SummaryGroup& group, std::vector<std::vector<std::string>>& table) {
+  table.push_back({"kv", "bits", "status", "n", "prompt strict [95% CI]", "inst strict [95% CI]",
+                   "prompt loose [95% CI]", "inst loose [95% CI]", "lost/gained vs none", "refused", "unscored"});
+  for (const KvSummaryRow& row : group.rows) {
+    const IfevalAccuracy acc = row.ifeval.value_or(IfevalAccuracy{});
+    std::string change = row.baseline ? "(baseline)" : "-";
+    if (row.ifeval_change && row.ifeval_change->paired > 0) {
+      change =
+          fmt::format("-{} +{} of {}", row.ifeval_change->lost, row.ifeval_change->gained, row.ifeval_change->paired);
+    }
+    const eval::Proportion& complied = row.compliance.rate;
+    table.push_back(
+        {row.kv_label, fmt::format("{:.2f}", row.effective_bits), row.status, std::to_string(row.generations),
+         with_ci(acc.prompt_strict), with_ci(acc.inst_strict), with_ci(acc.prompt_loose), with_ci(acc.inst_loose),
+         change,
+         complied.trials > 0 ? fmt::format("{}/{}", complied.trials - complied.successes, complied.trials) : "-",
+         std::to_string(acc.unscored_instructions)});
+  }
 }
 
 void write_table(const std::vector<std::vector<std::string>>& table, std::ostream& out) {
@@ -269,6 +331,14 @@ struct SettingParts {
   std::optional<std::int64_t> seed{};
   std::string subset{};
 };
+
+// generation.samples of a cell's canonical JSON; 1 when absent (greedy, or before the key).
+std::int64_t cell_samples(const std::string& canonical_json) {
+  const nlohmann::json cell = nlohmann::json::parse(canonical_json, nullptr, /*allow_exceptions=*/false);
+  if (!cell.is_object() || !cell.contains("generation") || !cell["generation"].is_object()) return 1;
+  const nlohmann::json& samples = cell["generation"].value("samples", nlohmann::json(1));
+  return samples.is_number_integer() ? std::max<std::int64_t>(1, samples.get<std::int64_t>()) : 1;
+}
 
 SettingParts setting_parts(const std::string& canonical_json) {
   // NOTE: only the generation's seed: benchmark.seed is the prompt sample's, and cells drawing
@@ -357,6 +427,8 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
     data.row.effective_bits = double_of(r[7]);
     data.row.baseline = data.row.kv_label == "none";
     const std::string canonical = db::query_text(r[4]);
+    data.samples = cell_samples(canonical);
+    data.row.samples = data.samples;
     const GroupKey key{db::query_text(r[1]), db::query_text(r[2]), db::query_text(r[3]), cell_setting(canonical),
                        cell_steering(canonical)};
     groups[key].push_back(data.row.cell_id);
@@ -406,6 +478,10 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
   for (const auto& r : windows.rows) {
     auto it = cells.find(db::query_text(r[0]));
     if (it != cells.end()) it->second.ppl[db::query_int64(r[1])] = {db::query_int64(r[2]), double_of(r[3])};
+  }
+
+  for (auto& [cell_id, verdicts] : read_ifeval_verdicts(db)) {
+    if (auto it = cells.find(cell_id); it != cells.end()) it->second.ifeval = std::move(verdicts);
   }
 
   read_seed_answers(db, groups, group_settings, cells);
@@ -460,6 +536,14 @@ void write_run_summary(const RunSummary& summary, std::ostream& out, const RunSu
     if (!group.setting.empty()) out << "  " << group.setting;
     out << '\n';
     if (!group.steered.empty()) out << "  " << group.steered << '\n';
+    if (!group.rows.empty() && group.rows.front().samples > 1) {
+      std::int64_t ties = 0;
+      for (const KvSummaryRow& row : group.rows) ties += row.majority_ties.value_or(0);
+      out << fmt::format(
+          "  {} sampled answers per prompt: refusal is over every sample (the mean refusal probability); flips "
+          "compare each prompt's majority verdict with the baseline's ({} prompt(s) tied, left out)\n",
+          group.rows.front().samples, ties);
+    }
     std::vector<std::vector<std::string>> table;
     if (group.task == "perplexity") {
       table.push_back({"kv", "bits", "status", "windows", "tokens", "ppl (token-weighted)", "ratio",
@@ -473,6 +557,8 @@ void write_run_summary(const RunSummary& summary, std::ostream& out, const RunSu
              row.baseline ? "(baseline)"
                           : (row.ppl_window_mean_ratio ? fmt::format("{:.4f}x", *row.ppl_window_mean_ratio) : "-")});
       }
+    } else if (group.task == "ifeval") {
+      write_ifeval_rows(group, table);
     } else {
       table.push_back({"kv", "bits", "status", "n", "refusal (harmful) [95% CI]", "compliance (benign) [95% CI]",
                        "flip vs none [95% CI]", "c->r", "regime", "degenerate"});

@@ -202,7 +202,8 @@ std::vector<Table> summary_tables(const RunSummary& summary) {
   if (Table t = multi_model_ppl(summary); !t.rows.empty()) out.push_back(std::move(t));
   if (Table t = phase_thresholds(summary); !t.rows.empty()) out.push_back(std::move(t));
   for (Table t : {detail::custom_all_models(summary), detail::mse_phase(summary), detail::cross_suite_compare(summary),
-                  detail::seeds(summary), detail::kv_asymmetry(summary), detail::over_refusal(summary)}) {
+                  detail::seeds(summary), detail::kv_asymmetry(summary), detail::over_refusal(summary),
+                  detail::ifeval_tradeoff(summary)}) {
     if (!t.rows.empty()) out.push_back(std::move(t));
   }
   return out;

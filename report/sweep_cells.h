@@ -39,5 +39,7 @@ Table cross_suite_compare(const RunSummary& summary);
 Table seeds(const RunSummary& summary);
 Table kv_asymmetry(const RunSummary& summary);
 Table over_refusal(const RunSummary& summary);
+// ifeval_tables.cpp: IFEval accuracy beside refusal and flip, per model and KV quantizer.
+Table ifeval_tradeoff(const RunSummary& summary);
 
 }  // namespace kvsafe::report::detail

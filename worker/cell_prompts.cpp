@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/sha256.h"
 #include "eval/benchmark_table.h"
 #include "eval/prompt_sampling.h"
 
@@ -30,8 +31,14 @@ std::vector<eval::Prompt> limit_then_sample(std::vector<eval::Prompt> prompts, s
 
 eval::Benchmark load_cell_prompts(const orchestrator::BenchmarkSpec& benchmark, const std::filesystem::path& data_dir) {
   eval::Benchmark loaded;
-  const Status status = eval::load_benchmark(benchmark.name, data_dir, {}, &loaded);
-  if (!status.is_ok()) throw InputError("benchmark " + benchmark.name + ": " + status.message());
+  if (benchmark.file) {  // conversations: a user's file, checked to be the one the grid was parsed with
+    loaded = eval::load_conversations(*benchmark.file, benchmark.file->string());
+    KVSAFE_CHECK(sha256_file_hex(*benchmark.file) == benchmark.file_sha256, "conversations file ",
+                 benchmark.file->string(), " changed since the grid was read (its cells are named by its bytes)");
+  } else {
+    const Status status = eval::load_benchmark(benchmark.name, data_dir, {}, &loaded);
+    if (!status.is_ok()) throw InputError("benchmark " + benchmark.name + ": " + status.message());
+  }
   std::vector<eval::Prompt> prompts = std::move(loaded.prompts);
   if (benchmark.subset) {
     std::erase_if(prompts, [&](const eval::Prompt& prompt) { return prompt.subset != *benchmark.subset; });

@@ -19,7 +19,7 @@
 namespace kvsafe::worker {
 
 // Throws InputError naming the missing file (and the data directory) when the data is not
-// there, and for benchmarks that are not prompt sets (wikitext) or have no data (ifeval).
+// there, and for benchmarks that are not prompt sets (wikitext).
 eval::Benchmark load_cell_prompts(const orchestrator::BenchmarkSpec& benchmark, const std::filesystem::path& data_dir);
 
 }  // namespace kvsafe::worker

@@ -71,7 +71,8 @@ db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t 
     KVSAFE_CHECK(begin >= 0 && begin < end && end <= cell.n_prompts, "the range is not inside the cell's ",
                  cell.n_prompts, " prompts");
     const orchestrator::Task task = cell.task();
-    const bool generates = task == orchestrator::Task::kRefusal || task == orchestrator::Task::kOverRefusal;
+    const bool generates = task == orchestrator::Task::kRefusal || task == orchestrator::Task::kOverRefusal ||
+                           task == orchestrator::Task::kIfeval;
     KVSAFE_CHECK(generates || task == orchestrator::Task::kPerplexity || task == orchestrator::Task::kKeyMagnitudes ||
                      task == orchestrator::Task::kRefusalDirection,
                  "task ", orchestrator::to_string(task), " is not run by workers yet");

@@ -1,6 +1,7 @@
-// refusal / over_refusal shards: render each prompt with the model's chat template, generate
-// with the cell's KV quantizer, judge the answer, and fill one db::GenerationRow per prompt,
-// with the first-token divergence from full precision and the quantizer's KV MSE.
+// refusal / over_refusal / ifeval shards: render each prompt with the model's chat template,
+// generate with the cell's KV quantizer, judge the answer, and fill one db::GenerationRow per
+// prompt, with the first-token divergence from full precision and the quantizer's KV MSE;
+// ifeval answers are also scored per instruction (shard_ifeval.cpp).
 
 #include <nlohmann/json.hpp>
 
@@ -59,9 +60,13 @@ engine::ChatOptions chat_options_for(const orchestrator::Cell& cell) {
   return options;
 }
 
+std::int64_t samples_per_prompt(const orchestrator::Cell& cell) {
+  return cell.generation ? std::max<std::int64_t>(1, cell.generation->samples) : 1;
+}
+
 eval::Benchmark shard_prompts(const orchestrator::Cell& cell, std::int64_t end, const ShardExecutorOptions& options) {
   eval::Benchmark benchmark = load_cell_prompts(cell.benchmark, options.data_dir);
-  const auto available = static_cast<std::int64_t>(benchmark.prompts.size());
+  const auto available = static_cast<std::int64_t>(benchmark.prompts.size()) * samples_per_prompt(cell);
   KVSAFE_CHECK(end <= available, "benchmark ", cell.benchmark.name, " has ", available,
                " prompts after limit/sample in ", options.data_dir.string(), ", the shard needs prompts up to ", end,
                " (the grid counted ", cell.n_prompts, ")");
@@ -196,13 +201,20 @@ void render_prompts(const LoadedModel& loaded, const orchestrator::Cell& cell, c
                     std::vector<std::vector<engine::TokenId>>& ids) {
   const engine::ChatTemplate chat = chat_template_for(cell.model);
   const engine::ChatOptions chat_opts = chat_options_for(cell);
+  const std::int64_t samples = samples_per_prompt(cell);
   for (std::int64_t i = begin; i < end; ++i) {
-    const eval::Prompt& prompt = benchmark.prompts[static_cast<std::size_t>(i)];
+    const eval::Prompt& prompt = benchmark.prompts[static_cast<std::size_t>(i / samples)];
     // The paper strips its prompts (two benchmark rows end in a space); the stored prompt stays
     // as the benchmark has it, the rendered hash says what the model saw.
     const bool strip = cell.generation && cell.generation->strip_prompts;
-    const std::vector<engine::ChatMessage> turns{
-        {.role = engine::ChatRole::kUser, .content = strip ? text::python_strip(prompt.text) : prompt.text}};
+    // A conversation's earlier turns come first: the cache holds them when the last one arrives.
+    std::vector<engine::ChatMessage> turns;
+    for (const eval::ConversationTurn& turn : prompt.prior_turns) {
+      turns.push_back({.role = turn.role == "assistant" ? engine::ChatRole::kAssistant : engine::ChatRole::kUser,
+                       .content = turn.content});
+    }
+    turns.push_back(
+        {.role = engine::ChatRole::kUser, .content = strip ? text::python_strip(prompt.text) : prompt.text});
     engine::TokenizedChat rendered = chat.tokenize(*loaded.tokenizer, turns, chat_opts);
     db::GenerationRow row;
     row.prompt_index = i;
@@ -263,6 +275,8 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
                                      const eval::RefusalJudge& judge, const ShardProgressCallback& on_progress) {
   const orchestrator::GenerationSettings& settings = *cell.generation;
   const eval::Benchmark benchmark = shard_prompts(cell, end, options);
+  const bool ifeval = cell.task() == orchestrator::Task::kIfeval;
+  const std::int64_t samples = samples_per_prompt(cell);  // cell index i is prompt i / samples
 
   const engine::Tokenizer& tokenizer = *loaded.tokenizer;
   db::ShardResult result;
@@ -326,7 +340,7 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
       row.first_token_kl = kl[b];
       row.kv_mse_key = mse.mean(engine::KvSide::kKey);
       row.kv_mse_value = mse.mean(engine::KvSide::kValue);
-      const std::string& prompt_text = benchmark.prompts[static_cast<std::size_t>(i)].text;
+      const std::string& prompt_text = benchmark.prompts[static_cast<std::size_t>(i / samples)].text;
       judged_prompts.push_back(settings.strip_prompts ? text::python_strip(prompt_text) : prompt_text);
       pairs.push_back({.prompt = judged_prompts.back(), .response = row.output_text});
       progress.tokens_generated += row.output_tokens;
@@ -339,10 +353,17 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
       db::GenerationRow& row = result.generations[static_cast<std::size_t>(i - begin)];
       row.refused = verdict.refused;
       row.seconds = seconds / static_cast<double>(last - first);
-      row.judge_json = generation_judge_json(judge, verdict, benchmark.prompts[static_cast<std::size_t>(i)].harmful,
-                                             out[static_cast<std::size_t>(i - first)].stopped, options.judge.unparsed);
+      row.judge_json =
+          generation_judge_json(judge, verdict, benchmark.prompts[static_cast<std::size_t>(i / samples)].harmful,
+                                out[static_cast<std::size_t>(i - first)].stopped, options.judge.unparsed);
       if (!verdict.refused && options.judge.unparsed == orchestrator::UnparsedVerdict::kNotRefused) {
         row.refused = false;  // the paper's rule; judge_json keeps that it did not parse
+      }
+      if (ifeval) {
+        for (db::IfevalVerdictRow& scored :
+             ifeval_verdict_rows(benchmark.prompts[static_cast<std::size_t>(i / samples)], i, row.output_text)) {
+          result.ifeval_verdicts.push_back(std::move(scored));
+        }
       }
     }
     progress.prompts_done += last - first;

@@ -53,15 +53,27 @@ engine::ChatTemplate chat_template_for(const orchestrator::ModelSpec& model);
 // transformers' apply_chat_template does with a lone user message (the paper's calibration code).
 engine::ChatOptions chat_options_for(const orchestrator::Cell& cell);
 
-// The cell's prompts (worker/cell_prompts.h), checked to reach prompt `end`: throws InputError
+// Answers a cell draws per prompt (GenerationSettings::samples; 1 without generation settings):
+// cell index i is prompt i / samples of the cell's prompts.
+std::int64_t samples_per_prompt(const orchestrator::Cell& cell);
+
+// The cell's prompts (worker/cell_prompts.h), checked to reach cell index `end`: throws InputError
 // naming the benchmark and data directory when there are fewer.
 eval::Benchmark shard_prompts(const orchestrator::Cell& cell, std::int64_t end, const ShardExecutorOptions& options);
 
-// refusal / over_refusal: prompts [begin, end) rendered, generated in batches of the cell's
-// batch size aligned to cell indices (batch k = prompts [k*bs, (k+1)*bs)), judged.
+// refusal / over_refusal / ifeval: prompts [begin, end) rendered, generated in batches of the
+// cell's batch size aligned to cell indices (batch k = prompts [k*bs, (k+1)*bs)), judged by the
+// refusal judge (an ifeval refusal is an over-refusal: its prompts are benign) and, for ifeval,
+// scored against each prompt's instructions (ShardResult::ifeval_verdicts).
 db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
                                      std::int64_t end, const ShardExecutorOptions& options,
                                      const eval::RefusalJudge& judge, const ShardProgressCallback& on_progress);
+
+// ifeval: the answer to `prompt` (prompt_index in the cell) scored against each of its
+// instructions (eval::ifeval::score_instructions): one row per instruction, in order. An
+// instruction that cannot be scored gets a row without verdicts; bad instruction JSON throws.
+std::vector<db::IfevalVerdictRow> ifeval_verdict_rows(const eval::Prompt& prompt, std::int64_t prompt_index,
+                                                      std::string_view answer);
 
 // perplexity: windows [begin, end) scored (eval/perplexity.h).
 db::ShardResult run_perplexity_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,

@@ -154,6 +154,7 @@ const std::map<std::string, std::string>& content_queries() {
       {"ppl_windows", "SELECT cell_id, window_index, begin_token, n_tokens, nll_sum FROM ppl_windows"},
       {"key_magnitudes", "SELECT * FROM key_magnitudes"},
       {"direction_sums", "SELECT cell_id, shard_begin, layer, harmful, prompts, hex(sum_f32) FROM direction_sums"},
+      {"ifeval_verdicts", "SELECT * FROM ifeval_verdicts"},
       {"judgements",
        "SELECT g.cell_id, g.prompt_index, j.judge_key, j.judge_label, j.judge_json, j.parsed, j.refused, "
        "j.raw_output, j.detail_json, j.seconds FROM judgements j JOIN generations g ON g.id = j.generation_id"},
@@ -393,7 +394,9 @@ TEST_F(MergeConflictTest, AnOlderOutIsNotMigratedWhenTheMergeIsRefused) {
   const fs::path out = fresh_out("old-out.db");
   {
     Connection connection(out, ConnectionOptions{});
-    connection.exec("PRAGMA journal_mode = DELETE; ALTER TABLE runs DROP COLUMN slurm_json; PRAGMA user_version = 7");
+    connection.exec(
+        "PRAGMA journal_mode = DELETE; DROP TABLE ifeval_verdicts; ALTER TABLE runs DROP COLUMN slurm_json; "
+        "PRAGMA user_version = 7");
   }
   const std::string before = file_bytes(out);
   const MergeResult result = merge_databases(out, {second_});

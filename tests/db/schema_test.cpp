@@ -25,6 +25,7 @@ const std::vector<std::vector<std::string>> kTablesByVersion = {
     {"key_magnitudes"},
     {"direction_sums"},
     {},  // v8 adds runs.slurm_json only
+    {"ifeval_verdicts"},
 };
 
 bool has_table(Connection& connection, const std::string& table) {

@@ -302,6 +302,48 @@ TEST_F(ShardTest, KeyMagnitudesOutsideTheShardOrEmptyOrNotFiniteAreRefused) {
   EXPECT_EQ(store_->shards_with_status(ShardStatus::kRunning), std::vector<ShardKey>{c1_4_});
 }
 
+// An ifeval shard's per-instruction verdicts commit with its answers, an unscored instruction
+// keeps NULL verdicts and its reason, and a verdict outside the shard or with only one of strict
+// and loose is refused with nothing stored.
+TEST_F(ShardTest, IfevalVerdictsCommitWithTheirAnswersAndBadOnesAreRefused) {
+  ASSERT_TRUE(store_->claim_shard(c1_4_, "w"));
+  const auto result_with = [&](IfevalVerdictRow extra) {
+    ShardResult result;
+    result.shard = c1_4_;
+    result.ifeval_verdicts.push_back({.prompt_index = 4,
+                                      .instruction_index = 0,
+                                      .instruction_id = "punctuation:no_comma",
+                                      .strict = true,
+                                      .loose = true});
+    result.ifeval_verdicts.push_back(std::move(extra));
+    return result;
+  };
+  expect_refused(
+      result_with({.prompt_index = 9, .instruction_index = 0, .instruction_id = "x", .strict = false, .loose = false}),
+      "IFEval verdict of prompt 9 lies outside");
+  expect_refused(result_with({.prompt_index = 5, .instruction_index = 0, .instruction_id = "x", .strict = false}),
+                 "has only one of strict and loose");
+  EXPECT_EQ(rows("ifeval_verdicts"), 0);
+  store_->commit_shard(result_with({.prompt_index = 5,
+                                    .instruction_index = 1,
+                                    .instruction_id = "keywords:letter_frequency",
+                                    .unscored = "kwarg 'letter' is not a-z"}));
+  EXPECT_EQ(rows("ifeval_verdicts WHERE cell_id = 'c1'"), 2);
+  Connection connection(path_, ConnectionOptions{.read_only = true, .create = false});
+  Statement select(connection,
+                   "SELECT prompt_index, instruction_index, instruction_id, strict IS NULL, loose IS NULL, unscored "
+                   "FROM ifeval_verdicts ORDER BY prompt_index");
+  ASSERT_TRUE(select.step());
+  EXPECT_EQ(select.column_int64(0), 4);
+  EXPECT_EQ(select.column_int64(3), 0);
+  ASSERT_TRUE(select.step());
+  EXPECT_EQ(select.column_int64(1), 1);
+  EXPECT_EQ(select.column_text(2), "keywords:letter_frequency");
+  EXPECT_EQ(select.column_int64(3), 1);
+  EXPECT_EQ(select.column_int64(4), 1);
+  EXPECT_EQ(select.column_text(5), "kwarg 'letter' is not a-z");
+}
+
 // A model's diagnosis (diagnoses + pcr_layers): recording it again for the same baseline cell
 // replaces it, layers and all; an unregistered cell is refused and nothing is written.
 TEST_F(ShardTest, RecordDiagnosisReplacesTheModelsEarlierOne) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <fstream>
 #include <map>
 #include <set>
@@ -37,7 +39,7 @@ class RealData : public ::testing::Test {
 // on disk: every count, subset count and harmfulness it states must be what the loaders read.
 TEST_F(RealData, TheTableStatesWhatTheLoadersRead) {
   for (const BenchmarkInfo& info : benchmark_table()) {
-    if (info.format == BenchmarkFormat::kText || info.format == BenchmarkFormat::kUnavailable) continue;
+    if (info.format == BenchmarkFormat::kText || info.format == BenchmarkFormat::kConversations) continue;
     const Benchmark benchmark = load_ok(info.name);
     EXPECT_EQ(static_cast<std::int64_t>(benchmark.prompts.size()), info.prompt_count) << info.name;
     std::map<std::string, std::int64_t> per_subset;
@@ -69,15 +71,107 @@ TEST_F(RealData, TheTableStatesWhatTheLoadersRead) {
   }
 }
 
-// ifeval has no loader yet; the count `kvsafe plan` uses is the pinned file's line count.
-TEST_F(RealData, IfevalsPlannedCountIsItsFilesLines) {
-  const BenchmarkInfo* ifeval = find_benchmark("ifeval");
-  ASSERT_NE(ifeval, nullptr);
-  std::ifstream file(shared_datasets() / "ifeval/input_data.jsonl");
-  ASSERT_TRUE(file.is_open());
-  std::int64_t lines = 0;
-  for (std::string line; std::getline(file, line);) lines += line.empty() ? 0 : 1;
-  EXPECT_EQ(ifeval->prompt_count, lines);
+// ifeval: one prompt per line of the pinned file, each carrying its line's instructions so a
+// worker can score the answer; the ids name IFEval's keys.
+TEST_F(RealData, IfevalPromptsCarryTheirInstructions) {
+  const Benchmark ifeval = load_ok("ifeval");
+  ASSERT_EQ(ifeval.prompts.size(), 541u);
+  const Prompt& first = ifeval.prompts.front();
+  EXPECT_EQ(first.prompt_id, "ifeval-1000");
+  EXPECT_FALSE(first.harmful);
+  EXPECT_EQ(first.source_file, "ifeval/input_data.jsonl");
+  EXPECT_EQ(first.source_line, 1);
+  const nlohmann::json instructions = nlohmann::json::parse(first.ifeval_instructions);
+  EXPECT_EQ(instructions["instruction_id_list"][0], "punctuation:no_comma");
+  EXPECT_EQ(instructions["kwargs"].size(), instructions["instruction_id_list"].size());
+  EXPECT_EQ(first.category.substr(0, std::string("punctuation:no_comma,").size()), "punctuation:no_comma,");
+  std::int64_t instruction_count = 0;
+  for (const Prompt& prompt : ifeval.prompts) {
+    instruction_count +=
+        static_cast<std::int64_t>(nlohmann::json::parse(prompt.ifeval_instructions)["instruction_id_list"].size());
+  }
+  EXPECT_EQ(instruction_count, 834);  // IFEval's published instruction count
+}
+
+// A user's multi-turn file (tests/eval/fixtures/conversations_two_turn.jsonl, written for these
+// tests): the last user turn is the prompt, the earlier turns ride along, the hash names the whole
+// conversation, and ids, harmfulness and categories are the file's.
+TEST(Conversations, TheLastUserTurnIsThePromptAndTheRestRideAlong) {
+  const auto file = std::filesystem::path(KVSAFE_SOURCE_DIR) / "tests/eval/fixtures/conversations_two_turn.jsonl";
+  const Benchmark b = load_conversations(file, "two_turn.jsonl");
+  ASSERT_EQ(b.prompts.size(), 3U);
+  const Prompt& first = b.prompts[0];
+  EXPECT_EQ(first.prompt_id, "two-turn-1");
+  EXPECT_TRUE(first.harmful);
+  EXPECT_EQ(first.category, "fiction-frame");
+  EXPECT_EQ(first.text.substr(0, 12), "The villain ");
+  ASSERT_EQ(first.prior_turns.size(), 2U);
+  EXPECT_EQ(first.prior_turns[0].role, "user");
+  EXPECT_EQ(first.prior_turns[1].role, "assistant");
+  EXPECT_EQ(first.prior_turns[1].content, "Of course. What is the story about?");
+  EXPECT_NE(first.text_sha256, sha256_hex(first.text));  // the whole conversation's
+  EXPECT_EQ(first.source_line, 1);
+  const Prompt& third = b.prompts[2];
+  EXPECT_EQ(third.prompt_id, "conv-4");  // line 4 (line 3 is blank)
+  EXPECT_FALSE(third.harmful);
+  EXPECT_TRUE(third.prior_turns.empty());
+  EXPECT_EQ(b.harmful_count(), 2);
+  EXPECT_EQ(b.content_sha256.size(), 64U);
+}
+
+TEST(Conversations, MalformedLinesNameTheFileAndLine) {
+  testing::TempDir dir("conversations");
+  const auto refused = [&](const std::string& line, const std::string& expected) {
+    const auto file = dir.path() / "c.jsonl";
+    testing::write_file(file, R"({"messages": [{"role": "user", "content": "fine"}]})"
+                              "\n" +
+                                  line + "\n");
+    try {
+      (void)load_conversations(file, "c.jsonl");
+      ADD_FAILURE() << "accepted: " << line;
+    } catch (const InputError& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find("c.jsonl:2"), std::string::npos) << message;
+      EXPECT_NE(message.find(expected), std::string::npos) << message;
+    }
+  };
+  refused(R"({"messages": [)", "not valid JSON at byte");
+  refused(R"({"messages": [{"role": "system", "content": "x"}, {"role": "user", "content": "y"}]})",
+          "generation.system_prompt");
+  refused(R"({"messages": [{"role": "user", "content": "x"}, {"role": "user", "content": "y"}]})",
+          "expected \"assistant\"");
+  refused(R"({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]})",
+          "the last message must be the user's");
+  refused(R"({"messages": [{"role": "user", "content": "x"}], "turns": 2})", "unknown key \"turns\"");
+  refused(R"({"messages": [{"role": "user", "content": "x"}], "harmful": "yes"})", "must be true or false");
+  refused(R"({"messages": []})", "non-empty array");
+  EXPECT_THROW((void)load_conversations(dir.path() / "missing.jsonl", "missing.jsonl"), InputError);
+  Benchmark b;
+  EXPECT_EQ(load_benchmark("conversations", dir.path(), {}, &b).code(), Status::Code::kInvalidInput);
+}
+
+TEST(BenchmarkRegistry, MalformedIfevalLineNamesFileLineAndByte) {
+  testing::TempDir dir("ifeval-bad");
+  const std::string good =
+      R"({"key": 1, "prompt": "p", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]})";
+  testing::write_file(dir.path() / "ifeval/input_data.jsonl", good + "\n{\"key\": 2, \"prompt\": }\n");
+  Benchmark benchmark;
+  try {
+    (void)load_benchmark("ifeval", dir.path(), {}, &benchmark);
+    ADD_FAILURE() << "a line of bad JSON was accepted";
+  } catch (const InputError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("ifeval/input_data.jsonl:2"), std::string::npos) << message;
+    EXPECT_NE(message.find("at byte"), std::string::npos) << message;
+  }
+  testing::write_file(dir.path() / "ifeval/input_data.jsonl",
+                      R"({"key": 1, "prompt": "p", "instruction_id_list": ["a", "b"], "kwargs": [{}]})");
+  try {
+    (void)load_benchmark("ifeval", dir.path(), {}, &benchmark);
+    ADD_FAILURE() << "lists of different lengths were accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("ifeval/input_data.jsonl:1"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(RealData, CustomIsRefusalThenPrivacyThenJailbreak) {
@@ -186,8 +280,8 @@ TEST(BenchmarkRegistry, UnknownIfevalAndBadOptions) {
   EXPECT_EQ(unknown.code(), Status::Code::kInvalidInput);
   EXPECT_NE(unknown.message().find("advbench"), std::string::npos);
   const Status ifeval = load_benchmark("ifeval", dir, {}, &benchmark);
-  EXPECT_EQ(ifeval.code(), Status::Code::kUnsupported);
-  EXPECT_NE(ifeval.message().find("not available yet"), std::string::npos);
+  EXPECT_EQ(ifeval.code(), Status::Code::kNotFound);
+  EXPECT_NE(ifeval.message().find("ifeval/input_data.jsonl"), std::string::npos);
   EXPECT_EQ(load_benchmark("calibration", dir, {.split = "dev"}, &benchmark).code(), Status::Code::kInvalidInput);
   EXPECT_EQ(load_benchmark("advbench", dir, {.split = "val"}, &benchmark).code(), Status::Code::kInvalidInput);
   EXPECT_EQ(load_benchmark("advbench", dir, {.limit = -1}, &benchmark).code(), Status::Code::kInvalidInput);

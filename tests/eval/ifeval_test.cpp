@@ -173,6 +173,33 @@ TEST(Ifeval, UnknownIdAndBadKwargsAreInputErrors) {
   EXPECT_THROW((void)instructions_from_input(nlohmann::json{{"key", 7}, {"instruction_id_list", {"a"}}}), InputError);
 }
 
+// A run scores every instruction it can: an unscorable one (the reference would draw a random
+// letter) costs only itself, with the reason kept, and leaves its neighbours' verdicts as
+// follows_strict / follows_loose give them.
+TEST(Ifeval, ScoreInstructionsKeepsTheUnscorableApart) {
+  const std::vector<Instruction> instructions = {
+      {.id = "punctuation:no_comma"},
+      {.id = "keywords:letter_frequency",
+       .kwargs = {{"letter", "#"}, {"let_frequency", 2}, {"let_relation", "less than"}}},
+      {.id = "change_case:english_lowercase"},
+  };
+  const std::string response = "*Hello* there\nno commas here";
+  const std::vector<ScoredInstruction> scored = score_instructions(instructions, response);
+  ASSERT_EQ(scored.size(), 3u);
+  EXPECT_EQ(scored[0].id, "punctuation:no_comma");
+  EXPECT_EQ(scored[0].strict, true);
+  EXPECT_EQ(scored[0].loose, true);
+  EXPECT_TRUE(scored[0].unscored.empty());
+  EXPECT_FALSE(scored[1].strict.has_value());
+  EXPECT_FALSE(scored[1].loose.has_value());
+  EXPECT_NE(scored[1].unscored.find("letter"), std::string::npos) << scored[1].unscored;
+  // "Hello" is capitalised: not all lowercase; loosely, the answer without its first line is.
+  EXPECT_EQ(scored[2].strict, false);
+  EXPECT_EQ(scored[2].loose, true);
+  const std::vector<ScoredInstruction> lower = score_instructions(instructions, "hello\nall lowercase");
+  EXPECT_EQ(lower[2].strict, true);
+}
+
 TEST(Ifeval, EveryInputDataInstructionIsAccepted) {
   const auto path = std::filesystem::path(KVSAFE_SOURCE_DIR) / "../shared/datasets/ifeval/input_data.jsonl";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path;

@@ -23,6 +23,13 @@ Deviations from a plain run of the reference, all forced by what works offline:
     a sentence (docs/ifeval.md).
   * langdetect is seeded (DetectorFactory.seed = 0) so its verdicts are reproducible.
 
+With --compare-database DB it instead reads a kvsafe results database (ifeval cells run by
+`kvsafe run`), scores every stored answer with the reference against the instructions of
+$KVSAFE_DATA/ifeval/input_data.jsonl (default ../shared/datasets), compares with the verdicts the
+run stored (table ifeval_verdicts) and prints how many agree, the disagreements by instruction
+type, and each disagreeing (cell, key, instruction); nothing is written. The answers stay in the
+database: model outputs are not committed.
+
 With --write-unicode-tables PATH it instead writes the C++ character tables the checkers use
 (eval/ifeval_unicode_tables.cpp), taken from this Python's unicodedata, so that \\w, \\d, \\s,
 str.isupper/islower and str.lower behave as the reference's Python does, and from the `regex`
@@ -110,6 +117,56 @@ def run_oracle():
     }
     VERDICTS.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"{len(out)} examples -> {VERDICTS.relative_to(ROOT)}")
+
+
+def compare_database(db_path):
+    import os
+    import sqlite3
+    from collections import Counter
+
+    evaluation, _ = import_reference()
+    data = pathlib.Path(os.environ.get("KVSAFE_DATA", ROOT.parent / "shared" / "datasets"))
+    examples = {}
+    for line in (data / "ifeval" / "input_data.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            example = json.loads(line)
+            examples[f"ifeval-{example['key']}"] = example
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    stored = {}
+    for cell, index, position, inst, strict, loose in db.execute(
+        "SELECT cell_id, prompt_index, instruction_index, instruction_id, strict, loose FROM ifeval_verdicts"
+    ):
+        stored[(cell, index, position)] = (inst, strict, loose)
+    agree = compared = unscored = 0
+    by_type = Counter()
+    disagreements = []
+    answers = db.execute(
+        "SELECT g.cell_id, g.prompt_index, g.prompt_id, g.output_text FROM generations g "
+        "JOIN cells c ON c.id = g.cell_id WHERE c.task = 'ifeval' ORDER BY g.cell_id, g.prompt_index"
+    ).fetchall()
+    for cell, index, prompt_id, answer in answers:
+        example = examples[prompt_id]
+        strict = evaluation.test_instruction_following(example, answer, strict=True).follow_instruction_list
+        loose = evaluation.test_instruction_following(example, answer, strict=False).follow_instruction_list
+        for position, inst in enumerate(example["instruction_id_list"]):
+            stored_inst, stored_strict, stored_loose = stored[(cell, index, position)]
+            assert stored_inst == inst, (cell, index, position, stored_inst, inst)
+            if stored_strict is None:
+                unscored += 1
+                continue
+            for kind, ours, theirs in (("strict", stored_strict, strict[position]), ("loose", stored_loose, loose[position])):
+                compared += 1
+                if bool(ours) == bool(theirs):
+                    agree += 1
+                else:
+                    by_type[inst] += 1
+                    disagreements.append(f"  {cell[:16]} {prompt_id} #{position} {inst} {kind}: kvsafe {bool(ours)}, reference {bool(theirs)}")
+    print(f"oracle: {VERSIONS}")
+    print(f"{len(answers)} answers, {compared} verdicts compared (strict and loose), {agree} agree, "
+          f"{compared - agree} differ; {unscored} instructions unscored by kvsafe (the reference draws a random letter)")
+    for inst, n in by_type.most_common():
+        print(f"  {inst}: {n} differ")
+    print("\n".join(disagreements))
 
 
 def ranges(predicate):
@@ -222,8 +279,11 @@ def write_tables(path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write-unicode-tables", metavar="PATH")
+    parser.add_argument("--compare-database", metavar="DB")
     args = parser.parse_args()
-    if args.write_unicode_tables:
+    if args.compare_database:
+        compare_database(args.compare_database)
+    elif args.write_unicode_tables:
         write_tables(args.write_unicode_tables)
     else:
         run_oracle()

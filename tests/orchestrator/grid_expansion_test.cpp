@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <tuple>
 
@@ -11,6 +13,7 @@
 #include "orchestrator/grid_expansion.h"
 #include "orchestrator/grid_parser.h"
 #include "orchestrator/shards.h"
+#include "tests/testing/temp_dir.h"
 
 namespace kvsafe::orchestrator {
 namespace {
@@ -25,6 +28,10 @@ GridSpec parse_ok(const std::string& yaml) {
 
 std::string with_kv(const std::string& kv_entries, const std::string& rest = "benchmarks: [custom]\n") {
   return "name: t\nmodels: [{name: m, path: m}]\nkv_cache:\n" + kv_entries + rest;
+}
+
+void write_text(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
 }
 
 std::vector<std::string> labels_of(const GridSpec& grid) {
@@ -157,6 +164,97 @@ TEST(GridExpansion, SystemPromptsAreASweepAxis) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.diagnostics.format().find("generation.system_prompt[1]"), std::string::npos)
       << bad.diagnostics.format();
+}
+
+// generation.samples (issue 22, temperature): N answers per prompt, cell index i = prompt i / N;
+// in the id only when > 1; a greedy point of a temperature sweep draws one; an all-greedy grid
+// asking for samples is an error at the key.
+TEST(GridExpansion, SamplesMultiplyTheCellsIndicesAndOnlySampledCellsDrawThem) {
+  const GridSpec grid = parse_ok(with_kv("  - {scheme: none}\n",
+                                         "benchmarks: [{name: custom, limit: 4}]\n"
+                                         "generation: {temperature: [0, 0.7], top_k: 50, samples: 5}\n"));
+  ASSERT_EQ(grid.generations.size(), 2u);
+  EXPECT_EQ(grid.generations[0].samples, 1);
+  EXPECT_EQ(grid.generations[1].samples, 5);
+  const std::vector<Cell> cells = expand_grid(grid);
+  ASSERT_EQ(cells.size(), 2u);
+  EXPECT_EQ(cells[0].n_prompts, 4);
+  EXPECT_EQ(cells[1].n_prompts, 20);
+  EXPECT_EQ(canonical_json(cells[0]).find("samples"), std::string::npos) << canonical_json(cells[0]);
+  EXPECT_NE(canonical_json(cells[1]).find("\"samples\":5"), std::string::npos) << canonical_json(cells[1]);
+  // A cell read back from its canonical JSON (what a worker rank gets) keeps its samples.
+  const Cell back = cell_from_canonical_json(canonical_json(cells[1]), grid, cells[1].id);
+  EXPECT_EQ(back.generation->samples, 5);
+  EXPECT_EQ(back.n_prompts, 20);
+  // The same grid without samples has the ids it had before the key existed.
+  const GridSpec one = parse_ok(with_kv("  - {scheme: none}\n",
+                                        "benchmarks: [{name: custom, limit: 4}]\n"
+                                        "generation: {temperature: [0, 0.7], top_k: 50}\n"));
+  EXPECT_EQ(expand_grid(one)[0].id, cells[0].id);
+  EXPECT_NE(expand_grid(one)[1].id, cells[1].id);
+  Environment env;
+  const ParseResult greedy =
+      parse_grid_text(with_kv("  - {scheme: none}\n", "benchmarks: [custom]\ngeneration: {samples: 3}\n"), "grid.yaml",
+                      env, {.base_dir = "/g"});
+  ASSERT_FALSE(greedy.ok());
+  EXPECT_NE(greedy.diagnostics.format().find("generation.samples"), std::string::npos) << greedy.diagnostics.format();
+  EXPECT_NE(greedy.diagnostics.format().find("needs temperature > 0"), std::string::npos)
+      << greedy.diagnostics.format();
+  const ParseResult zero = parse_grid_text(
+      with_kv("  - {scheme: none}\n", "benchmarks: [custom]\ngeneration: {temperature: 1, samples: 0}\n"), "grid.yaml",
+      env, {.base_dir = "/g"});
+  EXPECT_FALSE(zero.ok());
+}
+
+// benchmark conversations (issue 22, multi-turn): the file is read when the grid is parsed (its
+// conversation count sizes the cells, its bytes name them), a worker rank finds it again from the
+// cell's JSON, and a missing or malformed file is an error at the key.
+TEST(GridExpansion, ConversationsAreNamedByTheFilesBytes) {
+  kvsafe::testing::TempDir dir("conversations-grid");
+  const auto file = dir.path() / "conv.jsonl";
+  const std::string two = R"({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, )"
+                          R"({"role": "user", "content": "c"}]})"
+                          "\n"
+                          R"({"id": "x", "messages": [{"role": "user", "content": "d"}]})"
+                          "\n";
+  write_text(file, two);
+  const std::string grid_text =
+      with_kv("  - {scheme: none}\n", "benchmarks: [{name: conversations, file: " + file.string() + "}]\n");
+  const GridSpec grid = parse_ok(grid_text);
+  ASSERT_EQ(grid.benchmarks.size(), 1u);
+  EXPECT_EQ(grid.benchmarks[0].file_prompts, 2);
+  const std::vector<Cell> cells = expand_grid(grid);
+  ASSERT_EQ(cells.size(), 1u);
+  EXPECT_EQ(cells[0].n_prompts, 2);
+  EXPECT_NE(canonical_json(cells[0]).find("\"file_sha256\":\"" + grid.benchmarks[0].file_sha256 + "\""),
+            std::string::npos);
+  EXPECT_EQ(canonical_json(cells[0]).find(file.string()), std::string::npos);  // never the path
+  const Cell back = cell_from_canonical_json(canonical_json(cells[0]), grid, cells[0].id);
+  EXPECT_EQ(back.benchmark.file, file);
+  EXPECT_EQ(back.n_prompts, 2);
+  // One more conversation: new bytes, a new cell.
+  write_text(file, two + R"({"messages": [{"role": "user", "content": "e"}]})"
+                         "\n");
+  const std::vector<Cell> edited = expand_grid(parse_ok(grid_text));
+  EXPECT_NE(edited[0].id, cells[0].id);
+  EXPECT_EQ(edited[0].n_prompts, 3);
+  Environment env;
+  const auto error_of = [&](const std::string& benchmarks) {
+    const ParseResult r =
+        parse_grid_text(with_kv("  - {scheme: none}\n", benchmarks), "grid.yaml", env, {.base_dir = dir.path()});
+    EXPECT_FALSE(r.ok()) << benchmarks;
+    return r.diagnostics.format();
+  };
+  EXPECT_NE(error_of("benchmarks: [conversations]\n").find("needs its file"), std::string::npos);
+  EXPECT_NE(error_of("benchmarks: [{name: conversations}]\n").find("needs `file:`"), std::string::npos);
+  EXPECT_NE(error_of("benchmarks: [{name: conversations, file: nope.jsonl}]\n").find("nope.jsonl"), std::string::npos);
+  EXPECT_NE(
+      error_of("benchmarks: [{name: advbench, file: conv.jsonl}]\n").find("only applies to benchmark conversations"),
+      std::string::npos);
+  write_text(dir.path() / "bad.jsonl", "{\"messages\": [{\"role\": \"assistant\", \"content\": \"a\"}]}\n");
+  const std::string bad = error_of("benchmarks: [{name: conversations, file: bad.jsonl}]\n");
+  EXPECT_NE(bad.find("benchmarks[0].file"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("bad.jsonl:1"), std::string::npos) << bad;
 }
 
 TEST(GridExpansion, PerplexityIgnoresGenerationSweeps) {

@@ -123,6 +123,31 @@ TEST(RunProtocol, DirectionSumsRoundTripBitForBit) {
   EXPECT_EQ(serialize(sample_result()).find("\"dir\""), std::string::npos);
 }
 
+TEST(RunProtocol, IfevalVerdictsRoundTrip) {
+  ResultMessage sent = sample_result();
+  sent.result.ifeval_verdicts.push_back({.prompt_index = 0,
+                                         .instruction_index = 0,
+                                         .instruction_id = "punctuation:no_comma",
+                                         .strict = false,
+                                         .loose = true});
+  sent.result.ifeval_verdicts.push_back({.prompt_index = 0,
+                                         .instruction_index = 1,
+                                         .instruction_id = "keywords:letter_frequency",
+                                         .unscored = "kwarg 'letter' is not a-z"});
+  const auto got = std::get<ResultMessage>(round_trip(sent)).result.ifeval_verdicts;
+  ASSERT_EQ(got.size(), 2U);
+  EXPECT_EQ(got[0].instruction_id, "punctuation:no_comma");
+  EXPECT_EQ(got[0].strict, false);
+  EXPECT_EQ(got[0].loose, true);
+  EXPECT_TRUE(got[0].unscored.empty());
+  EXPECT_EQ(got[1].instruction_index, 1);
+  EXPECT_FALSE(got[1].strict.has_value());
+  EXPECT_FALSE(got[1].loose.has_value());
+  EXPECT_EQ(got[1].unscored, "kwarg 'letter' is not a-z");
+  // Other shards' messages carry no "ife" key.
+  EXPECT_EQ(serialize(sample_result()).find("\"ife\""), std::string::npos);
+}
+
 TEST(RunProtocol, KeyMagnitudesRoundTripBitForBit) {
   ResultMessage sent;
   sent.result.shard = {.cell_id = std::string(64, 'f'), .begin = 2, .end = 4};

@@ -15,13 +15,17 @@
 
 #include "common/environment.h"
 #include "common/error.h"
+#include "common/sha256.h"
+#include "eval/benchmark_registry.h"
 #include "eval/benchmark_table.h"
 #include "eval/perplexity.h"
 #include "eval/prompt_sampling.h"
 #include "kernels/kv_quant_spec.h"
 #include "tests/testing/model_files.h"
 #include "tests/worker/custom_prompts_cell.h"
+#include "text/chat_template.h"
 #include "text/python_text.h"
+#include "text/tokenizer.h"
 #include "worker/cell_prompts.h"
 #include "worker/judge_options.h"
 #include "worker/shard_executor.h"
@@ -123,6 +127,68 @@ TEST_F(ShardExecutorTest, FillsEveryFieldOfEveryRow) {
     EXPECT_EQ(*row.refused, !judge.at("matched_marker").get<std::string>().empty());
   }
   EXPECT_NE(result.generations[0].prompt_id, result.generations[1].prompt_id);
+}
+
+// generation.samples: cell index i is prompt i / samples, each index with its own sampling seed,
+// so one prompt's samples differ while a rerun of the shard gives the same answers.
+TEST_F(ShardExecutorTest, SampledCellsDrawSeveralAnswersPerPrompt) {
+  Cell cell = stories_cell("none", 2);
+  cell.generation->temperature = 1.0;
+  cell.generation->samples = 3;
+  cell.generation->batch_size = 3;  // a prompt's samples share a batch, in both runs below
+  cell.n_prompts = 6;
+  const db::ShardResult result = executor_.run(cell, 0, 6);
+  ASSERT_EQ(result.generations.size(), 6U);
+  for (std::size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(result.generations[i].prompt_index, static_cast<std::int64_t>(i));
+    EXPECT_EQ(result.generations[i].prompt_id, result.generations[i / 3 * 3].prompt_id);
+    EXPECT_EQ(result.generations[i].rendered_sha256, result.generations[i / 3 * 3].rendered_sha256);
+  }
+  EXPECT_NE(result.generations[0].prompt_id, result.generations[3].prompt_id);
+  // Three samples at temperature 1 of a 260K-parameter model: not all alike.
+  EXPECT_FALSE(result.generations[0].output_text == result.generations[1].output_text &&
+               result.generations[1].output_text == result.generations[2].output_text);
+  const db::ShardResult again = executor_.run(cell, 3, 6);
+  for (std::size_t i = 0; i < 3; ++i) expect_same_rows(again.generations[i], result.generations[3 + i]);
+  EXPECT_THROW((void)executor_.run(cell, 0, 7), InputError);  // past prompts x samples
+}
+
+// benchmark conversations: a prompt's earlier turns are rendered before its last user turn (the
+// KV cache holds them when the request arrives); the row names the conversation and its last turn
+// is what the judge read.
+TEST_F(ShardExecutorTest, ConversationsRenderEveryTurnBeforeTheRequest) {
+  const auto file = std::filesystem::path(KVSAFE_SOURCE_DIR) / "tests/eval/fixtures/conversations_two_turn.jsonl";
+  Cell cell = stories_cell("none", 3);
+  cell.benchmark.name = "conversations";
+  cell.benchmark.limit.reset();
+  cell.benchmark.file = file;
+  cell.benchmark.file_sha256 = sha256_file_hex(file);
+  cell.benchmark.file_prompts = 3;
+  const db::ShardResult result = executor_.run(cell, 0, 3);
+  ASSERT_EQ(result.generations.size(), 3U);
+  const eval::Benchmark conversations = eval::load_conversations(file, "conversations_two_turn.jsonl");
+  const auto tokenizer = engine::Tokenizer::load(testing::stories260k_gguf_path());
+  const engine::ChatTemplate chat = engine::ChatTemplate::by_name("llama-2");
+  for (std::size_t i = 0; i < 3; ++i) {
+    const eval::Prompt& prompt = conversations.prompts[i];
+    std::vector<engine::ChatMessage> turns;
+    for (const eval::ConversationTurn& t : prompt.prior_turns) {
+      turns.push_back(
+          {.role = t.role == "user" ? engine::ChatRole::kUser : engine::ChatRole::kAssistant, .content = t.content});
+    }
+    turns.push_back({.role = engine::ChatRole::kUser, .content = prompt.text});
+    const engine::TokenizedChat expected = chat.tokenize(*tokenizer, turns, {.merge_system_into_first_user = true});
+    const db::GenerationRow& row = result.generations[i];
+    EXPECT_EQ(row.prompt_id, prompt.prompt_id);
+    EXPECT_EQ(row.prompt_sha256, prompt.text_sha256);
+    EXPECT_EQ(row.rendered_sha256, sha256_hex(expected.rendered.text)) << i;
+    EXPECT_EQ(row.prompt_tokens, static_cast<std::int64_t>(expected.ids.size()));
+    EXPECT_EQ(nlohmann::json::parse(row.judge_json).at("harmful").get<bool>(), prompt.harmful);
+  }
+  EXPECT_NE(result.generations[0].rendered_sha256.find_first_not_of('0'), std::string::npos);
+  // An edited file is refused rather than run under the old cells' names.
+  cell.benchmark.file_sha256 = std::string(64, '0');
+  EXPECT_THROW((void)executor_.run(cell, 0, 1), InputError);
 }
 
 TEST_F(ShardExecutorTest, SameShardTwiceGivesTheSameRows) {
