@@ -116,7 +116,7 @@ std::size_t line_end(std::u32string_view s, std::size_t from) {
 
 // ---- checkers ----------------------------------------------------------------------------
 
-// The response's language is the target (script fallback, see the header).
+// The response's language is the target (CLD2, else the script fallback; see the header).
 bool check_response_language(const Instruction& in, std::u32string_view value) {
   static constexpr std::array<std::string_view, 10> kLatin{"en", "es", "pt", "fr", "de", "it", "pl", "vi", "sw", "fi"};
   static constexpr std::array<std::string_view, 20> kOther{"ar", "hi", "ru", "ja", "bn", "uk", "th", "ur", "ta", "te",
@@ -125,15 +125,21 @@ bool check_response_language(const Instruction& in, std::u32string_view value) {
   const bool latin = std::ranges::find(kLatin, target) != kLatin.end();
   KVSAFE_CHECK(latin || std::ranges::find(kOther, target) != kOther.end(), "IFEval instruction '", in.id,
                "': kwarg 'language' '", target, "' is not one of the reference's language codes");
-  const auto candidates = language_candidates(text::encode_utf8(value));
+  const std::string utf8 = text::encode_utf8(value);
+  const auto candidates = language_candidates(utf8);
   if (candidates.empty()) return true;  // no letters: langdetect fails, the reference counts it followed
+  if (const auto detected = detected_language(utf8)) return *detected == target;
   if (candidates.front() == "unknown") return latin;
   return std::ranges::find(candidates, target) != candidates.end();
 }
 
-bool is_english_fallback(std::u32string_view value) {
-  const auto candidates = language_candidates(text::encode_utf8(value));
-  return candidates.empty() || candidates.front() == "unknown";
+// langdetect(value) == "en", with the reference's "no letters: followed".
+bool is_english(std::u32string_view value) {
+  const std::string utf8 = text::encode_utf8(value);
+  const auto candidates = language_candidates(utf8);
+  if (candidates.empty()) return true;
+  if (const auto detected = detected_language(utf8)) return *detected == "en";
+  return candidates.front() == "unknown";
 }
 
 bool check_number_sentences(const Instruction& in, std::u32string_view value) {
@@ -394,11 +400,11 @@ bool check_letter_frequency(const Instruction& in, std::u32string_view value) {
 }
 
 bool check_english_capital(const Instruction&, std::u32string_view value) {
-  return text::py_isupper(value) && is_english_fallback(value);
+  return text::py_isupper(value) && is_english(value);
 }
 
 bool check_english_lowercase(const Instruction&, std::u32string_view value) {
-  return text::py_islower(value) && is_english_fallback(value);
+  return text::py_islower(value) && is_english(value);
 }
 
 bool check_no_comma(const Instruction&, std::u32string_view value) {

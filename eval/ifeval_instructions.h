@@ -9,10 +9,12 @@
 // everything else, and list the language rows that disagree):
 //   * Sentences: untrained Punkt (eval/ifeval_text.h): abbreviations end sentences.
 //   * Capital words: nltk.word_tokenize reproduced only as far as it changes the count.
-//   * Language: the reference asks langdetect; here a script-based fallback decides
-//     (ifeval_language.cpp): a non-Latin script names its language (or the few languages that
-//     share it), a Latin-script text is "unknown" and follows any Latin-script target, and
-//     english_capital / english_lowercase take a Latin-script text as English.
+//   * Language: the reference asks langdetect (a Java port, in Python); here CLD2 decides
+//     (ifeval_language.cpp, Debian's libcld2), its codes mapped to langdetect's. A text with no
+//     letters follows (langdetect raises there and the reference counts it followed); a text
+//     CLD2 finds no language in falls back to its script: a non-Latin script names its
+//     language (or the few that share it), Latin script follows any Latin-script target and
+//     counts as English. The two detectors can disagree on short or mixed texts.
 //   * Regex kwargs: the reference uses keywords, forbidden words, section splitters and
 //     postscript markers as Python regexes; here they are literal text (every value in
 //     IFEval's input_data.jsonl is literal) and a value with a regex metacharacter is refused
@@ -92,6 +94,11 @@ struct Accuracy {
 };
 
 Accuracy accuracy(std::span<const PromptVerdict> verdicts);
+
+// The language CLD2 (Compact Language Detector 2) finds in a UTF-8 text, as langdetect's code
+// ("en", "he", "zh-cn", ...); nullopt when it finds none (too little text: the caller then
+// falls back to language_candidates).
+std::optional<std::string> detected_language(std::string_view text);
 
 // The script-based language fallback (see above): the langdetect codes a text's dominant
 // script allows ({"ko"}, {"bg", "mk", "ru", "uk"}, ...); empty for a text with no letters;

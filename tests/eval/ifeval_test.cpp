@@ -1,7 +1,7 @@
 // IFEval checkers (eval/ifeval_instructions.h) against the reference checkers: every strict
 // and loose verdict of tests/eval/fixtures/ifeval_oracle_verdicts.json (written by
-// tests/oracles/ifeval_oracle.py from the responses in ifeval_responses.json) must match,
-// except the listed language-detection rows (langdetect vs our script fallback).
+// tests/oracles/ifeval_oracle.py from the responses in ifeval_responses.json) must match, the
+// language rows included (langdetect there, CLD2 here).
 
 #include <gtest/gtest.h>
 
@@ -30,23 +30,6 @@ nlohmann::json read_json(const std::filesystem::path& path) {
   return nlohmann::json::parse(in);
 }
 
-// Rows (example name) where langdetect and the script fallback disagree; see docs/ifeval.md.
-const std::set<std::string>& known_language_disagreements() {
-  static const std::set<std::string> rows{
-      "language_russian_text_target_bg",
-      "language_french_text_target_de",
-      "language_spanish_text_target_en",
-      "lowercase_french_text",
-      "capital_german_text",
-  };
-  return rows;
-}
-
-bool is_language_based(const std::string& id) {
-  return id == "language:response_language" || id == "change_case:english_capital" ||
-         id == "change_case:english_lowercase";
-}
-
 TEST(Ifeval, RegistryHasTheReferenceIds) {
   const auto ids = instruction_ids();
   ASSERT_EQ(ids.size(), 25u);
@@ -63,7 +46,6 @@ TEST(Ifeval, VerdictsMatchTheReferenceOracle) {
   const nlohmann::json oracle = read_json(fixtures() / "ifeval_oracle_verdicts.json");
   ASSERT_EQ(inputs["examples"].size(), oracle["examples"].size());
   std::map<std::string, std::pair<int, int>> per_type;  // id -> (verdicts, agreeing)
-  std::set<std::string> disagreed;
   for (std::size_t i = 0; i < inputs["examples"].size(); ++i) {
     const auto& example = inputs["examples"][i];
     const auto& expected = oracle["examples"][i];
@@ -81,12 +63,6 @@ TEST(Ifeval, VerdictsMatchTheReferenceOracle) {
           ++agree;
           continue;
         }
-        if (known_language_disagreements().contains(name) && is_language_based(instructions[k].id)) {
-          disagreed.insert(name);
-          std::printf("known disagreement: %s %s (%s): oracle %d, kvsafe %d\n", name.c_str(),
-                      instructions[k].id.c_str(), loose ? "loose" : "strict", want, have);
-          continue;
-        }
         ADD_FAILURE() << name << " " << instructions[k].id << (loose ? " loose" : " strict") << ": oracle " << want
                       << ", kvsafe " << have;
       }
@@ -99,11 +75,21 @@ TEST(Ifeval, VerdictsMatchTheReferenceOracle) {
     total += counts.first;
     agree += counts.second;
   }
-  std::printf("all: %d verdicts (strict + loose), %d agree, %zu known language rows disagree\n", total, agree,
-              disagreed.size());
+  std::printf("all: %d verdicts (strict + loose), %d agree\n", total, agree);
   EXPECT_EQ(per_type.size(), 25u) << "every instruction type has oracle cases";
-  // The list stays honest: every listed row does disagree.
-  EXPECT_EQ(disagreed, known_language_disagreements());
+  EXPECT_EQ(agree, total);
+}
+
+// CLD2's languages in langdetect's codes, and nothing for text without a language.
+TEST(Ifeval, DetectedLanguageSpeaksLangdetectsCodes) {
+  EXPECT_EQ(detected_language("The quick brown fox jumps over the lazy dog near the river bank today."), "en");
+  EXPECT_EQ(detected_language("Der schnelle braune Fuchs springt heute über den faulen Hund am Flussufer."), "de");
+  EXPECT_EQ(detected_language("השועל החום המהיר קופץ מעל הכלב העצלן ליד גדת הנהר היום בבוקר."), "he");  // CLD2: iw
+  EXPECT_EQ(detected_language("我们今天在学校学习了中国的历史和文化。老师告诉我们很多有意思的故事，"
+                              "同学们都听得非常认真。下课以后，我和朋友一起去图书馆看书。"),
+            "zh-cn");  // CLD2: zh
+  EXPECT_EQ(detected_language(""), std::nullopt);
+  EXPECT_EQ(detected_language("12345 67 89"), std::nullopt);
 }
 
 TEST(Ifeval, SplittingCountsMatchTheReferenceOracle) {
