@@ -357,6 +357,24 @@ OutlierChannels select_outlier_channels(std::span<const float> channel_max_abs, 
   return result;
 }
 
+std::vector<int> layers_by_key_norm(std::span<const std::vector<float>> channel_max_abs) {
+  std::vector<std::pair<double, int>> norms;
+  for (std::size_t layer = 0; layer < channel_max_abs.size(); ++layer) {
+    const std::vector<float>& values = channel_max_abs[layer];
+    KVSAFE_CHECK(!values.empty(), "layers_by_key_norm: layer ", layer, " has no channel");
+    double squares = 0;
+    for (const float v : values) {
+      KVSAFE_CHECK(std::isfinite(v), "layers_by_key_norm: layer ", layer, " has a non-finite magnitude");
+      squares += static_cast<double>(v) * static_cast<double>(v);
+    }
+    norms.emplace_back(std::sqrt(squares), static_cast<int>(layer));
+  }
+  std::stable_sort(norms.begin(), norms.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<int> layers;
+  for (const auto& [norm, layer] : norms) layers.push_back(layer);
+  return layers;
+}
+
 ChannelAblationSubsets channel_ablation_subsets(std::span<const float> channel_max_abs,
                                                 const ChannelAblationOptions& options) {
   KVSAFE_CHECK(options.low_magnitude_cap >= 0, "channel_ablation_subsets: low_magnitude_cap must be >= 0, got ",

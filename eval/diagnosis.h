@@ -285,6 +285,13 @@ struct ChannelAblationSubsets {
 ChannelAblationSubsets channel_ablation_subsets(std::span<const float> channel_max_abs,
                                                 const ChannelAblationOptions& options = {});
 
+// The naive baseline the paper's protection is compared with (issue 22): layers ranked by the
+// size of their keys instead of by their measured effect on refusals. A layer's key norm is the
+// L2 norm of its per-channel max |K| (kv_heads * head_dim values, from the key_magnitudes pass);
+// layers by descending norm, ties to the lower layer. `channel_max_abs[l]` is layer l's; throws
+// InputError on an empty layer or a non-finite value.
+std::vector<int> layers_by_key_norm(std::span<const std::vector<float>> channel_max_abs);
+
 // Causal ratio = flip(outlier channels only) / flip(random matched channels).
 //   random > 0: the ratio; random == 0 and outliers > 0 (x/0): +inf; 0/0: NaN (nothing flipped in
 //   either set: no evidence either way). The paper's run_pcr_prediction.py gives inf for both

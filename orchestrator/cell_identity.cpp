@@ -86,6 +86,13 @@ std::string generation_identity_json(const GenerationSettings& generation) {
   if (generation.zero_padding_queries) j["padding_queries"] = "zero";
   if (generation.repetition_penalty) j["repetition_penalty"] = *generation.repetition_penalty;
   if (generation.top_k) j["top_k"] = *generation.top_k;
+  // NOTE: only when set, so plain cells keep their ids; the draft by its whole model identity
+  // (a steered or re-templated draft is another draft), never its path.
+  if (generation.speculative) {
+    j["speculative"] = {{"draft", nlohmann::json::parse(model_identity_json(generation.speculative->draft))},
+                        {"draft_tokens", generation.speculative->draft_tokens},
+                        {"quantize", to_string(generation.speculative->quantize)}};
+  }
   return j.dump();
 }
 
@@ -191,6 +198,21 @@ Cell cell_from_canonical_json(std::string_view json, const GridSpec& grid, std::
       settings.zero_padding_queries = g.value("padding_queries", std::string("attend_all")) == "zero";
       if (g.contains("repetition_penalty")) settings.repetition_penalty = g.at("repetition_penalty").get<double>();
       if (g.contains("top_k")) settings.top_k = g.at("top_k").get<std::int64_t>();
+      if (g.contains("speculative")) {
+        // The draft is this rank's grid's entry of that name (its identity checked by the id below).
+        const nlohmann::json& sp = g.at("speculative");
+        const std::string draft_name = sp.at("draft").at("name").get<std::string>();
+        const ModelSpec* draft = grid.find_model(draft_name);
+        KVSAFE_CHECK(draft != nullptr, "draft model `", draft_name, "` is not in the grid ", grid.display_name);
+        const std::string quantize = sp.at("quantize").get<std::string>();
+        KVSAFE_CHECK(quantize == "target" || quantize == "draft" || quantize == "both",
+                     "unknown speculative quantize `", quantize, "`");
+        settings.speculative = SpeculativeSettings{.draft = *draft,
+                                                   .draft_tokens = sp.at("draft_tokens").get<std::int64_t>(),
+                                                   .quantize = quantize == "draft"  ? SpeculativeQuantize::kDraft
+                                                               : quantize == "both" ? SpeculativeQuantize::kBoth
+                                                                                    : SpeculativeQuantize::kTarget};
+      }
       cell.generation = settings;
     }
     if (j.contains("derived_from")) cell.derived_from = j.at("derived_from").get<std::vector<std::string>>();

@@ -13,6 +13,8 @@
 //               seed only with sample; subset only when set; max_length/stride only for perplexity
 //   generation: {"batch_size":N,"max_new_tokens":N,"seed":N,"system_prompt":null|"...",
 //                "temperature":x,"top_p":x}; null for tasks that do not generate
+//               [,"speculative":{"draft":<model identity of the draft>,"draft_tokens":N,"quantize":"target"}]
+//               speculative (and the other optional keys, generation_identity_json) only when set
 //   derived_from: ["<cell id>", ...], sorted; written only when not empty (cells a run derives
 //                from stored results, orchestrator/diagnosis_plan.h), so grid cells keep their ids
 // NOTE: batch_size is part of the identity because the paper's per_tensor/per_channel

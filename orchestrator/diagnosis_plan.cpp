@@ -76,6 +76,8 @@ class Planner {
     KVSAFE_CHECK(!grid.generations.empty(), "diagnosis: the grid ", grid.display_name, " has no generation settings");
     generation_ = grid.generations.front();
     if (diagnose_.max_new_tokens) generation_.max_new_tokens = *diagnose_.max_new_tokens;
+    // The paper's protocol decodes plainly: a grid's speculative decoding is its own experiment.
+    generation_.speculative.reset();
     if (!diagnose_.critical_layers.empty()) {
       critical_ = diagnose_.critical_layers;
     } else if (facts.critical) {
@@ -129,10 +131,26 @@ class Planner {
         break;
       case DiagnosisTask::kProtectionSweep:
         baseline(kTest);
+        // The naive baseline (issue 22): the k layers with the largest keys instead of the k most
+        // critical, from the channel ablation's key-magnitude pass (the same cell).
+        add_role(std::string(to_string(task)), "key_magnitudes", nlohmann::json::object(), kCalibration, KvSpec{}, {},
+                 Task::kKeyMagnitudes);
+        if (!facts_.key_norm_layers) {
+          out_->waiting.push_back(
+              fmt::format("{}: protection_sweep's key-norm baseline waits for the key magnitudes", facts_.model));
+        }
         for (const int m : diagnose_.mitigation_bits) {
           const KvSpec uniform = int_spec(m, false, Granularity::kPerToken);
           add(task, fmt::format("int{} unprotected", m), {{"bits", m}, {"k", 0}, {"protect", "none"}}, kTest, uniform,
               {});
+          for (const int k : facts_.key_norm_layers ? diagnose_.protect_top_k : std::vector<int>{}) {
+            if (k > static_cast<int>(facts_.key_norm_layers->size())) continue;
+            const std::vector<int> top(facts_.key_norm_layers->begin(), facts_.key_norm_layers->begin() + k);
+            const nlohmann::json layers = top;
+            add(task, fmt::format("int{} fp16 key-norm top{}", m, k),
+                {{"bits", m}, {"k", k}, {"protect", "fp16"}, {"ranked_by", "key_norm"}, {"layers", layers}}, kTest,
+                protecting(uniform, top), facts_.key_norm_from);
+          }
           if (!has_critical(task)) continue;
           for (const int k : diagnose_.protect_top_k) {
             if (k > static_cast<int>(critical_->size())) continue;
@@ -414,6 +432,10 @@ DiagnosisOutlook diagnosis_outlook(const GridSpec& grid,
       guess.channel_subsets->push_back({.name = name, .channels = {static_cast<int>(guess.channel_subsets->size())}});
     }
     guess.channels_from = {"(to be derived)"};
+    // A stand-in key-norm ranking that differs from the critical guess, so its cells count apart.
+    guess.key_norm_layers = std::vector<int>{};
+    for (std::int64_t l = n - 1; l >= 0; --l) guess.key_norm_layers->push_back(static_cast<int>(l));
+    guess.key_norm_from = {"(key norms to be derived)"};
     guess.fix = PrescribedFix{.prescription = "group64_all", .layers = {}, .decided_from = {"(to be derived)"}};
     later.push_back(std::move(guess));
   }

@@ -90,6 +90,10 @@ struct ModelDiagnosisFacts {
   // The channel subsets at the top critical layer, once its key magnitudes are stored.
   std::optional<std::vector<ChannelSubset>> channel_subsets{};
   std::vector<std::string> channels_from{};  // the key_magnitudes cell they were computed from
+  // Every layer by descending key norm (eval::layers_by_key_norm), once the key magnitudes are
+  // stored: protection_sweep's naive baseline protects the top k of these.
+  std::optional<std::vector<int>> key_norm_layers{};
+  std::vector<std::string> key_norm_from{};  // the key_magnitudes cell they were computed from
   std::optional<PrescribedFix> fix{};        // once the failure mode is decided
 };
 

@@ -22,7 +22,7 @@ constexpr std::array<std::string_view, 10> kBenchmarkKeys = {"name", "subset",  
                                                              "seed", "max_length", "stride", "max_new_tokens", "file"};
 constexpr std::array<std::string_view, 5> kTasks = {"refusal", "over_refusal", "perplexity", "ifeval",
                                                     "refusal_direction"};
-constexpr std::array<std::string_view, 16> kGenerationKeys = {"max_new_tokens",
+constexpr std::array<std::string_view, 17> kGenerationKeys = {"max_new_tokens",
                                                               "batch_size",
                                                               "temperature",
                                                               "top_p",
@@ -37,7 +37,10 @@ constexpr std::array<std::string_view, 16> kGenerationKeys = {"max_new_tokens",
                                                               "padding_queries",
                                                               "repetition_penalty",
                                                               "top_k",
+                                                              "speculative",
                                                               "zip"};
+constexpr std::array<std::string_view, 3> kSpeculativeKeys = {"draft", "draft_tokens", "quantize"};
+constexpr std::array<std::string_view, 3> kSpeculativeQuantize = {"target", "draft", "both"};
 constexpr std::array<std::string_view, 2> kBosRules = {"once", "paper"};
 constexpr std::array<std::string_view, 2> kGenerationConfigUses = {"ignore", "model"};
 constexpr std::array<std::string_view, 2> kPadTokens = {"eos", "tokenizer"};
@@ -329,6 +332,50 @@ std::optional<std::string> exclude_value(YamlReader& r, std::string_view key, co
   return std::to_string(*value);
 }
 
+// One value of generation.speculative: {draft: NAME, draft_tokens: 4, quantize: target|draft|both};
+// the draft is an entry of `models` (parsed before this section), copied whole: its identity is
+// part of the cell's. nullopt after reporting what is wrong.
+std::optional<SpeculativeSettings> parse_speculative(YamlReader& r, const YAML::Node& node, SourceLocation where,
+                                                     const std::string& path, const GridSpec& grid) {
+  const auto view = r.map(node, where, path, kSpeculativeKeys);
+  if (!view) return std::nullopt;
+  bool ok = r.require(*view, "draft");
+  SpeculativeSettings spec;
+  if (const MapEntry* e = view->find("draft")) {
+    const auto name = r.string(*e);
+    if (!name) {
+      ok = false;
+    } else if (const ModelSpec* model = grid.find_model(*name)) {
+      spec.draft = *model;
+    } else {
+      std::vector<std::string_view> known;
+      for (const ModelSpec& m : grid.models) known.push_back(m.name);
+      r.error(e->where, e->path,
+              "`" + *name + "` is not a name in `models`" + did_you_mean(*name, known) +
+                  " (the draft is one of the grid's models; the cell's own model drafts for itself)");
+      ok = false;
+    }
+  }
+  if (const MapEntry* e = view->find("draft_tokens")) {
+    if (auto v = r.integer(*e, 1, 64)) {
+      spec.draft_tokens = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const MapEntry* e = view->find("quantize")) {
+    if (auto v = r.choice(*e, kSpeculativeQuantize)) {
+      spec.quantize = *v == "draft"  ? SpeculativeQuantize::kDraft
+                      : *v == "both" ? SpeculativeQuantize::kBoth
+                                     : SpeculativeQuantize::kTarget;
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return spec;
+}
+
 }  // namespace
 
 void parse_benchmarks(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
@@ -401,6 +448,57 @@ void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
   const MapEntry* samples_entry = view->find("samples");
   if (samples_entry != nullptr) {
     if (auto v = r.integer(*samples_entry, 1, 1024)) base.samples = *v;
+  }
+  // speculative: a mapping, null (plain decoding), or a list of those: a sweep axis crossed with
+  // everything else, so plain and speculative cells of the same settings (or several drafts and
+  // quantized sides) run side by side (issue 22).
+  std::vector<std::optional<SpeculativeSettings>> speculatives{std::nullopt};
+  const MapEntry* speculative_entry = view->find("speculative");
+  if (speculative_entry != nullptr && !speculative_entry->value.IsNull()) {
+    speculatives.clear();
+    bool read = true;
+    const auto add = [&](const YAML::Node& n, SourceLocation w, const std::string& p) {
+      std::optional<SpeculativeSettings> value;
+      if (!n.IsNull()) {
+        value = parse_speculative(r, n, w, p, *grid);
+        if (!value) {
+          read = false;
+          return;
+        }
+      }
+      const auto same = [&](const std::optional<SpeculativeSettings>& other) {
+        if (!value || !other) return value.has_value() == other.has_value();
+        return value->draft.name == other->draft.name && value->draft_tokens == other->draft_tokens &&
+               value->quantize == other->quantize;
+      };
+      if (std::any_of(speculatives.begin(), speculatives.end(), same)) {
+        r.warning(w, p, "repeats an earlier value; ignored");
+        return;
+      }
+      speculatives.push_back(value);
+    };
+    const MapEntry& e = *speculative_entry;
+    if (!e.value.IsSequence()) {
+      add(e.value, e.where, e.path);
+    } else if (e.value.size() == 0) {
+      r.error(e.where, e.path, "an empty list sweeps nothing; give at least one value (null: plain decoding)");
+      read = false;
+    } else {
+      std::size_t i = 0;
+      for (const YAML::Node& item : e.value) add(item, location_of(item, e.where), element(e.path, i++));
+    }
+    if (!read) return;
+  }
+  const bool any_speculative =
+      std::any_of(speculatives.begin(), speculatives.end(), [](const auto& v) { return v.has_value(); });
+  // NOTE: engine::SpeculativeGenerator takes no repetition penalty; a file's penalty
+  // (generation_config: model) is refused by the worker, which reads the file.
+  if (const MapEntry* e = view->find("repetition_penalty");
+      any_speculative && e != nullptr && base.repetition_penalty && *base.repetition_penalty != 1.0) {
+    r.error(e->where, e->path,
+            "speculative decoding applies no repetition penalty; leave repetition_penalty unset (or 1.0) with "
+            "speculative");
+    return;
   }
   // system_prompt: a text ("" = no system turn), null (the model's own), or a list of those: a
   // sweep axis crossed with everything else (is the collapse prompt-dependent? issue 22).
@@ -489,6 +587,16 @@ void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
     }
   }
   if (!ok) return;
+  if (any_speculative) {
+    // Greedy only (engine/speculative_generator.h): a sampled point of a sweep is an error too.
+    for (const double t : temperatures) {
+      if (t == 0.0) continue;
+      r.error(speculative_entry->where, speculative_entry->path,
+              "speculative decoding is greedy: it needs temperature 0, and this section also sets temperature " +
+                  canonical_number(t));
+      return;
+    }
+  }
   if (base.samples > 1 && std::all_of(temperatures.begin(), temperatures.end(), [](double t) { return t == 0.0; })) {
     r.error(samples_entry->where, samples_entry->path,
             "samples > 1 needs temperature > 0: greedy answers to one prompt are all the same");
@@ -497,23 +605,26 @@ void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
   grid->generations.clear();
   for (const std::optional<std::string>& system_prompt : system_prompts) {
     base.system_prompt = system_prompt;
-    if (zipped) {
-      for (std::size_t i = 0; i < temperatures.size(); ++i) {
-        GenerationSettings g = base;
-        g.temperature = temperatures[i];
-        g.seed = seeds[i];
-        if (g.temperature == 0.0) g.samples = 1;  // a sweep's greedy point draws one answer
-        grid->generations.push_back(g);
+    for (const std::optional<SpeculativeSettings>& speculative : speculatives) {
+      base.speculative = speculative;
+      if (zipped) {
+        for (std::size_t i = 0; i < temperatures.size(); ++i) {
+          GenerationSettings g = base;
+          g.temperature = temperatures[i];
+          g.seed = seeds[i];
+          if (g.temperature == 0.0) g.samples = 1;  // a sweep's greedy point draws one answer
+          grid->generations.push_back(g);
+        }
+        continue;
       }
-      continue;
-    }
-    for (double t : temperatures) {
-      for (std::int64_t s : seeds) {
-        GenerationSettings g = base;
-        g.temperature = t;
-        g.seed = s;
-        if (g.temperature == 0.0) g.samples = 1;  // a sweep's greedy point draws one answer
-        grid->generations.push_back(g);
+      for (double t : temperatures) {
+        for (std::int64_t s : seeds) {
+          GenerationSettings g = base;
+          g.temperature = t;
+          g.seed = s;
+          if (g.temperature == 0.0) g.samples = 1;  // a sweep's greedy point draws one answer
+          grid->generations.push_back(g);
+        }
       }
     }
   }

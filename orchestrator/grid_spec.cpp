@@ -41,6 +41,18 @@ GenerationSettings default_generation(GridProfile profile) {
   return settings;
 }
 
+std::string_view to_string(SpeculativeQuantize quantize) {
+  switch (quantize) {
+    case SpeculativeQuantize::kTarget:
+      return "target";
+    case SpeculativeQuantize::kDraft:
+      return "draft";
+    case SpeculativeQuantize::kBoth:
+      return "both";
+  }
+  return "?";
+}
+
 std::string_view to_string(UnparsedVerdict rule) {
   return rule == UnparsedVerdict::kNotRefused ? "not_refused" : "unjudged";
 }

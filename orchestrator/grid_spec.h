@@ -108,6 +108,23 @@ struct BenchmarkSpec {
   SourceLocation where{};
 };
 
+// Which KV cache a speculative cell's KV spec quantizes (generation.speculative.quantize).
+enum class SpeculativeQuantize {
+  kTarget,  // the target's (the cell's model); the draft's stays exact
+  kDraft,   // the draft's only: the answer is the target's full-precision greedy one, acceptance changes
+  kBoth,    // both, each through its own copy of the quantizer
+};
+std::string_view to_string(SpeculativeQuantize quantize);  // "target", "draft", "both"
+
+// Greedy speculative decoding (issue 22, engine/speculative_generator.h): a draft model of the
+// same vocabulary proposes draft_tokens tokens, the cell's model verifies them in one call.
+// Part of the cell identity (the draft's model identity included) only when set.
+struct SpeculativeSettings {
+  ModelSpec draft{};              // a `models` entry; the cell's own model drafts for itself
+  std::int64_t draft_tokens = 4;  // k: proposals per round, >= 1
+  SpeculativeQuantize quantize = SpeculativeQuantize::kTarget;
+};
+
 // One point of the generation settings (a grid may sweep temperature and seed).
 struct GenerationSettings {
   std::int64_t max_new_tokens = 256;
@@ -144,6 +161,8 @@ struct GenerationSettings {
   bool zero_padding_queries = false;
   std::optional<double> repetition_penalty{};  // explicit; over the model's file
   std::optional<std::int64_t> top_k{};         // explicit, sampling; over the model's file
+  // `speculative: {draft, draft_tokens, quantize}`: greedy speculative decoding (greedy cells only).
+  std::optional<SpeculativeSettings> speculative{};
 };
 
 // The generation settings a grid starts from: its profile's (GridProfile).

@@ -223,6 +223,7 @@ class Builder {
 
   void channels() {
     const DiagnosisArm* keys = find("channel_ablation", "key_magnitudes");
+    if (keys == nullptr) keys = find("protection_sweep", "key_magnitudes");  // the same pass, its other user
     if (keys != nullptr) r_.key_magnitudes_cell = keys->cell_id;
     std::optional<double> outlier_flip, random_flip;
     for (const DiagnosisArm& arm : r_.arms) {
@@ -294,6 +295,7 @@ class Builder {
       ProtectionRow row;
       row.bits = d.value("bits", 0);
       row.protect = d.value("protect", "");
+      row.ranked_by = d.value("ranked_by", std::string("critical"));
       row.k = d.value("k", std::int64_t{0});
       if (d.contains("layers")) row.layers = d["layers"].get<std::vector<std::int64_t>>();
       row.flip = *arm.flip;
@@ -307,7 +309,7 @@ class Builder {
       r_.protection.push_back(std::move(row));
     }
     std::sort(r_.protection.begin(), r_.protection.end(), [](const auto& a, const auto& b) {
-      return std::tie(b.bits, a.k, a.protect) < std::tie(a.bits, b.k, b.protect);
+      return std::tie(b.bits, a.k, a.ranked_by, a.protect) < std::tie(a.bits, b.k, b.ranked_by, b.protect);
     });
   }
 
@@ -485,8 +487,9 @@ void print_model(std::ostream& out, const ModelDiagnosisReport& r) {
   if (!r.protection.empty()) {
     out << "protection sweep (rest per-token asymmetric; recovery = 1 - flip/flip(unprotected)):\n";
     for (const auto& p : r.protection) {
-      out << fmt::format("  int{} {:<5} k={} {}  recovery {}  layers {}  KV bytes +{}\n", p.bits, p.protect, p.k,
-                         proportion(p.flip), number(p.recovery), percent(p.layer_overhead), percent(p.byte_overhead));
+      out << fmt::format("  int{} {:<5} k={} {}  recovery {}  layers {}  KV bytes +{}{}\n", p.bits, p.protect, p.k,
+                         proportion(p.flip), number(p.recovery), percent(p.layer_overhead), percent(p.byte_overhead),
+                         p.ranked_by == "critical" ? "" : "  (layers by " + p.ranked_by + ", a naive baseline)");
     }
   }
   if (!r.mitigation.empty()) {

@@ -57,7 +57,10 @@ struct ChannelAblationRow {
 struct ProtectionRow {
   int bits = 0;
   std::string protect{};  // "none" | "fp16" | "int8"
-  std::int64_t k = 0;     // layers protected
+  // How the k layers were chosen: "critical" (the diagnosis's top k) or "key_norm" (the naive
+  // baseline: the k layers with the largest keys, eval::layers_by_key_norm).
+  std::string ranked_by = "critical";
+  std::int64_t k = 0;  // layers protected
   std::vector<std::int64_t> layers{};
   eval::Proportion flip{};
   double recovery = 0;        // 1 - flip / flip(unprotected at these bits); NaN when that is 0

@@ -126,13 +126,15 @@ Table protection(const DiagnosisReport& report) {
           .caption =
               "The top-k critical layers kept at FP16 or 8-bit per-tensor, the rest per-token asymmetric, on "
               "the test prompts: recovery = 1 - flip/flip(unprotected); overhead in layers (the paper's) and "
-              "in KV bytes (from effective bits).",
+              "in KV bytes (from effective bits). \"fp16, key-norm\" is the naive baseline: the k layers with "
+              "the largest keys (L2 norm of the per-channel max |K|) at FP16 instead of the critical ones.",
           .columns = {"Model", "Bits", "Protection", "k", "Flip", "Recovery", "Layer overhead", "KV byte overhead"},
           .groups = {},
           .rows = {}};
   for (const ModelDiagnosisReport& m : report.models) {
     for (const ProtectionRow& p : m.protection) {
-      t.rows.push_back({cell_text(m.model), cell_number(p.bits, 0), cell_text(p.protect),
+      t.rows.push_back({cell_text(m.model), cell_number(p.bits, 0),
+                        cell_text(p.ranked_by == "key_norm" ? p.protect + ", key-norm" : p.protect),
                         cell_number(static_cast<double>(p.k), 0), cell_rate(p.flip),
                         p.k == 0 ? cell_text("-") : cell_number(p.recovery), cell_percent(p.layer_overhead),
                         cell_percent(p.byte_overhead)});
@@ -349,6 +351,8 @@ const std::vector<PaperTableInfo>& paper_tables() {
       {"seeds", "refusal cells run at two or more generation seeds (a seed sweep)", true},
       {"kv_asymmetry", "refusal cells quantizing keys only (value_bits 16) or values only (bits 16)", true},
       {"mitigation_main", "diagnose: mitigation (test prompts)", true},
+      {"specdecode_flip", "refusal cells with generation.speculative (beside the plain greedy cells of their settings)",
+       true},
       {"individual_layer_sensitivity", "diagnose: layer_ablation", true},
       {"cross_model_layer_summary", "diagnose: layer_ablation", true},
       {"channel_ablation_all", "diagnose: channel_ablation", true},

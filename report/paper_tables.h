@@ -46,6 +46,10 @@
 //   ifeval_tradeoff               model, KV, bits | IFEval prompt strict | inst loose | lost / gained
 //                                 vs full precision | refusal and flip per refusal entry of the model
 //                                 (issue 22's "useful and safe"; not in the paper's list)
+//   specdecode_flip               model, benchmark, draft, k, quantized side, KV | refusal | cond. flip
+//                                 vs the plain greedy full-precision cell (else the speculative one) |
+//                                 acceptance | answers identical to plain greedy at the same target KV
+//                                 (speculative_summary.cpp)
 // Every rate carries n and its Wilson 95% CI; a number whose inputs are not stored is "not run".
 
 #include <filesystem>

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "db/readonly_query.h"
+#include "report/speculative_summary.h"
 #include "report/verdict_sql.h"
 
 namespace kvsafe::report {
@@ -34,6 +35,7 @@ struct Answer {
   std::optional<double> first_token_kl{};
   std::optional<double> kv_mse_key{};
   std::optional<double> kv_mse_value{};
+  std::optional<detail::SpeculativeRounds> speculative{};  // a speculative cell's rounds for this answer
 };
 
 std::optional<std::int64_t> optional_int(const db::QueryValue& v) {
@@ -128,6 +130,12 @@ void fill_rates(CellData& cell) {
     if (answer.first_token && answer.reference_first_token) {
       ++cell.row.first_token_compared;
       if (*answer.first_token != *answer.reference_first_token) ++cell.row.first_token_changed;
+    }
+    if (answer.speculative && cell.row.speculative) {
+      ++cell.row.speculative->answers;
+      cell.row.speculative->rounds += answer.speculative->rounds;
+      cell.row.speculative->proposed += answer.speculative->proposed;
+      cell.row.speculative->accepted += answer.speculative->accepted;
     }
   }
   cell.row.first_token_kl_n = kl.n;
@@ -304,6 +312,10 @@ std::string cell_setting(const std::string& canonical_json, const std::vector<st
       if (key == "name" || key == "task" || value.is_null()) continue;
       if (std::find(leave_out.begin(), leave_out.end(), std::string(part) + "." + key) != leave_out.end()) continue;
       if (!out.empty()) out += ' ';
+      if (key == "speculative" && value.is_object()) {
+        out += key + "=" + detail::speculative_setting_text(value);  // the draft by name, not its identity JSON
+        continue;
+      }
       out += key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
     }
   }
@@ -403,6 +415,63 @@ void read_seed_answers(const std::filesystem::path& db, const std::map<GroupKey,
   }
 }
 
+// Speculative groups against the plain greedy groups of their settings (SpeculativeSummary): the
+// conditional flip vs the plain full-precision cell, paired as the group's own flips are, and the
+// share of answers byte-identical to the plain cell with the same target KV. Only these cells'
+// answer texts are read.
+void compare_with_plain(const std::filesystem::path& db, const std::map<GroupKey, std::vector<std::string>>& groups,
+                        const std::map<GroupKey, GroupKey>& plain_of,
+                        const std::map<GroupKey, std::size_t>& group_index,
+                        const std::map<std::string, CellData>& cells, RunSummary& summary) {
+  std::set<std::string> hashed;
+  for (const auto& [key, plain_key] : plain_of) {
+    const auto plain = groups.find(plain_key);
+    if (plain == groups.end()) continue;
+    hashed.insert(groups.at(key).begin(), groups.at(key).end());
+    hashed.insert(plain->second.begin(), plain->second.end());
+  }
+  if (hashed.empty()) return;
+  const auto hashes = detail::answer_hashes(db, hashed);
+  static const std::map<std::int64_t, std::size_t> none;
+  const auto hashes_of = [&](const std::string& id) -> const std::map<std::int64_t, std::size_t>& {
+    const auto it = hashes.find(id);
+    return it == hashes.end() ? none : it->second;
+  };
+  for (const auto& [key, plain_key] : plain_of) {
+    const auto plain = groups.find(plain_key);
+    if (plain == groups.end()) continue;
+    const CellData* plain_base = nullptr;
+    std::map<std::string, const CellData*> plain_by_label;
+    for (const std::string& id : plain->second) {
+      const CellData& cell = cells.at(id);
+      plain_by_label.emplace(cell.row.kv_label, &cell);
+      if (cell.row.baseline) plain_base = &cell;
+    }
+    SummaryGroup& group = summary.groups.at(group_index.at(key));
+    for (KvSummaryRow& row : group.rows) {
+      if (!row.speculative) continue;
+      SpeculativeSummary& s = *row.speculative;
+      const CellData& cell = cells.at(row.cell_id);
+      if (plain_base != nullptr) {
+        CellData paired;  // the cell's answers compared with another baseline, as compare_to_baseline pairs them
+        paired.answers = cell.answers;
+        paired.samples = cell.samples;
+        compare_to_baseline(paired, *plain_base);
+        s.flip_vs_plain = paired.row.flip;
+        s.plain_baseline_id = plain_base->row.cell_id;
+        s.plain_flip_undefined = summary.groups.at(group_index.at(plain_key)).flip_undefined;
+      }
+      // quantize: draft leaves the target exact: its answers are the plain full-precision ones.
+      const auto same_target = plain_by_label.find(s.quantize == "draft" ? std::string("none") : row.kv_label);
+      if (same_target != plain_by_label.end()) {
+        s.identical_to_plain =
+            detail::identical_answers(hashes_of(row.cell_id), hashes_of(same_target->second->row.cell_id));
+        s.plain_kv_label = same_target->first;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOptions& options) {
@@ -412,6 +481,7 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
   // group with an unsteered one of the same name (another grid may reuse the name).
   std::map<GroupKey, std::vector<std::string>> groups;
   std::map<GroupKey, SettingParts> group_settings;
+  std::map<GroupKey, GroupKey> plain_of;  // a speculative group -> the plain group of its settings
   // NOTE: key_magnitudes and refusal_direction cells (activation passes) have neither answers
   // nor perplexity windows: a row for them would read as a refusal table with n = 0.
   const db::QueryResult cell_rows = db::run_readonly_query(
@@ -429,8 +499,13 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
     const std::string canonical = db::query_text(r[4]);
     data.samples = cell_samples(canonical);
     data.row.samples = data.samples;
+    data.row.speculative = detail::speculative_settings(canonical);
     const GroupKey key{db::query_text(r[1]), db::query_text(r[2]), db::query_text(r[3]), cell_setting(canonical),
                        cell_steering(canonical)};
+    if (data.row.speculative) {
+      plain_of.emplace(key, GroupKey{std::get<0>(key), std::get<1>(key), std::get<2>(key),
+                                     cell_setting(canonical, {"generation.speculative"}), std::get<4>(key)});
+    }
     groups[key].push_back(data.row.cell_id);
     if (!group_settings.contains(key)) group_settings.emplace(key, setting_parts(canonical));
     cells.emplace(data.row.cell_id, std::move(data));
@@ -463,6 +538,7 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
       if (auto h = judge.find("harmful"); h != judge.end() && h->is_boolean()) a.harmful = h->get<bool>();
       if (auto d = judge.find("degenerate"); d != judge.end() && d->is_boolean()) a.degenerate = d->get<bool>();
       a.unparsed_not_refused = judge.contains("unparsed_counted_as");
+      a.speculative = detail::speculative_rounds(judge);
     }
     a.first_token = optional_int(r[5]);
     a.reference_first_token = optional_int(r[6]);
@@ -487,7 +563,9 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
   read_seed_answers(db, groups, group_settings, cells);
 
   RunSummary summary{.groups = {}, .min_baseline_refusals = options.min_baseline_refusals, .judge = options.judge};
+  std::map<GroupKey, std::size_t> group_index;  // into summary.groups
   for (const auto& [key, ids] : groups) {
+    group_index.emplace(key, summary.groups.size());
     SummaryGroup group;
     std::tie(group.model, group.task, group.benchmark, group.setting, group.steered) = key;
     const SettingParts& parts = group_settings.at(key);
@@ -520,6 +598,7 @@ RunSummary summarize_run(const std::filesystem::path& db, const RunSummaryOption
     });
     summary.groups.push_back(std::move(group));
   }
+  compare_with_plain(db, groups, plain_of, group_index, cells, summary);
   return summary;
 }
 
@@ -536,6 +615,7 @@ void write_run_summary(const RunSummary& summary, std::ostream& out, const RunSu
     if (!group.setting.empty()) out << "  " << group.setting;
     out << '\n';
     if (!group.steered.empty()) out << "  " << group.steered << '\n';
+    detail::write_speculative_line(group, out);
     if (!group.rows.empty() && group.rows.front().samples > 1) {
       std::int64_t ties = 0;
       for (const KvSummaryRow& row : group.rows) ties += row.majority_ties.value_or(0);

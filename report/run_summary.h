@@ -32,6 +32,12 @@
 //    keys and of values over the prompts that have one (prompts of one batch share theirs, so
 //    this weights batches by their prompts). The full-precision cell has none of these but
 //    first_token_id. Databases from before these columns existed show none of them.
+//  - speculative cells (generation.speculative): a group of their own (the setting names the
+//    draft, k and the quantized side), in which the speculative full-precision cell is the
+//    baseline; the acceptance rate (accepted / proposed over the answers) on a line under the
+//    group; against the plain greedy cells of the same settings, when stored, the conditional
+//    flip vs the plain full-precision cell and the share of byte-identical answers
+//    (SpeculativeSummary; the specdecode_flip table).
 
 #include <cstdint>
 #include <filesystem>
@@ -58,6 +64,35 @@ struct CategoryFlip {
 struct SeedAnswer {
   std::optional<bool> refused{};  // no verdict: unjudged
   std::size_t text_hash = 0;      // of the stored answer text
+};
+
+// A speculative cell (generation.speculative, issue 22): its draft, the rounds the worker stored
+// per answer (judge_json "speculative"), summed, and the comparison with plain greedy decoding.
+struct SpeculativeSummary {
+  std::string draft{};            // the draft model's name
+  std::int64_t draft_tokens = 0;  // k: proposals per round
+  std::string quantize{};         // which KV the cell's KV spec quantizes: target | draft | both
+  std::int64_t answers = 0;       // answers with stored statistics
+  std::int64_t rounds = 0;        // summed over those answers
+  std::int64_t proposed = 0;
+  std::int64_t accepted = 0;
+  // accepted / proposed, summed over the answers; nullopt when nothing was proposed.
+  std::optional<double> acceptance_rate() const {
+    if (proposed <= 0) return std::nullopt;
+    return static_cast<double>(accepted) / static_cast<double>(proposed);
+  }
+  // The plain greedy cells: the same model, task, benchmark entry and settings without
+  // `speculative`, when the database has them. The conditional flip against the plain
+  // full-precision cell (the row's own `flip` is against the speculative full-precision cell),
+  // paired as the row's; that cell's id; its group's flip_undefined ("" when defined).
+  std::optional<eval::Proportion> flip_vs_plain{};
+  std::string plain_baseline_id{};
+  std::string plain_flip_undefined{};
+  // The share of answers byte-identical to the plain cell with the same target KV (this row's
+  // label; full precision under quantize: draft, whose target is exact), over the prompts both
+  // answered; that cell's label, empty without one.
+  std::optional<eval::Proportion> identical_to_plain{};
+  std::string plain_kv_label{};
 };
 
 struct KvSummaryRow {
@@ -103,6 +138,7 @@ struct KvSummaryRow {
   std::optional<IfevalChange> ifeval_change{};  // vs the baseline, when both have verdicts
   // Seed sweeps only (filled when another seed of the same cell exists), by prompt index.
   std::map<std::int64_t, SeedAnswer> seed_answers{};
+  std::optional<SpeculativeSummary> speculative{};  // speculative cells only
 };
 
 struct SummaryGroup {

@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "kernels/kv_quant_spec.h"
 #include "report/paper_tables.h"
+#include "report/speculative_summary.h"
 #include "report/sweep_cells.h"
 
 namespace kvsafe::report {
@@ -203,7 +204,7 @@ std::vector<Table> summary_tables(const RunSummary& summary) {
   if (Table t = phase_thresholds(summary); !t.rows.empty()) out.push_back(std::move(t));
   for (Table t : {detail::custom_all_models(summary), detail::mse_phase(summary), detail::cross_suite_compare(summary),
                   detail::seeds(summary), detail::kv_asymmetry(summary), detail::over_refusal(summary),
-                  detail::ifeval_tradeoff(summary)}) {
+                  detail::ifeval_tradeoff(summary), detail::specdecode_flip(summary)}) {
     if (!t.rows.empty()) out.push_back(std::move(t));
   }
   return out;

@@ -100,6 +100,14 @@ std::vector<orch::Cell> DiagnosisDeriver::derive(const std::string& completed) {
       f.channel_subsets = channel_subsets(found->second, grid_.diagnose.outlier_fraction);
       f.channels_from = {m.key_magnitudes_cell};
     }
+    for (const report::ModelDiagnosisReport& m : stored.models) {
+      // protection_sweep's naive baseline: every layer's key magnitudes, ranked by norm.
+      if (m.channel_max_abs.empty() || static_cast<std::int64_t>(m.channel_max_abs.size()) != f.layers) continue;
+      std::vector<std::vector<float>> per_layer;
+      for (const auto& [layer, max_abs] : m.channel_max_abs) per_layer.push_back(max_abs);
+      f.key_norm_layers = eval::layers_by_key_norm(per_layer);
+      f.key_norm_from = {m.key_magnitudes_cell};
+    }
     facts.push_back(std::move(f));
   }
   orch::DiagnosisPlan plan = orch::plan_diagnosis(grid_, facts, options_.tasks);

@@ -41,10 +41,43 @@ std::optional<engine::ResidualSteering> steering_for(const orchestrator::ModelSp
   return steering;
 }
 
+// The engine's load options for a grid's model entry.
+engine::ModelLoadOptions load_options(const orchestrator::ModelSpec& model, const ShardExecutorOptions& options) {
+  engine::ModelLoadOptions load;
+  load.device = options.device;
+  load.dtype = dtype_name(model.dtype);
+  load.threads = options.threads;
+  load.steering = steering_for(model);
+  return load;
+}
+
+// NOTE: the draft's token ids are read as the target's (engine/speculative_generator.h), so the
+// two must share the vocabulary id by id, not only its size: a draft whose token 5 is another
+// text would propose nonsense that the target merely rejects, and the run would look valid.
+void check_same_vocabulary(const detail::LoadedModel& target, const detail::LoadedModel& draft) {
+  const auto describe_model = [](const detail::LoadedModel& m) { return "`" + m.name + "` (" + m.path.string() + ")"; };
+  const std::int64_t target_rows = target.model->config().vocab_size, draft_rows = draft.model->config().vocab_size;
+  KVSAFE_CHECK(target_rows == draft_rows && target.tokenizer->vocab_size() == draft.tokenizer->vocab_size(),
+               "speculative decoding: the draft model ", describe_model(draft), " has ", draft_rows, " logits and ",
+               draft.tokenizer->vocab_size(), " tokens, the target model ", describe_model(target), " ", target_rows,
+               " and ", target.tokenizer->vocab_size(), "; a draft needs the target's vocabulary");
+  for (std::size_t id = 0; id < target.tokenizer->vocab_size(); ++id) {
+    const auto token = static_cast<engine::TokenId>(id);
+    KVSAFE_CHECK(target.tokenizer->token_text(token) == draft.tokenizer->token_text(token),
+                 "speculative decoding: the draft model ", describe_model(draft), " and the target model ",
+                 describe_model(target), " spell token ", id, " differently; a draft needs the target's vocabulary");
+  }
+}
+
 }  // namespace
 
 struct ShardExecutor::State {
   std::optional<detail::LoadedModel> loaded{};
+  // A speculative cell's draft (generation.speculative.draft), kept beside the target while the
+  // next cells draft with it; one at a time. Never the target itself: a self-drafting cell uses
+  // the target's engine::Model.
+  std::optional<detail::LoadedModel> draft{};
+  std::string vocabulary_checked{};               // "<target path>\n<draft path>" of the pair checked last
   std::unique_ptr<eval::RefusalJudge> judge{};    // made at the first generation shard, kept
   bool judge_spaceless = false;                   // its keyword spaceless fallback (depends on the model)
   std::optional<db::ModelRecord> model_loaded{};  // provenance of the last load, until taken
@@ -92,16 +125,13 @@ db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t 
 
     if (!state_->loaded || state_->loaded->name != cell.model.name || state_->loaded->path != cell.model.path) {
       state_->loaded.reset();  // one model at a time: release before loading the next
+      // A draft that is the next target would be held twice: it is loaded again as the target.
+      if (state_->draft && state_->draft->name == cell.model.name) state_->draft.reset();
       const auto started = std::chrono::steady_clock::now();
       detail::LoadedModel loaded;
       loaded.name = cell.model.name;
       loaded.path = cell.model.path;
-      engine::ModelLoadOptions load;
-      load.device = options_.device;
-      load.dtype = dtype_name(cell.model.dtype);
-      load.threads = options_.threads;
-      load.steering = steering_for(cell.model);
-      loaded.model = engine::Model::load(cell.model.path, load);
+      loaded.model = engine::Model::load(cell.model.path, load_options(cell.model, options_));
       loaded.tokenizer = engine::Tokenizer::load(cell.model.path);
       loaded.generation_config = engine::read_generation_config(cell.model.path);
       state_->model_loaded = model_provenance(cell.model, *loaded.model);
@@ -113,7 +143,8 @@ db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t 
     }
 
     if (generates) {
-      return detail::run_generation_shard(*state_->loaded, cell, begin, end, options_, *state_->judge, on_progress);
+      return detail::run_generation_shard(*state_->loaded, cell, begin, end, options_, *state_->judge, on_progress,
+                                          draft_for(cell));
     }
     if (task == orchestrator::Task::kKeyMagnitudes) {
       return detail::run_key_magnitude_shard(*state_->loaded, cell, begin, end, options_, on_progress);
@@ -129,6 +160,30 @@ db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t 
   } catch (const std::exception& e) {  // ATen errors, out of memory: still a failed shard, named
     throw Error(where + ": " + e.what());
   }
+}
+
+const engine::Model* ShardExecutor::draft_for(const orchestrator::Cell& cell) {
+  if (!cell.generation || !cell.generation->speculative) return nullptr;
+  const orchestrator::ModelSpec& spec = cell.generation->speculative->draft;
+  if (spec.name == cell.model.name) return state_->loaded->model.get();  // self-drafting: the same weights
+  if (!state_->draft || state_->draft->name != spec.name || state_->draft->path != spec.path) {
+    state_->draft.reset();  // one draft at a time
+    const auto started = std::chrono::steady_clock::now();
+    detail::LoadedModel draft;
+    draft.name = spec.name;
+    draft.path = spec.path;
+    draft.model = engine::Model::load(spec.path, load_options(spec, options_));
+    draft.tokenizer = engine::Tokenizer::load(spec.path);
+    state_->draft = std::move(draft);
+    spdlog::info("worker: loaded draft model {} from {} in {:.1f} s", spec.name, spec.path.string(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
+  const std::string pair = state_->loaded->path.string() + "\n" + state_->draft->path.string();
+  if (state_->vocabulary_checked != pair) {
+    check_same_vocabulary(*state_->loaded, *state_->draft);
+    state_->vocabulary_checked = pair;
+  }
+  return state_->draft->model.get();
 }
 
 }  // namespace kvsafe::worker

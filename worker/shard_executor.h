@@ -28,6 +28,10 @@
 #include "orchestrator/cell.h"
 #include "orchestrator/grid_spec.h"
 
+namespace kvsafe::engine {
+class Model;
+}  // namespace kvsafe::engine
+
 namespace kvsafe::worker {
 
 struct ShardExecutorOptions {
@@ -53,7 +57,10 @@ class ShardExecutor {
 
   // Runs prompts [begin, end) of `cell` (perplexity cells: windows [begin, end)) and returns
   // its rows; result.shard = {cell.id, begin, end}. Loads cell.model unless it is the model
-  // already held (the previous one is released first: one model at a time).
+  // already held (the previous one is released first: one model at a time). A speculative cell
+  // also loads its draft model (generation.speculative.draft) unless it is held or is cell.model
+  // itself, and keeps it beside the target (one draft at a time); a draft without the target's
+  // vocabulary (size and every token's text) is an InputError naming both.
   db::ShardResult run(const orchestrator::Cell& cell, std::int64_t begin, std::int64_t end,
                       const ShardProgressCallback& on_progress = {});
 
@@ -67,6 +74,9 @@ class ShardExecutor {
 
  private:
   struct State;
+  // The draft model of a speculative cell, loaded now unless held (the target must be loaded):
+  // the target's own model when the cell drafts for itself; nullptr for a plain cell.
+  const engine::Model* draft_for(const orchestrator::Cell& cell);
   ShardExecutorOptions options_;
   std::unique_ptr<State> state_;
 };

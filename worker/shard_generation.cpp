@@ -1,7 +1,8 @@
 // refusal / over_refusal / ifeval shards: render each prompt with the model's chat template,
-// generate with the cell's KV quantizer, judge the answer, and fill one db::GenerationRow per
-// prompt, with the first-token divergence from full precision and the quantizer's KV MSE;
-// ifeval answers are also scored per instruction (shard_ifeval.cpp).
+// generate with the cell's KV quantizer (a speculative cell: with its draft model, the quantizer
+// on the side it names), judge the answer, and fill one db::GenerationRow per prompt, with the
+// first-token divergence from full precision and the quantizer's KV MSE; ifeval answers are
+// also scored per instruction (shard_ifeval.cpp).
 
 #include <nlohmann/json.hpp>
 
@@ -21,6 +22,7 @@
 #include "common/sha256.h"
 #include "engine/generator.h"
 #include "engine/quantized_kv_path.h"
+#include "engine/speculative_generator.h"
 #include "eval/logit_divergence.h"
 #include "text/chat_template.h"
 #include "text/python_text.h"
@@ -113,6 +115,9 @@ class MseRecordingStore final : public engine::KvLayerStore {
     return read;
   }
   std::int64_t tokens() const override { return inner_->tokens(); }
+  // Speculative decoding's rollback (engine/kv_path.h: a wrapping store must forward it; the
+  // shape's truncatable flag reaches the inner store through MseRecordingPath::make_store).
+  bool truncate(std::int64_t tokens) override { return inner_->truncate(tokens); }
   std::int64_t memory_bytes() const override { return inner_->memory_bytes(); }
 
  private:
@@ -137,6 +142,7 @@ class MseRecordingPath final : public engine::KvPath {
     return out;
   }
   std::unique_ptr<engine::KvLayerStore> make_store(const engine::KvStoreShape& shape) override {
+    // The shape as given: KvStoreShape::truncatable included.
     return std::make_unique<MseRecordingStore>(inner_.make_store(shape), sums_);
   }
 
@@ -172,10 +178,12 @@ constexpr std::int64_t kReferenceCacheFloats = std::int64_t{64} << 20;
 
 // A generation's judge_json: the verdict's detail (eval/refusal_judge.h), the judge's label,
 // a model judge's raw answer (the generations table has no column for it), whether the prompt
-// was harmful, whether the answer ended on a stop token, and "unparsed_counted_as" when the
-// judge reached no verdict and the grid counts that as not refused.
+// was harmful, whether the answer ended on a stop token, "unparsed_counted_as" when the
+// judge reached no verdict and the grid counts that as not refused, and a speculative cell's
+// "speculative" statistics (null: a plain cell, left out).
 std::string generation_judge_json(const eval::RefusalJudge& judge, const eval::RefusalVerdict& verdict, bool harmful,
-                                  bool stopped, orchestrator::UnparsedVerdict unparsed) {
+                                  bool stopped, orchestrator::UnparsedVerdict unparsed,
+                                  const nlohmann::json& speculative) {
   nlohmann::json json = verdict.detail;
   // The unparsed rule changes verdicts: a run under it is another judge (its label says so).
   json["judge"] =
@@ -190,6 +198,8 @@ std::string generation_judge_json(const eval::RefusalJudge& judge, const eval::R
   if (judge.kind() == eval::JudgeKind::kModel) json["raw"] = verdict.raw_output;
   json["harmful"] = harmful;
   json["stopped"] = stopped;
+  // A speculative cell's rounds for this answer (the generations table has no column for them).
+  if (!speculative.is_null()) json["speculative"] = speculative;
   // Replace, not throw: a judge model's output may hold invalid UTF-8 (a cut multi-byte token).
   return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -272,7 +282,8 @@ class ReferencePrefill {
 
 db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
                                      std::int64_t end, const ShardExecutorOptions& options,
-                                     const eval::RefusalJudge& judge, const ShardProgressCallback& on_progress) {
+                                     const eval::RefusalJudge& judge, const ShardProgressCallback& on_progress,
+                                     const engine::Model* draft) {
   const orchestrator::GenerationSettings& settings = *cell.generation;
   const eval::Benchmark benchmark = shard_prompts(cell, end, options);
   const bool ifeval = cell.task() == orchestrator::Task::kIfeval;
@@ -284,7 +295,19 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
   std::vector<std::vector<engine::TokenId>> ids;
   render_prompts(loaded, cell, benchmark, begin, end, result, ids);
 
-  const std::unique_ptr<engine::KvPath> kv_path = engine::make_kv_path(cell.kv);  // nullptr for "none"
+  // Speculative decoding (generation.speculative): the cell's KV spec applies to the side(s)
+  // `quantize` names, each through its own path (a path's stores belong to one model's cache).
+  const std::optional<orchestrator::SpeculativeSettings>& speculative = settings.speculative;
+  KVSAFE_CHECK(!speculative || draft != nullptr, "a speculative cell needs its draft model loaded");
+  const bool quantize_target = !speculative || speculative->quantize != orchestrator::SpeculativeQuantize::kDraft;
+  const bool quantize_draft = speculative && speculative->quantize != orchestrator::SpeculativeQuantize::kTarget;
+  // The target's path: what the first-token KL and the KV MSE below measure. nullptr for "none",
+  // and for a speculative cell that quantizes only the draft (its answers are the target's at
+  // full precision). NOTE: the draft's MSE is not recorded: it would be this quantizer's error on
+  // the draft's keys and values (for a self-draft, the target's own weights, over the draft's
+  // one-token calls), which changes only which proposals are accepted, never an answer.
+  const std::unique_ptr<engine::KvPath> kv_path = quantize_target ? engine::make_kv_path(cell.kv) : nullptr;
+  const std::unique_ptr<engine::KvPath> draft_kv_path = quantize_draft ? engine::make_kv_path(cell.kv) : nullptr;
   // The current batch's per-call KV MSE, filled while it generates.
   KvMseSums mse;
   std::optional<MseRecordingPath> recording;
@@ -305,6 +328,26 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
       reference_token.at(prompt) = eval::argmax_logits(ref.data(), vocab);
     };
   }
+  std::optional<engine::SpeculativeGenerator> speculative_generator;
+  engine::SpeculativeOptions speculative_options;
+  if (speculative) {
+    // NOTE: the speculative generator applies no repetition penalty; the grid refuses an explicit
+    // one, the model folder's generation_config.json (generation_config: model) is only read here.
+    KVSAFE_CHECK(gen.repetition_penalty == 1.0, "speculative decoding applies no repetition penalty, and ",
+                 cell.model.name, "'s generation_config.json sets ", gen.repetition_penalty,
+                 " (generation_config: model); use generation_config: ignore with speculative");
+    speculative_generator.emplace(*loaded.model, *draft);
+    // Batch 1 inside, without padding: the batch size only groups prompts for judging here. The
+    // first-token KL's reference stays the plain cell's batched full-precision prefill.
+    speculative_options = {.max_new_tokens = gen.max_new_tokens,
+                           .draft_tokens = speculative->draft_tokens,
+                           .temperature = settings.temperature,
+                           .stop_tokens = gen.stop_tokens,
+                           .pad_id = gen.pad_id,
+                           .target_kv_path = gen.kv_path,
+                           .draft_kv_path = draft_kv_path.get(),
+                           .on_first_logits = gen.on_first_logits};
+  }
   const engine::DecodeOptions decode{.skip_special = true};
   const std::int64_t bs = std::max<std::int64_t>(1, settings.batch_size);
 
@@ -320,7 +363,21 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
     reference_token.assign(batch.size(), std::nullopt);
     mse = KvMseSums{};
     if (kv_path && settings.max_new_tokens > 0) reference_logits = &reference.logits(batch);
-    const std::vector<engine::Generation> out = generator.generate(batch, gen);
+    std::vector<engine::Generation> out;
+    std::vector<nlohmann::json> rounds(batch.size());  // a speculative cell's statistics per prompt
+    if (speculative_generator) {
+      engine::SpeculativeOutput generated = speculative_generator->generate(batch, speculative_options);
+      out = std::move(generated.generations);
+      for (std::size_t b = 0; b < batch.size(); ++b) {
+        const engine::SpeculativeStats& stats = generated.stats.at(b);
+        rounds[b] = {{"draft_tokens", speculative->draft_tokens},
+                     {"rounds", stats.rounds},
+                     {"proposed", stats.proposed},
+                     {"accepted", stats.accepted}};
+      }
+    } else {
+      out = generator.generate(batch, gen);
+    }
     std::vector<eval::JudgePair> pairs;
     // The judge reads the prompts as the model saw them; JudgePair only views its text.
     std::vector<std::string> judged_prompts;
@@ -355,7 +412,8 @@ db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Ce
       row.seconds = seconds / static_cast<double>(last - first);
       row.judge_json =
           generation_judge_json(judge, verdict, benchmark.prompts[static_cast<std::size_t>(i / samples)].harmful,
-                                out[static_cast<std::size_t>(i - first)].stopped, options.judge.unparsed);
+                                out[static_cast<std::size_t>(i - first)].stopped, options.judge.unparsed,
+                                rounds[static_cast<std::size_t>(i - first)]);
       if (!verdict.refused && options.judge.unparsed == orchestrator::UnparsedVerdict::kNotRefused) {
         row.refused = false;  // the paper's rule; judge_json keeps that it did not parse
       }

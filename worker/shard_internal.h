@@ -65,9 +65,15 @@ eval::Benchmark shard_prompts(const orchestrator::Cell& cell, std::int64_t end, 
 // cell's batch size aligned to cell indices (batch k = prompts [k*bs, (k+1)*bs)), judged by the
 // refusal judge (an ifeval refusal is an over-refusal: its prompts are benign) and, for ifeval,
 // scored against each prompt's instructions (ShardResult::ifeval_verdicts).
+// A speculative cell (GenerationSettings::speculative) generates each batch with
+// engine::SpeculativeGenerator, `draft` proposing (the target's own engine::Model when it drafts
+// for itself; required, and the same vocabulary as the target, checked by the caller), the
+// cell's KV spec on the side(s) its `quantize` names; each row's judge_json then holds
+// "speculative": {"draft_tokens", "rounds", "proposed", "accepted"}. `draft` is unused otherwise.
 db::ShardResult run_generation_shard(LoadedModel& loaded, const orchestrator::Cell& cell, std::int64_t begin,
                                      std::int64_t end, const ShardExecutorOptions& options,
-                                     const eval::RefusalJudge& judge, const ShardProgressCallback& on_progress);
+                                     const eval::RefusalJudge& judge, const ShardProgressCallback& on_progress,
+                                     const engine::Model* draft = nullptr);
 
 // ifeval: the answer to `prompt` (prompt_index in the cell) scored against each of its
 // instructions (eval::ifeval::score_instructions): one row per instruction, in order. An

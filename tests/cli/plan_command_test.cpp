@@ -137,14 +137,15 @@ TEST(PlanCommand, ModelWithoutParameterCountIsNamed) {
 TEST(PlanCommand, DiagnosisCellsArePlannedAndThoseToBeDerivedEstimated) {
   // experiments/diagnose-smollm2.yaml names the layer count (30), so no model file is needed.
   // Planned now beside the grid's one cell (which is the calibration baseline itself): 30
-  // ablation cells, the test set's baseline, 3 validation arms, the unprotected arm, and 2
-  // mitigation strategies (the third, uniform per-token, is the unprotected arm's cell).
+  // ablation cells, the test set's baseline, 3 validation arms, the unprotected arm, the key
+  // magnitudes (protection's key-norm baseline ranks layers by them) and 2 mitigation strategies
+  // (the third, uniform per-token, is the unprotected arm's cell).
   TempDir dir("plan");
   const ProcessResult result =
       run_kvsafe("plan experiments/diagnose-smollm2.yaml --device cpu --gpus 1 --db " + (dir / "none.db").string());
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.out.find("-> 1 cells"), std::string::npos) << result.out;
-  EXPECT_NE(result.out.find("diagnosis (layer_ablation, pcr, pcr_validation, protection_sweep, mitigation): 37 more "
+  EXPECT_NE(result.out.find("diagnosis (layer_ablation, pcr, pcr_validation, protection_sweep, mitigation): 38 more "
                             "cell(s) planned now"),
             std::string::npos)
       << result.out;

@@ -90,6 +90,15 @@ TEST(ChannelMaxAbs, MaxOfAbsoluteValuesOverPromptsAndTokens) {
   EXPECT_THROW(ChannelMaxAbs(0), InputError);
 }
 
+// The naive baseline's ranking, by hand: norms sqrt(9+16) = 5, sqrt(1) = 1, sqrt(36+64) = 10,
+// sqrt(25) = 5 (a tie with layer 0: the lower layer first).
+TEST(KeyNorm, LayersByDescendingNormTiesToTheLowerLayer) {
+  const std::vector<std::vector<float>> layers = {{3, -4}, {1, 0}, {6, 8}, {0, 5}};
+  EXPECT_EQ(layers_by_key_norm(layers), (std::vector<int>{2, 0, 3, 1}));
+  EXPECT_THROW((void)layers_by_key_norm(std::vector<std::vector<float>>{{1}, {}}), InputError);
+  EXPECT_THROW((void)layers_by_key_norm(std::vector<std::vector<float>>{{std::nanf("")}}), InputError);
+}
+
 TEST(OutlierChannels, HandWorkedRule) {
   // 20 channels valued 1..20: v = 19 · 0.95f = 18.05, threshold 19 + 1 · 0.05 = 19.05 (in float32):
   // only channel 19 (value 20) is at or above it -- 1 channel, 5%.

@@ -2,6 +2,11 @@
 // it). SmolLM2 is not a trained judge: this checks the pipeline -- the chat template wraps the
 // judge prompt, every pair gets a judgement with its raw output and parse outcome -- not its
 // accuracy. Prints the judge throughput.
+//
+// Verdicts on unambiguous answers (issue 24) need a trained judge, which cannot be fetched here:
+// SmolLM2 never writes either format (greedy, it answers "The AI assistant has no response." to
+// WildGuard's prompt and "S1: Viol" to Llama Guard 3's), so what is asserted is that such output
+// never becomes a verdict: an unparsed judgement has no refused value and says why.
 
 #include <gtest/gtest.h>
 
@@ -42,6 +47,7 @@ void run_pipeline(ModelJudgeFormat format, std::int64_t max_new_tokens) {
     EXPECT_FALSE(judgement.answer.raw.empty());
     EXPECT_EQ(judgement.answer.parsed, judgement.answer.refused.has_value());
     EXPECT_EQ(judgement.answer.parsed, judgement.answer.error.empty());
+    EXPECT_FALSE(judgement.answer.parsed) << "SmolLM2 wrote the judge format: assert its verdicts now";
     std::printf("  prompt_tokens=%lld parsed=%d raw='%s'\n", static_cast<long long>(judgement.prompt_tokens),
                 judgement.answer.parsed, judgement.answer.raw.c_str());
   }

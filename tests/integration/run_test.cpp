@@ -1,5 +1,6 @@
-// `kvsafe run` in one process (no mpirun): a whole grid, resume, retries, SIGTERM, and a
-// second writer refused. The same scheduler code as under MPI (orchestrator/transport.h).
+// `kvsafe run` in one process (no mpirun): a whole grid, resume, retries, SIGTERM, a second
+// writer refused, and speculative cells. The same scheduler code as under MPI
+// (orchestrator/transport.h).
 #include "tests/integration/run_harness.h"
 
 namespace kvsafe::testing {
@@ -166,6 +167,52 @@ TEST(RunInProcess, FreshMovesTheOldDatabaseAside) {
   }
   EXPECT_GE(moved, 1);
   EXPECT_NE(fresh.err.find(std::to_string(kShards) + " shard(s) committed"), std::string::npos) << fresh.err;
+}
+
+// generation.speculative end to end (fixtures/stories_speculative.yaml): plain decoding beside a
+// self-draft with the target's and with the draft's KV quantized. Every speculative answer stores
+// its rounds, equals the plain answer with the same target KV (the target's own for quantize:
+// target, full precision for quantize: draft), the full-precision self-draft accepts every
+// proposal, and `kvsafe tables` writes specdecode_flip.
+TEST(RunInProcess, SpeculativeCellsStoreTheirRoundsAndThePlainAnswers) {
+  ScratchDir dir;
+  const auto db = dir / "speculative.db";
+  const auto done = run_to_end(run_command(db, "stories_speculative.yaml"), "", dir / "err.txt");
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM cells WHERE status = 'done'"), 6);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM generations"), 24);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM generations WHERE json_extract(judge_json, '$.speculative') IS NULL"), 8);
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM generations WHERE json_extract(judge_json, '$.speculative.draft_tokens') = 3 "
+                  "AND json_extract(judge_json, '$.speculative.rounds') > 0 "
+                  "AND json_extract(judge_json, '$.speculative.accepted') <= "
+                  "json_extract(judge_json, '$.speculative.proposed')"),
+            16);
+  const std::string rows =
+      "WITH r AS (SELECT g.prompt_index, g.output_text, g.judge_json, k.label, "
+      "json_extract(c.canonical_json, '$.generation.speculative.quantize') AS quantize "
+      "FROM generations g JOIN cells c ON c.id = g.cell_id JOIN kv_specs k ON k.hash = c.kv_hash) ";
+  EXPECT_EQ(
+      count(db, rows + "SELECT count(*) FROM r s JOIN r p ON p.quantize IS NULL AND p.prompt_index = s.prompt_index "
+                       "AND p.label = CASE s.quantize WHEN 'draft' THEN 'none' ELSE s.label END "
+                       "WHERE s.quantize IS NOT NULL AND s.output_text = p.output_text"),
+      16);
+  EXPECT_GT(count(db, rows + "SELECT sum(json_extract(judge_json, '$.speculative.proposed')) FROM r "
+                             "WHERE quantize = 'target' AND label = 'none'"),
+            0);
+  EXPECT_EQ(count(db, rows + "SELECT sum(json_extract(judge_json, '$.speculative.proposed')) - "
+                             "sum(json_extract(judge_json, '$.speculative.accepted')) FROM r "
+                             "WHERE quantize = 'target' AND label = 'none'"),
+            0);
+
+  const auto tables = dir / "tables";
+  const auto written = run_to_end(kvsafe_binary() + " tables " + db.string() + " --format csv --out " + tables.string(),
+                                  "", dir / "tables_err.txt");
+  ASSERT_EQ(written.exit_code, 0) << written.err;
+  const std::string csv = slurp(tables / "specdecode_flip.csv");
+  EXPECT_NE(csv.find("stories260k"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("plain full precision"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("100.0% ("), std::string::npos) << csv;  // the full-precision self-draft's acceptance
 }
 
 }  // namespace

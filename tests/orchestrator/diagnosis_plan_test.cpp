@@ -101,16 +101,40 @@ TEST(DiagnosisPlan, TasksThatNeedTheCriticalLayersWaitAndSayWhy) {
   const GridSpec grid = parse_ok("");
   const DiagnosisPlan plan = plan_diagnosis(
       grid, {facts(4)}, tasks_of({DiagnosisTask::kPcr, DiagnosisTask::kProtectionSweep, DiagnosisTask::kMitigation}));
-  ASSERT_EQ(plan.waiting.size(), 5U);  // pcr once, protection and mitigation per bit width (4, 3)
+  // pcr once, protection's key-norm baseline once, protection and mitigation per bit width (4, 3)
+  ASSERT_EQ(plan.waiting.size(), 6U);
   EXPECT_EQ(plan.waiting.front(), "m: pcr waits for the critical layers (layer_ablation)");
+  EXPECT_EQ(plan.waiting[1], "m: protection_sweep's key-norm baseline waits for the key magnitudes");
   // What needs no critical layer is planned already: the unprotected and uniform arms.
   std::set<std::string> arms;
   for (const auto& role : plan.roles) arms.insert(role.task + "/" + role.arm);
-  EXPECT_EQ(arms,
-            (std::set<std::string>{"baseline/calibration", "baseline/test", "protection_sweep/int4 unprotected",
-                                   "protection_sweep/int3 unprotected", "mitigation/int4 uniform",
-                                   "mitigation/int4 per_channel", "mitigation/int4 group64", "mitigation/int3 uniform",
-                                   "mitigation/int3 per_channel", "mitigation/int3 group64"}));
+  EXPECT_EQ(arms, (std::set<std::string>{"baseline/calibration", "baseline/test", "protection_sweep/key_magnitudes",
+                                         "protection_sweep/int4 unprotected", "protection_sweep/int3 unprotected",
+                                         "mitigation/int4 uniform", "mitigation/int4 per_channel",
+                                         "mitigation/int4 group64", "mitigation/int3 uniform",
+                                         "mitigation/int3 per_channel", "mitigation/int3 group64"}));
+}
+
+// The naive baseline (issue 22): once the key magnitudes are stored, the k layers with the
+// largest keys are protected beside the k critical ones, derived from the key_magnitudes cell,
+// which is the channel ablation's own pass (one cell for both).
+TEST(DiagnosisPlan, ProtectionComparesTheCriticalLayersWithTheLargestKeys) {
+  const GridSpec grid = parse_ok("diagnose: {protect_top_k: [1, 2], mitigation_bits: [4]}\n");
+  const auto tasks = tasks_of({DiagnosisTask::kProtectionSweep, DiagnosisTask::kChannelAblation});
+  ModelDiagnosisFacts known = facts(6, std::vector<int>{4, 1}, {"a1"});
+  const DiagnosisPlan before = plan_diagnosis(grid, {known}, tasks);
+  EXPECT_EQ(cell_of(before, "protection_sweep", "key_magnitudes").id,
+            cell_of(before, "channel_ablation", "key_magnitudes").id);
+  EXPECT_THROW(cell_of(before, "protection_sweep", "int4 fp16 key-norm top1"), std::runtime_error);
+  known.key_norm_layers = std::vector<int>{2, 5, 0, 1, 3, 4};
+  known.key_norm_from = {cell_of(before, "protection_sweep", "key_magnitudes").id};
+  const DiagnosisPlan after = plan_diagnosis(grid, {known}, tasks);
+  const Cell& top2 = cell_of(after, "protection_sweep", "int4 fp16 key-norm top2");
+  EXPECT_EQ(top2.kv_label, "int4-ptok-asym+fp16[2,5]");
+  EXPECT_EQ(top2.derived_from, known.key_norm_from);
+  EXPECT_EQ(cell_of(after, "protection_sweep", "int4 fp16 key-norm top1").kv_label, "int4-ptok-asym+fp16[2]");
+  EXPECT_EQ(cell_of(after, "protection_sweep", "int4 fp16 top2").kv_label, "int4-ptok-asym+fp16[1,4]");
+  for (const std::string& waiting : after.waiting) EXPECT_EQ(waiting.find("key-norm"), std::string::npos) << waiting;
 }
 
 TEST(DiagnosisPlan, KnowingTheCriticalLayersAddsCellsAndKeepsEveryEarlierId) {
@@ -123,7 +147,9 @@ TEST(DiagnosisPlan, KnowingTheCriticalLayersAddsCellsAndKeepsEveryEarlierId) {
   const auto ids_before = ids_of(before);
   const auto ids_after = ids_of(after);
   EXPECT_TRUE(std::includes(ids_after.begin(), ids_after.end(), ids_before.begin(), ids_before.end()));
-  EXPECT_TRUE(after.waiting.empty());
+  // Only protection's key-norm baseline still waits (for its key magnitudes, not for these layers).
+  EXPECT_EQ(after.waiting, (std::vector<std::string>{"m: protection_sweep's key-norm baseline waits for the key "
+                                                     "magnitudes"}));
   // PCR: the per-tensor arm IS the ablation cell of the top critical layer; per-channel is new.
   EXPECT_EQ(cell_of(after, "pcr", "per_tensor").id, cell_of(after, "layer_ablation", "layer 4").id);
   const Cell& pc = cell_of(after, "pcr", "per_channel");

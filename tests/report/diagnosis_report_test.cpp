@@ -224,13 +224,13 @@ TEST(PaperTables, TaxonomyAndLayerSensitivityFromTheDiagnosis) {
   EXPECT_EQ(format_cell(tree.rows[3][3]), "fp16_critical_layer");
   EXPECT_EQ(format_cell(tree.rows[3][4]), "qwen-like (PCR 0.15, 1 critical)");
   EXPECT_EQ(format_cell(tree.rows[0][4]), "-");
-  // Names are the paper's, and every one is listed and built: 19 of the paper's (kv_asymmetry is
+  // Names are the paper's, and every one is listed and built: 20 of the paper's (kv_asymmetry is
   // its deepseek_asymmetry), over_refusal, ifeval_tradeoff and the two refusal direction tables
   // beyond it.
   std::size_t built = 0;
   for (const auto& info : paper_tables()) built += info.built ? 1 : 0;
-  EXPECT_EQ(paper_tables().size(), 23U);
-  EXPECT_EQ(built, 23U);
+  EXPECT_EQ(paper_tables().size(), 24U);
+  EXPECT_EQ(built, 24U);
 }
 
 TEST(DiagnosisReport, ThreeLayersOverTheThresholdAreMultiLayerDilution) {
