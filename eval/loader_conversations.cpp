@@ -20,24 +20,10 @@ Benchmark load_conversations(const std::filesystem::path& file, std::string_view
   const std::string bytes = detail::read_file_bytes(file);
   Benchmark benchmark{.name = "conversations", .data_dir = file.parent_path()};
   std::set<std::string> ids;
-  std::int64_t line_number = 0;
-  std::size_t start = 0;
-  while (start < bytes.size()) {
-    std::size_t end = bytes.find('\n', start);
-    if (end == std::string::npos) end = bytes.size();
-    ++line_number;
-    const std::string_view line = std::string_view(bytes).substr(start, end - start);
-    const std::size_t line_offset = start;
-    start = end + 1;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+  detail::for_each_line(bytes, [&](std::string_view line, std::int64_t line_number, std::size_t line_offset) {
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;
     const auto where = [&] { return fmt::format("{}:{}", display, line_number); };
-    nlohmann::json entry;
-    try {
-      entry = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& error) {
-      KVSAFE_CHECK(false, where(), ": not valid JSON at byte ", line_offset + error.byte - (error.byte > 0 ? 1 : 0),
-                   " of the file: ", error.what());
-    }
+    const nlohmann::json entry = detail::parse_json_line(line, where(), line_offset);
     KVSAFE_CHECK(entry.is_object(), where(), ": expected a JSON object with \"messages\"");
     for (const auto& [key, value] : entry.items()) {
       KVSAFE_CHECK(key == "id" || key == "messages" || key == "harmful" || key == "category", where(),
@@ -84,7 +70,7 @@ Benchmark load_conversations(const std::filesystem::path& file, std::string_view
     // The stored hash names the whole conversation, not only its last turn.
     prompt.text_sha256 = sha256_hex(messages.dump());
     benchmark.prompts.push_back(std::move(prompt));
-  }
+  });
   KVSAFE_CHECK(!benchmark.prompts.empty(), "conversations file ", display, " holds no conversation");
   benchmark.content_sha256 = detail::content_sha256(benchmark.prompts);
   return benchmark;

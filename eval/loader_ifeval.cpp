@@ -16,24 +16,10 @@ std::vector<Prompt> load_ifeval_jsonl(const std::filesystem::path& data_dir, std
   const std::string bytes = read_file_bytes(data_dir / relative_path);
   std::vector<Prompt> prompts;
   std::set<std::int64_t> keys;
-  std::int64_t line_number = 0;
-  std::size_t start = 0;
-  while (start < bytes.size()) {
-    std::size_t end = bytes.find('\n', start);
-    if (end == std::string::npos) end = bytes.size();
-    ++line_number;
-    const std::string_view line = std::string_view(bytes).substr(start, end - start);
-    const std::size_t line_offset = start;
-    start = end + 1;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    nlohmann::json entry;
-    try {
-      entry = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& error) {
-      KVSAFE_CHECK(false, relative_path, ":", line_number, ": not valid JSON at byte ",
-                   line_offset + error.byte - (error.byte > 0 ? 1 : 0), " of the file: ", error.what());
-    }
+  for_each_line(bytes, [&](std::string_view line, std::int64_t line_number, std::size_t line_offset) {
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;
     const auto where = [&] { return fmt::format("{}:{}", relative_path, line_number); };
+    const nlohmann::json entry = parse_json_line(line, where(), line_offset);
     KVSAFE_CHECK(entry.is_object(), where(), ": expected a JSON object");
     KVSAFE_CHECK(entry.contains("key") && entry["key"].is_number_integer(), where(), ": no integer \"key\"");
     KVSAFE_CHECK(entry.contains("prompt") && entry["prompt"].is_string(), where(), ": no string \"prompt\"");
@@ -57,7 +43,7 @@ std::vector<Prompt> load_ifeval_jsonl(const std::filesystem::path& data_dir, std
     prompt.ifeval_instructions = instructions.dump();
     finish_prompt(prompt, relative_path, line_number);
     prompts.push_back(std::move(prompt));
-  }
+  });
   return prompts;
 }
 

@@ -4,7 +4,12 @@
 // source_file, source_line and text_sha256 filled. They throw InputError naming file:line
 // for malformed content; the registry checks that the files exist before calling them.
 
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +38,15 @@ std::vector<Prompt> load_prompt_json(const std::filesystem::path& data_dir, std:
 // joined by ","; ifeval_instructions = {"instruction_id_list", "kwargs"} of the line. A line that
 // is not such an object is an InputError naming file:line (and byte offset for bad JSON).
 std::vector<Prompt> load_ifeval_jsonl(const std::filesystem::path& data_dir, std::string_view relative_path);
+
+// Calls `line(text, number, offset)` for each line of `bytes` ('\n'-separated, the '\n' left
+// out; a last line without one included): its 1-based number and the byte offset it starts at.
+void for_each_line(std::string_view bytes,
+                   const std::function<void(std::string_view text, std::int64_t number, std::size_t offset)>& line);
+
+// One JSON value per line (JSONL): parses `line`, which starts at byte `offset` of the file;
+// InputError "<where>: not valid JSON at byte N of the file: ..." otherwise.
+nlohmann::json parse_json_line(std::string_view line, std::string_view where, std::size_t offset);
 
 // Reads a whole file as bytes (InputError naming the path when it cannot).
 std::string read_file_bytes(const std::filesystem::path& path);
