@@ -30,7 +30,9 @@ std::vector<StoredGeneration> read_unjudged_generations(Store& store, const std:
   auto select = store.connection().cached(
       "SELECT g.id, g.cell_id, g.prompt_index, p.text, p.harmful, g.output_text, g.refused "
       "FROM generations g JOIN cells c ON c.id = g.cell_id "
-      "LEFT JOIN prompts p ON p.benchmark = c.benchmark AND p.prompt_index = g.prompt_index "
+      // NOTE: by id, not index: a cell's index is not the benchmark's (limit/sample/subset draw
+      // from it, and a sampled cell has several indices per prompt).
+      "LEFT JOIN prompts p ON p.benchmark = c.benchmark AND p.prompt_id = g.prompt_id "
       "WHERE g.id > ?1 AND NOT EXISTS "
       "(SELECT 1 FROM judgements j WHERE j.generation_id = g.id AND j.judge_key = ?2) "
       "ORDER BY g.id LIMIT ?3");

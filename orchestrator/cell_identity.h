@@ -9,12 +9,15 @@
 //   model:      {"chat_template":null|"...","dtype":"auto","name":"..."}   (never the path)
 //   kv:         canonical_json(KvSpec)                                      (kv_spec.h)
 //   benchmark:  {"limit":null|N,"name":"...","sample":null|N[,"seed":N][,"subset":"..."]
-//                [,"max_length":N,"stride":N]}
-//               seed only with sample; subset only when set; max_length/stride only for perplexity
+//                [,"max_length":N,"stride":N][,"max_new_tokens":N][,"file_sha256":"..."]}
+//               seed only with sample; subset only when set; max_length/stride only for perplexity;
+//               file_sha256 (a conversations file's bytes, never its path) only for conversations
 //   generation: {"batch_size":N,"max_new_tokens":N,"seed":N,"system_prompt":null|"...",
 //                "temperature":x,"top_p":x}; null for tasks that do not generate
 //               [,"speculative":{"draft":<model identity of the draft>,"draft_tokens":N,"quantize":"target"}]
-//               speculative (and the other optional keys, generation_identity_json) only when set
+//               [,"samples":N]
+//               speculative, samples (> 1) and the other optional keys (generation_identity_json)
+//               only when set
 //   derived_from: ["<cell id>", ...], sorted; written only when not empty (cells a run derives
 //                from stored results, orchestrator/diagnosis_plan.h), so grid cells keep their ids
 // NOTE: batch_size is part of the identity because the paper's per_tensor/per_channel

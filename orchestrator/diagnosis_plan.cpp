@@ -78,6 +78,8 @@ class Planner {
     if (diagnose_.max_new_tokens) generation_.max_new_tokens = *diagnose_.max_new_tokens;
     // The paper's protocol decodes plainly: a grid's speculative decoding is its own experiment.
     generation_.speculative.reset();
+    // ... and draws one answer per prompt: the diagnosis pairs prompts answer by answer.
+    generation_.samples = 1;
     if (!diagnose_.critical_layers.empty()) {
       critical_ = diagnose_.critical_layers;
     } else if (facts.critical) {

@@ -332,7 +332,7 @@ std::optional<std::string> exclude_value(YamlReader& r, std::string_view key, co
   return std::to_string(*value);
 }
 
-// One value of generation.speculative: {draft: NAME, draft_tokens: 4, quantize: target|draft|both};
+// One value of generation.speculative: {draft: NAME, draft_tokens: 3, quantize: target|draft|both};
 // the draft is an entry of `models` (parsed before this section), copied whole: its identity is
 // part of the cell's. nullopt after reporting what is wrong.
 std::optional<SpeculativeSettings> parse_speculative(YamlReader& r, const YAML::Node& node, SourceLocation where,
@@ -594,6 +594,15 @@ void parse_generation(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) 
       r.error(speculative_entry->where, speculative_entry->path,
               "speculative decoding is greedy: it needs temperature 0, and this section also sets temperature " +
                   canonical_number(t));
+      return;
+    }
+    // The speculative generator decodes one prompt at a time; its cells are compared with the
+    // plain cells of the same settings, which must then decode alone too (batch-wide quantizer
+    // statistics and left padding would otherwise differ between the two).
+    if (base.batch_size != 1) {
+      r.error(speculative_entry->where, speculative_entry->path,
+              "speculative decoding runs one prompt at a time: set generation.batch_size: 1 (this section has " +
+                  std::to_string(base.batch_size) + ") so the plain cells it is compared with decode alone too");
       return;
     }
   }

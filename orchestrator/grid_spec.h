@@ -120,8 +120,11 @@ std::string_view to_string(SpeculativeQuantize quantize);  // "target", "draft",
 // same vocabulary proposes draft_tokens tokens, the cell's model verifies them in one call.
 // Part of the cell identity (the draft's model identity included) only when set.
 struct SpeculativeSettings {
-  ModelSpec draft{};              // a `models` entry; the cell's own model drafts for itself
-  std::int64_t draft_tokens = 4;  // k: proposals per round, >= 1
+  ModelSpec draft{};  // a `models` entry; the cell's own model drafts for itself
+  // k: proposals per round, >= 1. 3 by default: a verify call of k + 1 <= 4 tokens runs the
+  // decode step's attention loops, so on CPU float32 a self-draft's answers are the plain ones
+  // bit for bit; from k = 4 the verify uses BLAS products, equal only to rounding.
+  std::int64_t draft_tokens = 3;
   SpeculativeQuantize quantize = SpeculativeQuantize::kTarget;
 };
 

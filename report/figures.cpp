@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "report/paper_tables.h"
@@ -242,11 +243,12 @@ std::optional<ReportFigure> protection_recovery(const DiagnosisReport& diagnosis
   chart.x_label = "KV bytes added (fraction of the unprotected cache)";
   chart.y_label = "recovery (1 - flip / unprotected flip)";
   for (const ModelDiagnosisReport& m : diagnosis.models) {
-    std::map<std::pair<int, std::string>, ChartSeries> by_setting;
+    std::map<std::tuple<int, std::string, std::string>, ChartSeries> by_setting;
     for (const ProtectionRow& p : m.protection) {
       if (p.k == 0) continue;
-      ChartSeries& series = by_setting[{p.bits, p.protect}];
-      series.name = fmt::format("{} int{} + {} top-k", m.model, p.bits, p.protect);
+      ChartSeries& series = by_setting[{p.bits, p.protect, p.ranked_by}];
+      series.name = fmt::format("{} int{} + {} top-k{}", m.model, p.bits, p.protect,
+                                p.ranked_by == "critical" ? "" : " (by " + p.ranked_by + ", naive)");
       series.points.push_back({.x = p.byte_overhead, .y = p.recovery, .low = {}, .high = {}});
     }
     for (auto& entry : by_setting) chart.series.push_back(std::move(entry.second));

@@ -284,7 +284,8 @@ Table protection_comparison(const DiagnosisReport& report) {
   for (const ModelDiagnosisReport& m : report.models) {
     std::map<std::pair<int, std::int64_t>, std::map<std::string, const ProtectionRow*>> by_k;
     for (const ProtectionRow& p : m.protection) {
-      if (p.k > 0) by_k[{p.bits, p.k}][p.protect] = &p;
+      // The critical layers only: the key-norm baseline is protection_sweep's comparison.
+      if (p.k > 0 && p.ranked_by == "critical") by_k[{p.bits, p.k}][p.protect] = &p;
     }
     for (const auto& [key, rows] : by_k) {
       if (!rows.contains("fp16") || !rows.contains("int8")) continue;

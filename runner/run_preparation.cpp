@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/error.h"
 #include "eval/benchmark_registry.h"
@@ -18,7 +20,8 @@ namespace kvsafe::runner {
 namespace {
 
 bool generates(const orchestrator::Cell& cell) {
-  return cell.task() == orchestrator::Task::kRefusal || cell.task() == orchestrator::Task::kOverRefusal;
+  return cell.task() == orchestrator::Task::kRefusal || cell.task() == orchestrator::Task::kOverRefusal ||
+         cell.task() == orchestrator::Task::kIfeval;
 }
 
 // Tokens of `benchmark`'s text under the tokenizer of `model_path`; nullopt (and a warning)
@@ -65,17 +68,35 @@ void count_perplexity_windows(std::vector<orchestrator::Cell>& cells, const std:
 
 void register_benchmark_prompts(db::Store& store, const std::vector<orchestrator::Cell>& cells,
                                 const std::filesystem::path& data_dir) {
-  std::set<std::string> benchmarks;
+  // Benchmark name -> the conversations files of that name (a data benchmark has none).
+  std::map<std::string, std::set<std::filesystem::path>> benchmarks;
   for (const auto& cell : cells) {
-    if (generates(cell)) benchmarks.insert(cell.benchmark.name);
+    if (!generates(cell)) continue;
+    auto& files = benchmarks[cell.benchmark.name];
+    if (cell.benchmark.file) files.insert(*cell.benchmark.file);
   }
-  for (const std::string& name : benchmarks) {
-    eval::Benchmark loaded;
-    const Status status = eval::load_benchmark(name, data_dir, {}, &loaded);
-    if (!status.is_ok()) {
-      spdlog::warn("run: {}: {}; its cells will fail until the data is there", name, status.message());
-      continue;
+  std::vector<std::pair<std::string, eval::Benchmark>> loaded_sets;
+  for (const auto& [name, files] : benchmarks) {
+    if (files.empty()) {
+      eval::Benchmark loaded;
+      const Status status = eval::load_benchmark(name, data_dir, {}, &loaded);
+      if (!status.is_ok()) {
+        spdlog::warn("run: {}: {}; its cells will fail until the data is there", name, status.message());
+        continue;
+      }
+      loaded_sets.emplace_back(name, std::move(loaded));
     }
+    // NOTE: the prompts table is keyed by (benchmark, index): of two conversations files with the
+    // same ids, the first registered names the prompts (the judge reads their last user turn).
+    for (const std::filesystem::path& file : files) {
+      try {
+        loaded_sets.emplace_back(name, eval::load_conversations(file, file.string()));
+      } catch (const InputError& error) {
+        spdlog::warn("run: {}: {}; its cells will fail until the file is fixed", name, error.what());
+      }
+    }
+  }
+  for (const auto& [name, loaded] : loaded_sets) {
     std::vector<db::PromptRecord> records;
     records.reserve(loaded.prompts.size());
     std::set<std::string> files;

@@ -32,9 +32,12 @@ std::vector<eval::Prompt> limit_then_sample(std::vector<eval::Prompt> prompts, s
 eval::Benchmark load_cell_prompts(const orchestrator::BenchmarkSpec& benchmark, const std::filesystem::path& data_dir) {
   eval::Benchmark loaded;
   if (benchmark.file) {  // conversations: a user's file, checked to be the one the grid was parsed with
+    std::error_code ec;
+    KVSAFE_CHECK(!std::filesystem::is_regular_file(*benchmark.file, ec) ||
+                     sha256_file_hex(*benchmark.file) == benchmark.file_sha256,
+                 "conversations file ", benchmark.file->string(),
+                 " changed since the grid was read (its cells are named by its bytes)");
     loaded = eval::load_conversations(*benchmark.file, benchmark.file->string());
-    KVSAFE_CHECK(sha256_file_hex(*benchmark.file) == benchmark.file_sha256, "conversations file ",
-                 benchmark.file->string(), " changed since the grid was read (its cells are named by its bytes)");
   } else {
     const Status status = eval::load_benchmark(benchmark.name, data_dir, {}, &loaded);
     if (!status.is_ok()) throw InputError("benchmark " + benchmark.name + ": " + status.message());

@@ -80,6 +80,33 @@ TEST(Judgements, PagesInsertsAndResumes) {
   EXPECT_EQ(testing::count_rows(dir / "r.db", "generations WHERE refused IS NOT NULL"), 4);
 }
 
+// A cell's index is not the benchmark's (a subset, a sample, samples per prompt): the judge reads
+// the prompt the answer names, by id.
+TEST(Judgements, APromptIsFoundByItsIdNotTheCellsIndex) {
+  TempDir dir;
+  auto store = make_store(dir / "r.db");
+  const std::int64_t experiment = store->register_experiment(testing::make_experiment("sampled"));
+  store->register_cells(experiment, {testing::make_cell("c2", 2)}, 2);
+  const ShardKey shard{.cell_id = "c2", .begin = 0, .end = 2};
+  ASSERT_TRUE(store->claim_shard(shard, "w"));
+  ShardResult result{.shard = shard};
+  for (std::int64_t i = 0; i < 2; ++i) {
+    GenerationRow row = testing::make_generation(i);
+    row.prompt_id = "p2";  // two samples of prompt p2 at cell indices 0 and 1
+    result.generations.push_back(row);
+  }
+  store->commit_shard(result);
+  const JudgeIdentity judge = judge_identity("keyword:default:substring", R"({"kind":"keyword"})");
+  int seen = 0;
+  for (const StoredGeneration& row : read_unjudged_generations(*store, judge.key, 0, 10)) {
+    if (row.cell_id != "c2") continue;
+    ++seen;
+    EXPECT_EQ(row.prompt_text, "prompt 2") << row.prompt_index;
+    EXPECT_EQ(row.harmful, true);
+  }
+  EXPECT_EQ(seen, 2);
+}
+
 TEST(Judgements, BadRowRollsBackTheWholeBatch) {
   TempDir dir;
   auto store = make_store(dir / "r.db");

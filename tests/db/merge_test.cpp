@@ -52,6 +52,21 @@ std::vector<CellRecord> cells_named(const std::set<std::string>& ids) {
 }
 
 ShardResult shard_result(const ShardKey& shard) {
+  if (shard.cell_id == "c2") {  // scored like an ifeval cell: one verdict row per answer, one unscored
+    ShardResult result = make_result(shard);
+    for (std::int64_t i = shard.begin; i < shard.end; ++i) {
+      result.ifeval_verdicts.push_back({.prompt_index = i,
+                                        .instruction_index = 0,
+                                        .instruction_id = "punctuation:no_comma",
+                                        .strict = i % 2 == 0,
+                                        .loose = true});
+      result.ifeval_verdicts.push_back({.prompt_index = i,
+                                        .instruction_index = 1,
+                                        .instruction_id = "keywords:letter_frequency",
+                                        .unscored = "kwarg 'letter' is not a-z"});
+    }
+    return result;
+  }
   if (shard.cell_id != "c3") return make_result(shard);
   ShardResult result{.shard = shard};
   for (std::int64_t i = shard.begin; i < shard.end; ++i) {

@@ -209,6 +209,8 @@ std::vector<ErrorCase> cases() {
       {"SpeculativeSampledPoint",
        kHead + kKv + kBench + "generation:\n  temperature: [0, 0.7]\n  speculative: {draft: m}\n", 11, 16,
        "generation.speculative", "speculative decoding is greedy"},
+      {"SpeculativeBatched", kHead + kKv + kBench + "generation:\n  batch_size: 4\n  speculative: {draft: m}\n", 11, 16,
+       "generation.speculative", "set generation.batch_size: 1 (this section has 4)"},
       {"SpeculativeRepetitionPenalty",
        kHead + kKv + kBench + "generation:\n  repetition_penalty: 1.1\n  speculative: {draft: m}\n", 10, 23,
        "generation.repetition_penalty", "speculative decoding applies no repetition penalty"},

@@ -32,7 +32,8 @@ std::string grid_text(const std::string& generation, const std::string& draft_dt
       "benchmarks:\n"
       "  - {name: advbench, limit: 4}\n"
       "  - {name: wikitext, limit: 2}\n";
-  if (!generation.empty()) yaml += "generation:\n" + generation;
+  // Speculative cells decode one prompt at a time, and so must the plain cells beside them.
+  if (!generation.empty()) yaml += "generation:\n  batch_size: 1\n" + generation;
   return yaml;
 }
 
@@ -67,7 +68,7 @@ TEST(GridSpeculative, ReadsTheKeysWithTheirDefaults) {
   ASSERT_TRUE(spec.has_value());
   EXPECT_EQ(spec->draft.name, "small");
   EXPECT_EQ(spec->draft.path, "/models/small.gguf");
-  EXPECT_EQ(spec->draft_tokens, 4);
+  EXPECT_EQ(spec->draft_tokens, 3);
   EXPECT_EQ(spec->quantize, SpeculativeQuantize::kTarget);
 
   const ParseResult full =
@@ -105,7 +106,7 @@ TEST(GridSpeculative, TheCellIdChangesOnlyWhenSet) {
   // The draft's whole model identity is written, never its path.
   const Cell& cell = cell_of(spec, "big", "advbench");
   EXPECT_NE(canonical_json(cell).find(R"("speculative":{"draft":{"chat_template":null,"dtype":"auto","name":"small"},)"
-                                      R"("draft_tokens":4,"quantize":"target"})"),
+                                      R"("draft_tokens":3,"quantize":"target"})"),
             std::string::npos)
       << canonical_json(cell);
 
@@ -114,8 +115,8 @@ TEST(GridSpeculative, TheCellIdChangesOnlyWhenSet) {
   const auto id_with = [&](const std::string& section, const std::string& draft_dtype = "auto") {
     return cell_of(cells_of(grid_text(section, draft_dtype)), "big", "advbench").id;
   };
-  EXPECT_EQ(id, id_with("  max_new_tokens: 32\n  speculative: {draft: small, draft_tokens: 4, quantize: target}\n"));
-  EXPECT_NE(id, id_with("  max_new_tokens: 32\n  speculative: {draft: small, draft_tokens: 3}\n"));
+  EXPECT_EQ(id, id_with("  max_new_tokens: 32\n  speculative: {draft: small, draft_tokens: 3, quantize: target}\n"));
+  EXPECT_NE(id, id_with("  max_new_tokens: 32\n  speculative: {draft: small, draft_tokens: 4}\n"));
   EXPECT_NE(id, id_with("  max_new_tokens: 32\n  speculative: {draft: small, quantize: draft}\n"));
   EXPECT_NE(id, id_with("  max_new_tokens: 32\n  speculative: {draft: small, quantize: both}\n"));
   EXPECT_NE(id, id_with("  max_new_tokens: 32\n  speculative: {draft: big}\n"));
@@ -133,7 +134,7 @@ TEST(GridSpeculative, AListSweepsPlainAndSpeculativeDecodingSideBySide) {
   ASSERT_TRUE(result.ok()) << result.diagnostics.format();
   // The fourth repeats the second (quantize target is the default): a warning at its line.
   ASSERT_EQ(result.diagnostics.warnings().size(), 1U) << result.diagnostics.format();
-  EXPECT_EQ(result.diagnostics.warnings()[0].line, 16);
+  EXPECT_EQ(result.diagnostics.warnings()[0].line, 17);
   EXPECT_EQ(result.diagnostics.warnings()[0].key_path, "generation.speculative[3]");
   // Crossed with the system prompts, inside them: plain, target, draft for each.
   const std::vector<GenerationSettings>& g = result.grid->generations;

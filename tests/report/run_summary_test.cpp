@@ -258,6 +258,9 @@ TEST(RunSummary, SampledCellsFlipOnMajorityVerdicts) {
   EXPECT_EQ(int4.flip->trials, 2);      // prompts 0 and 1 were refused by the baseline's majority
   EXPECT_EQ(int4.comply_to_refuse, 1);  // prompt 2
   EXPECT_EQ(int4.majority_ties, 1);
+  // The baseline threshold counts prompts too: the majority refused prompts 0, 1 and 3 of 4.
+  EXPECT_EQ(summary.groups[0].baseline_refused, 3);
+  EXPECT_EQ(summary.groups[0].baseline_judged, 4);
   EXPECT_EQ(int4.refusal.rate.successes, 6);
   EXPECT_EQ(int4.refusal.rate.trials, 11);
   std::ostringstream out;
