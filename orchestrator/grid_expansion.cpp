@@ -60,6 +60,9 @@ std::vector<std::string> part_values(ExcludeKey key, const ModelSpec* model, con
     case ExcludeKey::kSeed:
       if (generation != nullptr) return {std::to_string(generation->seed)};
       return {};
+    case ExcludeKey::kDraft:
+      if (generation == nullptr) return {};
+      return {generation->speculative ? generation->speculative->draft.name : std::string("none")};
   }
   return {};
 }
@@ -75,6 +78,7 @@ Dimension dimension_of(ExcludeKey key) {
       return Dimension::kBenchmark;
     case ExcludeKey::kTemperature:
     case ExcludeKey::kSeed:
+    case ExcludeKey::kDraft:
       return Dimension::kGeneration;
     default:
       return Dimension::kKv;

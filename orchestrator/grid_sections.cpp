@@ -71,7 +71,8 @@ constexpr std::array<std::string_view, 4> kExecutionKeys = {"shard_size", "retri
                                                             "grace_period_s"};
 constexpr std::array<std::string_view, 6> kSlurmKeys = {"partition", "nodes",   "gpus_per_node",
                                                         "time",      "account", "extra"};
-constexpr std::array<std::string_view, 15> kExcludeKeys = {"model",
+// NOTE: in ExcludeKey's order (a key's position is its enum value).
+constexpr std::array<std::string_view, 16> kExcludeKeys = {"model",
                                                            "benchmark",
                                                            "task",
                                                            "kv",
@@ -85,7 +86,8 @@ constexpr std::array<std::string_view, 15> kExcludeKeys = {"model",
                                                            "residual",
                                                            "placement",
                                                            "temperature",
-                                                           "seed"};
+                                                           "seed",
+                                                           "draft"};
 constexpr std::array<std::string_view, 5> kSchemes = {"none", "int", "fp8_e4m3", "fp8_e5m2", "kivi"};
 constexpr std::array<std::string_view, 4> kGranularities = {"per_token", "per_channel", "per_group", "per_tensor"};
 constexpr std::array<std::string_view, 2> kPlacements = {"projection", "cache"};
@@ -312,7 +314,8 @@ std::optional<std::vector<T>> read_sweep(YamlReader& r, const MapEntry& e, Read 
 // An exclude value in canonical text, typed by its key.
 std::optional<std::string> exclude_value(YamlReader& r, std::string_view key, const YAML::Node& node,
                                          SourceLocation where, const std::string& path) {
-  if (key == "model" || key == "benchmark" || key == "kv") return r.string(node, where, path);
+  // draft: a speculative cell's draft model, "none" for plain decoding.
+  if (key == "model" || key == "benchmark" || key == "kv" || key == "draft") return r.string(node, where, path);
   if (key == "task") return r.choice(node, where, path, kTasks);
   if (key == "scheme") return r.choice(node, where, path, kSchemes);
   if (key == "placement") return r.choice(node, where, path, kPlacements);
@@ -1051,7 +1054,12 @@ void parse_exclude(ParseContext& ctx, const MapEntry& entry, GridSpec* grid) {
           continue;
         }
         // Names that match nothing are most likely typos: say which name was meant.
-        const std::vector<std::string>* known = e.key == "model" ? &model_names : e.key == "kv" ? &kv_labels : nullptr;
+        std::vector<std::string> drafts = model_names;
+        drafts.push_back("none");
+        const std::vector<std::string>* known = e.key == "model"   ? &model_names
+                                                : e.key == "draft" ? &drafts
+                                                : e.key == "kv"    ? &kv_labels
+                                                                   : nullptr;
         std::vector<std::string> bench_names;
         if (e.key == "benchmark") {
           for (const BenchmarkSpec& b : grid->benchmarks) bench_names.push_back(b.name);

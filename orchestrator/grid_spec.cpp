@@ -103,6 +103,8 @@ std::string_view to_string(ExcludeKey key) {
       return "temperature";
     case ExcludeKey::kSeed:
       return "seed";
+    case ExcludeKey::kDraft:
+      return "draft";
   }
   return "?";
 }

@@ -262,7 +262,8 @@ enum class ExcludeKey {
   kResidual,
   kPlacement,
   kTemperature,
-  kSeed
+  kSeed,
+  kDraft,  // generation.speculative's draft model; "none" for plain decoding
 };
 std::string_view to_string(ExcludeKey key);
 

@@ -188,3 +188,34 @@ TEST(GridSpeculative, CellFromCanonicalJsonRestoresTheSettings) {
 
 }  // namespace
 }  // namespace kvsafe::orchestrator
+
+namespace kvsafe::orchestrator {
+namespace {
+
+// exclude's `draft` key (the draft model's name, "none" for plain decoding): a speculative sweep
+// over two models can leave out one model's speculative cells and keep its plain ones.
+TEST(GridSpeculative, ExcludeSelectsTheDraft) {
+  const std::string yaml = grid_text("  speculative: [null, {draft: small}]\n") +
+                           "exclude:\n  - {model: big, draft: small}\n  - {model: small, draft: none}\n";
+  const std::vector<Cell> cells = cells_of(yaml);
+  int big_plain = 0, big_speculative = 0, small_plain = 0, small_speculative = 0;
+  for (const Cell& cell : cells) {
+    if (!cell.generation) continue;  // wikitext
+    const bool speculative = cell.generation->speculative.has_value();
+    (cell.model.name == "big" ? (speculative ? big_speculative : big_plain)
+                              : (speculative ? small_speculative : small_plain))++;
+  }
+  EXPECT_EQ(big_plain, 1);
+  EXPECT_EQ(big_speculative, 0);
+  EXPECT_EQ(small_plain, 0);
+  EXPECT_EQ(small_speculative, 1);
+  // A name that is neither a model nor "none" is most likely a typo: a warning says so.
+  const ParseResult typo =
+      parse(grid_text("  speculative: [null, {draft: small}]\n") + "exclude:\n  - {model: big, draft: smal}\n");
+  ASSERT_TRUE(typo.ok()) << typo.diagnostics.format();
+  EXPECT_NE(typo.diagnostics.format().find("no draft `smal` in this grid (did you mean `small`?)"), std::string::npos)
+      << typo.diagnostics.format();
+}
+
+}  // namespace
+}  // namespace kvsafe::orchestrator
