@@ -190,7 +190,11 @@ json to_json(const Message& message) {
                  {"ppl", std::move(windows)},
                  {"s", m.seconds},
                  {"model", m.loaded_model}};
-          if (m.model_loaded) j["load"] = model_to_json(*m.model_loaded);
+          if (!m.models_loaded.empty()) {
+            json loads = json::array();
+            for (const db::ModelRecord& model : m.models_loaded) loads.push_back(model_to_json(model));
+            j["load"] = std::move(loads);
+          }
           // Only key_magnitudes shards have any; older messages lack the key.
           if (!m.result.key_magnitudes.empty()) {
             json magnitudes = json::array();
@@ -233,7 +237,12 @@ Message from_json(MessageTag tag, const json& j) {
       for (const auto& row : j.at("ppl")) m.result.ppl_windows.push_back(window_from_json(row));
       m.seconds = j.at("s").get<double>();
       m.loaded_model = j.at("model").get<std::string>();
-      if (j.contains("load")) m.model_loaded = model_from_json(j.at("load"));
+      // "load": a list of models; one object from a worker of before drafts.
+      if (j.contains("load") && j.at("load").is_array()) {
+        for (const auto& model : j.at("load")) m.models_loaded.push_back(model_from_json(model));
+      } else if (j.contains("load")) {
+        m.models_loaded.push_back(model_from_json(j.at("load")));
+      }
       if (j.contains("key")) {
         for (const auto& row : j.at("key")) m.result.key_magnitudes.push_back(key_magnitudes_from_json(row));
       }

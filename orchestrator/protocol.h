@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "db/records.h"
 
@@ -52,9 +53,9 @@ struct ResultMessage {
   db::ShardResult result{};    // per-prompt rows, metrics, perplexity windows
   double seconds = 0;          // wall time the worker spent on the shard
   std::string loaded_model{};  // model the worker holds after the shard
-  // Set when the worker loaded a model for this shard: the weights' hash and the chat
-  // template as the worker found them (run provenance: runs.models_json).
-  std::optional<db::ModelRecord> model_loaded{};
+  // The models the worker loaded for this shard (a speculative cell's draft too): the weights'
+  // hash and the chat template as the worker found them (run provenance: runs.models_json).
+  std::vector<db::ModelRecord> models_loaded{};
 };
 
 struct FailureMessage {

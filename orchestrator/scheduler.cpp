@@ -206,12 +206,13 @@ struct Scheduler::State {
       on_failure(worker, shard, fmt::format("commit failed: {}", error.what()));
       return;
     }
-    if (message.model_loaded && options.run_id) {
+    for (const db::ModelRecord& model : message.models_loaded) {
+      if (!options.run_id) break;
       // NOTE: provenance only: a failure to record it is logged, the committed shard stands.
       try {
-        store.record_run_model(*options.run_id, *message.model_loaded);
+        store.record_run_model(*options.run_id, model);
       } catch (const Error& error) {
-        spdlog::warn("scheduler: could not record model {} for the run: {}", message.model_loaded->name, error.what());
+        spdlog::warn("scheduler: could not record model {} for the run: {}", model.name, error.what());
       }
     }
     ++report.shards_committed;

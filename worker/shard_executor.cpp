@@ -77,10 +77,10 @@ struct ShardExecutor::State {
   // next cells draft with it; one at a time. Never the target itself: a self-drafting cell uses
   // the target's engine::Model.
   std::optional<detail::LoadedModel> draft{};
-  std::string vocabulary_checked{};               // "<target path>\n<draft path>" of the pair checked last
-  std::unique_ptr<eval::RefusalJudge> judge{};    // made at the first generation shard, kept
-  bool judge_spaceless = false;                   // its keyword spaceless fallback (depends on the model)
-  std::optional<db::ModelRecord> model_loaded{};  // provenance of the last load, until taken
+  std::string vocabulary_checked{};              // "<target path>\n<draft path>" of the pair checked last
+  std::unique_ptr<eval::RefusalJudge> judge{};   // made at the first generation shard, kept
+  bool judge_spaceless = false;                  // its keyword spaceless fallback (depends on the model)
+  std::vector<db::ModelRecord> models_loaded{};  // provenance of the loads since last taken
   std::string empty{};
 };
 
@@ -93,8 +93,8 @@ const std::string& ShardExecutor::loaded_model() const {
   return state_->loaded ? state_->loaded->name : state_->empty;
 }
 
-std::optional<db::ModelRecord> ShardExecutor::take_model_loaded() {
-  return std::exchange(state_->model_loaded, std::nullopt);
+std::vector<db::ModelRecord> ShardExecutor::take_models_loaded() {
+  return std::exchange(state_->models_loaded, {});
 }
 
 db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t begin, std::int64_t end,
@@ -134,9 +134,10 @@ db::ShardResult ShardExecutor::run(const orchestrator::Cell& cell, std::int64_t 
       loaded.model = engine::Model::load(cell.model.path, load_options(cell.model, options_));
       loaded.tokenizer = engine::Tokenizer::load(cell.model.path);
       loaded.generation_config = engine::read_generation_config(cell.model.path);
-      state_->model_loaded = model_provenance(cell.model, *loaded.model);
-      state_->model_loaded->generation_config =
+      db::ModelRecord provenance = model_provenance(cell.model, *loaded.model);
+      provenance.generation_config =
           loaded.generation_config.source.empty() ? std::string() : engine::describe(loaded.generation_config);
+      state_->models_loaded.push_back(std::move(provenance));
       state_->loaded = std::move(loaded);
       spdlog::info("worker: loaded model {} from {} in {:.1f} s", cell.model.name, cell.model.path.string(),
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -174,6 +175,7 @@ const engine::Model* ShardExecutor::draft_for(const orchestrator::Cell& cell) {
     draft.path = spec.path;
     draft.model = engine::Model::load(spec.path, load_options(spec, options_));
     draft.tokenizer = engine::Tokenizer::load(spec.path);
+    state_->models_loaded.push_back(model_provenance(spec, *draft.model));  // the run's provenance lists drafts too
     state_->draft = std::move(draft);
     spdlog::info("worker: loaded draft model {} from {} in {:.1f} s", spec.name, spec.path.string(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());

@@ -67,10 +67,10 @@ class ShardExecutor {
   // The grid name of the model held now; empty when none.
   const std::string& loaded_model() const;
 
-  // The provenance of the model the last load read (worker/model_provenance.h), once: later
-  // calls give nullopt until another model is loaded. The worker loop sends it with the next
-  // shard result, so rank 0 records it for the run.
-  std::optional<db::ModelRecord> take_model_loaded();
+  // The provenance of the models loaded since the last call (worker/model_provenance.h): a
+  // target, and a speculative cell's draft. The worker loop sends them with the next shard
+  // result, so rank 0 records them for the run.
+  std::vector<db::ModelRecord> take_models_loaded();
 
  private:
   struct State;

@@ -91,7 +91,7 @@ std::int64_t run_worker_loop(orchestrator::WorkerChannel& channel,
       orchestrator::ResultMessage result{.result = executor.run(cell, shard.begin, shard.end, on_progress)};
       result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
       result.loaded_model = executor.loaded_model();
-      result.model_loaded = executor.take_model_loaded();
+      result.models_loaded = executor.take_models_loaded();
       channel.send(result);
     } catch (const std::exception& error) {
       spdlog::warn("worker rank {}: shard {}[{}, {}) failed: {}", options.rank, shard.cell_id.substr(0, 16),

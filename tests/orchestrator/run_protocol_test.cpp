@@ -2,6 +2,8 @@
 // KVSAFE_FAULT parsing (orchestrator/fault_injection.h).
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -40,13 +42,13 @@ ResultMessage sample_result() {
   m.result.ppl_windows.push_back({.window_index = 8, .begin_token = 4096, .n_tokens = 512, .nll_sum = 1234.5});
   m.seconds = 1.5;
   m.loaded_model = "stories260k";
-  m.model_loaded = db::ModelRecord{.name = "stories260k",
-                                   .path = "/models/stories260K.gguf",
-                                   .sha256 = std::string(64, 'd'),
-                                   .architecture = "llama",
-                                   .n_params = 260000,
-                                   .chat_template = "chatml",
-                                   .chat_template_sha256 = std::string(64, 'e')};
+  m.models_loaded.push_back(db::ModelRecord{.name = "stories260k",
+                                            .path = "/models/stories260K.gguf",
+                                            .sha256 = std::string(64, 'd'),
+                                            .architecture = "llama",
+                                            .n_params = 260000,
+                                            .chat_template = "chatml",
+                                            .chat_template_sha256 = std::string(64, 'e')});
   return m;
 }
 
@@ -86,16 +88,28 @@ TEST(RunProtocol, ResultRoundTripsEveryField) {
   EXPECT_EQ(got.result.ppl_windows[0].nll_sum, 1234.5);
   EXPECT_EQ(got.seconds, 1.5);
   EXPECT_EQ(got.loaded_model, "stories260k");
-  ASSERT_TRUE(got.model_loaded.has_value());
-  EXPECT_EQ(got.model_loaded->sha256, sent.model_loaded->sha256);
-  EXPECT_EQ(got.model_loaded->path, sent.model_loaded->path);
-  EXPECT_EQ(got.model_loaded->architecture, "llama");
-  EXPECT_EQ(got.model_loaded->n_params, 260000);
-  EXPECT_EQ(got.model_loaded->chat_template, "chatml");
-  EXPECT_EQ(got.model_loaded->chat_template_sha256, sent.model_loaded->chat_template_sha256);
+  ASSERT_EQ(got.models_loaded.size(), 1U);
+  const db::ModelRecord& model = got.models_loaded[0];
+  EXPECT_EQ(model.sha256, sent.models_loaded[0].sha256);
+  EXPECT_EQ(model.path, sent.models_loaded[0].path);
+  EXPECT_EQ(model.architecture, "llama");
+  EXPECT_EQ(model.n_params, 260000);
+  EXPECT_EQ(model.chat_template, "chatml");
+  EXPECT_EQ(model.chat_template_sha256, sent.models_loaded[0].chat_template_sha256);
   ResultMessage plain = sent;
-  plain.model_loaded.reset();
-  EXPECT_FALSE(std::get<ResultMessage>(round_trip(plain)).model_loaded.has_value());
+  plain.models_loaded.clear();
+  EXPECT_TRUE(std::get<ResultMessage>(round_trip(plain)).models_loaded.empty());
+  // A speculative shard's target and draft both travel; a worker of before drafts sent one object.
+  ResultMessage two = sent;
+  two.models_loaded.push_back(db::ModelRecord{.name = "draft", .path = "/models/draft.gguf"});
+  const auto both = std::get<ResultMessage>(round_trip(two)).models_loaded;
+  ASSERT_EQ(both.size(), 2U);
+  EXPECT_EQ(both[1].name, "draft");
+  nlohmann::json old = nlohmann::json::parse(serialize(sent));
+  old["load"] = old["load"][0];
+  const auto one = std::get<ResultMessage>(deserialize(MessageTag::kResult, old.dump())).models_loaded;
+  ASSERT_EQ(one.size(), 1U);
+  EXPECT_EQ(one[0].name, "stories260k");
 }
 
 TEST(RunProtocol, DirectionSumsRoundTripBitForBit) {

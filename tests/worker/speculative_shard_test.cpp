@@ -150,6 +150,25 @@ TEST_F(SpeculativeShardTest, QuantizedTargetIsThePlainQuantizedCell) {
   }
 }
 
+// A draft under another name (here the same weights' file, loaded as a second model) is loaded
+// beside the target, and both are reported for the run's provenance (runs.models_json); a
+// self-draft loads nothing more.
+TEST_F(SpeculativeShardTest, TheDraftIsReportedBesideTheTarget) {
+  (void)executor_.run(speculative_cell("none", SpeculativeQuantize::kTarget), 0, 1);
+  const std::vector<db::ModelRecord> self = executor_.take_models_loaded();
+  ASSERT_EQ(self.size(), 1U);
+  EXPECT_EQ(self[0].name, "stories260k");
+  const orchestrator::ModelSpec draft{.name = "stories-draft", .path = testing::stories260k_gguf_path()};
+  const db::ShardResult result =
+      executor_.run(speculative_cell("none", SpeculativeQuantize::kTarget, &draft), 0, kPrompts);
+  const std::vector<db::ModelRecord> loaded = executor_.take_models_loaded();
+  ASSERT_EQ(loaded.size(), 1U);  // the target was held already
+  EXPECT_EQ(loaded[0].name, "stories-draft");
+  EXPECT_EQ(loaded[0].sha256, self[0].sha256);                                          // the same file
+  EXPECT_EQ(speculative_totals(result).accepted, speculative_totals(result).proposed);  // the same weights
+  EXPECT_TRUE(executor_.take_models_loaded().empty());
+}
+
 TEST_F(SpeculativeShardTest, ADraftWithAnotherVocabularyIsRefusedNamingBoth) {
   // stories260K with token 0 spelled "<unq>": the same size, another vocabulary.
   testing::TempDir dir("speculative_vocab");
