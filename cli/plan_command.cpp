@@ -234,10 +234,10 @@ int run_plan(const PlanFlags& flags, const CommandContext& context) {
   fmt::print(
       "cost model: decode reads every weight per step at {:.0f}% of {:g} GB/s, prefill at {:.0f}% of {:g} "
       "TFLOP/s, {:g} bytes/param, {:.0f} prompt tokens, {:.0f}% of max_new_tokens generated, loads at {:.1f} "
-      "GB/s\n",
+      "GB/s; speculative cells: one prompt at a time, {:.0f}% of proposals accepted\n",
       options.cost.bandwidth_efficiency * 100, device.memory_bandwidth_gb_s, options.cost.compute_efficiency * 100,
       device.dense_tflops, device.bytes_per_param, options.cost.mean_prompt_tokens,
-      options.cost.generated_fraction * 100, options.cost.load_gb_per_s);
+      options.cost.generated_fraction * 100, options.cost.load_gb_per_s, options.cost.speculative_acceptance * 100);
   return kExitOk;
 }
 
@@ -279,6 +279,11 @@ void register_plan(CLI::App& app, CommandContext& context) {
   command
       ->add_option("--generated-fraction", flags->cost.generated_fraction,
                    "Share of max_new_tokens actually generated (1 = upper bound)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  command
+      ->add_option("--speculative-acceptance", flags->cost.speculative_acceptance,
+                   "Share of draft proposals accepted, for speculative cells (0 = upper bound)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   command->callback([flags, &context] { context.exit_code = run_plan(*flags, context); });

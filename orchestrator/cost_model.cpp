@@ -67,11 +67,22 @@ CellCost estimate_cell(const CellWork& work, const CostModelOptions& options) {
     const double batches = std::ceil(static_cast<double>(work.prompts) / batch);
     const double steps = static_cast<double>(work.max_new_tokens) * options.generated_fraction;
     cost.generated_tokens = static_cast<double>(work.prompts) * steps;
-    wall_seconds += batches * steps * (bytes / bandwidth);
+    if (work.draft_params > 0) {
+      // Each prompt alone: rounds of k draft steps (the draft's weights each) and one verify (the
+      // target's, memory-bound like a decode step); the draft's prompt is prefilled too.
+      const double k = static_cast<double>(std::max<std::int64_t>(1, work.draft_tokens));
+      const double rounds = steps / (1.0 + k * std::clamp(options.speculative_acceptance, 0.0, 1.0));
+      const double draft_bytes = weight_bytes(work.draft_params, options);
+      wall_seconds += static_cast<double>(work.prompts) * rounds * (k * draft_bytes + bytes) / bandwidth;
+      wall_seconds += 2.0 * work.draft_params * cost.prefill_tokens / flops;
+      cost.load_seconds += draft_bytes / (options.load_gb_per_s * 1e9);
+    } else {
+      wall_seconds += batches * steps * (bytes / bandwidth);
+    }
   }
   wall_seconds += 2.0 * work.params * cost.prefill_tokens / flops;
   cost.gpu_seconds = wall_seconds * cost.gpus;
-  cost.load_seconds = bytes / (options.load_gb_per_s * 1e9);
+  cost.load_seconds += bytes / (options.load_gb_per_s * 1e9);
   return cost;
 }
 

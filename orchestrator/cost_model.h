@@ -38,6 +38,9 @@ struct CostModelOptions {
   double weight_memory_fraction = 0.8;  // share of GPU memory weights may take
   double mean_prompt_tokens = 96;       // chat-templated prompt length (AdvBench-like)
   double generated_fraction = 1.0;      // share of max_new_tokens actually generated (1 = upper bound)
+  // Speculative cells: the share of draft proposals the target accepts. 0 is the upper bound
+  // (every round yields one token); a full-precision self-draft accepts all of them (1).
+  double speculative_acceptance = 0.0;
 };
 
 // What one cell asks of the hardware; filled by the planner from a grid cell.
@@ -49,6 +52,12 @@ struct CellWork {
   std::int64_t batch_size = 1;      // prompts decoded together
   std::int64_t shard_size = 32;     // prompts per shard (the scheduling unit)
   std::int64_t scored_tokens = 0;   // perplexity: tokens pushed through prefill windows
+  // Speculative decoding (generation.speculative): the draft's parameter count (0: plain
+  // decoding) and its proposals per round. Such cells decode one prompt at a time; a round is
+  // draft_tokens draft steps and one target verify, and yields 1 + acceptance * draft_tokens
+  // tokens.
+  double draft_params = 0;
+  std::int64_t draft_tokens = 0;
 };
 
 struct CellCost {

@@ -17,6 +17,12 @@ CellWork cell_work(const GridSpec& grid, const Cell& cell) {
   if (cell.generation.has_value()) {
     work.max_new_tokens = cell.generation->max_new_tokens;
     work.batch_size = cell.generation->batch_size;
+    if (const auto& speculative = cell.generation->speculative) {
+      // A self-draft's weights are the target's; another draft's from its count (else the target's).
+      work.draft_params =
+          speculative->draft.name == cell.model.name ? *params : speculative->draft.parameter_count().value_or(*params);
+      work.draft_tokens = speculative->draft_tokens;
+    }
   }
   if (cell.task() == Task::kPerplexity) {
     // Every window is one prefill of (at most) max_length tokens.

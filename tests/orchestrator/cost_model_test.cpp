@@ -27,6 +27,31 @@ TEST(CostModel, DecodeIsBandwidthBoundAndPrefillComputeBound) {
   EXPECT_DOUBLE_EQ(cost.load_seconds, 14e9 / 2e9);
 }
 
+// Speculative cells: each prompt alone, rounds of k draft steps and one target verify, a round
+// yielding 1 + acceptance x k tokens; the draft's prompt is prefilled and its weights loaded too.
+TEST(CostModel, SpeculativeCellsPayTheDraftPerRound) {
+  const CellWork work{.model = "m7b",
+                      .params = 7e9,
+                      .prompts = 64,
+                      .max_new_tokens = 256,
+                      .batch_size = 1,
+                      .draft_params = 0.5e9,
+                      .draft_tokens = 3};
+  CostModelOptions options = h100();
+  options.speculative_acceptance = 0.5;
+  const CellCost cost = estimate_cell(work, options);
+  // 64 prompts x 256 / (1 + 0.5 x 3) rounds x (3 x 1e9 B + 14e9 B) / (3350e9 B/s x 0.6)
+  const double decode = 64 * (256 / 2.5) * (3 * 1e9 + 14e9) / (3350e9 * 0.6);
+  // (2 x 7e9 + 2 x 0.5e9) FLOPs x (64 x 96) tokens / (989e12 x 0.4)
+  const double prefill = (2 * 7e9 + 2 * 0.5e9) * 64 * 96 / (989e12 * 0.4);
+  EXPECT_NEAR(cost.gpu_seconds, decode + prefill, 1e-9);
+  EXPECT_DOUBLE_EQ(cost.generated_tokens, 64.0 * 256);
+  EXPECT_DOUBLE_EQ(cost.load_seconds, 14e9 / 2e9 + 1e9 / 2e9);
+  // Acceptance 0 is the upper bound: one token per round.
+  options.speculative_acceptance = 0;
+  EXPECT_GT(estimate_cell(work, options).gpu_seconds, cost.gpu_seconds);
+}
+
 TEST(CostModel, BigModelsGoTensorParallel) {
   const CellWork work{.model = "qwen72b", .params = 72.7e9, .prompts = 4, .max_new_tokens = 1, .batch_size = 4};
   // 145.4e9 B of weights over 0.8 x 80 GiB per GPU = 2.1 -> 3 GPUs.
