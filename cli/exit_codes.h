@@ -8,7 +8,6 @@ namespace kvsafe::cli {
 
 using kvsafe::kExitFailure;
 using kvsafe::kExitInterrupted;
-using kvsafe::kExitNotBuiltYet;
 using kvsafe::kExitOk;
 using kvsafe::kExitUsage;
 

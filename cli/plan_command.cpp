@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/grid_argument.h"
 #include "cluster/sbatch_script.h"
 #include "cluster/slurm_fit.h"
 #include "cluster/slurm_time.h"
@@ -145,14 +146,9 @@ void print_slurm_fit(const orchestrator::GridSpec& grid, const orchestrator::Pla
 }
 
 int run_plan(const PlanFlags& flags, const CommandContext& context) {
-  const auto parsed = orchestrator::parse_grid_file(flags.grid, context.environment, {});
-  if (!parsed.diagnostics.empty()) print_to_stderr_lines(parsed.diagnostics.format());
-  if (!parsed.ok()) {
-    fmt::print(stderr, "kvsafe plan: {} has {} error(s); nothing planned\n", flags.grid,
-               parsed.diagnostics.error_count());
-    return kExitFailure;
-  }
-  const orchestrator::GridSpec& grid = *parsed.grid;
+  const std::optional<orchestrator::GridSpec> read = read_grid_argument(flags.grid, context, "plan", "nothing planned");
+  if (!read) return kExitFailure;
+  const orchestrator::GridSpec& grid = *read;
   std::vector<orchestrator::Cell> cells = orchestrator::expand_grid(grid);
   const DiagnosisCells diagnosis = diagnosis_cells(grid);
   const std::size_t grid_cells = cells.size();

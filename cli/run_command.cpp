@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/grid_argument.h"
 #include "common/logging.h"
 #include "db/store.h"
 #include "orchestrator/grid_expansion.h"
@@ -35,14 +36,10 @@ struct RunFlags {
 // Shards still to run per cell: from the database when it exists (pending, plus running
 // ones a crashed run left: they are redone), else every shard of every cell.
 int print_dry_run(const RunFlags& flags, const CommandContext& context) {
-  const auto parsed = orchestrator::parse_grid_file(flags.grid, context.environment, {});
-  if (!parsed.diagnostics.empty()) print_to_stderr_lines(parsed.diagnostics.format());
-  if (!parsed.ok()) {
-    fmt::print(stderr, "kvsafe run: {} has {} error(s); nothing would run\n", flags.grid,
-               parsed.diagnostics.error_count());
-    return kExitFailure;
-  }
-  const auto& grid = *parsed.grid;
+  const std::optional<orchestrator::GridSpec> read =
+      read_grid_argument(flags.grid, context, "run", "nothing would run");
+  if (!read) return kExitFailure;
+  const orchestrator::GridSpec& grid = *read;
   const auto cells = orchestrator::expand_grid(grid);
   const std::filesystem::path db = flags.db.empty() ? grid.default_db_path() : std::filesystem::path(flags.db);
   const bool use_db = !flags.fresh && std::filesystem::exists(db);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/grid_argument.h"
 #include "cluster/sbatch_script.h"
 #include "cluster/slurm_time.h"
 #include "common/error.h"
@@ -47,14 +48,10 @@ std::filesystem::path this_binary() {
 }
 
 int run_submit(const SubmitFlags& flags, const CommandContext& context) {
-  const auto parsed = orchestrator::parse_grid_file(flags.grid, context.environment, {});
-  if (!parsed.diagnostics.empty()) print_to_stderr_lines(parsed.diagnostics.format());
-  if (!parsed.ok()) {
-    fmt::print(stderr, "kvsafe submit: {} has {} error(s); nothing submitted\n", flags.grid,
-               parsed.diagnostics.error_count());
-    return kExitFailure;
-  }
-  const orchestrator::GridSpec& grid = *parsed.grid;
+  const std::optional<orchestrator::GridSpec> read =
+      read_grid_argument(flags.grid, context, "submit", "nothing submitted");
+  if (!read) return kExitFailure;
+  const orchestrator::GridSpec& grid = *read;
   const orchestrator::SlurmSpec slurm = grid.slurm.value_or(orchestrator::SlurmSpec{});
   if (!grid.slurm) {
     fmt::print(stderr, "kvsafe submit: {} has no `slurm:` section; using its defaults and the flags\n", flags.grid);

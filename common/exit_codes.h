@@ -5,10 +5,9 @@
 
 namespace kvsafe {
 
-inline constexpr int kExitOk = 0;           // did what was asked
-inline constexpr int kExitFailure = 1;      // an error, explained on stderr
-inline constexpr int kExitNotBuiltYet = 2;  // the subcommand exists but is not implemented yet
-inline constexpr int kExitUsage = 64;       // bad command line (BSD EX_USAGE)
+inline constexpr int kExitOk = 0;       // did what was asked
+inline constexpr int kExitFailure = 1;  // an error, explained on stderr
+inline constexpr int kExitUsage = 64;   // bad command line (BSD EX_USAGE)
 // `kvsafe run` stopped by SIGTERM/SIGINT/SIGUSR1 (SLURM time limit, preemption, Ctrl-C):
 // finished shards are committed; requeue the job and run again to resume (BSD EX_TEMPFAIL).
 inline constexpr int kExitInterrupted = 75;

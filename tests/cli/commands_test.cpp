@@ -1,5 +1,4 @@
-// The kvsafe command as users meet it: help, version, exit codes, logging, and the
-// subcommands that are not built yet.
+// The kvsafe command as users meet it: help, version, exit codes and logging.
 
 #include <gtest/gtest.h>
 
