@@ -373,8 +373,8 @@ class InputMerger {
         join_columns(columns), join_columns(columns, "r.")));
   }
 
-  // Each cell the input has, as its shards in OUT now make it (the rule of
-  // Store::refresh_cell_status): failed if a shard failed, done if all are, running if any ran.
+  // Each cell the input has, as its shards in OUT now make it (cell_status_of_shards, the
+  // store's rule).
   void refresh_cells() {
     std::vector<std::string> cells;
     {
@@ -414,22 +414,22 @@ class InputMerger {
       const std::optional<std::string> finished =
           counts.column_is_null(6) ? std::nullopt : std::optional(counts.column_text(6));
       counts.reset();
-      std::string status = "pending";
+      const CellStatus status = cell_status_of_shards(total, running, done, failures);
       std::optional<std::string> error;
-      if (failures > 0) {
-        status = "failed";
+      if (status == CellStatus::kFailed) {
         failed.bind(1, cell);
         if (failed.step()) {
           error = fmt::format("shard [{}, {}) failed after {} attempts: {}", failed.column_int64(0),
                               failed.column_int64(1), failed.column_int64(2), failed.column_text(3));
         }
         failed.reset();
-      } else if (total > 0 && done == total) {
-        status = "done";
-      } else if (running > 0 || done > 0) {
-        status = "running";
       }
-      update.bind(1, cell).bind(2, status).bind(3, attempts).bind(4, started).bind(5, finished).bind(6, error);
+      update.bind(1, cell)
+          .bind(2, to_string(status))
+          .bind(3, attempts)
+          .bind(4, started)
+          .bind(5, finished)
+          .bind(6, error);
       update.run();
       update.reset();
     }

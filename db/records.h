@@ -21,6 +21,10 @@ std::string_view to_string(ShardStatus status);
 // Inverse of to_string; nullopt for any other text.
 std::optional<ShardStatus> parse_shard_status(std::string_view text);
 
+// A cell's status from its shards' counts: failed if any shard failed, done if all are done,
+// running if any is running or done, else pending (the store and merge both apply it).
+CellStatus cell_status_of_shards(std::int64_t total, std::int64_t running, std::int64_t done, std::int64_t failed);
+
 struct ExperimentRecord {
   std::string name{};         // unique key: re-registering a name updates the grid fields
   std::string grid_path{};    // the grid YAML as given on the command line

@@ -30,6 +30,13 @@ std::string_view to_string(ShardStatus status) {
   KVSAFE_ASSERT(false, "unknown ShardStatus ", static_cast<int>(status));
 }
 
+CellStatus cell_status_of_shards(std::int64_t total, std::int64_t running, std::int64_t done, std::int64_t failed) {
+  if (failed > 0) return CellStatus::kFailed;
+  if (total > 0 && done == total) return CellStatus::kDone;
+  if (running > 0 || done > 0) return CellStatus::kRunning;
+  return CellStatus::kPending;
+}
+
 std::optional<ShardStatus> parse_shard_status(std::string_view text) {
   for (const ShardStatus status :
        {ShardStatus::kPending, ShardStatus::kRunning, ShardStatus::kDone, ShardStatus::kFailed}) {

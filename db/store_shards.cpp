@@ -54,8 +54,7 @@ std::vector<std::byte> float_bytes_le(const std::vector<float>& values) {
 
 }  // namespace
 
-// A cell's status follows from its shards: failed if any shard failed, done if all are
-// done, running if any is running or done, else pending. attempts = its shards' maximum.
+// A cell's status follows from its shards (cell_status_of_shards); attempts = their maximum.
 void Store::refresh_cell_status(const std::string& cell_id) {
   std::int64_t total = 0, running = 0, done = 0, failed = 0, attempts = 0;
   {
@@ -70,14 +69,7 @@ void Store::refresh_cell_status(const std::string& cell_id) {
     failed = counts->column_int64(3);
     attempts = counts->column_int64(4);
   }
-  ShardStatus status = ShardStatus::kPending;
-  if (failed > 0) {
-    status = ShardStatus::kFailed;
-  } else if (total > 0 && done == total) {
-    status = ShardStatus::kDone;
-  } else if (running > 0 || done > 0) {
-    status = ShardStatus::kRunning;
-  }
+  const CellStatus status = cell_status_of_shards(total, running, done, failed);
   auto update = connection_->cached(
       "UPDATE cells SET attempts = ?3, "
       "started_at = CASE WHEN ?2 = 'pending' THEN started_at ELSE IFNULL(started_at, " KVSAFE_SQL_NOW
